@@ -1,0 +1,81 @@
+//! What a resolver knows of its request: the store, the verified caller, the request id.
+
+use async_graphql::Context;
+use chrono::{NaiveDate, Utc};
+use kinbridge_domain::access::Actor;
+use kinbridge_domain::organization::OrganizationKind;
+use kinbridge_persistence::{Idempotency, Store, WriteMeta};
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// Put into every request's data by the HTTP layer, after the token is verified.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub actor: Actor,
+    pub request_id: String,
+}
+
+/// A verified caller within a resolver.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caller<'a> {
+    pub store: &'a Store,
+    pub actor: &'a Actor,
+    pub request_id: &'a str,
+}
+
+/// The caller of this request, whatever its roles.
+pub(crate) fn any_caller<'a>(ctx: &Context<'a>) -> Result<Caller<'a>, ApiError> {
+    let request = ctx.data_opt::<RequestContext>().ok_or(ApiError::Unauthenticated)?;
+    let store = ctx.data::<Store>().map_err(|e| ApiError::internal(&e.message))?;
+    Ok(Caller { store, actor: &request.actor, request_id: &request.request_id })
+}
+
+/// The caller of this request, who must be allowed to handle personal data: every role
+/// but the auditor's.
+pub(crate) fn caller<'a>(ctx: &Context<'a>) -> Result<Caller<'a>, ApiError> {
+    let caller = any_caller(ctx)?;
+    if !caller.actor.handles_personal_data() {
+        return Err(ApiError::forbidden("the caller's roles give no access to personal data"));
+    }
+    Ok(caller)
+}
+
+impl<'a> Caller<'a> {
+    /// Today's date, for rules about the future and the past.
+    pub fn today(&self) -> NaiveDate {
+        Utc::now().date_naive()
+    }
+
+    /// Refuses callers whose organisation is not of `kind`, saying what only such an
+    /// organisation does.
+    pub fn require_kind(&self, kind: OrganizationKind, what: &str) -> Result<(), ApiError> {
+        if self.actor.organization_kind == kind {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("only a {} can {what}", kind.as_str().to_lowercase().replace('_', " "))))
+        }
+    }
+
+    /// The write metadata of a mutation: who, which request, which operation, and the
+    /// idempotency key with a hash of the input it came with.
+    pub fn write(
+        &self,
+        operation: &'static str,
+        idempotency_key: Option<&str>,
+        input: &impl Serialize,
+    ) -> Result<WriteMeta<'a>, ApiError> {
+        let idempotency = match idempotency_key {
+            None => None,
+            Some(key) => {
+                let key = key.trim();
+                if key.is_empty() || key.chars().count() > 200 || key.chars().any(char::is_control) {
+                    return Err(ApiError::bad_input("input.idempotencyKey", "must be 1 to 200 printable characters"));
+                }
+                let value = serde_json::to_value(input).map_err(|e| ApiError::internal(&e))?;
+                Some(Idempotency::new(key.to_owned(), &value))
+            }
+        };
+        Ok(WriteMeta { actor: self.actor, request_id: self.request_id, operation, idempotency })
+    }
+}

@@ -1,0 +1,389 @@
+//! Families, their members, and persons.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use kinbridge_domain::family::{Membership, NewFamily};
+use kinbridge_domain::ids::{FamilyId, FamilyMemberId, OrganizationId, PersonId};
+use kinbridge_domain::organization::OrganizationKind as DomainOrganizationKind;
+use kinbridge_domain::person::{IdentifierKind as DomainIdentifierKind, NewPerson, PersonInput as DomainPersonInput};
+use kinbridge_domain::{ValidationError, family as dfamily};
+use kinbridge_persistence::entities::{family, family_member, person, person_identifier};
+use kinbridge_persistence::families::{MemberPerson, NewMember};
+use serde::Serialize;
+
+use crate::connection::{self, Conn, cost, page_request, wants_total};
+use crate::context::caller;
+use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
+use crate::organizations::Organization;
+use crate::placements::Placement;
+use crate::plans::ParentActionPlan;
+use crate::scalars::{self, Date, FamilyRole, IdentifierKind};
+
+/// A family known to its responsible municipality.
+#[derive(Debug, Clone)]
+pub struct Family(pub(crate) family::Model);
+
+#[Object]
+impl Family {
+    async fn id(&self) -> ID {
+        ID(FamilyId::from_uuid(self.0.id).to_string())
+    }
+
+    /// The municipality's own case id for the family.
+    async fn external_id(&self) -> Option<&str> {
+        self.0.external_id.as_deref()
+    }
+
+    /// How caseworkers refer to the family.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The municipality responsible for the family.
+    async fn responsible_municipality(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
+        let c = caller(ctx)?;
+        Ok(Organization(c.store.organization(OrganizationId::from_uuid(self.0.organization_id)).await.api()?))
+    }
+
+    /// Increases with every change; send it back as `expectedVersion` to detect lost updates.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// The family's members, in the order they were added.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<FamilyMember>> {
+        let c = caller(ctx)?;
+        let id = FamilyId::from_uuid(self.0.id);
+        let req = page_request(after, before, first, last)?;
+        let page = c.store.family_members(c.actor, id, req).await.api()?;
+        let total = if wants_total(ctx) { c.store.count_family_members(c.actor, id).await.api()? } else { 0 };
+        Ok(connection::build(
+            page,
+            total,
+            |(m, _)| FamilyMemberId::from_uuid(m.id).to_string(),
+            |(m, p)| FamilyMember(m, p),
+        ))
+    }
+
+    /// The placements of the family's children, oldest first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn placements(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<Placement>> {
+        let c = caller(ctx)?;
+        let id = FamilyId::from_uuid(self.0.id);
+        let req = page_request(after, before, first, last)?;
+        let page = c.store.family_placements(c.actor, id, req).await.api()?;
+        let total = if wants_total(ctx) { c.store.count_family_placements(c.actor, id).await.api()? } else { 0 };
+        Ok(connection::build(
+            page,
+            total,
+            |p| kinbridge_domain::ids::PlacementId::from_uuid(p.id).to_string(),
+            Placement,
+        ))
+    }
+
+    /// The parent action plans made with the family's parents.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn parent_action_plans(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<ParentActionPlan>> {
+        let c = caller(ctx)?;
+        let id = FamilyId::from_uuid(self.0.id);
+        let req = page_request(after, before, first, last)?;
+        let page = c.store.family_plans(c.actor, id, req).await.api()?;
+        let total = if wants_total(ctx) { c.store.count_family_plans(c.actor, id).await.api()? } else { 0 };
+        Ok(connection::build(
+            page,
+            total,
+            |p| kinbridge_domain::ids::ParentActionPlanId::from_uuid(p.id).to_string(),
+            ParentActionPlan,
+        ))
+    }
+}
+
+/// A person's membership of a family.
+#[derive(Debug, Clone)]
+pub struct FamilyMember(pub(crate) family_member::Model, pub(crate) person::Model);
+
+#[Object]
+impl FamilyMember {
+    async fn id(&self) -> ID {
+        ID(FamilyMemberId::from_uuid(self.0.id).to_string())
+    }
+
+    async fn role(&self) -> ApiResult<FamilyRole> {
+        Ok(scalars::stored::<dfamily::FamilyRole, _>(&self.0.role)?)
+    }
+
+    async fn person(&self) -> Person {
+        Person(self.1.clone())
+    }
+
+    /// Where the member lives; always known for parents.
+    async fn residence_municipality(&self, ctx: &Context<'_>) -> ApiResult<Option<Organization>> {
+        let c = caller(ctx)?;
+        match self.0.residence_municipality_id {
+            None => Ok(None),
+            Some(id) => Ok(Some(Organization(c.store.organization(OrganizationId::from_uuid(id)).await.api()?))),
+        }
+    }
+}
+
+/// A person known to the caller's organisation.
+#[derive(Debug, Clone)]
+pub struct Person(pub(crate) person::Model);
+
+#[Object]
+impl Person {
+    async fn id(&self) -> ID {
+        ID(PersonId::from_uuid(self.0.id).to_string())
+    }
+
+    async fn given_name(&self) -> &str {
+        &self.0.given_name
+    }
+
+    async fn family_name(&self) -> &str {
+        &self.0.family_name
+    }
+
+    async fn birth_date(&self) -> Option<Date> {
+        self.0.birth_date.map(Date)
+    }
+
+    /// The person's identifiers. National ids are personal data of the highest class:
+    /// returned only to the organisation that owns the person.
+    async fn identifiers(&self, ctx: &Context<'_>) -> ApiResult<Vec<PersonIdentifier>> {
+        let c = caller(ctx)?;
+        let rows = c.store.person_identifiers(c.actor, PersonId::from_uuid(self.0.id)).await.api()?;
+        rows.into_iter().map(PersonIdentifier::try_from).collect::<Result<_, ApiError>>().map_err(Into::into)
+    }
+}
+
+/// An identifier `{system, value}` of a person.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct PersonIdentifier {
+    pub kind: IdentifierKind,
+    /// Who issues the identifier, such as `DK-CPR` or a case system's name.
+    pub system: String,
+    pub value: String,
+}
+
+impl TryFrom<person_identifier::Model> for PersonIdentifier {
+    type Error = ApiError;
+    fn try_from(row: person_identifier::Model) -> Result<Self, ApiError> {
+        Ok(Self { kind: scalars::stored::<DomainIdentifierKind, _>(&row.kind)?, system: row.system, value: row.value })
+    }
+}
+
+/// A person to register.
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct PersonInput {
+    pub given_name: String,
+    pub family_name: String,
+    pub birth_date: Option<Date>,
+    pub identifiers: Option<Vec<PersonIdentifierInput>>,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct PersonIdentifierInput {
+    pub kind: IdentifierKind,
+    pub system: String,
+    pub value: String,
+}
+
+impl PersonInput {
+    pub(crate) fn to_domain(&self, today: NaiveDate) -> Result<NewPerson, ValidationError> {
+        let identifiers: Vec<(DomainIdentifierKind, &str, &str)> =
+            self.identifiers.iter().flatten().map(|i| (i.kind.into(), i.system.as_str(), i.value.as_str())).collect();
+        NewPerson::parse(
+            DomainPersonInput {
+                given_name: &self.given_name,
+                family_name: &self.family_name,
+                birth_date: self.birth_date.map(|d| d.0),
+                identifiers: &identifiers,
+            },
+            today,
+        )
+    }
+}
+
+/// A member to add: either `person` (a new person) or `personId` (one already known).
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct FamilyMemberInput {
+    pub person: Option<PersonInput>,
+    pub person_id: Option<ID>,
+    pub role: FamilyRole,
+    /// Where the member lives. Required for `PARENT`, `PRIMARY_CAREGIVER` and `OTHER_PARENT`.
+    pub residence_municipality_id: Option<ID>,
+}
+
+impl FamilyMemberInput {
+    fn to_domain(&self, today: NaiveDate) -> Result<NewMember, ValidationError> {
+        let person = match (&self.person, &self.person_id) {
+            (Some(p), None) => MemberPerson::New(p.to_domain(today).map_err(|e| e.under("person"))?),
+            (None, Some(id)) => MemberPerson::Existing(id.parse::<PersonId>().map_err(|e| e.at("personId"))?),
+            _ => return Err(ValidationError::new("person", "give either person or personId")),
+        };
+        let residence = self
+            .residence_municipality_id
+            .as_ref()
+            .map(|id| id.parse::<OrganizationId>())
+            .transpose()
+            .map_err(|e| e.at("residenceMunicipalityId"))?;
+        Ok(NewMember { person, membership: Membership::new(self.role.into(), residence)? })
+    }
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct CreateFamilyInput {
+    /// The municipality's own case id; unique within the municipality.
+    pub external_id: Option<String>,
+    pub name: String,
+    pub members: Option<Vec<FamilyMemberInput>>,
+    /// Makes a retry safe: the same key with the same input returns the first result.
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct AddFamilyMemberInput {
+    pub family_id: ID,
+    pub member: FamilyMemberInput,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct CreatePersonInput {
+    pub person: PersonInput,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CreateFamilyPayload {
+    pub family: Family,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct AddFamilyMemberPayload {
+    pub family: Family,
+    pub member: FamilyMember,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CreatePersonPayload {
+    pub person: Person,
+}
+
+#[derive(Default, Debug)]
+pub struct FamilyQuery;
+
+#[Object]
+impl FamilyQuery {
+    /// One of the caller's families. Another organisation's family is `NOT_FOUND`.
+    async fn family(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Family>> {
+        let c = caller(ctx)?;
+        let id: FamilyId = id_arg("id", &id)?;
+        Ok(Some(Family(c.store.family(c.actor, id).await.api()?)))
+    }
+
+    /// The caller's families, oldest first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn families(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<Family>> {
+        let c = caller(ctx)?;
+        let req = page_request(after, before, first, last)?;
+        let page = c.store.families(c.actor, req).await.api()?;
+        let total = if wants_total(ctx) { c.store.count_families(c.actor).await.api()? } else { 0 };
+        Ok(connection::build(page, total, |f| FamilyId::from_uuid(f.id).to_string(), Family))
+    }
+
+    /// One person known to the caller's organisation.
+    async fn person(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Person>> {
+        let c = caller(ctx)?;
+        let id: PersonId = id_arg("id", &id)?;
+        Ok(Some(Person(c.store.person(c.actor, id).await.api()?)))
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct FamilyMutation;
+
+#[Object]
+impl FamilyMutation {
+    /// Registers a family under the caller's municipality, with its first members.
+    async fn create_family(&self, ctx: &Context<'_>, input: CreateFamilyInput) -> ApiResult<CreateFamilyPayload> {
+        let c = caller(ctx)?;
+        c.require_kind(DomainOrganizationKind::Municipality, "register families")?;
+        let today = c.today();
+        let family = NewFamily::parse(input.external_id.as_deref(), &input.name).map_err(in_input)?;
+        let members = input
+            .members
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, m)| m.to_domain(today).map_err(|e| e.under(&format!("members.{i}"))))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(in_input)?;
+        let meta = c.write("createFamily", input.idempotency_key.as_deref(), &input)?;
+        let id = c.store.create_family(&meta, &family, &members).await.map_err(under("input"))?;
+        Ok(CreateFamilyPayload { family: Family(c.store.family(c.actor, id).await.api()?) })
+    }
+
+    /// Adds a member to one of the caller's families.
+    async fn add_family_member(
+        &self,
+        ctx: &Context<'_>,
+        input: AddFamilyMemberInput,
+    ) -> ApiResult<AddFamilyMemberPayload> {
+        let c = caller(ctx)?;
+        let family_id: FamilyId = id_arg("input.familyId", &input.family_id)?;
+        let member = input.member.to_domain(c.today()).map_err(|e| in_input(e.under("member")))?;
+        let meta = c.write("addFamilyMember", input.idempotency_key.as_deref(), &input)?;
+        let member_id = c.store.add_family_member(&meta, family_id, &member).await.map_err(under("input.member"))?;
+        let family = c.store.family(c.actor, family_id).await.api()?;
+        let (m, p) = c.store.family_member(c.actor, member_id).await.api()?;
+        Ok(AddFamilyMemberPayload { family: Family(family), member: FamilyMember(m, p) })
+    }
+
+    /// Registers a person under the caller's organisation.
+    async fn create_person(&self, ctx: &Context<'_>, input: CreatePersonInput) -> ApiResult<CreatePersonPayload> {
+        let c = caller(ctx)?;
+        let person = input.person.to_domain(c.today()).map_err(|e| in_input(e.under("person")))?;
+        let meta = c.write("createPerson", input.idempotency_key.as_deref(), &input)?;
+        let id = c.store.create_person(&meta, &person).await.api()?;
+        Ok(CreatePersonPayload { person: Person(c.store.person(c.actor, id).await.api()?) })
+    }
+}

@@ -1,0 +1,430 @@
+//! Family partners, service eligibility, assignments and services (002).
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use kinbridge_domain::error::AtField;
+use kinbridge_domain::ids::{
+    FamilyPartnerAssignmentId, FamilyPartnerId, FamilyPartnerServiceId, PersonId, ServiceEligibilityId,
+};
+use kinbridge_domain::organization::OrganizationKind as DomainOrganizationKind;
+use kinbridge_domain::partner::{self as dpartner, Certification, ServiceMinutes};
+use kinbridge_domain::person::NewPerson;
+use kinbridge_domain::text::Name;
+use kinbridge_persistence::entities::{
+    family_partner, family_partner_assignment, family_partner_service, service_eligibility,
+};
+use serde::Serialize;
+
+use crate::connection::{self, Conn, cost, page_request, wants_total};
+use crate::context::caller;
+use crate::error::{ApiResult, IntoApi, id_arg, in_input, under};
+use crate::families::Person;
+use crate::scalars::{self, CertificationStatus, Date, ServiceActivity};
+
+/// A family partner of a mental health authority: a caregiver with lived experience who
+/// serves the primary caregiver of an eligible child.
+#[derive(Debug, Clone)]
+pub struct FamilyPartner(pub(crate) family_partner::Model);
+
+#[Object]
+impl FamilyPartner {
+    async fn id(&self) -> ID {
+        ID(FamilyPartnerId::from_uuid(self.0.id).to_string())
+    }
+
+    async fn given_name(&self) -> &str {
+        &self.0.given_name
+    }
+
+    async fn family_name(&self) -> &str {
+        &self.0.family_name
+    }
+
+    async fn certification_status(&self) -> ApiResult<CertificationStatus> {
+        Ok(scalars::stored::<dpartner::CertificationStatus, _>(&self.0.certification_status)?)
+    }
+
+    async fn certified_on(&self) -> Option<Date> {
+        self.0.certified_on.map(Date)
+    }
+
+    async fn renewal_due(&self) -> Option<Date> {
+        self.0.renewal_due.map(Date)
+    }
+
+    /// For a partner pending certification: the day by which approved training must be
+    /// completed. After it, the partner takes no new assignment.
+    async fn training_deadline(&self) -> Option<Date> {
+        self.0.training_deadline.map(Date)
+    }
+
+    /// The partner's assignments, oldest first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn assignments(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<FamilyPartnerAssignment>> {
+        let c = caller(ctx)?;
+        let id = FamilyPartnerId::from_uuid(self.0.id);
+        let req = page_request(after, before, first, last)?;
+        let page = c.store.partner_assignments(c.actor, id, req).await.api()?;
+        let total = if wants_total(ctx) { c.store.count_partner_assignments(c.actor, id).await.api()? } else { 0 };
+        Ok(connection::build(
+            page,
+            total,
+            |a| FamilyPartnerAssignmentId::from_uuid(a.id).to_string(),
+            FamilyPartnerAssignment,
+        ))
+    }
+
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+}
+
+/// A child's eligibility for services at a mental health authority.
+#[derive(Debug, Clone)]
+pub struct ServiceEligibility(pub(crate) service_eligibility::Model);
+
+#[Object]
+impl ServiceEligibility {
+    async fn id(&self) -> ID {
+        ID(ServiceEligibilityId::from_uuid(self.0.id).to_string())
+    }
+
+    async fn child(&self, ctx: &Context<'_>) -> ApiResult<Person> {
+        let c = caller(ctx)?;
+        Ok(Person(c.store.person(c.actor, PersonId::from_uuid(self.0.child_id)).await.api()?))
+    }
+
+    async fn primary_caregiver(&self, ctx: &Context<'_>) -> ApiResult<Person> {
+        let c = caller(ctx)?;
+        Ok(Person(c.store.person(c.actor, PersonId::from_uuid(self.0.caregiver_id)).await.api()?))
+    }
+
+    async fn eligible_from(&self) -> Date {
+        Date(self.0.eligible_from)
+    }
+
+    /// The last day of eligibility, if it ends.
+    async fn eligible_to(&self) -> Option<Date> {
+        self.0.eligible_to.map(Date)
+    }
+}
+
+/// A family partner's assignment to the primary caregiver of an eligible child.
+#[derive(Debug, Clone)]
+pub struct FamilyPartnerAssignment(pub(crate) family_partner_assignment::Model);
+
+#[Object]
+impl FamilyPartnerAssignment {
+    async fn id(&self) -> ID {
+        ID(FamilyPartnerAssignmentId::from_uuid(self.0.id).to_string())
+    }
+
+    async fn family_partner(&self, ctx: &Context<'_>) -> ApiResult<FamilyPartner> {
+        let c = caller(ctx)?;
+        Ok(FamilyPartner(
+            c.store.family_partner(c.actor, FamilyPartnerId::from_uuid(self.0.family_partner_id)).await.api()?,
+        ))
+    }
+
+    async fn eligibility(&self, ctx: &Context<'_>) -> ApiResult<ServiceEligibility> {
+        let c = caller(ctx)?;
+        Ok(ServiceEligibility(
+            c.store.service_eligibility(c.actor, ServiceEligibilityId::from_uuid(self.0.eligibility_id)).await.api()?,
+        ))
+    }
+
+    /// The caregiver the partner serves. Services never go to the child.
+    async fn primary_caregiver(&self, ctx: &Context<'_>) -> ApiResult<Person> {
+        let c = caller(ctx)?;
+        Ok(Person(c.store.person(c.actor, PersonId::from_uuid(self.0.caregiver_id)).await.api()?))
+    }
+
+    async fn start_date(&self) -> Date {
+        Date(self.0.start_date)
+    }
+
+    async fn end_date(&self) -> Option<Date> {
+        self.0.end_date.map(Date)
+    }
+
+    /// The services delivered under this assignment, oldest first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn services(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<FamilyPartnerService>> {
+        let c = caller(ctx)?;
+        let id = FamilyPartnerAssignmentId::from_uuid(self.0.id);
+        let req = page_request(after, before, first, last)?;
+        let page = c.store.assignment_services(c.actor, id, req).await.api()?;
+        let total = if wants_total(ctx) { c.store.count_assignment_services(c.actor, id).await.api()? } else { 0 };
+        Ok(connection::build(
+            page,
+            total,
+            |s| FamilyPartnerServiceId::from_uuid(s.id).to_string(),
+            FamilyPartnerService,
+        ))
+    }
+
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// One family partner service delivered to a primary caregiver.
+#[derive(Debug, Clone)]
+pub struct FamilyPartnerService(pub(crate) family_partner_service::Model);
+
+#[Object]
+impl FamilyPartnerService {
+    async fn id(&self) -> ID {
+        ID(FamilyPartnerServiceId::from_uuid(self.0.id).to_string())
+    }
+
+    async fn date(&self) -> Date {
+        Date(self.0.service_date)
+    }
+
+    async fn minutes(&self) -> i32 {
+        self.0.minutes
+    }
+
+    /// Whole 15-minute units, the unit services are counted in.
+    async fn units(&self) -> i32 {
+        self.0.minutes / 15
+    }
+
+    async fn activity(&self) -> ApiResult<ServiceActivity> {
+        Ok(scalars::stored::<dpartner::ServiceActivity, _>(&self.0.activity)?)
+    }
+
+    /// The caregiver who received the service.
+    async fn recipient(&self, ctx: &Context<'_>) -> ApiResult<Person> {
+        let c = caller(ctx)?;
+        Ok(Person(c.store.person(c.actor, PersonId::from_uuid(self.0.recipient_id)).await.api()?))
+    }
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct CreateFamilyPartnerInput {
+    pub given_name: String,
+    pub family_name: String,
+    pub certification_status: CertificationStatus,
+    /// Required when `CERTIFIED`.
+    pub certified_on: Option<Date>,
+    /// Required when `CERTIFIED`.
+    pub renewal_due: Option<Date>,
+    /// Required when `PENDING_CERTIFICATION`.
+    pub training_deadline: Option<Date>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct RecordServiceEligibilityInput {
+    /// The eligible child, a person of the caller's authority.
+    pub child_id: ID,
+    /// The child's primary caregiver, whom family partners serve.
+    pub primary_caregiver_id: ID,
+    pub eligible_from: Date,
+    /// The last day of eligibility, if known.
+    pub eligible_to: Option<Date>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct AssignFamilyPartnerInput {
+    pub family_partner_id: ID,
+    pub eligibility_id: ID,
+    pub start_date: Date,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct RecordFamilyPartnerServiceInput {
+    pub assignment_id: ID,
+    /// Who received the service: the assignment's primary caregiver, never the child.
+    pub recipient_id: ID,
+    pub date: Date,
+    /// From 1 to 720.
+    pub minutes: i32,
+    pub activity: ServiceActivity,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CreateFamilyPartnerPayload {
+    pub family_partner: FamilyPartner,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct RecordServiceEligibilityPayload {
+    pub eligibility: ServiceEligibility,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct AssignFamilyPartnerPayload {
+    pub assignment: FamilyPartnerAssignment,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct RecordFamilyPartnerServicePayload {
+    pub service: FamilyPartnerService,
+}
+
+#[derive(Default, Debug)]
+pub struct PartnerQuery;
+
+#[Object]
+impl PartnerQuery {
+    async fn family_partner(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<FamilyPartner>> {
+        let c = caller(ctx)?;
+        let id: FamilyPartnerId = id_arg("id", &id)?;
+        Ok(Some(FamilyPartner(c.store.family_partner(c.actor, id).await.api()?)))
+    }
+
+    /// The caller's family partners, oldest first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn family_partners(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<FamilyPartner>> {
+        let c = caller(ctx)?;
+        let req = page_request(after, before, first, last)?;
+        let page = c.store.family_partners(c.actor, req).await.api()?;
+        let total = if wants_total(ctx) { c.store.count_family_partners(c.actor).await.api()? } else { 0 };
+        Ok(connection::build(page, total, |p| FamilyPartnerId::from_uuid(p.id).to_string(), FamilyPartner))
+    }
+
+    async fn service_eligibility(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<ServiceEligibility>> {
+        let c = caller(ctx)?;
+        let id: ServiceEligibilityId = id_arg("id", &id)?;
+        Ok(Some(ServiceEligibility(c.store.service_eligibility(c.actor, id).await.api()?)))
+    }
+
+    /// One of the caller's family partner assignments. Another organisation's is `NOT_FOUND`.
+    async fn family_partner_assignment(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<FamilyPartnerAssignment>> {
+        let c = caller(ctx)?;
+        let id: FamilyPartnerAssignmentId = id_arg("id", &id)?;
+        Ok(Some(FamilyPartnerAssignment(c.store.family_partner_assignment(c.actor, id).await.api()?)))
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct PartnerMutation;
+
+const WHAT: &str = "manage family partners and their assignments";
+
+#[Object]
+impl PartnerMutation {
+    /// Registers a family partner of the caller's mental health authority.
+    async fn create_family_partner(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateFamilyPartnerInput,
+    ) -> ApiResult<CreateFamilyPartnerPayload> {
+        let c = caller(ctx)?;
+        c.require_kind(DomainOrganizationKind::MentalHealthAuthority, WHAT)?;
+        let name = NewPerson {
+            given_name: Name::parse(&input.given_name).at("givenName").map_err(in_input)?,
+            family_name: Name::parse(&input.family_name).at("familyName").map_err(in_input)?,
+            birth_date: None,
+            identifiers: vec![],
+        };
+        let certification = Certification::parse(
+            input.certification_status.into(),
+            input.certified_on.map(|d| d.0),
+            input.renewal_due.map(|d| d.0),
+            input.training_deadline.map(|d| d.0),
+        )
+        .map_err(in_input)?;
+        let meta = c.write("createFamilyPartner", input.idempotency_key.as_deref(), &input)?;
+        let id = c.store.create_family_partner(&meta, &name, &certification).await.map_err(under("input"))?;
+        Ok(CreateFamilyPartnerPayload {
+            family_partner: FamilyPartner(c.store.family_partner(c.actor, id).await.api()?),
+        })
+    }
+
+    /// Records that a child is eligible for services at the caller's authority.
+    async fn record_service_eligibility(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordServiceEligibilityInput,
+    ) -> ApiResult<RecordServiceEligibilityPayload> {
+        let c = caller(ctx)?;
+        c.require_kind(DomainOrganizationKind::MentalHealthAuthority, WHAT)?;
+        let child: PersonId = id_arg("input.childId", &input.child_id)?;
+        let caregiver: PersonId = id_arg("input.primaryCaregiverId", &input.primary_caregiver_id)?;
+        let meta = c.write("recordServiceEligibility", input.idempotency_key.as_deref(), &input)?;
+        let id = c
+            .store
+            .record_eligibility(&meta, child, caregiver, input.eligible_from.0, input.eligible_to.map(|d| d.0))
+            .await
+            .map_err(under("input"))?;
+        Ok(RecordServiceEligibilityPayload {
+            eligibility: ServiceEligibility(c.store.service_eligibility(c.actor, id).await.api()?),
+        })
+    }
+
+    /// Assigns a family partner to the primary caregiver of an eligible child. A partner
+    /// past the training deadline without certification gets no new assignment.
+    async fn assign_family_partner(
+        &self,
+        ctx: &Context<'_>,
+        input: AssignFamilyPartnerInput,
+    ) -> ApiResult<AssignFamilyPartnerPayload> {
+        let c = caller(ctx)?;
+        c.require_kind(DomainOrganizationKind::MentalHealthAuthority, WHAT)?;
+        let partner: FamilyPartnerId = id_arg("input.familyPartnerId", &input.family_partner_id)?;
+        let eligibility: ServiceEligibilityId = id_arg("input.eligibilityId", &input.eligibility_id)?;
+        let meta = c.write("assignFamilyPartner", input.idempotency_key.as_deref(), &input)?;
+        let id = c
+            .store
+            .assign_family_partner(&meta, partner, eligibility, input.start_date.0)
+            .await
+            .map_err(under("input"))?;
+        Ok(AssignFamilyPartnerPayload {
+            assignment: FamilyPartnerAssignment(c.store.family_partner_assignment(c.actor, id).await.api()?),
+        })
+    }
+
+    /// Records a service delivered to the primary caregiver under an assignment.
+    async fn record_family_partner_service(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordFamilyPartnerServiceInput,
+    ) -> ApiResult<RecordFamilyPartnerServicePayload> {
+        let c = caller(ctx)?;
+        c.require_kind(DomainOrganizationKind::MentalHealthAuthority, WHAT)?;
+        let assignment: FamilyPartnerAssignmentId = id_arg("input.assignmentId", &input.assignment_id)?;
+        let recipient: PersonId = id_arg("input.recipientId", &input.recipient_id)?;
+        let minutes = ServiceMinutes::new(i64::from(input.minutes)).at("minutes").map_err(in_input)?;
+        let meta = c.write("recordFamilyPartnerService", input.idempotency_key.as_deref(), &input)?;
+        let id = c
+            .store
+            .record_partner_service(&meta, assignment, recipient, input.date.0, minutes, input.activity.into())
+            .await
+            .map_err(under("input"))?;
+        Ok(RecordFamilyPartnerServicePayload {
+            service: FamilyPartnerService(c.store.family_partner_service(c.actor, id).await.api()?),
+        })
+    }
+}

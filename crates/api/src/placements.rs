@@ -1,0 +1,196 @@
+//! Placements of a child out of home.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use kinbridge_domain::ids::{ContactVisitId, FamilyId, OrganizationId, PersonId, PlacementId};
+use kinbridge_domain::placement::{self as dplacement, NewPlacement, PlacementInput, is_cross_municipality};
+use kinbridge_persistence::entities::placement;
+use serde::Serialize;
+
+use crate::connection::{self, Conn, cost, page_request, wants_total};
+use crate::context::caller;
+use crate::error::{ApiResult, IntoApi, id_arg, in_input, under};
+use crate::families::{Family, Person};
+use crate::organizations::Organization;
+use crate::scalars::{self, Date, PlacementEndReason, PlacementSetting};
+use crate::visits::ContactVisit;
+
+/// A child's placement out of home, decided by the placing municipality.
+#[derive(Debug, Clone)]
+pub struct Placement(pub(crate) placement::Model);
+
+#[Object]
+impl Placement {
+    async fn id(&self) -> ID {
+        ID(PlacementId::from_uuid(self.0.id).to_string())
+    }
+
+    /// The placing municipality's own case id for the placement.
+    async fn external_id(&self) -> Option<&str> {
+        self.0.external_id.as_deref()
+    }
+
+    async fn family(&self, ctx: &Context<'_>) -> ApiResult<Family> {
+        let c = caller(ctx)?;
+        Ok(Family(c.store.family(c.actor, FamilyId::from_uuid(self.0.family_id)).await.api()?))
+    }
+
+    /// The placed child.
+    async fn child(&self, ctx: &Context<'_>) -> ApiResult<Person> {
+        let c = caller(ctx)?;
+        Ok(Person(c.store.person(c.actor, PersonId::from_uuid(self.0.child_id)).await.api()?))
+    }
+
+    /// The municipality that decided the placement and owns the case.
+    async fn placing_municipality(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
+        let c = caller(ctx)?;
+        Ok(Organization(c.store.organization(OrganizationId::from_uuid(self.0.organization_id)).await.api()?))
+    }
+
+    /// The foster family agency or institution where the child lives.
+    async fn provider(&self, ctx: &Context<'_>) -> ApiResult<Option<Organization>> {
+        let c = caller(ctx)?;
+        match self.0.provider_id {
+            None => Ok(None),
+            Some(id) => Ok(Some(Organization(c.store.organization(OrganizationId::from_uuid(id)).await.api()?))),
+        }
+    }
+
+    async fn setting(&self) -> ApiResult<PlacementSetting> {
+        Ok(scalars::stored::<dplacement::PlacementSetting, _>(&self.0.setting)?)
+    }
+
+    /// Whether the parents consented to the placement.
+    async fn voluntary(&self) -> bool {
+        self.0.voluntary
+    }
+
+    async fn decision_date(&self) -> Date {
+        Date(self.0.decision_date)
+    }
+
+    async fn start_date(&self) -> Date {
+        Date(self.0.start_date)
+    }
+
+    /// The first day the child no longer lives at the placement.
+    async fn end_date(&self) -> Option<Date> {
+        self.0.end_date.map(Date)
+    }
+
+    async fn end_reason(&self) -> ApiResult<Option<PlacementEndReason>> {
+        match &self.0.end_reason {
+            None => Ok(None),
+            Some(r) => Ok(Some(scalars::stored::<dplacement::PlacementEndReason, _>(r)?)),
+        }
+    }
+
+    /// Whether a parent lives in another municipality than the placing one, so that the
+    /// two municipalities coordinate.
+    async fn is_cross_municipality(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        let c = caller(ctx)?;
+        let residences = c.store.parent_residences(c.actor, FamilyId::from_uuid(self.0.family_id)).await.api()?;
+        Ok(is_cross_municipality(OrganizationId::from_uuid(self.0.organization_id), &residences))
+    }
+
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// The placement's contact visits, in the order they were planned.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn contact_visits(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<ContactVisit>> {
+        let c = caller(ctx)?;
+        let id = PlacementId::from_uuid(self.0.id);
+        let req = page_request(after, before, first, last)?;
+        let page = c.store.placement_visits(c.actor, id, req).await.api()?;
+        let total = if wants_total(ctx) { c.store.count_placement_visits(c.actor, id).await.api()? } else { 0 };
+        Ok(connection::build(page, total, |v| ContactVisitId::from_uuid(v.id).to_string(), ContactVisit))
+    }
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct CreatePlacementInput {
+    pub family_id: ID,
+    /// A member of the family with the role `CHILD`.
+    pub child_id: ID,
+    /// A registered placement provider.
+    pub provider_id: Option<ID>,
+    /// The placing municipality's own case id; unique within the municipality.
+    pub external_id: Option<String>,
+    pub setting: PlacementSetting,
+    pub voluntary: bool,
+    pub decision_date: Date,
+    pub start_date: Date,
+    /// The first day the child no longer lives at the placement; with `endReason`.
+    pub end_date: Option<Date>,
+    pub end_reason: Option<PlacementEndReason>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CreatePlacementPayload {
+    pub placement: Placement,
+}
+
+#[derive(Default, Debug)]
+pub struct PlacementQuery;
+
+#[Object]
+impl PlacementQuery {
+    /// One of the caller's placements. Another organisation's placement is `NOT_FOUND`.
+    async fn placement(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Placement>> {
+        let c = caller(ctx)?;
+        let id: PlacementId = id_arg("id", &id)?;
+        Ok(Some(Placement(c.store.placement(c.actor, id).await.api()?)))
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct PlacementMutation;
+
+#[Object]
+impl PlacementMutation {
+    /// Records a placement of a child of one of the caller's families. A child's
+    /// placements never overlap in time.
+    async fn create_placement(
+        &self,
+        ctx: &Context<'_>,
+        input: CreatePlacementInput,
+    ) -> ApiResult<CreatePlacementPayload> {
+        let c = caller(ctx)?;
+        let family_id: FamilyId = id_arg("input.familyId", &input.family_id)?;
+        let child_id: PersonId = id_arg("input.childId", &input.child_id)?;
+        let provider_id: Option<OrganizationId> =
+            input.provider_id.as_ref().map(|p| id_arg("input.providerId", p)).transpose()?;
+        let new = NewPlacement::parse(PlacementInput {
+            external_id: input.external_id.as_deref(),
+            provider_id,
+            setting: input.setting.into(),
+            voluntary: input.voluntary,
+            decision_date: input.decision_date.0,
+            start_date: input.start_date.0,
+            end_date: input.end_date.map(|d| d.0),
+            end_reason: input.end_reason.map(Into::into),
+        })
+        .map_err(in_input)?;
+        let meta = c.write("createPlacement", input.idempotency_key.as_deref(), &input)?;
+        let id = c.store.create_placement(&meta, family_id, child_id, &new).await.map_err(under("input"))?;
+        Ok(CreatePlacementPayload { placement: Placement(c.store.placement(c.actor, id).await.api()?) })
+    }
+}

@@ -1,0 +1,87 @@
+//! Custom scalars and the GraphQL mirrors of the domain's enums.
+
+use async_graphql::{Enum, InputValueError, InputValueResult, Scalar, ScalarType, Value};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// A calendar date, `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Date(pub NaiveDate);
+
+/// A calendar date without a time zone, written `YYYY-MM-DD` (ISO 8601).
+#[Scalar(name = "Date", specified_by_url = "https://www.iso.org/iso-8601-date-and-time-format.html")]
+impl ScalarType for Date {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Date)
+                .map_err(|_| InputValueError::custom(format!("`{s}` is not a date of the form YYYY-MM-DD"))),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.format("%Y-%m-%d").to_string())
+    }
+}
+
+impl From<NaiveDate> for Date {
+    fn from(d: NaiveDate) -> Self {
+        Date(d)
+    }
+}
+
+/// Declares a GraphQL enum mirroring a domain enum, with conversions both ways. The
+/// variants must match the domain's one for one; the compiler checks it.
+macro_rules! mirror_enum {
+    ($(#[$meta:meta])* $name:ident => $remote:literal { $($variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[graphql(remote = $remote)]
+        pub enum $name { $($variant),+ }
+    };
+}
+
+mirror_enum!(/// What an organisation is.
+    OrganizationKind => "kinbridge_domain::organization::OrganizationKind" {
+    Municipality, PlacementProvider, FamilyServicesProvider, MentalHealthAuthority });
+mirror_enum!(/// A role carried in the caller's token.
+    Role => "kinbridge_domain::access::Role" {
+    Caseworker, Manager, Integration, FamilyTherapist, VisitSupervisor, SupportPerson, PlacementStaff, FamilyPartner, Auditor });
+mirror_enum!(/// What kind of identifier a person carries. A national id is returned only to
+    /// the organisation that owns the person.
+    IdentifierKind => "kinbridge_domain::person::IdentifierKind" { NationalId, CaseSystem, Other });
+mirror_enum!(/// A member's place in the family. `KEY_PERSON` is a confidant of the child.
+    FamilyRole => "kinbridge_domain::family::FamilyRole" {
+    Child, Parent, PrimaryCaregiver, OtherParent, Partner, Sibling, Grandparent, KeyPerson });
+mirror_enum!(/// Where a placed child lives.
+    PlacementSetting => "kinbridge_domain::placement::PlacementSetting" {
+    FosterFamily, KinshipCare, ResidentialInstitution, OwnRoom, Other });
+mirror_enum!(/// Why a placement ended.
+    PlacementEndReason => "kinbridge_domain::placement::PlacementEndReason" { ReturnedHome, Moved, AgedOut, Other });
+mirror_enum!(/// How much a professional takes part in a contact visit.
+    Supervision => "kinbridge_domain::visit::Supervision" { Unsupervised, Supported, Supervised });
+mirror_enum!(/// Where a contact visit stands.
+    VisitStatus => "kinbridge_domain::visit::VisitStatus" { Planned, Held, Cancelled, NoShow });
+mirror_enum!(/// Who cancelled a contact visit.
+    CancelledBy => "kinbridge_domain::visit::CancelledBy" { Parent, Child, PlacementProvider, Municipality, Other });
+mirror_enum!(/// What a goal is for; shown to the parents so they can adjust their expectations.
+    GoalPurpose => "kinbridge_domain::plan::GoalPurpose" {
+    ImproveContact, ReturnHome, ParentingSkills, ParentWellbeing, CooperationWithPlacement });
+mirror_enum!(/// Where a parent action plan stands.
+    PlanStatus => "kinbridge_domain::plan::PlanStatus" { Draft, Active, Closed });
+mirror_enum!(/// Whether a family partner has completed certified family partner training.
+    CertificationStatus => "kinbridge_domain::partner::CertificationStatus" { Certified, PendingCertification });
+mirror_enum!(/// What a family partner service was.
+    ServiceActivity => "kinbridge_domain::partner::ServiceActivity" {
+    OrientationToTreatment, AdvocacyModeling, Information, Referral, SkillsTraining, IdentifySupports });
+
+/// Parses a stored enum value into its GraphQL mirror; a value that does not parse is a
+/// damaged row, answered `INTERNAL`.
+pub(crate) fn stored<D, G>(value: &str) -> Result<G, crate::error::ApiError>
+where
+    D: std::str::FromStr<Err = kinbridge_domain::error::UnknownValue>,
+    G: From<D>,
+{
+    Ok(value.parse::<D>()?.into())
+}

@@ -1,0 +1,266 @@
+//! Contact visits and their outcomes.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use kinbridge_domain::error::AtField;
+use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId};
+use kinbridge_domain::text::FreeText;
+use kinbridge_domain::visit::{self as dvisit, Cancellation, NewVisit, VisitInput, VisitOutcome};
+use kinbridge_persistence::entities::contact_visit;
+use serde::Serialize;
+
+use crate::context::{Caller, caller};
+use crate::error::{ApiResult, IntoApi, id_arg, in_input, under};
+use crate::families::Person;
+use crate::placements::Placement;
+use crate::scalars::{self, CancelledBy, Supervision, VisitStatus};
+
+/// A meeting between a placed child and parents or other relatives.
+#[derive(Debug, Clone)]
+pub struct ContactVisit(pub(crate) contact_visit::Model);
+
+/// Who cancelled a visit, when and why.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct VisitCancellation {
+    pub cancelled_by: CancelledBy,
+    pub cancelled_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+#[Object]
+impl ContactVisit {
+    async fn id(&self) -> ID {
+        ID(ContactVisitId::from_uuid(self.0.id).to_string())
+    }
+
+    async fn external_id(&self) -> Option<&str> {
+        self.0.external_id.as_deref()
+    }
+
+    async fn placement(&self, ctx: &Context<'_>) -> ApiResult<Placement> {
+        let c = caller(ctx)?;
+        Ok(Placement(c.store.placement(c.actor, PlacementId::from_uuid(self.0.placement_id)).await.api()?))
+    }
+
+    async fn planned_start(&self) -> DateTime<Utc> {
+        self.0.planned_start
+    }
+
+    async fn planned_end(&self) -> DateTime<Utc> {
+        self.0.planned_end
+    }
+
+    async fn location(&self) -> Option<&str> {
+        self.0.location.as_deref()
+    }
+
+    async fn supervision(&self) -> ApiResult<Supervision> {
+        Ok(scalars::stored::<dvisit::Supervision, _>(&self.0.supervision)?)
+    }
+
+    /// The visit supervisor, for a supported or supervised visit.
+    async fn supervisor_name(&self) -> Option<&str> {
+        self.0.supervisor_name.as_deref()
+    }
+
+    async fn status(&self) -> ApiResult<VisitStatus> {
+        Ok(scalars::stored::<dvisit::VisitStatus, _>(&self.0.status)?)
+    }
+
+    /// Who cancelled, when and why; only for a cancelled visit.
+    async fn cancellation(&self) -> ApiResult<Option<VisitCancellation>> {
+        match (&self.0.cancelled_by, self.0.cancelled_at, &self.0.cancellation_reason) {
+            (Some(by), Some(at), Some(reason)) => Ok(Some(VisitCancellation {
+                cancelled_by: scalars::stored::<dvisit::CancelledBy, _>(by)?,
+                cancelled_at: at,
+                reason: reason.clone(),
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// What the supervisor observed at a held visit.
+    async fn observations(&self) -> Option<&str> {
+        self.0.observations.as_deref()
+    }
+
+    /// When the outcome (held, cancelled, no-show) was recorded.
+    async fn outcome_recorded_at(&self) -> Option<DateTime<Utc>> {
+        self.0.outcome_recorded_at
+    }
+
+    /// The family members taking part.
+    async fn participants(&self, ctx: &Context<'_>) -> ApiResult<Vec<Person>> {
+        let c = caller(ctx)?;
+        let ids = c.store.visit_participants(c.actor, ContactVisitId::from_uuid(self.0.id)).await.api()?;
+        let mut persons = Vec::with_capacity(ids.len());
+        for id in ids {
+            persons.push(Person(c.store.person(c.actor, id).await.api()?));
+        }
+        Ok(persons)
+    }
+
+    /// Increases with every change; send it back as `expectedVersion` to detect lost updates.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct PlanContactVisitInput {
+    pub placement_id: ID,
+    pub external_id: Option<String>,
+    pub planned_start: DateTime<Utc>,
+    pub planned_end: DateTime<Utc>,
+    pub location: Option<String>,
+    pub supervision: Supervision,
+    /// Required for a supported or supervised visit.
+    pub supervisor_name: Option<String>,
+    /// Members of the placed child's family who take part.
+    pub participant_ids: Option<Vec<ID>>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct RecordContactVisitHeldInput {
+    pub id: ID,
+    pub observations: Option<String>,
+    /// The version the caller last read; a visit changed since is refused with `CONFLICT`.
+    pub expected_version: Option<i32>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct CancelContactVisitInput {
+    pub id: ID,
+    pub cancelled_by: CancelledBy,
+    /// Why the visit was cancelled. Always required.
+    pub reason: String,
+    /// When it was cancelled; now, if not given.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub expected_version: Option<i32>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct RecordContactVisitNoShowInput {
+    pub id: ID,
+    pub expected_version: Option<i32>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct ContactVisitPayload {
+    pub contact_visit: ContactVisit,
+}
+
+#[derive(Default, Debug)]
+pub struct VisitQuery;
+
+#[Object]
+impl VisitQuery {
+    /// One of the caller's contact visits. Another organisation's visit is `NOT_FOUND`.
+    async fn contact_visit(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<ContactVisit>> {
+        let c = caller(ctx)?;
+        let id: ContactVisitId = id_arg("id", &id)?;
+        Ok(Some(ContactVisit(c.store.contact_visit(c.actor, id).await.api()?)))
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct VisitMutation;
+
+#[Object]
+impl VisitMutation {
+    /// Plans a contact visit for one of the caller's placements.
+    async fn plan_contact_visit(
+        &self,
+        ctx: &Context<'_>,
+        input: PlanContactVisitInput,
+    ) -> ApiResult<ContactVisitPayload> {
+        let c = caller(ctx)?;
+        let placement_id: PlacementId = id_arg("input.placementId", &input.placement_id)?;
+        let participants = input
+            .participant_ids
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, id)| id_arg::<PersonId>(&format!("input.participantIds.{i}"), id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let new = NewVisit::parse(VisitInput {
+            external_id: input.external_id.as_deref(),
+            planned_start: input.planned_start,
+            planned_end: input.planned_end,
+            location: input.location.as_deref(),
+            supervision: input.supervision.into(),
+            supervisor_name: input.supervisor_name.as_deref(),
+        })
+        .map_err(in_input)?;
+        let meta = c.write("planContactVisit", input.idempotency_key.as_deref(), &input)?;
+        let id = c.store.plan_visit(&meta, placement_id, &new, &participants).await.map_err(under("input"))?;
+        payload(c, id).await
+    }
+
+    /// Records that a planned visit was held, with the supervisor's observations.
+    async fn record_contact_visit_held(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordContactVisitHeldInput,
+    ) -> ApiResult<ContactVisitPayload> {
+        let c = caller(ctx)?;
+        let id: ContactVisitId = id_arg("input.id", &input.id)?;
+        let observations =
+            input.observations.as_deref().map(FreeText::parse).transpose().at("observations").map_err(in_input)?;
+        let meta = c.write("recordContactVisitHeld", input.idempotency_key.as_deref(), &input)?;
+        let outcome = VisitOutcome::Held { observations };
+        let id =
+            c.store.record_visit_outcome(&meta, id, &outcome, input.expected_version).await.map_err(under("input"))?;
+        payload(c, id).await
+    }
+
+    /// Cancels a planned visit, recording who cancelled, when and why.
+    async fn cancel_contact_visit(
+        &self,
+        ctx: &Context<'_>,
+        input: CancelContactVisitInput,
+    ) -> ApiResult<ContactVisitPayload> {
+        let c = caller(ctx)?;
+        let id: ContactVisitId = id_arg("input.id", &input.id)?;
+        let at = input.cancelled_at.unwrap_or_else(Utc::now);
+        let cancellation = Cancellation::parse(input.cancelled_by.into(), at, &input.reason).map_err(in_input)?;
+        let meta = c.write("cancelContactVisit", input.idempotency_key.as_deref(), &input)?;
+        let outcome = VisitOutcome::Cancelled(cancellation);
+        let id =
+            c.store.record_visit_outcome(&meta, id, &outcome, input.expected_version).await.map_err(under("input"))?;
+        payload(c, id).await
+    }
+
+    /// Records that the parents or the child did not come to a planned visit.
+    async fn record_contact_visit_no_show(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordContactVisitNoShowInput,
+    ) -> ApiResult<ContactVisitPayload> {
+        let c = caller(ctx)?;
+        let id: ContactVisitId = id_arg("input.id", &input.id)?;
+        let meta = c.write("recordContactVisitNoShow", input.idempotency_key.as_deref(), &input)?;
+        let id = c
+            .store
+            .record_visit_outcome(&meta, id, &VisitOutcome::NoShow, input.expected_version)
+            .await
+            .map_err(under("input"))?;
+        payload(c, id).await
+    }
+}
+
+async fn payload(c: Caller<'_>, id: ContactVisitId) -> ApiResult<ContactVisitPayload> {
+    Ok(ContactVisitPayload { contact_visit: ContactVisit(c.store.contact_visit(c.actor, id).await.api()?) })
+}

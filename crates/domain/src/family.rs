@@ -1,0 +1,93 @@
+//! Families and their members.
+
+use crate::error::{AtField, ValidationError};
+use crate::ids::OrganizationId;
+use crate::string_enum;
+use crate::text::{ExternalId, Name};
+
+string_enum!(
+    /// A member's place in the family.
+    FamilyRole {
+        Child => "CHILD",
+        Parent => "PARENT",
+        PrimaryCaregiver => "PRIMARY_CAREGIVER",
+        OtherParent => "OTHER_PARENT",
+        Partner => "PARTNER",
+        Sibling => "SIBLING",
+        Grandparent => "GRANDPARENT",
+        /// A confidant of the child: teacher, neighbour, youth worker, friend.
+        KeyPerson => "KEY_PERSON",
+    }
+);
+
+impl FamilyRole {
+    /// The parents whose support Kinbridge exists for. Their residence municipality
+    /// decides whether a placement crosses municipalities, so it is always recorded.
+    pub const fn is_parent(self) -> bool {
+        matches!(self, FamilyRole::Parent | FamilyRole::PrimaryCaregiver | FamilyRole::OtherParent)
+    }
+}
+
+/// A family to register under the caller's municipality.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFamily {
+    /// The municipality's own case id, unique within the municipality.
+    pub external_id: Option<ExternalId>,
+    /// How caseworkers refer to the family, such as "Hansen".
+    pub name: Name,
+}
+
+impl NewFamily {
+    pub fn parse(external_id: Option<&str>, name: &str) -> Result<Self, ValidationError> {
+        Ok(Self {
+            external_id: external_id.map(ExternalId::parse).transpose().at("externalId")?,
+            name: Name::parse(name).at("name")?,
+        })
+    }
+}
+
+/// A person's membership of a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    pub role: FamilyRole,
+    /// Where the member lives, for adults. Required for parents.
+    pub residence_municipality_id: Option<OrganizationId>,
+}
+
+impl Membership {
+    pub fn new(role: FamilyRole, residence_municipality_id: Option<OrganizationId>) -> Result<Self, ValidationError> {
+        if role.is_parent() && residence_municipality_id.is_none() {
+            return Err(ValidationError::new(
+                "residenceMunicipalityId",
+                "a parent's residence municipality is required, so that cross-municipality placements are known",
+            ));
+        }
+        Ok(Self { role, residence_municipality_id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parent_without_a_residence_municipality_is_refused() {
+        for role in FamilyRole::ALL.iter().filter(|r| r.is_parent()) {
+            assert_eq!(Membership::new(*role, None).unwrap_err().field, "residenceMunicipalityId");
+            assert!(Membership::new(*role, Some(OrganizationId::new())).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_child_or_key_person_needs_no_residence_municipality() {
+        assert!(Membership::new(FamilyRole::Child, None).is_ok());
+        assert!(Membership::new(FamilyRole::KeyPerson, None).is_ok());
+    }
+
+    #[test]
+    fn a_family_names_the_field_that_is_wrong() {
+        assert_eq!(NewFamily::parse(Some(""), "Hansen").unwrap_err().field, "externalId");
+        assert_eq!(NewFamily::parse(None, " ").unwrap_err().field, "name");
+        assert!(NewFamily::parse(Some("SAG-1"), "Hansen").is_ok());
+    }
+}

@@ -1,0 +1,222 @@
+//! Family partners of mental health authorities, who serve the primary caregiver of a
+//! child eligible for services there (002).
+
+use chrono::NaiveDate;
+
+use crate::error::{InvalidValue, ValidationError};
+use crate::ids::PersonId;
+use crate::placement::Period;
+use crate::string_enum;
+
+string_enum!(
+    /// Whether a family partner has completed certified family partner training.
+    CertificationStatus {
+        Certified => "CERTIFIED",
+        /// Waiting to complete approved training, by a deadline.
+        PendingCertification => "PENDING_CERTIFICATION",
+    }
+);
+
+string_enum!(
+    /// What a family partner service was.
+    ServiceActivity {
+        /// Introducing the family to the mental health treatment process.
+        OrientationToTreatment => "ORIENTATION_TO_TREATMENT",
+        /// Modelling advocacy skills.
+        AdvocacyModeling => "ADVOCACY_MODELING",
+        /// Providing information.
+        Information => "INFORMATION",
+        /// Making referrals.
+        Referral => "REFERRAL",
+        /// Providing skills training.
+        SkillsTraining => "SKILLS_TRAINING",
+        /// Helping to identify supports for the child and family.
+        IdentifySupports => "IDENTIFY_SUPPORTS",
+    }
+);
+
+/// A family partner's certification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Certification {
+    Certified { certified_on: NaiveDate, renewal_due: NaiveDate },
+    Pending { training_deadline: NaiveDate },
+}
+
+impl Certification {
+    pub fn parse(
+        status: CertificationStatus,
+        certified_on: Option<NaiveDate>,
+        renewal_due: Option<NaiveDate>,
+        training_deadline: Option<NaiveDate>,
+    ) -> Result<Self, ValidationError> {
+        match status {
+            CertificationStatus::Certified => {
+                let certified_on = certified_on.ok_or_else(|| {
+                    ValidationError::new("certifiedOn", "a certified partner needs a certification date")
+                })?;
+                let renewal_due = renewal_due
+                    .ok_or_else(|| ValidationError::new("renewalDue", "a certified partner needs a renewal date"))?;
+                if renewal_due <= certified_on {
+                    return Err(ValidationError::new("renewalDue", "renewal falls after certification"));
+                }
+                Ok(Self::Certified { certified_on, renewal_due })
+            }
+            CertificationStatus::PendingCertification => {
+                let training_deadline = training_deadline.ok_or_else(|| {
+                    ValidationError::new(
+                        "trainingDeadline",
+                        "a partner pending certification needs a training deadline",
+                    )
+                })?;
+                Ok(Self::Pending { training_deadline })
+            }
+        }
+    }
+
+    pub fn status(&self) -> CertificationStatus {
+        match self {
+            Self::Certified { .. } => CertificationStatus::Certified,
+            Self::Pending { .. } => CertificationStatus::PendingCertification,
+        }
+    }
+
+    /// A partner past the training deadline without certification gets no new
+    /// assignment (002: services are provided by a certified family partner or one
+    /// waiting to complete approved training).
+    pub fn ensure_may_take_assignment(&self, on: NaiveDate) -> Result<(), ValidationError> {
+        match self {
+            Self::Certified { .. } => Ok(()),
+            Self::Pending { training_deadline } if on <= *training_deadline => Ok(()),
+            Self::Pending { training_deadline } => Err(ValidationError::new(
+                "familyPartnerId",
+                format!(
+                    "the family partner's deadline to complete approved training was {training_deadline} and they are not \
+                     certified; they can take no new assignment"
+                ),
+            )),
+        }
+    }
+}
+
+/// The days a child is eligible for services at an authority.
+pub fn eligibility_period(from: NaiveDate, to: Option<NaiveDate>) -> Result<Period, ValidationError> {
+    if to.is_some_and(|to| to < from) {
+        return Err(ValidationError::new("to", "eligibility cannot end before it starts"));
+    }
+    // Stored as inclusive `to`; the period is half-open, so it ends the day after.
+    Ok(Period { start: from, end: to.and_then(|t| t.succ_opt()) })
+}
+
+/// Service minutes in one record: at least one, at most a working day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServiceMinutes(u16);
+
+impl ServiceMinutes {
+    pub const MAX: u16 = 720;
+
+    pub fn new(minutes: i64) -> Result<Self, InvalidValue> {
+        u16::try_from(minutes)
+            .ok()
+            .filter(|m| (1..=Self::MAX).contains(m))
+            .map(Self)
+            .ok_or_else(|| InvalidValue(format!("must be from 1 to {} minutes", Self::MAX)))
+    }
+
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+
+    /// Whole 15-minute units, the unit services are counted in.
+    pub const fn whole_units(self) -> u16 {
+        self.0 / 15
+    }
+}
+
+/// Family partner services go to the primary caregiver and are never provided directly to
+/// the child (002). Refuses any recipient but the assignment's caregiver.
+pub fn ensure_service_recipient(
+    recipient: PersonId,
+    caregiver: PersonId,
+    child: PersonId,
+) -> Result<(), ValidationError> {
+    if recipient == child {
+        return Err(ValidationError::new(
+            "recipientId",
+            "family partner services are delivered to the primary caregiver, never directly to the child",
+        ));
+    }
+    if recipient != caregiver {
+        return Err(ValidationError::new("recipientId", "services go to the primary caregiver of the assignment"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_partner_past_the_training_deadline_without_certification_gets_no_new_assignment() {
+        let pending =
+            Certification::parse(CertificationStatus::PendingCertification, None, None, Some(d("2026-06-30"))).unwrap();
+        assert!(pending.ensure_may_take_assignment(d("2026-06-30")).is_ok());
+        let err = pending.ensure_may_take_assignment(d("2026-07-01")).unwrap_err();
+        assert_eq!(err.field, "familyPartnerId");
+    }
+
+    #[test]
+    fn a_certified_partner_may_take_assignments() {
+        let c =
+            Certification::parse(CertificationStatus::Certified, Some(d("2025-01-01")), Some(d("2027-01-01")), None)
+                .unwrap();
+        assert!(c.ensure_may_take_assignment(d("2026-11-22")).is_ok());
+    }
+
+    #[test]
+    fn a_certification_states_its_dates() {
+        assert_eq!(
+            Certification::parse(CertificationStatus::Certified, None, Some(d("2027-01-01")), None).unwrap_err().field,
+            "certifiedOn"
+        );
+        assert_eq!(
+            Certification::parse(CertificationStatus::Certified, Some(d("2027-01-01")), Some(d("2026-01-01")), None)
+                .unwrap_err()
+                .field,
+            "renewalDue"
+        );
+        assert_eq!(
+            Certification::parse(CertificationStatus::PendingCertification, None, None, None).unwrap_err().field,
+            "trainingDeadline"
+        );
+    }
+
+    #[test]
+    fn a_family_partner_service_is_always_delivered_to_the_caregiver() {
+        let caregiver = PersonId::new();
+        let child = PersonId::new();
+        assert!(ensure_service_recipient(caregiver, caregiver, child).is_ok());
+        let err = ensure_service_recipient(child, caregiver, child).unwrap_err();
+        assert!(err.message.contains("never directly to the child"));
+        assert!(ensure_service_recipient(PersonId::new(), caregiver, child).is_err());
+    }
+
+    #[test]
+    fn service_minutes_count_whole_fifteen_minute_units() {
+        assert_eq!(ServiceMinutes::new(44).unwrap().whole_units(), 2);
+        assert_eq!(ServiceMinutes::new(45).unwrap().whole_units(), 3);
+        assert!(ServiceMinutes::new(0).is_err());
+        assert!(ServiceMinutes::new(721).is_err());
+    }
+
+    #[test]
+    fn eligibility_includes_its_last_day() {
+        let p = eligibility_period(d("2026-01-01"), Some(d("2026-12-31"))).unwrap();
+        assert!(p.contains(d("2026-12-31")));
+        assert!(!p.contains(d("2027-01-01")));
+        assert!(eligibility_period(d("2026-01-01"), Some(d("2025-12-31"))).is_err());
+    }
+}

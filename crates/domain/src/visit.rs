@@ -1,0 +1,212 @@
+//! Contact visits between a placed child and parents or other relatives (001).
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{AtField, TransitionError, ValidationError};
+use crate::string_enum;
+use crate::text::{ExternalId, FreeText, Name};
+
+string_enum!(
+    /// How much a professional takes part in a visit.
+    Supervision {
+        Unsupervised => "UNSUPERVISED",
+        /// A visit supervisor supports the parents during the visit.
+        Supported => "SUPPORTED",
+        /// A visit supervisor is present and supervises.
+        Supervised => "SUPERVISED",
+    }
+);
+
+string_enum!(
+    /// Where a visit stands: `PLANNED`, then exactly one of the others.
+    VisitStatus {
+        Planned => "PLANNED",
+        Held => "HELD",
+        Cancelled => "CANCELLED",
+        NoShow => "NO_SHOW",
+    }
+);
+
+string_enum!(
+    /// Who cancelled a visit.
+    CancelledBy {
+        Parent => "PARENT",
+        Child => "CHILD",
+        PlacementProvider => "PLACEMENT_PROVIDER",
+        Municipality => "MUNICIPALITY",
+        Other => "OTHER",
+    }
+);
+
+/// A visit to plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVisit {
+    pub external_id: Option<ExternalId>,
+    pub planned_start: DateTime<Utc>,
+    pub planned_end: DateTime<Utc>,
+    pub location: Option<FreeText>,
+    pub supervision: Supervision,
+    pub supervisor_name: Option<Name>,
+}
+
+/// The raw parts of a visit, as received.
+#[derive(Debug, Clone, Copy)]
+pub struct VisitInput<'a> {
+    pub external_id: Option<&'a str>,
+    pub planned_start: DateTime<Utc>,
+    pub planned_end: DateTime<Utc>,
+    pub location: Option<&'a str>,
+    pub supervision: Supervision,
+    pub supervisor_name: Option<&'a str>,
+}
+
+impl NewVisit {
+    /// Validates a visit: it ends after it starts, lasts at most a day, and a supported
+    /// or supervised visit names its supervisor.
+    pub fn parse(input: VisitInput<'_>) -> Result<Self, ValidationError> {
+        if input.planned_end <= input.planned_start {
+            return Err(ValidationError::new("plannedEnd", "a visit must end after it starts"));
+        }
+        if input.planned_end - input.planned_start > chrono::Duration::hours(24) {
+            return Err(ValidationError::new("plannedEnd", "a visit lasts at most 24 hours"));
+        }
+        let supervisor_name = input.supervisor_name.map(Name::parse).transpose().at("supervisorName")?;
+        if input.supervision != Supervision::Unsupervised && supervisor_name.is_none() {
+            return Err(ValidationError::new(
+                "supervisorName",
+                format!("a {} visit needs a supervisor", input.supervision.as_str().to_lowercase()),
+            ));
+        }
+        Ok(Self {
+            external_id: input.external_id.map(ExternalId::parse).transpose().at("externalId")?,
+            planned_start: input.planned_start,
+            planned_end: input.planned_end,
+            location: input.location.map(FreeText::parse).transpose().at("location")?,
+            supervision: input.supervision,
+            supervisor_name,
+        })
+    }
+}
+
+/// Who cancelled a visit, when and why. A cancellation always says all three.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    pub by: CancelledBy,
+    pub at: DateTime<Utc>,
+    pub reason: FreeText,
+}
+
+impl Cancellation {
+    pub fn parse(by: CancelledBy, at: DateTime<Utc>, reason: &str) -> Result<Self, ValidationError> {
+        Ok(Self { by, at, reason: FreeText::parse(reason).at("reason")? })
+    }
+}
+
+/// What became of a planned visit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VisitOutcome {
+    Held { observations: Option<FreeText> },
+    Cancelled(Cancellation),
+    NoShow,
+}
+
+impl VisitOutcome {
+    pub fn status(&self) -> VisitStatus {
+        match self {
+            VisitOutcome::Held { .. } => VisitStatus::Held,
+            VisitOutcome::Cancelled(_) => VisitStatus::Cancelled,
+            VisitOutcome::NoShow => VisitStatus::NoShow,
+        }
+    }
+}
+
+/// Moves a visit from `PLANNED` to its outcome. Only a planned visit changes; a visit
+/// cannot be recorded as held or as a no-show before it has started.
+pub fn record_outcome(
+    current: VisitStatus,
+    planned_start: DateTime<Utc>,
+    outcome: &VisitOutcome,
+    now: DateTime<Utc>,
+) -> Result<VisitStatus, TransitionError> {
+    if current != VisitStatus::Planned {
+        return Err(TransitionError(format!(
+            "the visit is already {}; only a planned visit can be recorded as {}",
+            current.as_str(),
+            outcome.status().as_str()
+        )));
+    }
+    if matches!(outcome, VisitOutcome::Held { .. } | VisitOutcome::NoShow) && now < planned_start {
+        return Err(TransitionError(format!(
+            "the visit starts at {planned_start}; it can be recorded as {} only once it has started",
+            outcome.status().as_str()
+        )));
+    }
+    Ok(outcome.status())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn input() -> VisitInput<'static> {
+        VisitInput {
+            external_id: None,
+            planned_start: t("2026-11-01T10:00:00Z"),
+            planned_end: t("2026-11-01T12:00:00Z"),
+            location: Some("Family room"),
+            supervision: Supervision::Unsupervised,
+            supervisor_name: None,
+        }
+    }
+
+    #[test]
+    fn a_visit_must_end_after_it_starts() {
+        let mut i = input();
+        i.planned_end = i.planned_start;
+        assert_eq!(NewVisit::parse(i).unwrap_err().field, "plannedEnd");
+    }
+
+    #[test]
+    fn a_supervised_visit_names_its_supervisor() {
+        let mut i = input();
+        i.supervision = Supervision::Supervised;
+        assert_eq!(NewVisit::parse(i).unwrap_err().field, "supervisorName");
+        i.supervisor_name = Some("Lone Berg");
+        assert!(NewVisit::parse(i).is_ok());
+    }
+
+    #[test]
+    fn a_cancellation_always_says_who_cancelled_and_why() {
+        let err = Cancellation::parse(CancelledBy::Parent, t("2026-10-30T08:00:00Z"), "  ").unwrap_err();
+        assert_eq!(err.field, "reason");
+        let c = Cancellation::parse(CancelledBy::Parent, t("2026-10-30T08:00:00Z"), "Ill").unwrap();
+        assert_eq!(c.by, CancelledBy::Parent);
+    }
+
+    #[test]
+    fn only_a_planned_visit_gets_an_outcome() {
+        let start = t("2026-11-01T10:00:00Z");
+        let now = t("2026-11-01T13:00:00Z");
+        let held = VisitOutcome::Held { observations: None };
+        assert_eq!(record_outcome(VisitStatus::Planned, start, &held, now), Ok(VisitStatus::Held));
+        for status in [VisitStatus::Held, VisitStatus::Cancelled, VisitStatus::NoShow] {
+            assert!(record_outcome(status, start, &VisitOutcome::NoShow, now).is_err());
+        }
+    }
+
+    #[test]
+    fn a_visit_is_held_or_missed_only_once_it_has_started_but_may_be_cancelled_before() {
+        let start = t("2026-11-01T10:00:00Z");
+        let before = t("2026-11-01T09:00:00Z");
+        assert!(
+            record_outcome(VisitStatus::Planned, start, &VisitOutcome::Held { observations: None }, before).is_err()
+        );
+        assert!(record_outcome(VisitStatus::Planned, start, &VisitOutcome::NoShow, before).is_err());
+        let cancel = VisitOutcome::Cancelled(Cancellation::parse(CancelledBy::Child, before, "Sick").unwrap());
+        assert_eq!(record_outcome(VisitStatus::Planned, start, &cancel, before), Ok(VisitStatus::Cancelled));
+    }
+}

@@ -1,0 +1,162 @@
+//! sea-orm entities, one per table. Rows are plain data; the repositories turn domain
+//! values into rows and back. Models may hold personal data: never log one.
+
+macro_rules! entity {
+    ($(#[$meta:meta])* $module:ident, $table:literal, { $($field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        pub mod $module {
+            use sea_orm::entity::prelude::*;
+
+            #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+            #[sea_orm(table_name = $table)]
+            pub struct Model {
+                #[sea_orm(primary_key, auto_increment = false)]
+                pub id: Uuid,
+                $(pub $field: $ty,)*
+            }
+
+            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+            pub enum Relation {}
+
+            impl ActiveModelBehavior for ActiveModel {}
+        }
+    };
+}
+
+entity!(organization, "organizations", { kind: String, name: String, code: String, created_at: DateTimeUtc });
+
+entity!(person, "persons", {
+    organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
+    given_name: String, family_name: String, birth_date: Option<Date>,
+});
+
+entity!(person_identifier, "person_identifiers", {
+    organization_id: Uuid, created_at: DateTimeUtc, person_id: Uuid, kind: String, system: String, value: String,
+});
+
+entity!(family, "families", {
+    organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
+    external_id: Option<String>, name: String,
+});
+
+entity!(family_member, "family_members", {
+    organization_id: Uuid, created_at: DateTimeUtc, family_id: Uuid, person_id: Uuid, role: String,
+    residence_municipality_id: Option<Uuid>,
+});
+
+entity!(placement, "placements", {
+    organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
+    family_id: Uuid, child_id: Uuid, provider_id: Option<Uuid>, external_id: Option<String>, setting: String,
+    voluntary: bool, decision_date: Date, start_date: Date, end_date: Option<Date>, end_reason: Option<String>,
+});
+
+entity!(contact_visit, "contact_visits", {
+    organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
+    placement_id: Uuid, external_id: Option<String>, planned_start: DateTimeUtc, planned_end: DateTimeUtc,
+    location: Option<String>, supervision: String, supervisor_name: Option<String>, status: String,
+    cancelled_by: Option<String>, cancelled_at: Option<DateTimeUtc>, cancellation_reason: Option<String>,
+    observations: Option<String>, outcome_recorded_at: Option<DateTimeUtc>,
+});
+
+entity!(parent_action_plan, "parent_action_plans", {
+    organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
+    family_id: Uuid, placement_id: Uuid, status: String, review_interval_days: i32,
+    child_plan_reference: Option<String>,
+});
+
+entity!(plan_goal, "plan_goals", {
+    organization_id: Uuid, created_at: DateTimeUtc, plan_id: Uuid, position: i32, description: String, purpose: String,
+});
+
+entity!(family_partner, "family_partners", {
+    organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
+    given_name: String, family_name: String, certification_status: String, certified_on: Option<Date>,
+    renewal_due: Option<Date>, training_deadline: Option<Date>,
+});
+
+entity!(service_eligibility, "service_eligibilities", {
+    organization_id: Uuid, created_at: DateTimeUtc, child_id: Uuid, caregiver_id: Uuid,
+    eligible_from: Date, eligible_to: Option<Date>,
+});
+
+entity!(family_partner_assignment, "family_partner_assignments", {
+    organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
+    family_partner_id: Uuid, eligibility_id: Uuid, caregiver_id: Uuid, start_date: Date, end_date: Option<Date>,
+});
+
+entity!(family_partner_service, "family_partner_services", {
+    organization_id: Uuid, created_at: DateTimeUtc, assignment_id: Uuid, recipient_id: Uuid, service_date: Date,
+    minutes: i32, activity: String,
+});
+
+entity!(
+    /// Append-only: no code path updates or deletes an audit event.
+    audit_event, "audit_events", {
+    occurred_at: DateTimeUtc, request_id: String, subject: String, organization_id: Uuid, roles: String,
+    operation: String, record_type: String, record_id: Uuid,
+});
+
+/// Who took part in a contact visit.
+pub mod contact_visit_participant {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "contact_visit_participants")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub visit_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub person_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The change feed: one row per committed change, read in `id` order.
+pub mod outbox {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub occurred_at: DateTimeUtc,
+        pub organization_id: Uuid,
+        pub aggregate_type: String,
+        pub aggregate_id: Uuid,
+        pub event_type: String,
+        pub payload: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Idempotency keys of retried writes, per organisation.
+pub mod idempotency_key {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub organization_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub operation: String,
+        pub request_hash: String,
+        pub record_id: Uuid,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

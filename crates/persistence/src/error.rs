@@ -1,0 +1,50 @@
+//! The storage layer's error. Each variant says what the API answers.
+
+use kinbridge_domain::{TransitionError, ValidationError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No record of that id is visible to the caller. Answered `NOT_FOUND`; whether the
+    /// record exists elsewhere is never revealed.
+    #[error("{record_type} not found")]
+    NotFound { record_type: &'static str },
+    /// The input broke a rule that needs stored state to check. Answered
+    /// `BAD_USER_INPUT` with the field.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The record's state forbids the change. Answered `CONFLICT`.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// A concurrent or earlier write got there first: a stale version, a reused
+    /// idempotency key, an external id already taken. Answered `CONFLICT`, with the id
+    /// of the existing record where there is one.
+    #[error("{message}")]
+    Conflict { message: String, existing_id: Option<String> },
+    /// The database failed. Logged whole where handled; answered `INTERNAL` with no detail.
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    /// A stored value no longer parses: a bug or a damaged row. Answered `INTERNAL`.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn not_found(record_type: &'static str) -> Self {
+        Self::NotFound { record_type }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::Conflict { message: message.into(), existing_id: None }
+    }
+}
+
+impl From<kinbridge_domain::error::UnknownValue> for StoreError {
+    fn from(e: kinbridge_domain::error::UnknownValue) -> Self {
+        Self::Corrupt(e.to_string())
+    }
+}
+
+/// Whether a database error is a unique-constraint violation.
+pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}

@@ -1,0 +1,334 @@
+//! Persons, families and family members.
+
+use kinbridge_domain::ValidationError;
+use kinbridge_domain::access::Actor;
+use kinbridge_domain::family::{FamilyRole, Membership, NewFamily};
+use kinbridge_domain::ids::{FamilyId, FamilyMemberId, OrganizationId, PersonId};
+use kinbridge_domain::organization::OrganizationKind;
+use kinbridge_domain::person::NewPerson;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use uuid::Uuid;
+
+use crate::Store;
+use crate::entities::{family, family_member, person, person_identifier};
+use crate::error::StoreError;
+use crate::page::{self, Page, PageRequest};
+use crate::scope::owned_by;
+use crate::write::{WriteMeta, WriteTx, unique_to_conflict};
+
+/// The person a new member is: one the organisation already knows, or a new one.
+#[derive(Debug, Clone)]
+pub enum MemberPerson {
+    Existing(PersonId),
+    New(NewPerson),
+}
+
+/// A member to add to a family.
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub person: MemberPerson,
+    pub membership: Membership,
+}
+
+impl Store {
+    /// Creates a family owned by the caller's municipality, with its first members.
+    pub async fn create_family(
+        &self,
+        meta: &WriteMeta<'_>,
+        new: &NewFamily,
+        members: &[NewMember],
+    ) -> Result<FamilyId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(FamilyId::from_uuid(id));
+        }
+        if let Some(external_id) = &new.external_id {
+            let existing = family::Entity::find()
+                .filter(family::Column::OrganizationId.eq(tx.organization_id()))
+                .filter(family::Column::ExternalId.eq(external_id.as_str()))
+                .one(&*tx)
+                .await?;
+            if let Some(existing) = existing {
+                return Err(StoreError::Conflict {
+                    message: format!("a family with external id {external_id} already exists"),
+                    existing_id: Some(FamilyId::from_uuid(existing.id).to_string()),
+                });
+            }
+        }
+        let id = FamilyId::new();
+        let inserted = family::Entity::insert(family::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            updated_at: Set(tx.now),
+            version: Set(1),
+            external_id: Set(new.external_id.as_ref().map(|e| e.as_str().to_owned())),
+            name: Set(new.name.as_str().to_owned()),
+        })
+        .exec_without_returning(&*tx)
+        .await;
+        unique_to_conflict(inserted, "a family with this external id was created concurrently")?;
+        tx.record("Family", id.as_uuid(), &id.to_string(), "family.created").await?;
+        for (i, member) in members.iter().enumerate() {
+            insert_member(&tx, id, member).await.map_err(|e| prefix_field(e, &format!("members.{i}")))?;
+        }
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// Adds a member to one of the caller's families.
+    pub async fn add_family_member(
+        &self,
+        meta: &WriteMeta<'_>,
+        family_id: FamilyId,
+        member: &NewMember,
+    ) -> Result<FamilyMemberId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(FamilyMemberId::from_uuid(id));
+        }
+        let family = family_visible(&*tx, tx.actor(), family_id).await?;
+        let id = insert_member(&tx, FamilyId::from_uuid(family.id), member).await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// Registers a person under the caller's organisation.
+    pub async fn create_person(&self, meta: &WriteMeta<'_>, new: &NewPerson) -> Result<PersonId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(PersonId::from_uuid(id));
+        }
+        let id = insert_person(&tx, new).await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    pub async fn family(&self, actor: &Actor, id: FamilyId) -> Result<family::Model, StoreError> {
+        family_visible(self.conn(), actor, id).await
+    }
+
+    pub async fn families(&self, actor: &Actor, req: PageRequest) -> Result<Page<family::Model>, StoreError> {
+        Ok(page::fetch(self.conn(), families_query(actor), family::Column::Id, req).await?)
+    }
+
+    pub async fn count_families(&self, actor: &Actor) -> Result<u64, StoreError> {
+        Ok(families_query(actor).count(self.conn()).await?)
+    }
+
+    /// A family's members with their persons, in the order they were added.
+    pub async fn family_members(
+        &self,
+        actor: &Actor,
+        family_id: FamilyId,
+        req: PageRequest,
+    ) -> Result<Page<(family_member::Model, person::Model)>, StoreError> {
+        let members = page::fetch(self.conn(), members_query(actor, family_id), family_member::Column::Id, req).await?;
+        let person_ids: Vec<Uuid> = members.items.iter().map(|m| m.person_id).collect();
+        let persons = person::Entity::find()
+            .filter(owned_by(person::Column::OrganizationId, actor))
+            .filter(person::Column::Id.is_in(person_ids))
+            .all(self.conn())
+            .await?;
+        let mut out = Vec::with_capacity(members.items.len());
+        for m in &members.items {
+            let p = persons
+                .iter()
+                .find(|p| p.id == m.person_id)
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt(format!("member {} has no visible person", m.id)))?;
+            out.push((m.clone(), p));
+        }
+        Ok(Page { items: out, has_previous: members.has_previous, has_next: members.has_next })
+    }
+
+    pub async fn count_family_members(&self, actor: &Actor, family_id: FamilyId) -> Result<u64, StoreError> {
+        Ok(members_query(actor, family_id).count(self.conn()).await?)
+    }
+
+    pub async fn person(&self, actor: &Actor, id: PersonId) -> Result<person::Model, StoreError> {
+        person::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(person::Column::OrganizationId, actor))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("Person"))
+    }
+
+    pub async fn person_identifiers(
+        &self,
+        actor: &Actor,
+        person_id: PersonId,
+    ) -> Result<Vec<person_identifier::Model>, StoreError> {
+        Ok(person_identifier::Entity::find()
+            .filter(owned_by(person_identifier::Column::OrganizationId, actor))
+            .filter(person_identifier::Column::PersonId.eq(person_id.as_uuid()))
+            .order_by_asc(person_identifier::Column::Id)
+            .all(self.conn())
+            .await?)
+    }
+}
+
+fn families_query(actor: &Actor) -> sea_orm::Select<family::Entity> {
+    family::Entity::find().filter(owned_by(family::Column::OrganizationId, actor))
+}
+
+fn members_query(actor: &Actor, family_id: FamilyId) -> sea_orm::Select<family_member::Entity> {
+    family_member::Entity::find()
+        .filter(owned_by(family_member::Column::OrganizationId, actor))
+        .filter(family_member::Column::FamilyId.eq(family_id.as_uuid()))
+}
+
+/// The family, if the caller may see it; otherwise not found, whether or not it exists.
+pub(crate) async fn family_visible<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    id: FamilyId,
+) -> Result<family::Model, StoreError> {
+    family::Entity::find_by_id(id.as_uuid())
+        .filter(owned_by(family::Column::OrganizationId, actor))
+        .one(db)
+        .await?
+        .ok_or(StoreError::not_found("Family"))
+}
+
+/// The member of `family_id` who is `person_id`, if any.
+pub(crate) async fn membership<C: ConnectionTrait>(
+    db: &C,
+    family_id: Uuid,
+    person_id: Uuid,
+) -> Result<Option<family_member::Model>, StoreError> {
+    Ok(family_member::Entity::find()
+        .filter(family_member::Column::FamilyId.eq(family_id))
+        .filter(family_member::Column::PersonId.eq(person_id))
+        .one(db)
+        .await?)
+}
+
+async fn insert_person(tx: &WriteTx<'_>, new: &NewPerson) -> Result<PersonId, StoreError> {
+    let id = PersonId::new();
+    person::Entity::insert(person::ActiveModel {
+        id: Set(id.as_uuid()),
+        organization_id: Set(tx.organization_id()),
+        created_at: Set(tx.now),
+        updated_at: Set(tx.now),
+        version: Set(1),
+        given_name: Set(new.given_name.as_str().to_owned()),
+        family_name: Set(new.family_name.as_str().to_owned()),
+        birth_date: Set(new.birth_date),
+    })
+    .exec_without_returning(&**tx)
+    .await?;
+    for identifier in &new.identifiers {
+        person_identifier::Entity::insert(person_identifier::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            person_id: Set(id.as_uuid()),
+            kind: Set(identifier.kind.as_str().to_owned()),
+            system: Set(identifier.system.as_str().to_owned()),
+            value: Set(identifier.value.as_str().to_owned()),
+        })
+        .exec_without_returning(&**tx)
+        .await?;
+    }
+    tx.record("Person", id.as_uuid(), &id.to_string(), "person.created").await?;
+    Ok(id)
+}
+
+async fn insert_member(
+    tx: &WriteTx<'_>,
+    family_id: FamilyId,
+    member: &NewMember,
+) -> Result<FamilyMemberId, StoreError> {
+    if let Some(residence) = member.membership.residence_municipality_id {
+        Store::expect_organization_kind(&**tx, residence, OrganizationKind::Municipality, "residenceMunicipalityId")
+            .await?;
+    }
+    let person_id = match &member.person {
+        MemberPerson::New(new) => insert_person(tx, new).await.map_err(|e| prefix_field(e, "person"))?,
+        MemberPerson::Existing(id) => {
+            let found = person::Entity::find_by_id(id.as_uuid())
+                .filter(owned_by(person::Column::OrganizationId, tx.actor()))
+                .one(&**tx)
+                .await?;
+            if found.is_none() {
+                return Err(ValidationError::new("personId", "no such person").into());
+            }
+            *id
+        }
+    };
+    if membership(&**tx, family_id.as_uuid(), person_id.as_uuid()).await?.is_some() {
+        return Err(ValidationError::new("personId", "the person is already a member of this family").into());
+    }
+    let id = FamilyMemberId::new();
+    family_member::Entity::insert(family_member::ActiveModel {
+        id: Set(id.as_uuid()),
+        organization_id: Set(tx.organization_id()),
+        created_at: Set(tx.now),
+        family_id: Set(family_id.as_uuid()),
+        person_id: Set(person_id.as_uuid()),
+        role: Set(member.membership.role.as_str().to_owned()),
+        residence_municipality_id: Set(member
+            .membership
+            .residence_municipality_id
+            .map(|o: OrganizationId| o.as_uuid())),
+    })
+    .exec_without_returning(&**tx)
+    .await?;
+    tx.record("FamilyMember", id.as_uuid(), &id.to_string(), "family.member_added").await?;
+    Ok(id)
+}
+
+/// Places a validation error's field under `prefix`, so that an error in the third member
+/// names `members.2.…`.
+pub(crate) fn prefix_field(err: StoreError, prefix: &str) -> StoreError {
+    match err {
+        StoreError::Invalid(v) => StoreError::Invalid(v.under(prefix)),
+        other => other,
+    }
+}
+
+/// Whether the person is a child of the family.
+pub(crate) async fn is_child_of<C: ConnectionTrait>(
+    db: &C,
+    family_id: Uuid,
+    person_id: Uuid,
+) -> Result<bool, StoreError> {
+    Ok(membership(db, family_id, person_id).await?.is_some_and(|m| m.role == FamilyRole::Child.as_str()))
+}
+
+impl Store {
+    /// Where the family's parents live: the residence municipalities of its members with a
+    /// parent role.
+    pub async fn parent_residences(
+        &self,
+        actor: &Actor,
+        family_id: FamilyId,
+    ) -> Result<Vec<OrganizationId>, StoreError> {
+        let parents: Vec<&str> = FamilyRole::ALL.iter().filter(|r| r.is_parent()).map(|r| r.as_str()).collect();
+        Ok(members_query(actor, family_id)
+            .filter(family_member::Column::Role.is_in(parents))
+            .all(self.conn())
+            .await?
+            .into_iter()
+            .filter_map(|m| m.residence_municipality_id.map(OrganizationId::from_uuid))
+            .collect())
+    }
+}
+
+impl Store {
+    /// One member of one of the caller's families, with the person.
+    pub async fn family_member(
+        &self,
+        actor: &Actor,
+        id: FamilyMemberId,
+    ) -> Result<(family_member::Model, person::Model), StoreError> {
+        let member = family_member::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(family_member::Column::OrganizationId, actor))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("FamilyMember"))?;
+        let person = self.person(actor, PersonId::from_uuid(member.person_id)).await?;
+        Ok((member, person))
+    }
+}

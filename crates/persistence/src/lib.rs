@@ -1,0 +1,98 @@
+//! Kinbridge's storage: sea-orm entities, repositories, transactions, and the audit and
+//! outbox writers.
+//!
+//! **Invariants:**
+//! - Every write runs in one transaction that also commits its audit event, its outbox
+//!   row and, when the caller sent one, its idempotency key ([`write::WriteTx`]). There is
+//!   no other way to write.
+//! - Every read filters by what the caller may see inside the SQL query ([`scope`]), so
+//!   counts and pages never include or reveal another organisation's rows.
+//! - Repositories receive domain values, which are valid by construction; they check only
+//!   the rules that need stored state (overlaps, membership, kinds of organisations).
+
+pub mod entities;
+pub mod error;
+pub mod families;
+pub mod organizations;
+pub mod page;
+pub mod partners;
+pub mod placements;
+pub mod plans;
+pub mod scope;
+pub mod visits;
+pub mod write;
+
+use std::time::Duration;
+
+use kinbridge_migrations::MigratorTrait;
+use sea_orm::{ConnectOptions, DatabaseConnection, DbBackend};
+
+pub use error::StoreError;
+pub use page::{Page, PageRequest};
+pub use write::{Idempotency, WriteMeta};
+
+/// A handle on the database, cheap to clone: the connection pool is shared.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    /// How long a SQLite writer waits for the lock held by another before giving up.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { max_connections: 10, sqlite_busy_timeout: Duration::from_secs(5) }
+    }
+}
+
+impl Store {
+    /// Connects to `url`: `sqlite://path?mode=rwc` or `postgres://…`. SQLite runs in WAL
+    /// mode with foreign keys on and a busy timeout, so that readers never block the writer.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, sea_orm::DbErr> {
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.max_connections(options.max_connections)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        let busy = options.sqlite_busy_timeout;
+        opts.map_sqlx_sqlite_opts(move |o| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(busy)
+        });
+        let db = sea_orm::Database::connect(opts).await?;
+        Ok(Self { db })
+    }
+
+    /// Brings the schema up to date. Safe to run on every start and from several
+    /// replicas: applied migrations are skipped.
+    pub async fn migrate(&self) -> Result<(), sea_orm::DbErr> {
+        kinbridge_migrations::Migrator::up(&self.db, None).await
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Checks that the database answers; used by the readiness probe.
+    pub async fn ping(&self) -> Result<(), sea_orm::DbErr> {
+        self.db.ping().await
+    }
+
+    pub(crate) fn conn(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub async fn close(self) -> Result<(), sea_orm::DbErr> {
+        self.db.close().await
+    }
+}

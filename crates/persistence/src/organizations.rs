@@ -1,0 +1,97 @@
+//! Organisations: the directory every caller may read. They are registered by operators
+//! (the `kinbridge` command and the demo data), not through the API.
+
+use chrono::Utc;
+use kinbridge_domain::ids::OrganizationId;
+use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+use crate::Store;
+use crate::entities::organization;
+use crate::error::{StoreError, is_unique_violation};
+use crate::page::{self, Page, PageRequest};
+
+impl Store {
+    /// Registers an organisation. Its kind and code are unique together.
+    pub async fn create_organization(&self, new: &NewOrganization) -> Result<OrganizationId, StoreError> {
+        let id = OrganizationId::new();
+        organization::Entity::insert(organization::ActiveModel {
+            id: Set(id.as_uuid()),
+            kind: Set(new.kind.as_str().to_owned()),
+            name: Set(new.name.as_str().to_owned()),
+            code: Set(new.code.as_str().to_owned()),
+            created_at: Set(Utc::now()),
+        })
+        .exec_without_returning(self.conn())
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::conflict(format!("a {} with code {} is already registered", new.kind, new.code))
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(id)
+    }
+
+    pub async fn organization(&self, id: OrganizationId) -> Result<organization::Model, StoreError> {
+        organization::Entity::find_by_id(id.as_uuid())
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("Organization"))
+    }
+
+    pub async fn organization_by_code(
+        &self,
+        kind: OrganizationKind,
+        code: &str,
+    ) -> Result<Option<organization::Model>, StoreError> {
+        Ok(organization::Entity::find()
+            .filter(organization::Column::Kind.eq(kind.as_str()))
+            .filter(organization::Column::Code.eq(code))
+            .one(self.conn())
+            .await?)
+    }
+
+    pub async fn organizations(
+        &self,
+        kind: Option<OrganizationKind>,
+        req: PageRequest,
+    ) -> Result<Page<organization::Model>, StoreError> {
+        Ok(page::fetch(self.conn(), Self::organizations_query(kind), organization::Column::Id, req).await?)
+    }
+
+    pub async fn count_organizations(&self, kind: Option<OrganizationKind>) -> Result<u64, StoreError> {
+        Ok(Self::organizations_query(kind).count(self.conn()).await?)
+    }
+
+    pub async fn count_all_organizations(&self) -> Result<u64, StoreError> {
+        Ok(organization::Entity::find().count(self.conn()).await?)
+    }
+
+    fn organizations_query(kind: Option<OrganizationKind>) -> sea_orm::Select<organization::Entity> {
+        let mut query = organization::Entity::find();
+        if let Some(kind) = kind {
+            query = query.filter(organization::Column::Kind.eq(kind.as_str()));
+        }
+        query
+    }
+
+    /// The organisation, if it exists and is of `kind`; otherwise a validation error on `field`.
+    pub(crate) async fn expect_organization_kind<C: sea_orm::ConnectionTrait>(
+        db: &C,
+        id: OrganizationId,
+        kind: OrganizationKind,
+        field: &str,
+    ) -> Result<(), StoreError> {
+        let found = organization::Entity::find_by_id(id.as_uuid()).one(db).await?;
+        match found {
+            Some(org) if org.kind == kind.as_str() => Ok(()),
+            _ => Err(kinbridge_domain::ValidationError::new(
+                field,
+                format!("is not a registered {}", kind.as_str().to_lowercase().replace('_', " ")),
+            )
+            .into()),
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Family partners, service eligibility, assignments and services (002).
+
+use chrono::NaiveDate;
+use kinbridge_domain::ValidationError;
+use kinbridge_domain::access::Actor;
+use kinbridge_domain::ids::{
+    FamilyPartnerAssignmentId, FamilyPartnerId, FamilyPartnerServiceId, PersonId, ServiceEligibilityId,
+};
+use kinbridge_domain::partner::{
+    Certification, CertificationStatus, ServiceActivity, ServiceMinutes, ensure_service_recipient,
+};
+use kinbridge_domain::person::NewPerson;
+use kinbridge_domain::placement::Period;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+use crate::Store;
+use crate::entities::{family_partner, family_partner_assignment, family_partner_service, person, service_eligibility};
+use crate::error::StoreError;
+use crate::page::{self, Page, PageRequest};
+use crate::scope::owned_by;
+use crate::write::WriteMeta;
+
+impl Store {
+    pub async fn create_family_partner(
+        &self,
+        meta: &WriteMeta<'_>,
+        name: &NewPerson,
+        certification: &Certification,
+    ) -> Result<FamilyPartnerId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(FamilyPartnerId::from_uuid(id));
+        }
+        let id = FamilyPartnerId::new();
+        let (certified_on, renewal_due, training_deadline) = match *certification {
+            Certification::Certified { certified_on, renewal_due } => (Some(certified_on), Some(renewal_due), None),
+            Certification::Pending { training_deadline } => (None, None, Some(training_deadline)),
+        };
+        family_partner::Entity::insert(family_partner::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            updated_at: Set(tx.now),
+            version: Set(1),
+            given_name: Set(name.given_name.as_str().to_owned()),
+            family_name: Set(name.family_name.as_str().to_owned()),
+            certification_status: Set(certification.status().as_str().to_owned()),
+            certified_on: Set(certified_on),
+            renewal_due: Set(renewal_due),
+            training_deadline: Set(training_deadline),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        tx.record("FamilyPartner", id.as_uuid(), &id.to_string(), "family_partner.created").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// Records that a child is eligible for services at the caller's authority, naming the
+    /// child's primary caregiver. Both are persons of the caller's organisation.
+    pub async fn record_eligibility(
+        &self,
+        meta: &WriteMeta<'_>,
+        child_id: PersonId,
+        caregiver_id: PersonId,
+        from: NaiveDate,
+        to: Option<NaiveDate>,
+    ) -> Result<ServiceEligibilityId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(ServiceEligibilityId::from_uuid(id));
+        }
+        kinbridge_domain::partner::eligibility_period(from, to)?;
+        if child_id == caregiver_id {
+            return Err(ValidationError::new("primaryCaregiverId", "the primary caregiver is not the child").into());
+        }
+        expect_person(&*tx, tx.actor(), child_id, "childId").await?;
+        expect_person(&*tx, tx.actor(), caregiver_id, "primaryCaregiverId").await?;
+        let id = ServiceEligibilityId::new();
+        service_eligibility::Entity::insert(service_eligibility::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            child_id: Set(child_id.as_uuid()),
+            caregiver_id: Set(caregiver_id.as_uuid()),
+            eligible_from: Set(from),
+            eligible_to: Set(to),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        tx.record("ServiceEligibility", id.as_uuid(), &id.to_string(), "service_eligibility.recorded").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// Assigns a family partner to the primary caregiver of an eligible child. The child
+    /// must be eligible on the start date, and the partner certified or within the
+    /// deadline to complete training.
+    pub async fn assign_family_partner(
+        &self,
+        meta: &WriteMeta<'_>,
+        partner_id: FamilyPartnerId,
+        eligibility_id: ServiceEligibilityId,
+        start_date: NaiveDate,
+    ) -> Result<FamilyPartnerAssignmentId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(FamilyPartnerAssignmentId::from_uuid(id));
+        }
+        let partner = family_partner::Entity::find_by_id(partner_id.as_uuid())
+            .filter(owned_by(family_partner::Column::OrganizationId, tx.actor()))
+            .one(&*tx)
+            .await?
+            .ok_or_else(|| ValidationError::new("familyPartnerId", "no such family partner"))?;
+        certification_of(&partner)?.ensure_may_take_assignment(start_date)?;
+        let eligibility = service_eligibility::Entity::find_by_id(eligibility_id.as_uuid())
+            .filter(owned_by(service_eligibility::Column::OrganizationId, tx.actor()))
+            .one(&*tx)
+            .await?
+            .ok_or_else(|| ValidationError::new("eligibilityId", "no such service eligibility"))?;
+        let eligible =
+            Period { start: eligibility.eligible_from, end: eligibility.eligible_to.and_then(|t| t.succ_opt()) };
+        if !eligible.contains(start_date) {
+            return Err(ValidationError::new("startDate", "the child is not eligible for services on this date").into());
+        }
+        let id = FamilyPartnerAssignmentId::new();
+        family_partner_assignment::Entity::insert(family_partner_assignment::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            updated_at: Set(tx.now),
+            version: Set(1),
+            family_partner_id: Set(partner.id),
+            eligibility_id: Set(eligibility.id),
+            caregiver_id: Set(eligibility.caregiver_id),
+            start_date: Set(start_date),
+            end_date: Set(None),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        tx.record("FamilyPartnerAssignment", id.as_uuid(), &id.to_string(), "family_partner_assignment.created")
+            .await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// Records a service delivered under an assignment. Services go to the assignment's
+    /// primary caregiver and never to the child.
+    pub async fn record_partner_service(
+        &self,
+        meta: &WriteMeta<'_>,
+        assignment_id: FamilyPartnerAssignmentId,
+        recipient_id: PersonId,
+        date: NaiveDate,
+        minutes: ServiceMinutes,
+        activity: ServiceActivity,
+    ) -> Result<FamilyPartnerServiceId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(FamilyPartnerServiceId::from_uuid(id));
+        }
+        let assignment = family_partner_assignment::Entity::find_by_id(assignment_id.as_uuid())
+            .filter(owned_by(family_partner_assignment::Column::OrganizationId, tx.actor()))
+            .one(&*tx)
+            .await?
+            .ok_or(StoreError::not_found("FamilyPartnerAssignment"))?;
+        let eligibility = service_eligibility::Entity::find_by_id(assignment.eligibility_id)
+            .one(&*tx)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("assignment {} has no eligibility", assignment.id)))?;
+        ensure_service_recipient(
+            recipient_id,
+            PersonId::from_uuid(assignment.caregiver_id),
+            PersonId::from_uuid(eligibility.child_id),
+        )?;
+        if date < assignment.start_date {
+            return Err(ValidationError::new("date", "the service predates the assignment").into());
+        }
+        let id = FamilyPartnerServiceId::new();
+        family_partner_service::Entity::insert(family_partner_service::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            assignment_id: Set(assignment.id),
+            recipient_id: Set(recipient_id.as_uuid()),
+            service_date: Set(date),
+            minutes: Set(i32::from(minutes.get())),
+            activity: Set(activity.as_str().to_owned()),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        tx.record("FamilyPartnerService", id.as_uuid(), &id.to_string(), "family_partner_service.recorded").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    pub async fn family_partner(
+        &self,
+        actor: &Actor,
+        id: FamilyPartnerId,
+    ) -> Result<family_partner::Model, StoreError> {
+        family_partner::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(family_partner::Column::OrganizationId, actor))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("FamilyPartner"))
+    }
+
+    pub async fn family_partners(
+        &self,
+        actor: &Actor,
+        req: PageRequest,
+    ) -> Result<Page<family_partner::Model>, StoreError> {
+        Ok(page::fetch(self.conn(), partners_query(actor), family_partner::Column::Id, req).await?)
+    }
+
+    pub async fn count_family_partners(&self, actor: &Actor) -> Result<u64, StoreError> {
+        Ok(partners_query(actor).count(self.conn()).await?)
+    }
+
+    pub async fn service_eligibility(
+        &self,
+        actor: &Actor,
+        id: ServiceEligibilityId,
+    ) -> Result<service_eligibility::Model, StoreError> {
+        service_eligibility::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(service_eligibility::Column::OrganizationId, actor))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("ServiceEligibility"))
+    }
+
+    pub async fn family_partner_assignment(
+        &self,
+        actor: &Actor,
+        id: FamilyPartnerAssignmentId,
+    ) -> Result<family_partner_assignment::Model, StoreError> {
+        family_partner_assignment::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(family_partner_assignment::Column::OrganizationId, actor))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("FamilyPartnerAssignment"))
+    }
+
+    pub async fn partner_assignments(
+        &self,
+        actor: &Actor,
+        partner_id: FamilyPartnerId,
+        req: PageRequest,
+    ) -> Result<Page<family_partner_assignment::Model>, StoreError> {
+        Ok(page::fetch(self.conn(), assignments_query(actor, partner_id), family_partner_assignment::Column::Id, req)
+            .await?)
+    }
+
+    pub async fn count_partner_assignments(
+        &self,
+        actor: &Actor,
+        partner_id: FamilyPartnerId,
+    ) -> Result<u64, StoreError> {
+        Ok(assignments_query(actor, partner_id).count(self.conn()).await?)
+    }
+
+    pub async fn assignment_services(
+        &self,
+        actor: &Actor,
+        assignment_id: FamilyPartnerAssignmentId,
+        req: PageRequest,
+    ) -> Result<Page<family_partner_service::Model>, StoreError> {
+        Ok(page::fetch(self.conn(), services_query(actor, assignment_id), family_partner_service::Column::Id, req)
+            .await?)
+    }
+
+    pub async fn count_assignment_services(
+        &self,
+        actor: &Actor,
+        assignment_id: FamilyPartnerAssignmentId,
+    ) -> Result<u64, StoreError> {
+        Ok(services_query(actor, assignment_id).count(self.conn()).await?)
+    }
+}
+
+/// The certification a stored partner row describes.
+pub fn certification_of(row: &family_partner::Model) -> Result<Certification, StoreError> {
+    let status: CertificationStatus = row.certification_status.parse()?;
+    Certification::parse(status, row.certified_on, row.renewal_due, row.training_deadline)
+        .map_err(|e| StoreError::Corrupt(format!("family partner {}: {e}", row.id)))
+}
+
+fn partners_query(actor: &Actor) -> sea_orm::Select<family_partner::Entity> {
+    family_partner::Entity::find().filter(owned_by(family_partner::Column::OrganizationId, actor))
+}
+
+fn assignments_query(actor: &Actor, partner_id: FamilyPartnerId) -> sea_orm::Select<family_partner_assignment::Entity> {
+    family_partner_assignment::Entity::find()
+        .filter(owned_by(family_partner_assignment::Column::OrganizationId, actor))
+        .filter(family_partner_assignment::Column::FamilyPartnerId.eq(partner_id.as_uuid()))
+}
+
+fn services_query(
+    actor: &Actor,
+    assignment_id: FamilyPartnerAssignmentId,
+) -> sea_orm::Select<family_partner_service::Entity> {
+    family_partner_service::Entity::find()
+        .filter(owned_by(family_partner_service::Column::OrganizationId, actor))
+        .filter(family_partner_service::Column::AssignmentId.eq(assignment_id.as_uuid()))
+}
+
+async fn expect_person<C: ConnectionTrait>(db: &C, actor: &Actor, id: PersonId, field: &str) -> Result<(), StoreError> {
+    person::Entity::find_by_id(id.as_uuid())
+        .filter(owned_by(person::Column::OrganizationId, actor))
+        .one(db)
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| ValidationError::new(field, "no such person").into())
+}
+
+impl Store {
+    pub async fn family_partner_service(
+        &self,
+        actor: &Actor,
+        id: FamilyPartnerServiceId,
+    ) -> Result<family_partner_service::Model, StoreError> {
+        family_partner_service::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(family_partner_service::Column::OrganizationId, actor))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("FamilyPartnerService"))
+    }
+}

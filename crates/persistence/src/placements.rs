@@ -1,0 +1,129 @@
+//! Placements of a child out of home.
+
+use kinbridge_domain::ValidationError;
+use kinbridge_domain::access::Actor;
+use kinbridge_domain::ids::{FamilyId, PersonId, PlacementId};
+use kinbridge_domain::organization::OrganizationKind;
+use kinbridge_domain::placement::{NewPlacement, Period, ensure_no_overlap};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
+
+use crate::Store;
+use crate::entities::{person, placement};
+use crate::error::StoreError;
+use crate::families::{family_visible, is_child_of};
+use crate::page::{self, Page, PageRequest};
+use crate::scope::owned_by;
+use crate::write::{WriteMeta, supports_row_locks, unique_to_conflict};
+
+impl Store {
+    /// Records a placement of a child of one of the caller's families. The child's
+    /// placements never overlap: the child's row is locked while they are compared, so two
+    /// concurrent writes cannot both pass the check.
+    pub async fn create_placement(
+        &self,
+        meta: &WriteMeta<'_>,
+        family_id: FamilyId,
+        child_id: PersonId,
+        new: &NewPlacement,
+    ) -> Result<PlacementId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(PlacementId::from_uuid(id));
+        }
+        let family = family_visible(&*tx, tx.actor(), family_id).await?;
+        if !is_child_of(&*tx, family.id, child_id.as_uuid()).await? {
+            return Err(ValidationError::new("childId", "is not a member of this family with the role CHILD").into());
+        }
+        if let Some(provider) = new.provider_id {
+            Store::expect_organization_kind(&*tx, provider, OrganizationKind::PlacementProvider, "providerId").await?;
+        }
+        if let Some(external_id) = &new.external_id {
+            let existing = placement::Entity::find()
+                .filter(placement::Column::OrganizationId.eq(tx.organization_id()))
+                .filter(placement::Column::ExternalId.eq(external_id.as_str()))
+                .one(&*tx)
+                .await?;
+            if let Some(existing) = existing {
+                return Err(StoreError::Conflict {
+                    message: format!("a placement with external id {external_id} already exists"),
+                    existing_id: Some(PlacementId::from_uuid(existing.id).to_string()),
+                });
+            }
+        }
+
+        let mut lock = person::Entity::find_by_id(child_id.as_uuid());
+        if supports_row_locks(tx.backend()) {
+            lock = lock.lock_exclusive();
+        }
+        lock.one(&*tx).await?;
+        let existing: Vec<(PlacementId, Period)> = placement::Entity::find()
+            .filter(placement::Column::ChildId.eq(child_id.as_uuid()))
+            .all(&*tx)
+            .await?
+            .into_iter()
+            .map(|p| (PlacementId::from_uuid(p.id), Period { start: p.start_date, end: p.end_date }))
+            .collect();
+        ensure_no_overlap(&new.period(), &existing)?;
+
+        let id = PlacementId::new();
+        let inserted = placement::Entity::insert(placement::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            updated_at: Set(tx.now),
+            version: Set(1),
+            family_id: Set(family.id),
+            child_id: Set(child_id.as_uuid()),
+            provider_id: Set(new.provider_id.map(|p| p.as_uuid())),
+            external_id: Set(new.external_id.as_ref().map(|e| e.as_str().to_owned())),
+            setting: Set(new.setting.as_str().to_owned()),
+            voluntary: Set(new.voluntary),
+            decision_date: Set(new.decision_date),
+            start_date: Set(new.start_date),
+            end_date: Set(new.end.map(|e| e.date)),
+            end_reason: Set(new.end.map(|e| e.reason.as_str().to_owned())),
+        })
+        .exec_without_returning(&*tx)
+        .await;
+        unique_to_conflict(inserted, "a placement with this external id was created concurrently")?;
+        tx.record("Placement", id.as_uuid(), &id.to_string(), "placement.created").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    pub async fn placement(&self, actor: &Actor, id: PlacementId) -> Result<placement::Model, StoreError> {
+        placement_visible(self.conn(), actor, id).await
+    }
+
+    pub async fn family_placements(
+        &self,
+        actor: &Actor,
+        family_id: FamilyId,
+        req: PageRequest,
+    ) -> Result<Page<placement::Model>, StoreError> {
+        Ok(page::fetch(self.conn(), family_placements_query(actor, family_id), placement::Column::Id, req).await?)
+    }
+
+    pub async fn count_family_placements(&self, actor: &Actor, family_id: FamilyId) -> Result<u64, StoreError> {
+        Ok(family_placements_query(actor, family_id).count(self.conn()).await?)
+    }
+}
+
+fn family_placements_query(actor: &Actor, family_id: FamilyId) -> sea_orm::Select<placement::Entity> {
+    placement::Entity::find()
+        .filter(owned_by(placement::Column::OrganizationId, actor))
+        .filter(placement::Column::FamilyId.eq(family_id.as_uuid()))
+}
+
+/// The placement, if the caller may see it; otherwise not found, whether or not it exists.
+pub(crate) async fn placement_visible<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    id: PlacementId,
+) -> Result<placement::Model, StoreError> {
+    placement::Entity::find_by_id(id.as_uuid())
+        .filter(owned_by(placement::Column::OrganizationId, actor))
+        .one(db)
+        .await?
+        .ok_or(StoreError::not_found("Placement"))
+}

@@ -1,0 +1,171 @@
+//! Parent action plans and their goals.
+
+use kinbridge_domain::access::Actor;
+use kinbridge_domain::ids::{FamilyId, GoalId, ParentActionPlanId, PlacementId};
+use kinbridge_domain::plan::{NewGoal, NewPlan, PlanStatus};
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::Store;
+use crate::entities::{parent_action_plan, plan_goal};
+use crate::error::StoreError;
+use crate::page::{self, Page, PageRequest};
+use crate::placements::placement_visible;
+use crate::scope::owned_by;
+use crate::write::{WriteMeta, WriteTx};
+
+impl Store {
+    /// Makes a plan, in draft, for the parents of a child in one of the caller's placements.
+    pub async fn create_plan(
+        &self,
+        meta: &WriteMeta<'_>,
+        placement_id: PlacementId,
+        new: &NewPlan,
+    ) -> Result<ParentActionPlanId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(ParentActionPlanId::from_uuid(id));
+        }
+        let placement = placement_visible(&*tx, tx.actor(), placement_id).await?;
+        let id = ParentActionPlanId::new();
+        parent_action_plan::Entity::insert(parent_action_plan::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            updated_at: Set(tx.now),
+            version: Set(1),
+            family_id: Set(placement.family_id),
+            placement_id: Set(placement.id),
+            status: Set(PlanStatus::Draft.as_str().to_owned()),
+            review_interval_days: Set(i32::from(new.review_interval.days())),
+            child_plan_reference: Set(new.child_plan_reference.as_ref().map(|r| r.as_str().to_owned())),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        tx.record("ParentActionPlan", id.as_uuid(), &id.to_string(), "parent_action_plan.created").await?;
+        for (position, goal) in new.goals.iter().enumerate() {
+            insert_goal(&tx, id.as_uuid(), i32::try_from(position).unwrap_or(i32::MAX), goal).await?;
+        }
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// Adds a goal at the end of one of the caller's plans.
+    pub async fn add_goal(
+        &self,
+        meta: &WriteMeta<'_>,
+        plan_id: ParentActionPlanId,
+        goal: &NewGoal,
+    ) -> Result<GoalId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(GoalId::from_uuid(id));
+        }
+        let plan = plan_visible(&*tx, tx.actor(), plan_id).await?;
+        let count = plan_goal::Entity::find().filter(plan_goal::Column::PlanId.eq(plan.id)).count(&*tx).await?;
+        if count >= NewPlan::MAX_GOALS as u64 {
+            return Err(kinbridge_domain::ValidationError::new(
+                "planId",
+                format!("a plan has at most {} goals", NewPlan::MAX_GOALS),
+            )
+            .into());
+        }
+        let last: Option<i32> = plan_goal::Entity::find()
+            .select_only()
+            .column_as(Expr::from(Func::max(Expr::col(plan_goal::Column::Position))), "max")
+            .filter(plan_goal::Column::PlanId.eq(plan.id))
+            .into_tuple::<Option<i32>>()
+            .one(&*tx)
+            .await?
+            .flatten();
+        let id = insert_goal(&tx, plan.id, last.map_or(0, |p| p + 1), goal).await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    pub async fn plan(&self, actor: &Actor, id: ParentActionPlanId) -> Result<parent_action_plan::Model, StoreError> {
+        plan_visible(self.conn(), actor, id).await
+    }
+
+    pub async fn family_plans(
+        &self,
+        actor: &Actor,
+        family_id: FamilyId,
+        req: PageRequest,
+    ) -> Result<Page<parent_action_plan::Model>, StoreError> {
+        Ok(page::fetch(self.conn(), family_plans_query(actor, family_id), parent_action_plan::Column::Id, req).await?)
+    }
+
+    pub async fn count_family_plans(&self, actor: &Actor, family_id: FamilyId) -> Result<u64, StoreError> {
+        Ok(family_plans_query(actor, family_id).count(self.conn()).await?)
+    }
+
+    /// A plan's goals in the order they were written.
+    pub async fn plan_goals(
+        &self,
+        actor: &Actor,
+        plan_id: ParentActionPlanId,
+        req: PageRequest,
+    ) -> Result<Page<plan_goal::Model>, StoreError> {
+        Ok(page::fetch(self.conn(), plan_goals_query(actor, plan_id), plan_goal::Column::Id, req).await?)
+    }
+
+    pub async fn count_plan_goals(&self, actor: &Actor, plan_id: ParentActionPlanId) -> Result<u64, StoreError> {
+        Ok(plan_goals_query(actor, plan_id).count(self.conn()).await?)
+    }
+}
+
+fn family_plans_query(actor: &Actor, family_id: FamilyId) -> sea_orm::Select<parent_action_plan::Entity> {
+    parent_action_plan::Entity::find()
+        .filter(owned_by(parent_action_plan::Column::OrganizationId, actor))
+        .filter(parent_action_plan::Column::FamilyId.eq(family_id.as_uuid()))
+}
+
+fn plan_goals_query(actor: &Actor, plan_id: ParentActionPlanId) -> sea_orm::Select<plan_goal::Entity> {
+    plan_goal::Entity::find()
+        .filter(owned_by(plan_goal::Column::OrganizationId, actor))
+        .filter(plan_goal::Column::PlanId.eq(plan_id.as_uuid()))
+        .order_by_asc(plan_goal::Column::Position)
+}
+
+async fn plan_visible<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    id: ParentActionPlanId,
+) -> Result<parent_action_plan::Model, StoreError> {
+    parent_action_plan::Entity::find_by_id(id.as_uuid())
+        .filter(owned_by(parent_action_plan::Column::OrganizationId, actor))
+        .one(db)
+        .await?
+        .ok_or(StoreError::not_found("ParentActionPlan"))
+}
+
+async fn insert_goal(tx: &WriteTx<'_>, plan_id: Uuid, position: i32, goal: &NewGoal) -> Result<GoalId, StoreError> {
+    let id = GoalId::new();
+    plan_goal::Entity::insert(plan_goal::ActiveModel {
+        id: Set(id.as_uuid()),
+        organization_id: Set(tx.organization_id()),
+        created_at: Set(tx.now),
+        plan_id: Set(plan_id),
+        position: Set(position),
+        description: Set(goal.description.as_str().to_owned()),
+        purpose: Set(goal.purpose.as_str().to_owned()),
+    })
+    .exec_without_returning(&**tx)
+    .await?;
+    tx.record("Goal", id.as_uuid(), &id.to_string(), "goal.added").await?;
+    Ok(id)
+}
+
+impl Store {
+    pub async fn goal(&self, actor: &Actor, id: GoalId) -> Result<plan_goal::Model, StoreError> {
+        plan_goal::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(plan_goal::Column::OrganizationId, actor))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("Goal"))
+    }
+}

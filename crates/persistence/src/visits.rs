@@ -1,0 +1,216 @@
+//! Contact visits and their outcomes.
+
+use kinbridge_domain::access::Actor;
+use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId};
+use kinbridge_domain::placement::Period;
+use kinbridge_domain::visit::{NewVisit, VisitOutcome, VisitStatus, record_outcome};
+use kinbridge_domain::{TransitionError, ValidationError};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+
+use crate::Store;
+use crate::entities::{contact_visit, contact_visit_participant};
+use crate::error::StoreError;
+use crate::families::membership;
+use crate::page::{self, Page, PageRequest};
+use crate::placements::placement_visible;
+use crate::scope::owned_by;
+use crate::write::{WriteMeta, unique_to_conflict};
+
+impl Store {
+    /// Plans a visit for one of the caller's placements. Participants are members of the
+    /// placement's family, and the visit falls within the placement.
+    pub async fn plan_visit(
+        &self,
+        meta: &WriteMeta<'_>,
+        placement_id: PlacementId,
+        new: &NewVisit,
+        participants: &[PersonId],
+    ) -> Result<ContactVisitId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(ContactVisitId::from_uuid(id));
+        }
+        let placement = placement_visible(&*tx, tx.actor(), placement_id).await?;
+        let period = Period { start: placement.start_date, end: placement.end_date };
+        if !period.contains(new.planned_start.date_naive()) {
+            return Err(ValidationError::new("plannedStart", "the visit falls outside the placement's dates").into());
+        }
+        for (i, person) in participants.iter().enumerate() {
+            if membership(&*tx, placement.family_id, person.as_uuid()).await?.is_none() {
+                return Err(ValidationError::new(
+                    format!("participantIds.{i}"),
+                    "is not a member of the placed child's family",
+                )
+                .into());
+            }
+            if participants[..i].contains(person) {
+                return Err(ValidationError::new(format!("participantIds.{i}"), "is listed twice").into());
+            }
+        }
+        if let Some(external_id) = &new.external_id {
+            let existing = contact_visit::Entity::find()
+                .filter(contact_visit::Column::OrganizationId.eq(tx.organization_id()))
+                .filter(contact_visit::Column::ExternalId.eq(external_id.as_str()))
+                .one(&*tx)
+                .await?;
+            if let Some(existing) = existing {
+                return Err(StoreError::Conflict {
+                    message: format!("a contact visit with external id {external_id} already exists"),
+                    existing_id: Some(ContactVisitId::from_uuid(existing.id).to_string()),
+                });
+            }
+        }
+        let id = ContactVisitId::new();
+        let inserted = contact_visit::Entity::insert(contact_visit::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            updated_at: Set(tx.now),
+            version: Set(1),
+            placement_id: Set(placement.id),
+            external_id: Set(new.external_id.as_ref().map(|e| e.as_str().to_owned())),
+            planned_start: Set(new.planned_start),
+            planned_end: Set(new.planned_end),
+            location: Set(new.location.as_ref().map(|l| l.as_str().to_owned())),
+            supervision: Set(new.supervision.as_str().to_owned()),
+            supervisor_name: Set(new.supervisor_name.as_ref().map(|s| s.as_str().to_owned())),
+            status: Set(VisitStatus::Planned.as_str().to_owned()),
+            cancelled_by: Set(None),
+            cancelled_at: Set(None),
+            cancellation_reason: Set(None),
+            observations: Set(None),
+            outcome_recorded_at: Set(None),
+        })
+        .exec_without_returning(&*tx)
+        .await;
+        unique_to_conflict(inserted, "a contact visit with this external id was created concurrently")?;
+        for person in participants {
+            contact_visit_participant::Entity::insert(contact_visit_participant::ActiveModel {
+                visit_id: Set(id.as_uuid()),
+                person_id: Set(person.as_uuid()),
+            })
+            .exec_without_returning(&*tx)
+            .await?;
+        }
+        tx.record("ContactVisit", id.as_uuid(), &id.to_string(), "contact_visit.planned").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// Moves a planned visit to held, cancelled or no-show. With `expected_version`, a
+    /// visit changed since the caller read it is refused; without it, a concurrent change
+    /// is still detected, because the update names the version it read.
+    pub async fn record_visit_outcome(
+        &self,
+        meta: &WriteMeta<'_>,
+        id: ContactVisitId,
+        outcome: &VisitOutcome,
+        expected_version: Option<i32>,
+    ) -> Result<ContactVisitId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(ContactVisitId::from_uuid(id));
+        }
+        let visit = contact_visit::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(contact_visit::Column::OrganizationId, tx.actor()))
+            .one(&*tx)
+            .await?
+            .ok_or(StoreError::not_found("ContactVisit"))?;
+        if let Some(expected) = expected_version.filter(|e| *e != visit.version) {
+            return Err(StoreError::conflict(format!(
+                "the visit has changed since version {expected} (it is now version {}); read it again",
+                visit.version
+            )));
+        }
+        let current: VisitStatus = visit.status.parse()?;
+        record_outcome(current, visit.planned_start, outcome, tx.now)?;
+
+        let mut update = contact_visit::Entity::update_many()
+            .col_expr(contact_visit::Column::Status, Expr::value(outcome.status().as_str()))
+            .col_expr(contact_visit::Column::OutcomeRecordedAt, Expr::value(tx.now))
+            .col_expr(contact_visit::Column::UpdatedAt, Expr::value(tx.now))
+            .col_expr(contact_visit::Column::Version, Expr::value(visit.version + 1));
+        match outcome {
+            VisitOutcome::Held { observations } => {
+                update = update.col_expr(
+                    contact_visit::Column::Observations,
+                    Expr::value(observations.as_ref().map(|o| o.as_str().to_owned())),
+                );
+            }
+            VisitOutcome::Cancelled(c) => {
+                update = update
+                    .col_expr(contact_visit::Column::CancelledBy, Expr::value(c.by.as_str()))
+                    .col_expr(contact_visit::Column::CancelledAt, Expr::value(c.at))
+                    .col_expr(contact_visit::Column::CancellationReason, Expr::value(c.reason.as_str()));
+            }
+            VisitOutcome::NoShow => {}
+        }
+        let result = update
+            .filter(contact_visit::Column::Id.eq(visit.id))
+            .filter(contact_visit::Column::Version.eq(visit.version))
+            .exec(&*tx)
+            .await?;
+        if result.rows_affected != 1 {
+            return Err(TransitionError(
+                "the visit was changed by another request at the same time; read it again".into(),
+            )
+            .into());
+        }
+        let event = match outcome.status() {
+            VisitStatus::Held => "contact_visit.held",
+            VisitStatus::Cancelled => "contact_visit.cancelled",
+            VisitStatus::NoShow => "contact_visit.no_show",
+            VisitStatus::Planned => "contact_visit.planned",
+        };
+        tx.record("ContactVisit", visit.id, &id.to_string(), event).await?;
+        tx.commit(visit.id).await?;
+        Ok(id)
+    }
+
+    pub async fn contact_visit(&self, actor: &Actor, id: ContactVisitId) -> Result<contact_visit::Model, StoreError> {
+        contact_visit::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(contact_visit::Column::OrganizationId, actor))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("ContactVisit"))
+    }
+
+    pub async fn placement_visits(
+        &self,
+        actor: &Actor,
+        placement_id: PlacementId,
+        req: PageRequest,
+    ) -> Result<Page<contact_visit::Model>, StoreError> {
+        Ok(page::fetch(self.conn(), placement_visits_query(actor, placement_id), contact_visit::Column::Id, req)
+            .await?)
+    }
+
+    pub async fn count_placement_visits(&self, actor: &Actor, placement_id: PlacementId) -> Result<u64, StoreError> {
+        Ok(placement_visits_query(actor, placement_id).count(self.conn()).await?)
+    }
+
+    /// The persons who take part in a visit. The visit must already be visible to the
+    /// caller; participants are persons of the same family.
+    pub async fn visit_participants(
+        &self,
+        actor: &Actor,
+        visit_id: ContactVisitId,
+    ) -> Result<Vec<PersonId>, StoreError> {
+        let visit = self.contact_visit(actor, visit_id).await?;
+        Ok(contact_visit_participant::Entity::find()
+            .filter(contact_visit_participant::Column::VisitId.eq(visit.id))
+            .order_by_asc(contact_visit_participant::Column::PersonId)
+            .all(self.conn())
+            .await?
+            .into_iter()
+            .map(|p| PersonId::from_uuid(p.person_id))
+            .collect())
+    }
+}
+
+fn placement_visits_query(actor: &Actor, placement_id: PlacementId) -> sea_orm::Select<contact_visit::Entity> {
+    contact_visit::Entity::find()
+        .filter(owned_by(contact_visit::Column::OrganizationId, actor))
+        .filter(contact_visit::Column::PlacementId.eq(placement_id.as_uuid()))
+}

@@ -1,0 +1,198 @@
+//! The one way to write: a transaction that commits the change together with its audit
+//! event, its outbox row and its idempotency key, or none of them.
+
+use chrono::{DateTime, Utc};
+use kinbridge_domain::access::Actor;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::Store;
+use crate::entities::{audit_event, idempotency_key, outbox};
+use crate::error::{StoreError, is_unique_violation};
+
+/// Who writes, for which request, as which operation.
+#[derive(Debug, Clone)]
+pub struct WriteMeta<'a> {
+    pub actor: &'a Actor,
+    /// The request id, as logged and returned in the `x-request-id` header.
+    pub request_id: &'a str,
+    /// The GraphQL mutation's name, recorded in the audit trail.
+    pub operation: &'static str,
+    pub idempotency: Option<Idempotency>,
+}
+
+/// A client's idempotency key and a hash of the request it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    pub key: String,
+    /// SHA-256 of the operation's input, hex; a key reused with other input is refused.
+    pub request_hash: String,
+}
+
+impl Idempotency {
+    /// Hashes the canonical JSON of a request's input.
+    pub fn new(key: String, input: &serde_json::Value) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(input.to_string().as_bytes());
+        let request_hash = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Self { key, request_hash }
+    }
+}
+
+/// An open write transaction. Dropping it without [`WriteTx::commit`] rolls everything back.
+#[derive(Debug)]
+pub struct WriteTx<'a> {
+    txn: DatabaseTransaction,
+    meta: &'a WriteMeta<'a>,
+    backend: DbBackend,
+    /// The time of this write, used for every timestamp it stores.
+    pub now: DateTime<Utc>,
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &Self::Target {
+        &self.txn
+    }
+}
+
+impl Store {
+    /// Begins a write. On SQLite the transaction takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so that two writers queue on the busy timeout instead of one
+    /// failing when it upgrades a read lock.
+    pub(crate) async fn begin_write<'a>(&self, meta: &'a WriteMeta<'a>) -> Result<WriteTx<'a>, StoreError> {
+        let backend = self.backend();
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (backend == DbBackend::Sqlite).then_some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let txn = self.conn().begin_with_options(options).await?;
+        Ok(WriteTx { txn, meta, backend, now: Utc::now() })
+    }
+}
+
+impl<'a> WriteTx<'a> {
+    pub fn actor(&self) -> &Actor {
+        self.meta.actor
+    }
+
+    pub fn organization_id(&self) -> Uuid {
+        self.meta.actor.organization_id.as_uuid()
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
+    /// If this request repeats an earlier one with the same idempotency key, the id of the
+    /// record that request wrote. A key reused for another operation or other input is a
+    /// conflict, never a silent replay.
+    pub async fn replayed(&self) -> Result<Option<Uuid>, StoreError> {
+        let Some(idem) = &self.meta.idempotency else { return Ok(None) };
+        let found = idempotency_key::Entity::find()
+            .filter(idempotency_key::Column::OrganizationId.eq(self.organization_id()))
+            .filter(idempotency_key::Column::Key.eq(idem.key.as_str()))
+            .one(&self.txn)
+            .await?;
+        match found {
+            None => Ok(None),
+            Some(row) if row.operation == self.meta.operation && row.request_hash == idem.request_hash => {
+                Ok(Some(row.record_id))
+            }
+            Some(row) => Err(StoreError::conflict(format!(
+                "idempotency key already used for a different request ({}); use a new key for a new request",
+                row.operation
+            ))),
+        }
+    }
+
+    /// Records the write of one record: an audit event (who, what, when, which request)
+    /// and an outbox row for the change feed. The outbox row carries ids only, never
+    /// personal data: a consumer reads the record through the API, which authorizes it.
+    pub async fn record(
+        &self,
+        record_type: &'static str,
+        record_id: Uuid,
+        public_id: &str,
+        event: &str,
+    ) -> Result<(), StoreError> {
+        let actor = self.meta.actor;
+        audit_event::Entity::insert(audit_event::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            occurred_at: Set(self.now),
+            request_id: Set(truncate(self.meta.request_id, 64)),
+            subject: Set(truncate(&actor.subject, 256)),
+            organization_id: Set(actor.organization_id.as_uuid()),
+            roles: Set(actor.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")),
+            operation: Set(self.meta.operation.to_owned()),
+            record_type: Set(record_type.to_owned()),
+            record_id: Set(record_id),
+        })
+        .exec_without_returning(&self.txn)
+        .await?;
+        let payload = serde_json::json!({ "event": event, "id": public_id, "at": self.now });
+        outbox::Entity::insert(outbox::ActiveModel {
+            occurred_at: Set(self.now),
+            organization_id: Set(actor.organization_id.as_uuid()),
+            aggregate_type: Set(record_type.to_owned()),
+            aggregate_id: Set(record_id),
+            event_type: Set(event.to_owned()),
+            payload: Set(payload.to_string()),
+            ..Default::default()
+        })
+        .exec_without_returning(&self.txn)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores the idempotency key (if any) against `record_id` and commits.
+    pub async fn commit(self, record_id: Uuid) -> Result<(), StoreError> {
+        if let Some(idem) = &self.meta.idempotency {
+            let inserted = idempotency_key::Entity::insert(idempotency_key::ActiveModel {
+                organization_id: Set(self.organization_id()),
+                key: Set(idem.key.clone()),
+                operation: Set(self.meta.operation.to_owned()),
+                request_hash: Set(idem.request_hash.clone()),
+                record_id: Set(record_id),
+                created_at: Set(self.now),
+            })
+            .exec_without_returning(&self.txn)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                // Another request with this key committed first; this one rolls back.
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::conflict(
+                        "a request with this idempotency key was processed concurrently; retry to receive its result",
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.txn.commit().await.map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::conflict("a concurrent request wrote the same record; retry")
+            } else {
+                e.into()
+            }
+        })
+    }
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+/// Runs `exec` and turns a unique-constraint violation into a conflict.
+pub(crate) fn unique_to_conflict(result: Result<u64, sea_orm::DbErr>, message: &str) -> Result<u64, StoreError> {
+    result.map_err(|e| if is_unique_violation(&e) { StoreError::conflict(message) } else { e.into() })
+}
+
+/// Whether the connection may take row locks (`SELECT … FOR UPDATE`). SQLite has none and
+/// needs none: its write transactions are serialized by `BEGIN IMMEDIATE`.
+pub(crate) fn supports_row_locks(backend: DbBackend) -> bool {
+    backend == DbBackend::Postgres
+}

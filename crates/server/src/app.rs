@@ -1,0 +1,104 @@
+//! Building and running the service: connect, migrate, optionally seed, bind, serve.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use kinbridge_api::auth::{KeyError, TokenVerifier};
+use kinbridge_persistence::{Store, StoreError, StoreOptions};
+use tokio::net::TcpListener;
+
+use crate::config::ServeConfig;
+use crate::demo;
+use crate::http::{self, AppState};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(sea_orm::DbErr),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(sea_orm::DbErr),
+    #[error("cannot load the demo data: {0}")]
+    Demo(StoreError),
+    #[error("cannot use the token verification key: {0}")]
+    Key(#[from] KeyError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A built service, bound to its port but not yet serving.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    store: Store,
+    local_addr: SocketAddr,
+}
+
+impl Application {
+    /// Connects, migrates, loads the demo data when asked and the database is empty,
+    /// and binds the listener. Port 0 binds a free port; [`Self::local_addr`] tells which.
+    pub async fn build(config: &ServeConfig) -> Result<Self, StartError> {
+        let store = Store::connect(config.database_url.expose(), &StoreOptions::default())
+            .await
+            .map_err(StartError::Connect)?;
+        store.migrate().await.map_err(StartError::Migrate)?;
+        if config.demo && demo::load_if_empty(&store).await.map_err(StartError::Demo)? {
+            tracing::info!("loaded the demo data set");
+        }
+        let verifier =
+            TokenVerifier::new(&config.auth.key, &config.auth.issuer, &config.auth.audience, config.auth.leeway_secs)?;
+        let state = AppState {
+            schema: kinbridge_api::schema(store.clone(), config.limits),
+            store: store.clone(),
+            verifier: Arc::new(verifier),
+            graphiql: config.graphiql,
+        };
+        let router = http::router(state, config.max_body_bytes);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        Ok(Self { listener, router, store, local_addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests under way.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests under way");
+}

@@ -1,0 +1,273 @@
+//! Configuration: a typed struct built once at start from flags and environment. A bad
+//! value stops the start with a message naming the setting and why; secrets never print.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use jsonwebtoken::Algorithm;
+use kinbridge_api::Limits;
+use kinbridge_api::auth::VerificationKey;
+
+/// A value that must never reach a log: a database URL with a password, a key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Whether this is a development or a production deployment. Production never falls
+/// back to a generated key or a shared secret, and serves no GraphiQL page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Everything `kinbridge serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub database_url: Secret<String>,
+    pub listen: SocketAddr,
+    /// Load the demo data set into an empty database.
+    pub demo: bool,
+    pub auth: AuthConfig,
+    /// Serve GraphiQL on `GET /graphql` to browsers.
+    pub graphiql: bool,
+    pub limits: Limits,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// How tokens are verified.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub key: VerificationKey,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+}
+
+/// A configuration that cannot start the service.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{setting} is not set: {why}")]
+    Missing { setting: &'static str, why: &'static str },
+    #[error("{setting} is invalid: {why}")]
+    Invalid { setting: &'static str, why: String },
+}
+
+/// The token settings as given on the command line or in the environment.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuthArgs {
+    /// `development` generates a signing key for local use; `production` requires the
+    /// identity provider's public key, issuer and audience.
+    #[arg(long = "env", env = "KINBRIDGE_ENV", value_enum, default_value = "development")]
+    pub environment: Environment,
+    /// The `iss` every token must carry.
+    #[arg(long, env = "KINBRIDGE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` every token must carry.
+    #[arg(long, env = "KINBRIDGE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// The identity provider's public key, PEM.
+    #[arg(long, env = "KINBRIDGE_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// The algorithm of the public key: RS256, ES256 or EdDSA.
+    #[arg(long, env = "KINBRIDGE_JWT_ALGORITHM", default_value = "RS256")]
+    pub jwt_algorithm: String,
+    /// Development only: a file holding an HS256 shared secret. Without it (and
+    /// without a public key), development creates one next to the SQLite file.
+    #[arg(long, env = "KINBRIDGE_DEV_KEY_FILE")]
+    pub dev_key_file: Option<PathBuf>,
+    /// Clock skew tolerated on token expiry and not-before, in seconds.
+    #[arg(long, env = "KINBRIDGE_JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub jwt_leeway_secs: u64,
+}
+
+/// The issuer and audience of development tokens.
+pub const DEV_ISSUER: &str = "kinbridge-dev";
+pub const DEV_AUDIENCE: &str = "kinbridge";
+
+impl AuthArgs {
+    /// Resolves the token settings. In development a missing key is created (see
+    /// [`dev_key_path`]); in production every setting must be given.
+    pub fn resolve(&self, database_url: &str) -> Result<AuthConfig, ConfigError> {
+        match self.environment {
+            Environment::Production => {
+                let issuer = self.jwt_issuer.clone().ok_or(ConfigError::Missing {
+                    setting: "KINBRIDGE_JWT_ISSUER",
+                    why: "production verifies the issuer of every token",
+                })?;
+                let audience = self.jwt_audience.clone().ok_or(ConfigError::Missing {
+                    setting: "KINBRIDGE_JWT_AUDIENCE",
+                    why: "production verifies the audience of every token",
+                })?;
+                let path = self.jwt_public_key_file.as_ref().ok_or(ConfigError::Missing {
+                    setting: "KINBRIDGE_JWT_PUBLIC_KEY_FILE",
+                    why: "production needs the identity provider's public key; shared secrets are for development only",
+                })?;
+                Ok(AuthConfig { issuer, audience, key: self.public_key(path)?, leeway_secs: self.jwt_leeway_secs })
+            }
+            Environment::Development => {
+                let key = match &self.jwt_public_key_file {
+                    Some(path) => self.public_key(path)?,
+                    None => VerificationKey::SharedSecret(
+                        load_or_create_dev_key(&self.dev_key_path(database_url))?.expose().clone(),
+                    ),
+                };
+                Ok(AuthConfig {
+                    issuer: self.jwt_issuer.clone().unwrap_or_else(|| DEV_ISSUER.to_owned()),
+                    audience: self.jwt_audience.clone().unwrap_or_else(|| DEV_AUDIENCE.to_owned()),
+                    key,
+                    leeway_secs: self.jwt_leeway_secs,
+                })
+            }
+        }
+    }
+
+    pub fn dev_key_path(&self, database_url: &str) -> PathBuf {
+        self.dev_key_file.clone().unwrap_or_else(|| dev_key_path(database_url))
+    }
+
+    fn public_key(&self, path: &Path) -> Result<VerificationKey, ConfigError> {
+        let algorithm = match self.jwt_algorithm.as_str() {
+            "RS256" => Algorithm::RS256,
+            "ES256" => Algorithm::ES256,
+            "EdDSA" => Algorithm::EdDSA,
+            other => {
+                return Err(ConfigError::Invalid {
+                    setting: "KINBRIDGE_JWT_ALGORITHM",
+                    why: format!("`{other}` is not one of RS256, ES256, EdDSA"),
+                });
+            }
+        };
+        let pem = std::fs::read(path).map_err(|e| ConfigError::Invalid {
+            setting: "KINBRIDGE_JWT_PUBLIC_KEY_FILE",
+            why: format!("cannot read {}: {e}", path.display()),
+        })?;
+        Ok(VerificationKey::PublicKey { algorithm, pem })
+    }
+}
+
+/// Where development keeps its signing key: next to the SQLite file, or in the working
+/// directory for other databases.
+pub fn dev_key_path(database_url: &str) -> PathBuf {
+    let file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|p| !p.is_empty() && !p.contains(":memory:"));
+    match file.map(Path::new).and_then(Path::parent) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join("kinbridge-dev.key"),
+        _ => PathBuf::from("kinbridge-dev.key"),
+    }
+}
+
+/// Reads the development signing key, creating a random one (32 bytes, hex) on first use.
+/// The file is readable by its owner only.
+pub fn load_or_create_dev_key(path: &Path) -> Result<Secret<Vec<u8>>, ConfigError> {
+    let invalid = |why: String| ConfigError::Invalid { setting: "KINBRIDGE_DEV_KEY_FILE", why };
+    match std::fs::read_to_string(path) {
+        Ok(text) => decode_hex(text.trim())
+            .filter(|k| k.len() >= 32)
+            .map(Secret::new)
+            .ok_or_else(|| invalid(format!("{} does not hold a key of at least 32 bytes in hex", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = vec![0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| invalid(format!("no randomness for a new key: {e}")))?;
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            write_private(path, &hex).map_err(|e| invalid(format!("cannot create {}: {e}", path.display())))?;
+            tracing::info!(path = %path.display(), "created a development signing key");
+            Ok(Secret::new(key))
+        }
+        Err(e) => Err(invalid(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dev_key_lives_next_to_the_sqlite_file() {
+        assert_eq!(dev_key_path("sqlite://kinbridge.db?mode=rwc"), PathBuf::from("kinbridge-dev.key"));
+        assert_eq!(
+            dev_key_path("sqlite:///var/lib/kb/data.db?mode=rwc"),
+            PathBuf::from("/var/lib/kb/kinbridge-dev.key")
+        );
+        assert_eq!(dev_key_path("postgres://u:p@localhost/kb"), PathBuf::from("kinbridge-dev.key"));
+    }
+
+    #[test]
+    fn a_secret_never_prints() {
+        let s = Secret::new("postgres://user:hunter2@db/kb".to_owned());
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    fn prod_args() -> AuthArgs {
+        AuthArgs {
+            environment: Environment::Production,
+            jwt_issuer: Some("https://idp.example".into()),
+            jwt_audience: Some("kinbridge".into()),
+            jwt_public_key_file: None,
+            jwt_algorithm: "RS256".into(),
+            dev_key_file: None,
+            jwt_leeway_secs: 30,
+        }
+    }
+
+    #[test]
+    fn production_without_a_public_key_refuses_to_start_and_names_the_setting() {
+        let err = prod_args().resolve("postgres://db/kb").unwrap_err();
+        assert!(err.to_string().contains("KINBRIDGE_JWT_PUBLIC_KEY_FILE"), "{err}");
+        let mut args = prod_args();
+        args.jwt_issuer = None;
+        assert!(args.resolve("postgres://db/kb").unwrap_err().to_string().contains("KINBRIDGE_JWT_ISSUER"));
+    }
+
+    #[test]
+    fn development_creates_a_key_once_and_reuses_it() {
+        let dir = std::env::temp_dir().join(format!("kb-key-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("k.key");
+        let first = load_or_create_dev_key(&path).unwrap();
+        let second = load_or_create_dev_key(&path).unwrap();
+        assert_eq!(first.expose(), second.expose());
+        assert_eq!(first.expose().len(), 32);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

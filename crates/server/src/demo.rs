@@ -1,0 +1,369 @@
+//! The demo data set: two municipalities, a placement provider, a family services
+//! provider and a mental health authority; families with placements, contact visits and
+//! a parent action plan; family partners with an assignment. Dates are relative to today,
+//! so that the next visit is always ahead and the history behind.
+//!
+//! Everything is written through the store, as an integration of each organisation
+//! would, so the demo's audit trail and change feed are real.
+
+use chrono::{Days, NaiveDate, TimeZone, Utc};
+use kinbridge_domain::ValidationError;
+use kinbridge_domain::access::{Actor, Role};
+use kinbridge_domain::family::{FamilyRole, Membership, NewFamily};
+use kinbridge_domain::ids::{FamilyId, OrganizationId, PersonId, PlacementId};
+use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
+use kinbridge_domain::partner::{Certification, CertificationStatus, ServiceActivity, ServiceMinutes};
+use kinbridge_domain::person::{IdentifierKind, NewPerson, PersonInput};
+use kinbridge_domain::placement::{NewPlacement, PlacementEndReason, PlacementInput, PlacementSetting};
+use kinbridge_domain::plan::{GoalPurpose, NewGoal, NewPlan};
+use kinbridge_domain::text::FreeText;
+use kinbridge_domain::visit::{Cancellation, CancelledBy, NewVisit, Supervision, VisitInput, VisitOutcome};
+use kinbridge_persistence::families::{MemberPerson, NewMember};
+use kinbridge_persistence::{Store, StoreError, WriteMeta};
+
+/// The code of the first demo municipality, whose caseworker `kinbridge token` speaks for
+/// by default.
+pub const FIRST_MUNICIPALITY_CODE: &str = "0751";
+
+struct Seeder<'a> {
+    store: &'a Store,
+    today: NaiveDate,
+}
+
+impl Seeder<'_> {
+    fn day(&self, offset: i64) -> NaiveDate {
+        let days = Days::new(offset.unsigned_abs());
+        if offset < 0 { self.today - days } else { self.today + days }
+    }
+
+    async fn org(&self, kind: OrganizationKind, name: &str, code: &str) -> Result<Actor, StoreError> {
+        let id = self.store.create_organization(&NewOrganization::parse(kind, name, code)?).await?;
+        Ok(Actor {
+            subject: "kinbridge-demo".into(),
+            organization_id: id,
+            organization_kind: kind,
+            roles: vec![Role::Integration],
+        })
+    }
+}
+
+fn meta<'a>(actor: &'a Actor, operation: &'static str) -> WriteMeta<'a> {
+    WriteMeta { actor, request_id: "demo", operation, idempotency: None }
+}
+
+fn person(
+    given: &str,
+    family: &str,
+    born: Option<NaiveDate>,
+    national_id: Option<&str>,
+    today: NaiveDate,
+) -> Result<NewPerson, ValidationError> {
+    let ids: Vec<(IdentifierKind, &str, &str)> =
+        national_id.map(|v| (IdentifierKind::NationalId, "DK-CPR", v)).into_iter().collect();
+    NewPerson::parse(PersonInput { given_name: given, family_name: family, birth_date: born, identifiers: &ids }, today)
+}
+
+fn member(p: NewPerson, role: FamilyRole, residence: Option<OrganizationId>) -> Result<NewMember, ValidationError> {
+    Ok(NewMember { person: MemberPerson::New(p), membership: Membership::new(role, residence)? })
+}
+
+/// Loads the demo data into an empty database. Returns whether it did.
+pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
+    if store.count_all_organizations().await? > 0 {
+        return Ok(false);
+    }
+    let s = Seeder { store, today: Utc::now().date_naive() };
+    let aarhus = s.org(OrganizationKind::Municipality, "Aarhus Kommune", FIRST_MUNICIPALITY_CODE).await?;
+    let randers = s.org(OrganizationKind::Municipality, "Randers Kommune", "0730").await?;
+    let provider = s.org(OrganizationKind::PlacementProvider, "Skovbrynet Opholdssted", "PP-0751-01").await?;
+    s.org(OrganizationKind::FamilyServicesProvider, "Familiecenter Øst", "FSP-0751-01").await?;
+    let authority =
+        s.org(OrganizationKind::MentalHealthAuthority, "Børne- og Ungdomspsykiatri Midt", "MHA-MIDT").await?;
+    let t = s.today;
+
+    // The Hansen family: the other parent lives in Randers, so Emma's placement is a
+    // cross-municipality placement.
+    let hansen = store
+        .create_family(
+            &meta(&aarhus, "createFamily"),
+            &NewFamily::parse(Some("AAR-2026-0001"), "Hansen")?,
+            &[
+                member(person("Emma", "Hansen", Some(s.day(-3650)), None, t)?, FamilyRole::Child, None)?,
+                member(
+                    person("Mette", "Hansen", Some(s.day(-13000)), Some("1204891234"), t)?,
+                    FamilyRole::Parent,
+                    Some(aarhus.organization_id),
+                )?,
+                member(
+                    person("Jonas", "Berg", Some(s.day(-13500)), None, t)?,
+                    FamilyRole::OtherParent,
+                    Some(randers.organization_id),
+                )?,
+                member(person("Lise", "Holm", None, None, t)?, FamilyRole::KeyPerson, None)?,
+            ],
+        )
+        .await?;
+    let emma = child_of(store, &aarhus, hansen).await?;
+    let emma_placement = placement(
+        &s,
+        &aarhus,
+        hansen,
+        emma,
+        provider.organization_id,
+        PlacementSetting::FosterFamily,
+        false,
+        -111,
+        -104,
+        None,
+        "AAR-PLC-0001",
+    )
+    .await?;
+    visit(
+        &s,
+        &aarhus,
+        emma_placement,
+        -78,
+        Supervision::Supported,
+        Some(VisitOutcome::Held {
+            observations: Some(
+                FreeText::parse("Mette and Emma baked together; Emma was calm when they parted.")
+                    .map_err(|e| e.at("observations"))?,
+            ),
+        }),
+    )
+    .await?;
+    let cancelled =
+        Cancellation::parse(CancelledBy::Parent, at(s.day(-51)), "Mette was ill and called the day before.")?;
+    visit(&s, &aarhus, emma_placement, -50, Supervision::Supported, Some(VisitOutcome::Cancelled(cancelled))).await?;
+    visit(&s, &aarhus, emma_placement, -22, Supervision::Supported, Some(VisitOutcome::Held { observations: None }))
+        .await?;
+    visit(&s, &aarhus, emma_placement, 13, Supervision::Supervised, None).await?;
+    store
+        .create_plan(
+            &meta(&aarhus, "createParentActionPlan"),
+            emma_placement,
+            &NewPlan::parse(
+                42,
+                Some("AAR-BP-0001"),
+                vec![
+                    NewGoal::parse(
+                        "I want to come to every visit with Emma, and be prepared for it.",
+                        GoalPurpose::ImproveContact,
+                    )?,
+                    NewGoal::parse("We want a calm and safe home, so Emma can come home.", GoalPurpose::ReturnHome)?,
+                    NewGoal::parse(
+                        "I want to understand what Emma needs when she is upset.",
+                        GoalPurpose::ParentingSkills,
+                    )?,
+                ],
+            )?,
+        )
+        .await?;
+
+    // The Nielsen family: Noah moved from kinship care to an institution.
+    let nielsen = store
+        .create_family(
+            &meta(&aarhus, "createFamily"),
+            &NewFamily::parse(Some("AAR-2026-0002"), "Nielsen")?,
+            &[
+                member(person("Noah", "Nielsen", Some(s.day(-5100)), None, t)?, FamilyRole::Child, None)?,
+                member(
+                    person("Sara", "Nielsen", Some(s.day(-14000)), None, t)?,
+                    FamilyRole::PrimaryCaregiver,
+                    Some(aarhus.organization_id),
+                )?,
+                member(
+                    person("Birthe", "Nielsen", None, None, t)?,
+                    FamilyRole::Grandparent,
+                    Some(aarhus.organization_id),
+                )?,
+            ],
+        )
+        .await?;
+    let noah = child_of(store, &aarhus, nielsen).await?;
+    placement(
+        &s,
+        &aarhus,
+        nielsen,
+        noah,
+        provider.organization_id,
+        PlacementSetting::KinshipCare,
+        true,
+        -540,
+        -535,
+        Some((-265, PlacementEndReason::Moved)),
+        "AAR-PLC-0002",
+    )
+    .await?;
+    let noah_placement = placement(
+        &s,
+        &aarhus,
+        nielsen,
+        noah,
+        provider.organization_id,
+        PlacementSetting::ResidentialInstitution,
+        true,
+        -270,
+        -265,
+        None,
+        "AAR-PLC-0003",
+    )
+    .await?;
+    visit(&s, &aarhus, noah_placement, -43, Supervision::Unsupervised, Some(VisitOutcome::NoShow)).await?;
+    visit(&s, &aarhus, noah_placement, -15, Supervision::Unsupervised, Some(VisitOutcome::Held { observations: None }))
+        .await?;
+    visit(&s, &aarhus, noah_placement, 6, Supervision::Unsupervised, None).await?;
+
+    // The Ali family: placed three weeks ago, no plan yet.
+    let ali = store
+        .create_family(
+            &meta(&aarhus, "createFamily"),
+            &NewFamily::parse(Some("AAR-2026-0003"), "Ali")?,
+            &[
+                member(person("Yasmin", "Ali", Some(s.day(-2500)), None, t)?, FamilyRole::Child, None)?,
+                member(
+                    person("Amina", "Ali", Some(s.day(-11000)), None, t)?,
+                    FamilyRole::Parent,
+                    Some(aarhus.organization_id),
+                )?,
+            ],
+        )
+        .await?;
+    let yasmin = child_of(store, &aarhus, ali).await?;
+    placement(
+        &s,
+        &aarhus,
+        ali,
+        yasmin,
+        provider.organization_id,
+        PlacementSetting::FosterFamily,
+        false,
+        -21,
+        -20,
+        None,
+        "AAR-PLC-0004",
+    )
+    .await?;
+
+    // A family of Randers, which Aarhus does not see.
+    store
+        .create_family(
+            &meta(&randers, "createFamily"),
+            &NewFamily::parse(Some("RAN-2026-0001"), "Petersen")?,
+            &[member(person("Ida", "Petersen", Some(s.day(-4000)), None, t)?, FamilyRole::Child, None)?],
+        )
+        .await?;
+
+    // The mental health authority: a certified partner serving Maria Jensen, and a partner
+    // whose training deadline is near.
+    let maria =
+        store.create_person(&meta(&authority, "createPerson"), &person("Maria", "Jensen", None, None, t)?).await?;
+    let oliver = store
+        .create_person(&meta(&authority, "createPerson"), &person("Oliver", "Jensen", Some(s.day(-4200)), None, t)?)
+        .await?;
+    let partner_name = person("Hanne", "Lund", None, None, t)?;
+    let certified = Certification::parse(CertificationStatus::Certified, Some(s.day(-600)), Some(s.day(130)), None)?;
+    let hanne =
+        store.create_family_partner(&meta(&authority, "createFamilyPartner"), &partner_name, &certified).await?;
+    let pending = Certification::parse(CertificationStatus::PendingCertification, None, None, Some(s.day(23)))?;
+    store
+        .create_family_partner(
+            &meta(&authority, "createFamilyPartner"),
+            &person("Peter", "Dahl", None, None, t)?,
+            &pending,
+        )
+        .await?;
+    let eligibility = store
+        .record_eligibility(&meta(&authority, "recordServiceEligibility"), oliver, maria, s.day(-300), None)
+        .await?;
+    let assignment =
+        store.assign_family_partner(&meta(&authority, "assignFamilyPartner"), hanne, eligibility, s.day(-290)).await?;
+    for (offset, minutes, activity) in [
+        (-280, 60, ServiceActivity::OrientationToTreatment),
+        (-200, 45, ServiceActivity::SkillsTraining),
+        (-30, 90, ServiceActivity::IdentifySupports),
+    ] {
+        let minutes = ServiceMinutes::new(minutes).map_err(|e| e.at("minutes"))?;
+        store
+            .record_partner_service(
+                &meta(&authority, "recordFamilyPartnerService"),
+                assignment,
+                maria,
+                s.day(offset),
+                minutes,
+                activity,
+            )
+            .await?;
+    }
+    Ok(true)
+}
+
+fn at(day: NaiveDate) -> chrono::DateTime<Utc> {
+    Utc.from_utc_datetime(&day.and_hms_opt(10, 0, 0).unwrap_or_default())
+}
+
+async fn child_of(store: &Store, actor: &Actor, family: FamilyId) -> Result<PersonId, StoreError> {
+    let req = kinbridge_persistence::PageRequest {
+        after: None,
+        before: None,
+        limit: kinbridge_persistence::page::Limit::First(20),
+    };
+    let members = store.family_members(actor, family, req).await?;
+    members
+        .items
+        .iter()
+        .find(|(m, _)| m.role == FamilyRole::Child.as_str())
+        .map(|(_, p)| PersonId::from_uuid(p.id))
+        .ok_or_else(|| StoreError::Corrupt("demo family without a child".into()))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn placement(
+    s: &Seeder<'_>,
+    actor: &Actor,
+    family: FamilyId,
+    child: PersonId,
+    provider: OrganizationId,
+    setting: PlacementSetting,
+    voluntary: bool,
+    decided: i64,
+    start: i64,
+    end: Option<(i64, PlacementEndReason)>,
+    external_id: &str,
+) -> Result<PlacementId, StoreError> {
+    let new = NewPlacement::parse(PlacementInput {
+        external_id: Some(external_id),
+        provider_id: Some(provider),
+        setting,
+        voluntary,
+        decision_date: s.day(decided),
+        start_date: s.day(start),
+        end_date: end.map(|(d, _)| s.day(d)),
+        end_reason: end.map(|(_, r)| r),
+    })?;
+    s.store.create_placement(&meta(actor, "createPlacement"), family, child, &new).await
+}
+
+async fn visit(
+    s: &Seeder<'_>,
+    actor: &Actor,
+    placement: PlacementId,
+    day: i64,
+    supervision: Supervision,
+    outcome: Option<VisitOutcome>,
+) -> Result<(), StoreError> {
+    let start = at(s.day(day));
+    let new = NewVisit::parse(VisitInput {
+        external_id: None,
+        planned_start: start,
+        planned_end: start + chrono::Duration::hours(2),
+        location: Some("Familiecenter Øst, samværslokale 2"),
+        supervision,
+        supervisor_name: (supervision != Supervision::Unsupervised).then_some("Lone Berg"),
+    })?;
+    let id = s.store.plan_visit(&meta(actor, "planContactVisit"), placement, &new, &[]).await?;
+    if let Some(outcome) = outcome {
+        s.store.record_visit_outcome(&meta(actor, "recordContactVisitOutcome"), id, &outcome, None).await?;
+    }
+    Ok(())
+}

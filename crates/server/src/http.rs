@@ -1,0 +1,321 @@
+//! GraphQL over HTTP, as the GraphQL-over-HTTP specification describes it, in a thin
+//! handler of our own around `async_graphql`:
+//!
+//! - `POST /graphql` with `application/json`; `GET /graphql` with the query in the URL,
+//!   for queries only (a mutation over GET is `405`).
+//! - The response is `application/graphql-response+json` when the client accepts it (and
+//!   then a request that cannot execute is `400`), otherwise `application/json` and `200`.
+//! - One operation per request: a JSON array (a batch) is refused.
+//! - Every request needs `Authorization: Bearer <JWT>`; without a valid one the answer is
+//!   `401` with `extensions.code = UNAUTHENTICATED`.
+//! - Every error carries `extensions.code`; a panic is caught and answered `INTERNAL`.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use futures_util::FutureExt;
+use kinbridge_api::auth::{TokenVerifier, authenticate};
+use kinbridge_api::{KinbridgeSchema, RequestContext};
+use kinbridge_persistence::Store;
+use serde_json::json;
+use tracing::Instrument;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: KinbridgeSchema,
+    pub store: Store,
+    pub verifier: Arc<TokenVerifier>,
+    pub graphiql: bool,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("graphiql", &self.graphiql).finish_non_exhaustive()
+    }
+}
+
+/// The service's routes.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/health/live", get(|| async { "ok" }))
+        .route("/health/ready", get(ready))
+        .fallback(|| async { plain_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route; the API is at /graphql") })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+/// How the response is to be encoded, from the request's `Accept` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    GraphQlResponse,
+    LegacyJson,
+}
+
+impl Encoding {
+    fn from_headers(headers: &HeaderMap) -> Self {
+        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if accept.split(',').any(|part| part.trim().starts_with(GRAPHQL_RESPONSE)) {
+            Self::GraphQlResponse
+        } else {
+            Self::LegacyJson
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::GraphQlResponse => GRAPHQL_RESPONSE,
+            Self::LegacyJson => JSON,
+        }
+    }
+}
+
+async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let request_id = request_id(&headers);
+    let encoding = Encoding::from_headers(&headers);
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(JSON));
+    if !is_json {
+        return finish(
+            plain_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "BAD_USER_INPUT",
+                "send the request as Content-Type: application/json",
+            ),
+            &request_id,
+        );
+    }
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => {
+            return finish(
+                plain_error(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "the request body is not JSON"),
+                &request_id,
+            );
+        }
+    };
+    if value.is_array() {
+        return finish(
+            plain_error(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                "batched requests are not supported; send one operation per request",
+            ),
+            &request_id,
+        );
+    }
+    let request: async_graphql::Request = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(_) => {
+            return finish(
+                plain_error(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_USER_INPUT",
+                    "the body must be {\"query\": …, \"variables\": …, \"operationName\": …}",
+                ),
+                &request_id,
+            );
+        }
+    };
+    execute(state, headers, request, encoding, request_id, Method::POST).await
+}
+
+async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let request_id = request_id(&headers);
+    let query = query.unwrap_or_default();
+    let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if state.graphiql && wants_html && !query.split('&').any(|kv| kv.starts_with("query=")) {
+        return Html(GraphiQLSource::build().endpoint("/graphql").title("Kinbridge").finish()).into_response();
+    }
+    let request = match async_graphql::http::parse_query_string(&query) {
+        Ok(r) => r,
+        Err(_) => {
+            return finish(
+                plain_error(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_USER_INPUT",
+                    "give the query as ?query=…, with optional variables and operationName",
+                ),
+                &request_id,
+            );
+        }
+    };
+    let encoding = Encoding::from_headers(&headers);
+    execute(state, headers, request, encoding, request_id, Method::GET).await
+}
+
+async fn execute(
+    state: AppState,
+    headers: HeaderMap,
+    request: async_graphql::Request,
+    encoding: Encoding,
+    request_id: String,
+    method: Method,
+) -> Response {
+    let span = tracing::info_span!("graphql", request.id = %request_id, graphql.operation = tracing::field::Empty);
+    async move {
+        let started = Instant::now();
+        if method == Method::GET && is_mutation(&request) {
+            let mut response =
+                plain_error(StatusCode::METHOD_NOT_ALLOWED, "BAD_USER_INPUT", "mutations must be sent with POST");
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return finish(response, &request_id);
+        }
+        let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let actor = match authenticate(&state.store, &state.verifier, authorization).await {
+            Ok(actor) => actor,
+            Err(reason) => {
+                tracing::info!(reason = %reason, "request refused: not authenticated");
+                let mut response =
+                    plain_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "a valid bearer token is required");
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return finish(response, &request_id);
+            }
+        };
+        if let Some(name) = &request.operation_name {
+            tracing::Span::current().record("graphql.operation", name.as_str());
+        }
+        let organization = actor.organization_id;
+        let request = request.data(RequestContext { actor, request_id: request_id.clone() });
+        let executed = AssertUnwindSafe(state.schema.execute(request)).catch_unwind().await;
+        let mut response = match executed {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::error!("request failed: a resolver panicked");
+                return finish(
+                    plain_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "INTERNAL",
+                        "internal error; quote the request id to the operator",
+                    ),
+                    &request_id,
+                );
+            }
+        };
+        // Errors raised by async-graphql itself (syntax, validation, an argument that does
+        // not coerce, a query too deep or complex) carry no code: they are all bad input.
+        for error in &mut response.errors {
+            let extensions = error.extensions.get_or_insert_with(Default::default);
+            if extensions.get("code").is_none() {
+                extensions.set("code", "BAD_USER_INPUT");
+            }
+        }
+        let request_failed = response.data == async_graphql::Value::Null && !response.errors.is_empty();
+        let status = if encoding == Encoding::GraphQlResponse && request_failed {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        tracing::info!(
+            organization.id = %organization,
+            errors = response.errors.len(),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "graphql request handled"
+        );
+        let body = match serde_json::to_vec(&response) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(error = %e, "response could not be encoded");
+                return finish(
+                    plain_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error"),
+                    &request_id,
+                );
+            }
+        };
+        finish((status, [(header::CONTENT_TYPE, encoding.content_type())], body).into_response(), &request_id)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Whether the operation the request would run is a mutation. A document that does not
+/// parse is left to the executor, which reports it.
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else { return false };
+    match &document.operations {
+        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
+        DocumentOperations::Multiple(ops) => match &request.operation_name {
+            Some(name) => ops.iter().any(|(n, op)| n.as_str() == name && op.node.ty == OperationType::Mutation),
+            None => ops.values().any(|op| op.node.ty == OperationType::Mutation),
+        },
+    }
+}
+
+/// The client's `x-request-id` if it is a sane token, else a new one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+}
+
+fn finish(mut response: Response, request_id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    response
+}
+
+/// A response carrying one GraphQL error, for failures before execution.
+fn plain_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, [(header::CONTENT_TYPE, JSON)], body.to_string()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(query: &str, name: Option<&str>) -> async_graphql::Request {
+        let r = async_graphql::Request::new(query);
+        match name {
+            Some(n) => r.operation_name(n),
+            None => r,
+        }
+    }
+
+    #[test]
+    fn mutations_are_recognised_for_the_get_refusal() {
+        assert!(is_mutation(&req("mutation { x }", None)));
+        assert!(!is_mutation(&req("{ x }", None)));
+        assert!(is_mutation(&req("query A { x } mutation B { y }", Some("B"))));
+        assert!(!is_mutation(&req("query A { x } mutation B { y }", Some("A"))));
+    }
+
+    #[test]
+    fn a_client_request_id_is_kept_only_when_sane() {
+        let mut headers = HeaderMap::new();
+        headers.insert(&REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&headers), "abc-123");
+        headers.insert(&REQUEST_ID, HeaderValue::from_static("a b"));
+        assert_ne!(request_id(&headers), "a b");
+    }
+}

@@ -1,0 +1,228 @@
+//! The `kinbridge` binary's library: configuration, telemetry, the HTTP router, the
+//! commands (`serve`, `migrate`, `schema`, `token`) and the demo data set.
+//!
+//! `main.rs` only calls [`main`]; the end-to-end tests build an [`app::Application`]
+//! directly, on port 0 and a fresh database.
+
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kinbridge_api::auth::{TokenClaims, VerificationKey, mint_hs256};
+use kinbridge_domain::ids::OrganizationId;
+use kinbridge_domain::organization::OrganizationKind;
+use kinbridge_persistence::{Store, StoreOptions};
+
+use crate::config::{AuthArgs, Environment, Secret, ServeConfig};
+
+/// The embedded default: a SQLite file in the working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://kinbridge.db?mode=rwc";
+
+/// Kinbridge: the shared system of record for support to parents whose children are
+/// placed out of home or receive mental-health services.
+#[derive(Debug, Parser)]
+#[command(name = "kinbridge", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database, then serve the GraphQL API on /graphql.
+    Serve(ServeArgs),
+    /// Bring the database schema up to date, then exit.
+    Migrate(DatabaseArgs),
+    /// Print the GraphQL schema (SDL): the contract published as schema.graphql.
+    Schema,
+    /// Print a development token for calling the API (development only).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://path?mode=rwc` or `postgres://user:password@host/database`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// The address to listen on.
+    #[arg(long, env = "KINBRIDGE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Load the demo data set if the database is empty.
+    #[arg(long, env = "KINBRIDGE_DEMO")]
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// The organisation, by id (`org_…`) or code. Default: the first demo municipality.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Roles, comma-separated, such as CASEWORKER,MANAGER.
+    #[arg(long = "role", value_delimiter = ',', default_value = "CASEWORKER")]
+    pub roles: Vec<String>,
+    /// How long the token is valid: a number with s, m, h or d.
+    #[arg(long, default_value = "8h")]
+    pub ttl: String,
+    /// The token's subject.
+    #[arg(long, default_value = "dev-caseworker")]
+    pub subject: String,
+}
+
+type CommandResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Parses the command line, runs the command, and reports a failure in one line.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kinbridge: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kinbridge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> CommandResult {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => {
+            let store = Store::connect(&args.database_url, &StoreOptions::default()).await?;
+            store.migrate().await?;
+            tracing::info!("the database schema is up to date");
+            Ok(())
+        }
+        Command::Schema => {
+            print!("{}", kinbridge_api::sdl());
+            Ok(())
+        }
+        Command::Token(args) => token(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> CommandResult {
+    let auth = args.auth.resolve(&args.database.database_url)?;
+    let production = args.auth.environment == Environment::Production;
+    if !production {
+        tracing::warn!(
+            "running in development mode: tokens are signed with a local key; set KINBRIDGE_ENV=production for real use"
+        );
+    }
+    let config = ServeConfig {
+        database_url: Secret::new(args.database.database_url),
+        listen: args.listen,
+        demo: args.demo,
+        auth,
+        graphiql: !production,
+        limits: kinbridge_api::Limits::default(),
+        max_body_bytes: 1024 * 1024,
+    };
+    let app = app::Application::build(&config).await?;
+    tracing::info!(address = %app.local_addr(), "Kinbridge is serving GraphQL at http://{}/graphql", app.local_addr());
+    app.run(app::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn token(args: TokenArgs) -> CommandResult {
+    if args.auth.environment == Environment::Production {
+        return Err(
+            "kinbridge token mints development tokens only; production tokens come from the identity provider".into()
+        );
+    }
+    let auth = args.auth.resolve(&args.database.database_url)?;
+    let VerificationKey::SharedSecret(secret) = &auth.key else {
+        return Err(
+            "a public key is configured: tokens come from the identity provider that holds its private key".into()
+        );
+    };
+    let store =
+        Store::connect(&args.database.database_url, &StoreOptions { max_connections: 1, ..StoreOptions::default() })
+            .await?;
+    store.migrate().await?;
+    let org = resolve_org(&store, args.org.as_deref()).await?;
+    let ttl = parse_ttl(&args.ttl).ok_or("--ttl must be a positive number with s, m, h or d, such as 8h")?;
+    let now = chrono::Utc::now().timestamp();
+    let claims = TokenClaims {
+        sub: args.subject,
+        org: org.to_string(),
+        roles: args.roles.iter().map(|r| r.trim().to_uppercase()).collect(),
+        iss: auth.issuer,
+        aud: auth.audience,
+        exp: now + ttl,
+        nbf: Some(now),
+        iat: Some(now),
+    };
+    println!("{}", mint_hs256(secret, &claims)?);
+    Ok(())
+}
+
+async fn resolve_org(store: &Store, org: Option<&str>) -> Result<OrganizationId, Box<dyn std::error::Error>> {
+    if let Some(id) = org.and_then(|o| o.parse::<OrganizationId>().ok()) {
+        return Ok(id);
+    }
+    let code = org.unwrap_or(demo::FIRST_MUNICIPALITY_CODE);
+    for kind in OrganizationKind::ALL {
+        if let Some(found) = store.organization_by_code(*kind, code).await? {
+            return Ok(OrganizationId::from_uuid(found.id));
+        }
+    }
+    Err(format!(
+        "no organisation with code {code}: start the service with --demo first, or pass --org with an organisation's id or code"
+    )
+    .into())
+}
+
+/// Seconds in a duration such as `90s`, `30m`, `8h` or `7d`.
+fn parse_ttl(s: &str) -> Option<i64> {
+    let (number, unit) = s.trim().split_at(s.trim().len().checked_sub(1)?);
+    let n: i64 = number.parse().ok().filter(|n| *n > 0)?;
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_read_with_their_unit() {
+        assert_eq!(parse_ttl("8h"), Some(8 * 3600));
+        assert_eq!(parse_ttl("90s"), Some(90));
+        assert_eq!(parse_ttl("2d"), Some(172_800));
+        assert_eq!(parse_ttl("0h"), None);
+        assert_eq!(parse_ttl("h"), None);
+        assert_eq!(parse_ttl("5w"), None);
+        assert_eq!(parse_ttl(""), None);
+    }
+}

@@ -1,0 +1,18 @@
+//! Logging. Messages read on their own; fields are dotted and carry units
+//! (`duration_ms`); personal data is never logged.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber: human-readable lines, or JSON lines when
+/// `KINBRIDGE_LOG_FORMAT=json`. `RUST_LOG` filters, by default `info`.
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if std::env::var("KINBRIDGE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+    // Already installed (a second call in one process) is fine.
+    drop(result);
+}

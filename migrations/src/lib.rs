@@ -1,0 +1,20 @@
+//! Kinbridge's database migrations: one set, built with sea-query, that produces the same
+//! schema on SQLite and PostgreSQL.
+//!
+//! A published migration is never edited: a change to the schema is a new migration.
+//! SQLite runs migrations outside a transaction, so each one is kept small and creates
+//! its objects `IF NOT EXISTS`, so that a migration interrupted halfway can run again.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_initial;
+
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}
