@@ -19,6 +19,7 @@ pub mod partners;
 pub mod placements;
 pub mod plans;
 pub mod scope;
+pub mod trail;
 pub mod visits;
 pub mod write;
 

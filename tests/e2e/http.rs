@@ -1,0 +1,181 @@
+//! GraphQL over HTTP: methods, media types, status codes, limits, request ids.
+
+use kinbridge_domain::organization::OrganizationKind;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::spawn_app;
+
+#[tokio::test]
+async fn a_batched_request_is_refused() {
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    let response = app
+        .client
+        .post(app.url())
+        .bearer_auth(&org.token)
+        .json(&json!([{ "query": "{ viewer { subject } }" }, { "query": "{ viewer { subject } }" }]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn a_query_over_get_is_answered_and_a_mutation_over_get_is_refused() {
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    let get = |q: &str| app.client.get(app.url()).bearer_auth(&org.token).query(&[("query", q)]).send();
+    let response = get("{ viewer { subject } }").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["viewer"]["subject"], "test-caseworker");
+
+    let response = get("mutation { createFamily(input: { name: \"X\" }) { family { id } } }").await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_eq!(app.family_count(&org).await, 0, "nothing was written");
+}
+
+#[tokio::test]
+async fn the_response_media_type_follows_the_accept_header() {
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    let post = |accept: &'static str, query: &'static str| {
+        app.client
+            .post(app.url())
+            .bearer_auth(&org.token)
+            .header("accept", accept)
+            .json(&json!({ "query": query }))
+            .send()
+    };
+    let r = post("application/graphql-response+json", "{ viewer { subject } }").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/graphql-response+json");
+
+    // A document that cannot execute is a 400 in the new media type, a 200 in the old.
+    let r = post("application/graphql-response+json", "{ viewer { nosuchfield } }").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+
+    let r = post("application/json", "{ viewer { nosuchfield } }").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/json");
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_graphql_request_is_bad_user_input() {
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    for (content_type, body) in
+        [("application/json", "{not json"), ("application/json", "{\"variables\": 3}"), ("text/plain", "{}")]
+    {
+        let r = app
+            .client
+            .post(app.url())
+            .bearer_auth(&org.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{content_type} {body}: {}", r.status());
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    }
+}
+
+#[tokio::test]
+async fn an_argument_of_the_wrong_type_is_bad_user_input() {
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    let r = app.gql(&org.token, "query($d: Int) { families(first: $d) { totalCount } }", json!({ "d": "ten" })).await;
+    assert_eq!(r.code(), "BAD_USER_INPUT");
+    let r = app.gql(&org.token, "{ family(id: \"not-an-id\") { id } }", json!({})).await;
+    assert_eq!(r.code(), "BAD_USER_INPUT");
+    assert_eq!(r.field(), "id");
+}
+
+#[tokio::test]
+async fn the_page_size_drives_the_query_cost() {
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    let query = |n: u32| {
+        format!(
+            "{{ families(first: {n}) {{ edges {{ node {{ placements(first: {n}) {{ edges {{ node {{
+                contactVisits(first: {n}) {{ edges {{ node {{ id status }} }} }} }} }} }} }} }} }} }}"
+        )
+    };
+    assert!(app.gql(&org.token, &query(5), json!({})).await.body.get("errors").is_none());
+    let r = app.gql(&org.token, &query(100), json!({})).await;
+    assert_eq!(r.code(), "BAD_USER_INPUT");
+    assert!(r.message().contains("complex"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_keeps_the_clients() {
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    let r = app
+        .client
+        .post(app.url())
+        .bearer_auth(&org.token)
+        .json(&json!({ "query": "{ viewer { subject } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.headers()["x-request-id"].is_empty());
+    let r = app
+        .client
+        .post(app.url())
+        .bearer_auth(&org.token)
+        .header("x-request-id", "case-system-42")
+        .json(&json!({ "query": "{ viewer { subject } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "case-system-42");
+}
+
+#[tokio::test]
+async fn graphiql_is_served_to_browsers_and_health_is_reported() {
+    let app = spawn_app().await;
+    let r = app.client.get(app.url()).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("graphiql"));
+    let base = format!("http://{}", app.addr);
+    assert_eq!(app.client.get(format!("{base}/health/live")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(app.client.get(format!("{base}/health/ready")).send().await.unwrap().status(), StatusCode::OK);
+    let r = app.client.get(format!("{base}/nothing-here")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_organisation_directory_is_readable_by_every_caller() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    app.org(OrganizationKind::PlacementProvider, "Skovbrynet", &["PLACEMENT_STAFF"]).await;
+    let r = app
+        .gql(
+            &aarhus.token,
+            "{ organizations(kind: PLACEMENT_PROVIDER) { totalCount edges { node { name kind } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.data()["organizations"]["totalCount"], 1);
+    assert_eq!(r.data()["organizations"]["edges"][0]["node"]["name"], "Skovbrynet");
+}
+
+#[tokio::test]
+async fn the_suite_runs_on_the_database_it_was_asked_for() {
+    let app = spawn_app().await;
+    let expected = if std::env::var("KINBRIDGE_TEST_POSTGRES_URL").is_ok() {
+        sea_orm::DbBackend::Postgres
+    } else {
+        sea_orm::DbBackend::Sqlite
+    };
+    assert_eq!(app.store.backend(), expected);
+}

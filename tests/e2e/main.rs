@@ -1,0 +1,16 @@
+//! End-to-end tests over HTTP against the real router, on a fresh database per test.
+
+// Test code: an unwrap that fails is a failing test, with its location.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod auth;
+mod families;
+mod http;
+mod idempotency;
+mod partners;
+mod placements;
+mod plans;
+mod schema;
+mod visits;

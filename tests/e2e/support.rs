@@ -1,0 +1,255 @@
+//! The end-to-end harness: the real application on port 0 over a fresh database, and
+//! typed helpers for tokens, organisations, seeded records and GraphQL calls.
+//!
+//! The database is SQLite in a temporary directory, or, when
+//! `KINBRIDGE_TEST_POSTGRES_URL` names a PostgreSQL server, a new database created on it
+//! for this test alone. The test command runs every test once on each.
+
+use std::net::SocketAddr;
+
+use kinbridge_api::auth::{TokenClaims, VerificationKey, mint_hs256};
+use kinbridge_domain::ids::OrganizationId;
+use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
+use kinbridge_persistence::Store;
+use kinbridge_server::app::Application;
+use kinbridge_server::config::{AuthConfig, Secret, ServeConfig};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+pub const ISSUER: &str = "kinbridge-test";
+pub const AUDIENCE: &str = "kinbridge";
+
+/// A running application with its own database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub client: reqwest::Client,
+    pub secret: Vec<u8>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// An organisation and a token for one of its people.
+#[derive(Clone, Debug)]
+pub struct Org {
+    pub id: OrganizationId,
+    pub token: String,
+}
+
+/// A GraphQL response with its HTTP status.
+#[derive(Debug)]
+pub struct Gql {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Gql {
+    /// The `data`, failing the test if there are errors.
+    #[track_caller]
+    pub fn data(&self) -> &Value {
+        assert!(self.body.get("errors").is_none(), "unexpected errors: {}", self.body);
+        &self.body["data"]
+    }
+
+    /// The first error's `extensions.code`, failing the test if there is no error.
+    #[track_caller]
+    pub fn code(&self) -> &str {
+        self.body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("expected an error, got {}", self.body))
+    }
+
+    /// The first error's `extensions.field`.
+    #[track_caller]
+    pub fn field(&self) -> &str {
+        self.body["errors"][0]["extensions"]["field"]
+            .as_str()
+            .unwrap_or_else(|| panic!("expected a field, got {}", self.body))
+    }
+
+    #[track_caller]
+    pub fn message(&self) -> &str {
+        self.body["errors"][0]["message"].as_str().unwrap_or_default()
+    }
+}
+
+/// Starts the application on a fresh database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(false).await
+}
+
+/// Starts the application, with the demo data set when `demo` is true.
+pub async fn spawn_app_with(demo: bool) -> TestApp {
+    let (database_url, dir) = fresh_database().await;
+    let mut secret = vec![0u8; 32];
+    getrandom::fill(&mut secret).expect("randomness for the test signing key");
+    let config = ServeConfig {
+        database_url: Secret::new(database_url),
+        listen: "127.0.0.1:0".parse().expect("BUG: a literal socket address"),
+        demo,
+        auth: AuthConfig {
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            key: VerificationKey::SharedSecret(secret.clone()),
+            leeway_secs: 0,
+        },
+        graphiql: true,
+        limits: kinbridge_api::Limits::default(),
+        max_body_bytes: 1024 * 1024,
+    };
+    let app = Application::build(&config).await.expect("the application starts");
+    let addr = app.local_addr();
+    let store = app.store().clone();
+    tokio::spawn(app.run(std::future::pending()));
+    TestApp { addr, store, client: reqwest::Client::new(), secret, _dir: dir }
+}
+
+async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
+    match std::env::var("KINBRIDGE_TEST_POSTGRES_URL") {
+        Ok(admin_url) => {
+            use sea_orm::ConnectionTrait;
+            let name = format!("kb_test_{}", uuid::Uuid::now_v7().simple());
+            let admin = sea_orm::Database::connect(&admin_url).await.expect("the test PostgreSQL server answers");
+            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("a test database is created");
+            admin.close().await.expect("the admin connection closes");
+            let (base, _) = admin_url.rsplit_once('/').expect("the PostgreSQL URL names a database");
+            (format!("{base}/{name}"), None)
+        }
+        Err(_) => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("kinbridge.db").display());
+            (url, Some(dir))
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self) -> String {
+        format!("http://{}/graphql", self.addr)
+    }
+
+    /// Registers an organisation, as an operator does, with a token for `roles`.
+    pub async fn org(&self, kind: OrganizationKind, name: &str, roles: &[&str]) -> Org {
+        let code = format!("T-{}", uuid::Uuid::now_v7().simple());
+        let id = self.store.create_organization(&NewOrganization::parse(kind, name, &code).unwrap()).await.unwrap();
+        Org { id, token: self.token(id, roles) }
+    }
+
+    pub async fn municipality(&self, name: &str) -> Org {
+        self.org(OrganizationKind::Municipality, name, &["CASEWORKER"]).await
+    }
+
+    /// A valid token for `org` with `roles`, for an hour.
+    pub fn token(&self, org: OrganizationId, roles: &[&str]) -> String {
+        self.token_with(|c| {
+            c.org = org.to_string();
+            c.roles = roles.iter().map(|r| (*r).to_owned()).collect();
+        })
+    }
+
+    /// A token whose claims `edit` has changed, signed with the application's key.
+    pub fn token_with(&self, edit: impl FnOnce(&mut TokenClaims)) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = TokenClaims {
+            sub: "test-caseworker".into(),
+            org: OrganizationId::new().to_string(),
+            roles: vec!["CASEWORKER".into()],
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            exp: now + 3600,
+            nbf: Some(now - 1),
+            iat: Some(now - 1),
+        };
+        edit(&mut claims);
+        mint_hs256(&self.secret, &claims).unwrap()
+    }
+
+    /// Posts a GraphQL request with a bearer token.
+    pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Gql {
+        let response = self
+            .client
+            .post(self.url())
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("the request is sent");
+        let status = response.status();
+        let body = response.json().await.expect("the response is JSON");
+        Gql { status, body }
+    }
+
+    /// Creates a family with a child and a parent living in `residence` (or the
+    /// municipality itself).
+    pub async fn seed_family(&self, org: &Org, residence: Option<OrganizationId>) -> SeededFamily {
+        let residence = residence.unwrap_or(org.id).to_string();
+        let data = self
+            .gql(
+                &org.token,
+                "mutation($input: CreateFamilyInput!) { createFamily(input: $input) { family { id
+                    members { edges { node { role person { id } } } } } } }",
+                json!({ "input": {
+                    "name": "Hansen",
+                    "members": [
+                        { "person": { "givenName": "Emma", "familyName": "Hansen", "birthDate": "2016-04-12" }, "role": "CHILD" },
+                        { "person": { "givenName": "Mette", "familyName": "Hansen" }, "role": "PARENT", "residenceMunicipalityId": residence },
+                    ]
+                }}),
+            )
+            .await;
+        let family = &data.data()["createFamily"]["family"];
+        let member = |role: &str| {
+            family["members"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["node"]["role"] == role)
+                .map(|e| e["node"]["person"]["id"].as_str().unwrap().to_owned())
+                .unwrap()
+        };
+        SeededFamily {
+            id: family["id"].as_str().unwrap().to_owned(),
+            child_id: member("CHILD"),
+            parent_id: member("PARENT"),
+        }
+    }
+
+    /// Records a placement of the family's child from `start` (open-ended).
+    pub async fn seed_placement(&self, org: &Org, family: &SeededFamily, start: &str) -> String {
+        let r = self
+            .gql(
+                &org.token,
+                "mutation($input: CreatePlacementInput!) { createPlacement(input: $input) { placement { id } } }",
+                json!({ "input": {
+                    "familyId": family.id, "childId": family.child_id, "setting": "FOSTER_FAMILY",
+                    "voluntary": false, "decisionDate": start, "startDate": start,
+                }}),
+            )
+            .await;
+        r.data()["createPlacement"]["placement"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// How many families `org` sees.
+    pub async fn family_count(&self, org: &Org) -> i64 {
+        self.gql(&org.token, "{ families { totalCount } }", json!({})).await.data()["families"]["totalCount"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// How many rows the change feed holds.
+    pub async fn outbox_len(&self) -> usize {
+        self.store.outbox_after(0, 100_000).await.unwrap().len()
+    }
+}
+
+/// Ids of a family made by [`TestApp::seed_family`].
+#[derive(Debug, Clone)]
+pub struct SeededFamily {
+    pub id: String,
+    pub child_id: String,
+    pub parent_id: String,
+}
+
+/// Extracts the uuid from a public id (`fam_…`).
+pub fn uuid_of(public_id: &str) -> uuid::Uuid {
+    uuid::Uuid::try_parse(public_id.split_once('_').unwrap().1).unwrap()
+}
