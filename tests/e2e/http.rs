@@ -179,3 +179,38 @@ async fn the_suite_runs_on_the_database_it_was_asked_for() {
     };
     assert_eq!(app.store.backend(), expected);
 }
+
+#[tokio::test]
+async fn malformed_requests_get_a_coded_error_and_never_a_server_error() {
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    let post = |body: Vec<u8>| {
+        app.client.post(app.url()).bearer_auth(&org.token).header("content-type", "application/json").body(body).send()
+    };
+    let deep = format!("{{ {}viewer {{ subject }}{} }}", "viewer { organization { ".repeat(10), " } }".repeat(10));
+    let bodies: Vec<Vec<u8>> = vec![
+        vec![0xff, 0xfe, 0x00],
+        b"{\"query\": 5}".to_vec(),
+        b"{\"query\": \"{\"}".to_vec(),
+        b"{\"query\": \"{ viewer { subject } }\", \"variables\": \"x\"}".to_vec(),
+        json!({ "query": deep }).to_string().into_bytes(),
+        json!({ "query": "x".repeat(2 * 1024 * 1024) }).to_string().into_bytes(),
+        json!({ "query": "mutation { createFamily(input: { name: \"\\u0000\" }) { family { id } } }" })
+            .to_string()
+            .into_bytes(),
+    ];
+    for body in bodies {
+        let r = post(body.clone()).await.unwrap();
+        let status = r.status();
+        assert!(!status.is_server_error(), "{status} for {:?}", String::from_utf8_lossy(&body[..body.len().min(80)]));
+        let json: Value = r.json().await.unwrap_or_else(|e| panic!("{status}: not JSON: {e}"));
+        let code = json["errors"][0]["extensions"]["code"].as_str().unwrap_or_default();
+        let shown: String = json.to_string().chars().take(300).collect();
+        assert_eq!(code, "BAD_USER_INPUT", "{status}: {shown}");
+    }
+    let r = app.client.put(app.url()).bearer_auth(&org.token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let json: Value = r.json().await.unwrap();
+    assert_eq!(json["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(app.family_count(&org).await, 0);
+}

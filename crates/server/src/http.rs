@@ -18,6 +18,7 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -51,7 +52,15 @@ impl std::fmt::Debug for AppState {
 /// The service's routes.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route(
+            "/graphql",
+            get(graphql_get).post(graphql_post).fallback(|| async {
+                let mut response =
+                    plain_error(StatusCode::METHOD_NOT_ALLOWED, "BAD_USER_INPUT", "use POST, or GET for queries");
+                response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+                response
+            }),
+        )
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
         .fallback(|| async { plain_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route; the API is at /graphql") })
@@ -94,8 +103,22 @@ impl Encoding {
     }
 }
 
-async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let request_id = request_id(&headers);
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let message = match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large",
+                _ => "the request body could not be read",
+            };
+            return finish(plain_error(rejection.status(), "BAD_USER_INPUT", message), &request_id);
+        }
+    };
     let encoding = Encoding::from_headers(&headers);
     let is_json = headers
         .get(header::CONTENT_TYPE)
