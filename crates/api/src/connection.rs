@@ -3,10 +3,10 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, OutputType, SimpleObject};
 use kinbridge_persistence::page::Limit;
-use kinbridge_persistence::{Page, PageRequest};
+use kinbridge_persistence::{Page, PageRequest, StoreError};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult, IntoApi};
 
 /// The page size when a client gives neither `first` nor `last`.
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
@@ -70,6 +70,25 @@ fn cursor(name: &str, value: &str) -> Result<Uuid, ApiError> {
 /// Whether the client asked for `totalCount`, so that the count query runs only then.
 pub fn wants_total(ctx: &Context<'_>) -> bool {
     ctx.look_ahead().field("totalCount").exists()
+}
+
+/// The four Relay pagination arguments of a connection field.
+pub type PageArgs = (Option<String>, Option<String>, Option<i32>, Option<i32>);
+
+/// Resolves a connection field: validates the page arguments, fetches one page, and
+/// counts the total only when the client asked for `totalCount`.
+pub async fn resolve<M, N: OutputType>(
+    ctx: &Context<'_>,
+    (after, before, first, last): PageArgs,
+    fetch: impl AsyncFnOnce(PageRequest) -> Result<Page<M>, StoreError>,
+    count: impl AsyncFnOnce() -> Result<u64, StoreError>,
+    id: impl Fn(&M) -> String,
+    node: impl Fn(M) -> N,
+) -> ApiResult<Conn<N>> {
+    let req = page_request(after, before, first, last)?;
+    let page = fetch(req).await.api()?;
+    let total = if wants_total(ctx) { count().await.api()? } else { 0 };
+    Ok(build(page, total, id, node))
 }
 
 /// Builds a connection from a page. `id` gives each node's public id, which is its cursor.

@@ -11,7 +11,7 @@ use kinbridge_persistence::entities::{family, family_member, person, person_iden
 use kinbridge_persistence::families::{MemberPerson, NewMember};
 use serde::Serialize;
 
-use crate::connection::{self, Conn, cost, page_request, wants_total};
+use crate::connection::{self, Conn, cost};
 use crate::context::caller;
 use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::organizations::Organization;
@@ -70,15 +70,15 @@ impl Family {
     ) -> ApiResult<Conn<FamilyMember>> {
         let c = caller(ctx)?;
         let id = FamilyId::from_uuid(self.0.id);
-        let req = page_request(after, before, first, last)?;
-        let page = c.store.family_members(c.actor, id, req).await.api()?;
-        let total = if wants_total(ctx) { c.store.count_family_members(c.actor, id).await.api()? } else { 0 };
-        Ok(connection::build(
-            page,
-            total,
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.family_members(c.actor, id, req).await,
+            async || c.store.count_family_members(c.actor, id).await,
             |(m, _)| FamilyMemberId::from_uuid(m.id).to_string(),
             |(m, p)| FamilyMember(m, p),
-        ))
+        )
+        .await
     }
 
     /// The placements of the family's children, oldest first.
@@ -93,15 +93,15 @@ impl Family {
     ) -> ApiResult<Conn<Placement>> {
         let c = caller(ctx)?;
         let id = FamilyId::from_uuid(self.0.id);
-        let req = page_request(after, before, first, last)?;
-        let page = c.store.family_placements(c.actor, id, req).await.api()?;
-        let total = if wants_total(ctx) { c.store.count_family_placements(c.actor, id).await.api()? } else { 0 };
-        Ok(connection::build(
-            page,
-            total,
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.family_placements(c.actor, id, req).await,
+            async || c.store.count_family_placements(c.actor, id).await,
             |p| kinbridge_domain::ids::PlacementId::from_uuid(p.id).to_string(),
             Placement,
-        ))
+        )
+        .await
     }
 
     /// The parent action plans made with the family's parents.
@@ -116,15 +116,15 @@ impl Family {
     ) -> ApiResult<Conn<ParentActionPlan>> {
         let c = caller(ctx)?;
         let id = FamilyId::from_uuid(self.0.id);
-        let req = page_request(after, before, first, last)?;
-        let page = c.store.family_plans(c.actor, id, req).await.api()?;
-        let total = if wants_total(ctx) { c.store.count_family_plans(c.actor, id).await.api()? } else { 0 };
-        Ok(connection::build(
-            page,
-            total,
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.family_plans(c.actor, id, req).await,
+            async || c.store.count_family_plans(c.actor, id).await,
             |p| kinbridge_domain::ids::ParentActionPlanId::from_uuid(p.id).to_string(),
             ParentActionPlan,
-        ))
+        )
+        .await
     }
 }
 
@@ -324,10 +324,15 @@ impl FamilyQuery {
         last: Option<i32>,
     ) -> ApiResult<Conn<Family>> {
         let c = caller(ctx)?;
-        let req = page_request(after, before, first, last)?;
-        let page = c.store.families(c.actor, req).await.api()?;
-        let total = if wants_total(ctx) { c.store.count_families(c.actor).await.api()? } else { 0 };
-        Ok(connection::build(page, total, |f| FamilyId::from_uuid(f.id).to_string(), Family))
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.families(c.actor, req).await,
+            async || c.store.count_families(c.actor).await,
+            |f| FamilyId::from_uuid(f.id).to_string(),
+            Family,
+        )
+        .await
     }
 
     /// One person known to the caller's organisation.

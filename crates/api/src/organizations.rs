@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, Object};
 use kinbridge_domain::ids::OrganizationId;
 use kinbridge_persistence::entities::organization;
 
-use crate::connection::{self, Conn, cost, page_request, wants_total};
+use crate::connection::{self, Conn, cost};
 use crate::context::any_caller;
 use crate::error::{ApiResult, IntoApi, id_arg};
 use crate::scalars::{self, OrganizationKind, Role};
@@ -92,10 +92,15 @@ impl OrganizationQuery {
         last: Option<i32>,
     ) -> ApiResult<Conn<Organization>> {
         let c = any_caller(ctx)?;
-        let req = page_request(after, before, first, last)?;
         let kind = kind.map(Into::into);
-        let page = c.store.organizations(kind, req).await.api()?;
-        let total = if wants_total(ctx) { c.store.count_organizations(kind).await.api()? } else { 0 };
-        Ok(connection::build(page, total, |o| OrganizationId::from_uuid(o.id).to_string(), Organization))
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.organizations(kind, req).await,
+            async || c.store.count_organizations(kind).await,
+            |o| OrganizationId::from_uuid(o.id).to_string(),
+            Organization,
+        )
+        .await
     }
 }

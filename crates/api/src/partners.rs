@@ -15,7 +15,7 @@ use kinbridge_persistence::entities::{
 };
 use serde::Serialize;
 
-use crate::connection::{self, Conn, cost, page_request, wants_total};
+use crate::connection::{self, Conn, cost};
 use crate::context::caller;
 use crate::error::{ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Person;
@@ -70,15 +70,15 @@ impl FamilyPartner {
     ) -> ApiResult<Conn<FamilyPartnerAssignment>> {
         let c = caller(ctx)?;
         let id = FamilyPartnerId::from_uuid(self.0.id);
-        let req = page_request(after, before, first, last)?;
-        let page = c.store.partner_assignments(c.actor, id, req).await.api()?;
-        let total = if wants_total(ctx) { c.store.count_partner_assignments(c.actor, id).await.api()? } else { 0 };
-        Ok(connection::build(
-            page,
-            total,
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.partner_assignments(c.actor, id, req).await,
+            async || c.store.count_partner_assignments(c.actor, id).await,
             |a| FamilyPartnerAssignmentId::from_uuid(a.id).to_string(),
             FamilyPartnerAssignment,
-        ))
+        )
+        .await
     }
 
     async fn version(&self) -> i32 {
@@ -166,15 +166,15 @@ impl FamilyPartnerAssignment {
     ) -> ApiResult<Conn<FamilyPartnerService>> {
         let c = caller(ctx)?;
         let id = FamilyPartnerAssignmentId::from_uuid(self.0.id);
-        let req = page_request(after, before, first, last)?;
-        let page = c.store.assignment_services(c.actor, id, req).await.api()?;
-        let total = if wants_total(ctx) { c.store.count_assignment_services(c.actor, id).await.api()? } else { 0 };
-        Ok(connection::build(
-            page,
-            total,
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.assignment_services(c.actor, id, req).await,
+            async || c.store.count_assignment_services(c.actor, id).await,
             |s| FamilyPartnerServiceId::from_uuid(s.id).to_string(),
             FamilyPartnerService,
-        ))
+        )
+        .await
     }
 
     async fn version(&self) -> i32 {
@@ -308,10 +308,15 @@ impl PartnerQuery {
         last: Option<i32>,
     ) -> ApiResult<Conn<FamilyPartner>> {
         let c = caller(ctx)?;
-        let req = page_request(after, before, first, last)?;
-        let page = c.store.family_partners(c.actor, req).await.api()?;
-        let total = if wants_total(ctx) { c.store.count_family_partners(c.actor).await.api()? } else { 0 };
-        Ok(connection::build(page, total, |p| FamilyPartnerId::from_uuid(p.id).to_string(), FamilyPartner))
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.family_partners(c.actor, req).await,
+            async || c.store.count_family_partners(c.actor).await,
+            |p| FamilyPartnerId::from_uuid(p.id).to_string(),
+            FamilyPartner,
+        )
+        .await
     }
 
     async fn service_eligibility(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<ServiceEligibility>> {

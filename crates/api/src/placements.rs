@@ -7,7 +7,7 @@ use kinbridge_domain::placement::{self as dplacement, NewPlacement, PlacementInp
 use kinbridge_persistence::entities::placement;
 use serde::Serialize;
 
-use crate::connection::{self, Conn, cost, page_request, wants_total};
+use crate::connection::{self, Conn, cost};
 use crate::context::caller;
 use crate::error::{ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::{Family, Person};
@@ -117,10 +117,15 @@ impl Placement {
     ) -> ApiResult<Conn<ContactVisit>> {
         let c = caller(ctx)?;
         let id = PlacementId::from_uuid(self.0.id);
-        let req = page_request(after, before, first, last)?;
-        let page = c.store.placement_visits(c.actor, id, req).await.api()?;
-        let total = if wants_total(ctx) { c.store.count_placement_visits(c.actor, id).await.api()? } else { 0 };
-        Ok(connection::build(page, total, |v| ContactVisitId::from_uuid(v.id).to_string(), ContactVisit))
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.placement_visits(c.actor, id, req).await,
+            async || c.store.count_placement_visits(c.actor, id).await,
+            |v| ContactVisitId::from_uuid(v.id).to_string(),
+            ContactVisit,
+        )
+        .await
     }
 }
 

@@ -7,7 +7,7 @@ use kinbridge_domain::plan::{self as dplan, NewGoal, NewPlan};
 use kinbridge_persistence::entities::{parent_action_plan, plan_goal};
 use serde::Serialize;
 
-use crate::connection::{self, Conn, cost, page_request, wants_total};
+use crate::connection::{self, Conn, cost};
 use crate::context::caller;
 use crate::error::{ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Family;
@@ -61,10 +61,15 @@ impl ParentActionPlan {
     ) -> ApiResult<Conn<Goal>> {
         let c = caller(ctx)?;
         let id = ParentActionPlanId::from_uuid(self.0.id);
-        let req = page_request(after, before, first, last)?;
-        let page = c.store.plan_goals(c.actor, id, req).await.api()?;
-        let total = if wants_total(ctx) { c.store.count_plan_goals(c.actor, id).await.api()? } else { 0 };
-        Ok(connection::build(page, total, |g| GoalId::from_uuid(g.id).to_string(), Goal))
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.plan_goals(c.actor, id, req).await,
+            async || c.store.count_plan_goals(c.actor, id).await,
+            |g| GoalId::from_uuid(g.id).to_string(),
+            Goal,
+        )
+        .await
     }
 
     async fn version(&self) -> i32 {

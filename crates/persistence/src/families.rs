@@ -42,19 +42,14 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(FamilyId::from_uuid(id));
         }
-        if let Some(external_id) = &new.external_id {
-            let existing = family::Entity::find()
-                .filter(family::Column::OrganizationId.eq(tx.organization_id()))
-                .filter(family::Column::ExternalId.eq(external_id.as_str()))
-                .one(&*tx)
-                .await?;
-            if let Some(existing) = existing {
-                return Err(StoreError::Conflict {
-                    message: format!("a family with external id {external_id} already exists"),
-                    existing_id: Some(FamilyId::from_uuid(existing.id).to_string()),
-                });
-            }
-        }
+        tx.ensure_external_id_free::<family::Entity>(
+            new.external_id.as_ref(),
+            family::Column::OrganizationId,
+            family::Column::ExternalId,
+            "family",
+            |e| FamilyId::from_uuid(e.id).to_string(),
+        )
+        .await?;
         let id = FamilyId::new();
         let inserted = family::Entity::insert(family::ActiveModel {
             id: Set(id.as_uuid()),

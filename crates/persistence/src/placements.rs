@@ -37,19 +37,14 @@ impl Store {
         if let Some(provider) = new.provider_id {
             Store::expect_organization_kind(&*tx, provider, OrganizationKind::PlacementProvider, "providerId").await?;
         }
-        if let Some(external_id) = &new.external_id {
-            let existing = placement::Entity::find()
-                .filter(placement::Column::OrganizationId.eq(tx.organization_id()))
-                .filter(placement::Column::ExternalId.eq(external_id.as_str()))
-                .one(&*tx)
-                .await?;
-            if let Some(existing) = existing {
-                return Err(StoreError::Conflict {
-                    message: format!("a placement with external id {external_id} already exists"),
-                    existing_id: Some(PlacementId::from_uuid(existing.id).to_string()),
-                });
-            }
-        }
+        tx.ensure_external_id_free::<placement::Entity>(
+            new.external_id.as_ref(),
+            placement::Column::OrganizationId,
+            placement::Column::ExternalId,
+            "placement",
+            |e| PlacementId::from_uuid(e.id).to_string(),
+        )
+        .await?;
 
         let mut lock = person::Entity::find_by_id(child_id.as_uuid());
         if supports_row_locks(tx.backend()) {

@@ -48,19 +48,14 @@ impl Store {
                 return Err(ValidationError::new(format!("participantIds.{i}"), "is listed twice").into());
             }
         }
-        if let Some(external_id) = &new.external_id {
-            let existing = contact_visit::Entity::find()
-                .filter(contact_visit::Column::OrganizationId.eq(tx.organization_id()))
-                .filter(contact_visit::Column::ExternalId.eq(external_id.as_str()))
-                .one(&*tx)
-                .await?;
-            if let Some(existing) = existing {
-                return Err(StoreError::Conflict {
-                    message: format!("a contact visit with external id {external_id} already exists"),
-                    existing_id: Some(ContactVisitId::from_uuid(existing.id).to_string()),
-                });
-            }
-        }
+        tx.ensure_external_id_free::<contact_visit::Entity>(
+            new.external_id.as_ref(),
+            contact_visit::Column::OrganizationId,
+            contact_visit::Column::ExternalId,
+            "contact visit",
+            |e| ContactVisitId::from_uuid(e.id).to_string(),
+        )
+        .await?;
         let id = ContactVisitId::new();
         let inserted = contact_visit::Entity::insert(contact_visit::ActiveModel {
             id: Set(id.as_uuid()),

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use kinbridge_domain::access::Actor;
+use kinbridge_domain::text::ExternalId;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
@@ -179,6 +180,33 @@ impl<'a> WriteTx<'a> {
                 e.into()
             }
         })
+    }
+}
+
+impl WriteTx<'_> {
+    /// Refuses an external id that the caller's organisation already uses for a record of
+    /// entity `E`, naming the existing record so that an integration can update it instead.
+    pub(crate) async fn ensure_external_id_free<E: EntityTrait>(
+        &self,
+        external_id: Option<&ExternalId>,
+        organization_column: E::Column,
+        external_id_column: E::Column,
+        what: &str,
+        public_id: impl Fn(&E::Model) -> String,
+    ) -> Result<(), StoreError> {
+        let Some(external_id) = external_id else { return Ok(()) };
+        let existing = E::find()
+            .filter(organization_column.eq(self.organization_id()))
+            .filter(external_id_column.eq(external_id.as_str()))
+            .one(&self.txn)
+            .await?;
+        match existing {
+            None => Ok(()),
+            Some(existing) => Err(StoreError::Conflict {
+                message: format!("a {what} with external id {external_id} already exists"),
+                existing_id: Some(public_id(&existing)),
+            }),
+        }
     }
 }
 
