@@ -279,3 +279,24 @@ async fn the_demo_data_answers_the_first_query() {
     assert_eq!(hansen["placements"]["edges"][0]["node"]["isCrossMunicipality"], true);
     assert_eq!(hansen["placements"]["edges"][0]["node"]["contactVisits"]["totalCount"], 4);
 }
+
+#[tokio::test]
+async fn the_readme_query_answers_from_the_demo_data() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let body = readme
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("-d '").and_then(|rest| rest.strip_suffix('\'')))
+        .expect("the README shows a first query as `-d '{...}'`");
+    let request: serde_json::Value = serde_json::from_str(body).expect("the README's query is JSON");
+    let app = spawn_app_with(true).await;
+    let first = app
+        .store
+        .organization_by_code(OrganizationKind::Municipality, kinbridge_server::demo::FIRST_MUNICIPALITY_CODE)
+        .await
+        .unwrap()
+        .unwrap();
+    let token = app.token(kinbridge_domain::ids::OrganizationId::from_uuid(first.id), &["CASEWORKER"]);
+    let r = app.gql(&token, request["query"].as_str().unwrap(), json!({})).await;
+    assert_eq!(r.data()["families"]["totalCount"], 3);
+    assert_eq!(r.data()["viewer"]["organization"]["name"], "Aarhus Kommune");
+}

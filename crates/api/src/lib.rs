@@ -59,7 +59,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_depth: 12, max_complexity: 50_000 }
+        Self { max_depth: 12, max_complexity: 200_000 }
     }
 }
 
