@@ -13,4 +13,5 @@ mod partners;
 mod placements;
 mod plans;
 mod schema;
+mod tokens;
 mod visits;

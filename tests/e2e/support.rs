@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use kinbridge_api::auth::{TokenClaims, VerificationKey, mint_hs256};
+use kinbridge_api::auth::{KeySource, TokenClaims, mint_hs256};
 use kinbridge_domain::ids::OrganizationId;
 use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
 use kinbridge_persistence::Store;
@@ -79,23 +79,29 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the application, with the demo data set when `demo` is true.
 pub async fn spawn_app_with(demo: bool) -> TestApp {
+    spawn_app_configured(|config| config.demo = demo).await
+}
+
+/// Starts the application with its configuration changed by `edit`.
+pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let (database_url, dir) = fresh_database().await;
     let mut secret = vec![0u8; 32];
     getrandom::fill(&mut secret).expect("randomness for the test signing key");
-    let config = ServeConfig {
+    let mut config = ServeConfig {
         database_url: Secret::new(database_url),
         listen: "127.0.0.1:0".parse().expect("BUG: a literal socket address"),
-        demo,
+        demo: false,
         auth: AuthConfig {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
-            key: VerificationKey::SharedSecret(secret.clone()),
+            keys: vec![KeySource::SharedSecret(secret.clone())],
             leeway_secs: 0,
         },
         graphiql: true,
         limits: kinbridge_api::Limits::default(),
         max_body_bytes: 1024 * 1024,
     };
+    edit(&mut config);
     let app = Application::build(&config).await.expect("the application starts");
     let addr = app.local_addr();
     let store = app.store().clone();

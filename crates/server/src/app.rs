@@ -49,7 +49,7 @@ impl Application {
             tracing::info!("loaded the demo data set");
         }
         let verifier =
-            TokenVerifier::new(&config.auth.key, &config.auth.issuer, &config.auth.audience, config.auth.leeway_secs)?;
+            TokenVerifier::new(&config.auth.keys, &config.auth.issuer, &config.auth.audience, config.auth.leeway_secs)?;
         let state = AppState {
             schema: kinbridge_api::schema(store.clone(), config.limits),
             store: store.clone(),

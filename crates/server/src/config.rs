@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use jsonwebtoken::Algorithm;
 use kinbridge_api::Limits;
-use kinbridge_api::auth::VerificationKey;
+use kinbridge_api::auth::KeySource;
 
 /// A value that must never reach a log: a database URL with a password, a key.
 #[derive(Clone, PartialEq, Eq)]
@@ -57,7 +57,8 @@ pub struct ServeConfig {
 pub struct AuthConfig {
     pub issuer: String,
     pub audience: String,
-    pub key: VerificationKey,
+    /// The keys tokens may be signed with.
+    pub keys: Vec<KeySource>,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
 }
@@ -87,9 +88,16 @@ pub struct AuthArgs {
     /// The identity provider's public key, PEM.
     #[arg(long, env = "KINBRIDGE_JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<PathBuf>,
-    /// The algorithm of the public key: RS256, ES256 or EdDSA.
+    /// The algorithm of the PEM public key: RS256, ES256 or EdDSA.
     #[arg(long, env = "KINBRIDGE_JWT_ALGORITHM", default_value = "RS256")]
     pub jwt_algorithm: String,
+    /// The `kid` of the PEM public key, when the identity provider names its keys.
+    #[arg(long, env = "KINBRIDGE_JWT_KEY_ID")]
+    pub jwt_key_id: Option<String>,
+    /// The identity provider's keys as a JWKS document: several keys, each with its
+    /// `kid`, so that a new signing key can be added before the old one is retired.
+    #[arg(long, env = "KINBRIDGE_JWT_JWKS_FILE")]
+    pub jwt_jwks_file: Option<PathBuf>,
     /// Development only: a file holding an HS256 shared secret. Without it (and
     /// without a public key), development creates one next to the SQLite file.
     #[arg(long, env = "KINBRIDGE_DEV_KEY_FILE")]
@@ -104,9 +112,10 @@ pub const DEV_ISSUER: &str = "kinbridge-dev";
 pub const DEV_AUDIENCE: &str = "kinbridge";
 
 impl AuthArgs {
-    /// Resolves the token settings. In development a missing key is created (see
-    /// [`dev_key_path`]); in production every setting must be given.
+    /// Resolves the token settings. In development without public keys, a signing key
+    /// is created (see [`dev_key_path`]); in production every setting must be given.
     pub fn resolve(&self, database_url: &str) -> Result<AuthConfig, ConfigError> {
+        let public = self.public_keys()?;
         match self.environment {
             Environment::Production => {
                 let issuer = self.jwt_issuer.clone().ok_or(ConfigError::Missing {
@@ -117,23 +126,25 @@ impl AuthArgs {
                     setting: "KINBRIDGE_JWT_AUDIENCE",
                     why: "production verifies the audience of every token",
                 })?;
-                let path = self.jwt_public_key_file.as_ref().ok_or(ConfigError::Missing {
-                    setting: "KINBRIDGE_JWT_PUBLIC_KEY_FILE",
-                    why: "production needs the identity provider's public key; shared secrets are for development only",
-                })?;
-                Ok(AuthConfig { issuer, audience, key: self.public_key(path)?, leeway_secs: self.jwt_leeway_secs })
+                if public.is_empty() {
+                    return Err(ConfigError::Missing {
+                        setting: "KINBRIDGE_JWT_PUBLIC_KEY_FILE or KINBRIDGE_JWT_JWKS_FILE",
+                        why: "production needs the identity provider's public keys; shared secrets are for development only",
+                    });
+                }
+                Ok(AuthConfig { issuer, audience, keys: public, leeway_secs: self.jwt_leeway_secs })
             }
             Environment::Development => {
-                let key = match &self.jwt_public_key_file {
-                    Some(path) => self.public_key(path)?,
-                    None => VerificationKey::SharedSecret(
-                        load_or_create_dev_key(&self.dev_key_path(database_url))?.expose().clone(),
-                    ),
+                let keys = if public.is_empty() {
+                    let secret = load_or_create_dev_key(&self.dev_key_path(database_url))?;
+                    vec![KeySource::SharedSecret(secret.expose().clone())]
+                } else {
+                    public
                 };
                 Ok(AuthConfig {
                     issuer: self.jwt_issuer.clone().unwrap_or_else(|| DEV_ISSUER.to_owned()),
                     audience: self.jwt_audience.clone().unwrap_or_else(|| DEV_AUDIENCE.to_owned()),
-                    key,
+                    keys,
                     leeway_secs: self.jwt_leeway_secs,
                 })
             }
@@ -144,24 +155,39 @@ impl AuthArgs {
         self.dev_key_file.clone().unwrap_or_else(|| dev_key_path(database_url))
     }
 
-    fn public_key(&self, path: &Path) -> Result<VerificationKey, ConfigError> {
-        let algorithm = match self.jwt_algorithm.as_str() {
-            "RS256" => Algorithm::RS256,
-            "ES256" => Algorithm::ES256,
-            "EdDSA" => Algorithm::EdDSA,
-            other => {
-                return Err(ConfigError::Invalid {
-                    setting: "KINBRIDGE_JWT_ALGORITHM",
-                    why: format!("`{other}` is not one of RS256, ES256, EdDSA"),
-                });
-            }
-        };
-        let pem = std::fs::read(path).map_err(|e| ConfigError::Invalid {
-            setting: "KINBRIDGE_JWT_PUBLIC_KEY_FILE",
-            why: format!("cannot read {}: {e}", path.display()),
-        })?;
-        Ok(VerificationKey::PublicKey { algorithm, pem })
+    /// The identity provider's keys, from the PEM file and the JWKS file, if given.
+    fn public_keys(&self) -> Result<Vec<KeySource>, ConfigError> {
+        let mut keys = Vec::new();
+        if let Some(path) = &self.jwt_public_key_file {
+            let algorithm = match self.jwt_algorithm.as_str() {
+                "RS256" => Algorithm::RS256,
+                "ES256" => Algorithm::ES256,
+                "EdDSA" => Algorithm::EdDSA,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        setting: "KINBRIDGE_JWT_ALGORITHM",
+                        why: format!("`{other}` is not one of RS256, ES256, EdDSA"),
+                    });
+                }
+            };
+            let pem = read(path, "KINBRIDGE_JWT_PUBLIC_KEY_FILE")?;
+            keys.push(KeySource::PublicKeyPem { algorithm, pem, kid: self.jwt_key_id.clone() });
+        }
+        if let Some(path) = &self.jwt_jwks_file {
+            let document =
+                String::from_utf8(read(path, "KINBRIDGE_JWT_JWKS_FILE")?).map_err(|_| ConfigError::Invalid {
+                    setting: "KINBRIDGE_JWT_JWKS_FILE",
+                    why: format!("{} is not UTF-8 text", path.display()),
+                })?;
+            keys.push(KeySource::Jwks(document));
+        }
+        Ok(keys)
     }
+}
+
+fn read(path: &Path, setting: &'static str) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path)
+        .map_err(|e| ConfigError::Invalid { setting, why: format!("cannot read {}: {e}", path.display()) })
 }
 
 /// Where development keeps its signing key: next to the SQLite file, or in the working
@@ -245,6 +271,8 @@ mod tests {
             jwt_audience: Some("kinbridge".into()),
             jwt_public_key_file: None,
             jwt_algorithm: "RS256".into(),
+            jwt_key_id: None,
+            jwt_jwks_file: None,
             dev_key_file: None,
             jwt_leeway_secs: 30,
         }

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kinbridge_api::auth::{TokenClaims, VerificationKey, mint_hs256};
+use kinbridge_api::auth::{KeySource, TokenClaims, mint_hs256};
 use kinbridge_domain::ids::OrganizationId;
 use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_persistence::{Store, StoreOptions};
@@ -155,7 +155,7 @@ async fn token(args: TokenArgs) -> CommandResult {
         );
     }
     let auth = args.auth.resolve(&args.database.database_url)?;
-    let VerificationKey::SharedSecret(secret) = &auth.key else {
+    let [KeySource::SharedSecret(secret)] = auth.keys.as_slice() else {
         return Err(
             "a public key is configured: tokens come from the identity provider that holds its private key".into()
         );
