@@ -248,7 +248,9 @@ async fn a_write_leaves_an_audit_event_and_a_change_feed_row() {
     let aarhus = app.municipality("Aarhus").await;
     let family = app.seed_family(&aarhus, None).await;
     let events = app.store.audit_events_for_record(uuid_of(&family.id)).await.unwrap();
-    assert_eq!(events.len(), 1);
+    let writes: Vec<_> = events.iter().filter(|e| e.operation != "read").collect();
+    assert_eq!(writes.len(), 1);
+    let events = writes;
     assert_eq!(events[0].operation, "createFamily");
     assert_eq!(events[0].subject, "test-caseworker");
     assert_eq!(events[0].organization_id, aarhus.id.as_uuid());

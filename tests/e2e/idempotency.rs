@@ -19,7 +19,8 @@ async fn a_retried_create_with_the_same_key_returns_the_first_result_and_writes_
     assert_eq!(app.family_count(&aarhus).await, 1);
     assert_eq!(app.outbox_len().await, outbox_after_first, "the retry wrote nothing");
     let id = first.data()["createFamily"]["family"]["id"].as_str().unwrap();
-    assert_eq!(app.store.audit_events_for_record(uuid_of(id)).await.unwrap().len(), 1);
+    let events = app.store.audit_events_for_record(uuid_of(id)).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.operation == "createFamily").count(), 1, "one write, however often retried");
 }
 
 #[tokio::test]

@@ -2,8 +2,11 @@
 
 use async_graphql::Context;
 use chrono::{NaiveDate, Utc};
-use kinbridge_domain::access::Actor;
+use std::sync::Arc;
+
+use kinbridge_domain::access::{Actor, Role};
 use kinbridge_domain::organization::OrganizationKind;
+use kinbridge_persistence::scope::{ReadLog, Reader};
 use kinbridge_persistence::{Idempotency, Store, WriteMeta};
 use serde::Serialize;
 
@@ -14,6 +17,14 @@ use crate::error::ApiError;
 pub struct RequestContext {
     pub actor: Actor,
     pub request_id: String,
+    /// What the caller is shown; written to the audit trail before the response leaves.
+    pub reads: Arc<ReadLog>,
+}
+
+impl RequestContext {
+    pub fn new(actor: Actor, request_id: String) -> Self {
+        Self { actor, request_id, reads: Arc::default() }
+    }
 }
 
 /// A verified caller within a resolver.
@@ -22,13 +33,14 @@ pub(crate) struct Caller<'a> {
     pub store: &'a Store,
     pub actor: &'a Actor,
     pub request_id: &'a str,
+    reads: &'a ReadLog,
 }
 
 /// The caller of this request, whatever its roles.
 pub(crate) fn any_caller<'a>(ctx: &Context<'a>) -> Result<Caller<'a>, ApiError> {
     let request = ctx.data_opt::<RequestContext>().ok_or(ApiError::Unauthenticated)?;
     let store = ctx.data::<Store>().map_err(|e| ApiError::internal(&e.message))?;
-    Ok(Caller { store, actor: &request.actor, request_id: &request.request_id })
+    Ok(Caller { store, actor: &request.actor, request_id: &request.request_id, reads: &request.reads })
 }
 
 /// The caller of this request, who must be allowed to handle personal data: every role
@@ -42,6 +54,20 @@ pub(crate) fn caller<'a>(ctx: &Context<'a>) -> Result<Caller<'a>, ApiError> {
 }
 
 impl<'a> Caller<'a> {
+    /// The caller as a reader: every store read is scoped to what it may see and logged.
+    pub fn reader(&self) -> Reader<'a> {
+        Reader::new(self.actor, self.today(), self.reads)
+    }
+
+    /// Refuses callers without `role`.
+    pub fn require_role(&self, role: Role, what: &str) -> Result<(), ApiError> {
+        if self.actor.has_role(role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("only the {} role can {what}", role.as_str())))
+        }
+    }
+
     /// Today's date, for rules about the future and the past.
     pub fn today(&self) -> NaiveDate {
         Utc::now().date_naive()

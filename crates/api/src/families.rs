@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use kinbridge_domain::family::{Membership, NewFamily};
-use kinbridge_domain::ids::{FamilyId, FamilyMemberId, OrganizationId, PersonId};
+use kinbridge_domain::ids::{ConsentId, FamilyId, FamilyMemberId, OrganizationId, PersonId, ReferralId};
 use kinbridge_domain::organization::OrganizationKind as DomainOrganizationKind;
 use kinbridge_domain::person::{IdentifierKind as DomainIdentifierKind, NewPerson, PersonInput as DomainPersonInput};
 use kinbridge_domain::{ValidationError, family as dfamily};
@@ -18,6 +18,7 @@ use crate::organizations::Organization;
 use crate::placements::Placement;
 use crate::plans::ParentActionPlan;
 use crate::scalars::{self, Date, FamilyRole, IdentifierKind};
+use crate::sharing::{Consent, Referral};
 
 /// A family known to its responsible municipality.
 #[derive(Debug, Clone)]
@@ -37,6 +38,34 @@ impl Family {
     /// How caseworkers refer to the family.
     async fn name(&self) -> &str {
         &self.0.name
+    }
+
+    /// Whom other agencies contact about the family: the responsible caseworker.
+    async fn caseworker_contact(&self) -> Option<&str> {
+        self.0.caseworker_contact.as_deref()
+    }
+
+    /// The family's referrals to family services providers. A provider sees its own.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn referrals(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<Referral>> {
+        let c = caller(ctx)?;
+        let id = FamilyId::from_uuid(self.0.id);
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.family_referrals(&c.reader(), id, req).await,
+            async || c.store.count_family_referrals(&c.reader(), id).await,
+            |r| ReferralId::from_uuid(r.id).to_string(),
+            Referral,
+        )
+        .await
     }
 
     /// The municipality responsible for the family.
@@ -73,8 +102,8 @@ impl Family {
         connection::resolve(
             ctx,
             (after, before, first, last),
-            async |req| c.store.family_members(c.actor, id, req).await,
-            async || c.store.count_family_members(c.actor, id).await,
+            async |req| c.store.family_members(&c.reader(), id, req).await,
+            async || c.store.count_family_members(&c.reader(), id).await,
             |(m, _)| FamilyMemberId::from_uuid(m.id).to_string(),
             |(m, p)| FamilyMember(m, p),
         )
@@ -96,8 +125,8 @@ impl Family {
         connection::resolve(
             ctx,
             (after, before, first, last),
-            async |req| c.store.family_placements(c.actor, id, req).await,
-            async || c.store.count_family_placements(c.actor, id).await,
+            async |req| c.store.family_placements(&c.reader(), id, req).await,
+            async || c.store.count_family_placements(&c.reader(), id).await,
             |p| kinbridge_domain::ids::PlacementId::from_uuid(p.id).to_string(),
             Placement,
         )
@@ -119,8 +148,8 @@ impl Family {
         connection::resolve(
             ctx,
             (after, before, first, last),
-            async |req| c.store.family_plans(c.actor, id, req).await,
-            async || c.store.count_family_plans(c.actor, id).await,
+            async |req| c.store.family_plans(&c.reader(), id, req).await,
+            async || c.store.count_family_plans(&c.reader(), id).await,
             |p| kinbridge_domain::ids::ParentActionPlanId::from_uuid(p.id).to_string(),
             ParentActionPlan,
         )
@@ -178,11 +207,34 @@ impl Person {
         self.0.birth_date.map(Date)
     }
 
+    /// The consents the person has given, as recorded by the caller's organisation.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn consents(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<Consent>> {
+        let c = caller(ctx)?;
+        let id = PersonId::from_uuid(self.0.id);
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.person_consents(&c.reader(), id, req).await,
+            async || c.store.count_person_consents(&c.reader(), id).await,
+            |x| ConsentId::from_uuid(x.id).to_string(),
+            Consent,
+        )
+        .await
+    }
+
     /// The person's identifiers. National ids are personal data of the highest class:
     /// returned only to the organisation that owns the person.
     async fn identifiers(&self, ctx: &Context<'_>) -> ApiResult<Vec<PersonIdentifier>> {
         let c = caller(ctx)?;
-        let rows = c.store.person_identifiers(c.actor, PersonId::from_uuid(self.0.id)).await.api()?;
+        let rows = c.store.person_identifiers(&c.reader(), PersonId::from_uuid(self.0.id)).await.api()?;
         rows.into_iter().map(PersonIdentifier::try_from).collect::<Result<_, ApiError>>().map_err(Into::into)
     }
 }
@@ -267,6 +319,8 @@ pub struct CreateFamilyInput {
     /// The municipality's own case id; unique within the municipality.
     pub external_id: Option<String>,
     pub name: String,
+    /// Whom other agencies contact about the family: the caseworker's name and phone or e-mail.
+    pub caseworker_contact: Option<String>,
     pub members: Option<Vec<FamilyMemberInput>>,
     /// Makes a retry safe: the same key with the same input returns the first result.
     pub idempotency_key: Option<String>,
@@ -310,7 +364,7 @@ impl FamilyQuery {
     async fn family(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Family>> {
         let c = caller(ctx)?;
         let id: FamilyId = id_arg("id", &id)?;
-        Ok(Some(Family(c.store.family(c.actor, id).await.api()?)))
+        Ok(Some(Family(c.store.family(&c.reader(), id).await.api()?)))
     }
 
     /// The caller's families, oldest first.
@@ -327,8 +381,8 @@ impl FamilyQuery {
         connection::resolve(
             ctx,
             (after, before, first, last),
-            async |req| c.store.families(c.actor, req).await,
-            async || c.store.count_families(c.actor).await,
+            async |req| c.store.families(&c.reader(), req).await,
+            async || c.store.count_families(&c.reader()).await,
             |f| FamilyId::from_uuid(f.id).to_string(),
             Family,
         )
@@ -339,7 +393,7 @@ impl FamilyQuery {
     async fn person(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Person>> {
         let c = caller(ctx)?;
         let id: PersonId = id_arg("id", &id)?;
-        Ok(Some(Person(c.store.person(c.actor, id).await.api()?)))
+        Ok(Some(Person(c.store.person(&c.reader(), id).await.api()?)))
     }
 }
 
@@ -353,7 +407,9 @@ impl FamilyMutation {
         let c = caller(ctx)?;
         c.require_kind(DomainOrganizationKind::Municipality, "register families")?;
         let today = c.today();
-        let family = NewFamily::parse(input.external_id.as_deref(), &input.name).map_err(in_input)?;
+        let family = NewFamily::parse(input.external_id.as_deref(), &input.name)
+            .and_then(|f| f.with_contact(input.caseworker_contact.as_deref()))
+            .map_err(in_input)?;
         let members = input
             .members
             .iter()
@@ -364,7 +420,7 @@ impl FamilyMutation {
             .map_err(in_input)?;
         let meta = c.write("createFamily", input.idempotency_key.as_deref(), &input)?;
         let id = c.store.create_family(&meta, &family, &members).await.map_err(under("input"))?;
-        Ok(CreateFamilyPayload { family: Family(c.store.family(c.actor, id).await.api()?) })
+        Ok(CreateFamilyPayload { family: Family(c.store.family(&c.reader(), id).await.api()?) })
     }
 
     /// Adds a member to one of the caller's families.
@@ -378,8 +434,8 @@ impl FamilyMutation {
         let member = input.member.to_domain(c.today()).map_err(|e| in_input(e.under("member")))?;
         let meta = c.write("addFamilyMember", input.idempotency_key.as_deref(), &input)?;
         let member_id = c.store.add_family_member(&meta, family_id, &member).await.map_err(under("input.member"))?;
-        let family = c.store.family(c.actor, family_id).await.api()?;
-        let (m, p) = c.store.family_member(c.actor, member_id).await.api()?;
+        let family = c.store.family(&c.reader(), family_id).await.api()?;
+        let (m, p) = c.store.family_member(&c.reader(), member_id).await.api()?;
         Ok(AddFamilyMemberPayload { family: Family(family), member: FamilyMember(m, p) })
     }
 
@@ -389,6 +445,6 @@ impl FamilyMutation {
         let person = input.person.to_domain(c.today()).map_err(|e| in_input(e.under("person")))?;
         let meta = c.write("createPerson", input.idempotency_key.as_deref(), &input)?;
         let id = c.store.create_person(&meta, &person).await.api()?;
-        Ok(CreatePersonPayload { person: Person(c.store.person(c.actor, id).await.api()?) })
+        Ok(CreatePersonPayload { person: Person(c.store.person(&c.reader(), id).await.api()?) })
     }
 }

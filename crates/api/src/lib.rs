@@ -7,9 +7,11 @@
 //! **Invariant:** no resolver reads a row except through a `Store` method that takes the
 //! caller's [`kinbridge_domain::access::Actor`]; the store decides visibility in SQL.
 
+pub mod audit;
 pub mod auth;
 pub mod connection;
 pub mod context;
+pub mod coordination;
 pub mod error;
 pub mod families;
 pub mod organizations;
@@ -17,6 +19,7 @@ pub mod partners;
 pub mod placements;
 pub mod plans;
 pub mod scalars;
+pub mod sharing;
 pub mod visits;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
@@ -34,6 +37,8 @@ pub struct QueryRoot(
     visits::VisitQuery,
     plans::PlanQuery,
     partners::PartnerQuery,
+    coordination::CoordinationQuery,
+    audit::AuditQuery,
 );
 
 #[derive(MergedObject, Default, Debug)]
@@ -44,6 +49,7 @@ pub struct MutationRoot(
     visits::VisitMutation,
     plans::PlanMutation,
     partners::PartnerMutation,
+    sharing::SharingMutation,
 );
 
 pub type KinbridgeSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -9,7 +9,7 @@ use kinbridge_domain::ids::{
 use kinbridge_domain::organization::OrganizationKind as DomainOrganizationKind;
 use kinbridge_domain::partner::{self as dpartner, Certification, ServiceMinutes};
 use kinbridge_domain::person::NewPerson;
-use kinbridge_domain::text::Name;
+use kinbridge_domain::text::{ExternalId, Name};
 use kinbridge_persistence::entities::{
     family_partner, family_partner_assignment, family_partner_service, service_eligibility,
 };
@@ -58,6 +58,11 @@ impl FamilyPartner {
         self.0.training_deadline.map(Date)
     }
 
+    /// The token subject the partner signs in as.
+    async fn subject(&self) -> Option<&str> {
+        self.0.subject.as_deref()
+    }
+
     /// The partner's assignments, oldest first.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn assignments(
@@ -73,8 +78,8 @@ impl FamilyPartner {
         connection::resolve(
             ctx,
             (after, before, first, last),
-            async |req| c.store.partner_assignments(c.actor, id, req).await,
-            async || c.store.count_partner_assignments(c.actor, id).await,
+            async |req| c.store.partner_assignments(&c.reader(), id, req).await,
+            async || c.store.count_partner_assignments(&c.reader(), id).await,
             |a| FamilyPartnerAssignmentId::from_uuid(a.id).to_string(),
             FamilyPartnerAssignment,
         )
@@ -98,12 +103,12 @@ impl ServiceEligibility {
 
     async fn child(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.store.person(c.actor, PersonId::from_uuid(self.0.child_id)).await.api()?))
+        Ok(Person(c.store.person(&c.reader(), PersonId::from_uuid(self.0.child_id)).await.api()?))
     }
 
     async fn primary_caregiver(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.store.person(c.actor, PersonId::from_uuid(self.0.caregiver_id)).await.api()?))
+        Ok(Person(c.store.person(&c.reader(), PersonId::from_uuid(self.0.caregiver_id)).await.api()?))
     }
 
     async fn eligible_from(&self) -> Date {
@@ -129,21 +134,24 @@ impl FamilyPartnerAssignment {
     async fn family_partner(&self, ctx: &Context<'_>) -> ApiResult<FamilyPartner> {
         let c = caller(ctx)?;
         Ok(FamilyPartner(
-            c.store.family_partner(c.actor, FamilyPartnerId::from_uuid(self.0.family_partner_id)).await.api()?,
+            c.store.family_partner(&c.reader(), FamilyPartnerId::from_uuid(self.0.family_partner_id)).await.api()?,
         ))
     }
 
     async fn eligibility(&self, ctx: &Context<'_>) -> ApiResult<ServiceEligibility> {
         let c = caller(ctx)?;
         Ok(ServiceEligibility(
-            c.store.service_eligibility(c.actor, ServiceEligibilityId::from_uuid(self.0.eligibility_id)).await.api()?,
+            c.store
+                .service_eligibility(&c.reader(), ServiceEligibilityId::from_uuid(self.0.eligibility_id))
+                .await
+                .api()?,
         ))
     }
 
     /// The caregiver the partner serves. Services never go to the child.
     async fn primary_caregiver(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.store.person(c.actor, PersonId::from_uuid(self.0.caregiver_id)).await.api()?))
+        Ok(Person(c.store.person(&c.reader(), PersonId::from_uuid(self.0.caregiver_id)).await.api()?))
     }
 
     async fn start_date(&self) -> Date {
@@ -169,8 +177,8 @@ impl FamilyPartnerAssignment {
         connection::resolve(
             ctx,
             (after, before, first, last),
-            async |req| c.store.assignment_services(c.actor, id, req).await,
-            async || c.store.count_assignment_services(c.actor, id).await,
+            async |req| c.store.assignment_services(&c.reader(), id, req).await,
+            async || c.store.count_assignment_services(&c.reader(), id).await,
             |s| FamilyPartnerServiceId::from_uuid(s.id).to_string(),
             FamilyPartnerService,
         )
@@ -216,7 +224,7 @@ impl FamilyPartnerService {
     /// The caregiver who received the service.
     async fn recipient(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.store.person(c.actor, PersonId::from_uuid(self.0.recipient_id)).await.api()?))
+        Ok(Person(c.store.person(&c.reader(), PersonId::from_uuid(self.0.recipient_id)).await.api()?))
     }
 }
 
@@ -231,6 +239,9 @@ pub struct CreateFamilyPartnerInput {
     pub renewal_due: Option<Date>,
     /// Required when `PENDING_CERTIFICATION`.
     pub training_deadline: Option<Date>,
+    /// The token subject the partner signs in as; with the `FAMILY_PARTNER` role they then
+    /// see their own assignments only.
+    pub subject: Option<String>,
     pub idempotency_key: Option<String>,
 }
 
@@ -294,7 +305,7 @@ impl PartnerQuery {
     async fn family_partner(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<FamilyPartner>> {
         let c = caller(ctx)?;
         let id: FamilyPartnerId = id_arg("id", &id)?;
-        Ok(Some(FamilyPartner(c.store.family_partner(c.actor, id).await.api()?)))
+        Ok(Some(FamilyPartner(c.store.family_partner(&c.reader(), id).await.api()?)))
     }
 
     /// The caller's family partners, oldest first.
@@ -311,8 +322,8 @@ impl PartnerQuery {
         connection::resolve(
             ctx,
             (after, before, first, last),
-            async |req| c.store.family_partners(c.actor, req).await,
-            async || c.store.count_family_partners(c.actor).await,
+            async |req| c.store.family_partners(&c.reader(), req).await,
+            async || c.store.count_family_partners(&c.reader()).await,
             |p| FamilyPartnerId::from_uuid(p.id).to_string(),
             FamilyPartner,
         )
@@ -322,14 +333,14 @@ impl PartnerQuery {
     async fn service_eligibility(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<ServiceEligibility>> {
         let c = caller(ctx)?;
         let id: ServiceEligibilityId = id_arg("id", &id)?;
-        Ok(Some(ServiceEligibility(c.store.service_eligibility(c.actor, id).await.api()?)))
+        Ok(Some(ServiceEligibility(c.store.service_eligibility(&c.reader(), id).await.api()?)))
     }
 
     /// One of the caller's family partner assignments. Another organisation's is `NOT_FOUND`.
     async fn family_partner_assignment(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<FamilyPartnerAssignment>> {
         let c = caller(ctx)?;
         let id: FamilyPartnerAssignmentId = id_arg("id", &id)?;
-        Ok(Some(FamilyPartnerAssignment(c.store.family_partner_assignment(c.actor, id).await.api()?)))
+        Ok(Some(FamilyPartnerAssignment(c.store.family_partner_assignment(&c.reader(), id).await.api()?)))
     }
 }
 
@@ -361,10 +372,15 @@ impl PartnerMutation {
             input.training_deadline.map(|d| d.0),
         )
         .map_err(in_input)?;
+        let subject = input.subject.as_deref().map(ExternalId::parse).transpose().at("subject").map_err(in_input)?;
         let meta = c.write("createFamilyPartner", input.idempotency_key.as_deref(), &input)?;
-        let id = c.store.create_family_partner(&meta, &name, &certification).await.map_err(under("input"))?;
+        let id = c
+            .store
+            .create_family_partner(&meta, &name, &certification, subject.as_ref())
+            .await
+            .map_err(under("input"))?;
         Ok(CreateFamilyPartnerPayload {
-            family_partner: FamilyPartner(c.store.family_partner(c.actor, id).await.api()?),
+            family_partner: FamilyPartner(c.store.family_partner(&c.reader(), id).await.api()?),
         })
     }
 
@@ -385,7 +401,7 @@ impl PartnerMutation {
             .await
             .map_err(under("input"))?;
         Ok(RecordServiceEligibilityPayload {
-            eligibility: ServiceEligibility(c.store.service_eligibility(c.actor, id).await.api()?),
+            eligibility: ServiceEligibility(c.store.service_eligibility(&c.reader(), id).await.api()?),
         })
     }
 
@@ -407,7 +423,7 @@ impl PartnerMutation {
             .await
             .map_err(under("input"))?;
         Ok(AssignFamilyPartnerPayload {
-            assignment: FamilyPartnerAssignment(c.store.family_partner_assignment(c.actor, id).await.api()?),
+            assignment: FamilyPartnerAssignment(c.store.family_partner_assignment(&c.reader(), id).await.api()?),
         })
     }
 
@@ -429,7 +445,7 @@ impl PartnerMutation {
             .await
             .map_err(under("input"))?;
         Ok(RecordFamilyPartnerServicePayload {
-            service: FamilyPartnerService(c.store.family_partner_service(c.actor, id).await.api()?),
+            service: FamilyPartnerService(c.store.family_partner_service(&c.reader(), id).await.api()?),
         })
     }
 }

@@ -32,13 +32,13 @@ impl Placement {
 
     async fn family(&self, ctx: &Context<'_>) -> ApiResult<Family> {
         let c = caller(ctx)?;
-        Ok(Family(c.store.family(c.actor, FamilyId::from_uuid(self.0.family_id)).await.api()?))
+        Ok(Family(c.store.family(&c.reader(), FamilyId::from_uuid(self.0.family_id)).await.api()?))
     }
 
     /// The placed child.
     async fn child(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.store.person(c.actor, PersonId::from_uuid(self.0.child_id)).await.api()?))
+        Ok(Person(c.store.person(&c.reader(), PersonId::from_uuid(self.0.child_id)).await.api()?))
     }
 
     /// The municipality that decided the placement and owns the case.
@@ -89,7 +89,7 @@ impl Placement {
     /// two municipalities coordinate.
     async fn is_cross_municipality(&self, ctx: &Context<'_>) -> ApiResult<bool> {
         let c = caller(ctx)?;
-        let residences = c.store.parent_residences(c.actor, FamilyId::from_uuid(self.0.family_id)).await.api()?;
+        let residences = c.store.parent_residences(&c.reader(), FamilyId::from_uuid(self.0.family_id)).await.api()?;
         Ok(is_cross_municipality(OrganizationId::from_uuid(self.0.organization_id), &residences))
     }
 
@@ -120,8 +120,8 @@ impl Placement {
         connection::resolve(
             ctx,
             (after, before, first, last),
-            async |req| c.store.placement_visits(c.actor, id, req).await,
-            async || c.store.count_placement_visits(c.actor, id).await,
+            async |req| c.store.placement_visits(&c.reader(), id, req).await,
+            async || c.store.count_placement_visits(&c.reader(), id).await,
             |v| ContactVisitId::from_uuid(v.id).to_string(),
             ContactVisit,
         )
@@ -162,7 +162,7 @@ impl PlacementQuery {
     async fn placement(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Placement>> {
         let c = caller(ctx)?;
         let id: PlacementId = id_arg("id", &id)?;
-        Ok(Some(Placement(c.store.placement(c.actor, id).await.api()?)))
+        Ok(Some(Placement(c.store.placement(&c.reader(), id).await.api()?)))
     }
 }
 
@@ -196,6 +196,6 @@ impl PlacementMutation {
         .map_err(in_input)?;
         let meta = c.write("createPlacement", input.idempotency_key.as_deref(), &input)?;
         let id = c.store.create_placement(&meta, family_id, child_id, &new).await.map_err(under("input"))?;
-        Ok(CreatePlacementPayload { placement: Placement(c.store.placement(c.actor, id).await.api()?) })
+        Ok(CreatePlacementPayload { placement: Placement(c.store.placement(&c.reader(), id).await.api()?) })
     }
 }

@@ -26,13 +26,13 @@ impl ParentActionPlan {
 
     async fn family(&self, ctx: &Context<'_>) -> ApiResult<Family> {
         let c = caller(ctx)?;
-        Ok(Family(c.store.family(c.actor, FamilyId::from_uuid(self.0.family_id)).await.api()?))
+        Ok(Family(c.store.family(&c.reader(), FamilyId::from_uuid(self.0.family_id)).await.api()?))
     }
 
     /// The placement of the child whose parents the plan supports.
     async fn placement(&self, ctx: &Context<'_>) -> ApiResult<Placement> {
         let c = caller(ctx)?;
-        Ok(Placement(c.store.placement(c.actor, PlacementId::from_uuid(self.0.placement_id)).await.api()?))
+        Ok(Placement(c.store.placement(&c.reader(), PlacementId::from_uuid(self.0.placement_id)).await.api()?))
     }
 
     async fn status(&self) -> ApiResult<PlanStatus> {
@@ -64,8 +64,8 @@ impl ParentActionPlan {
         connection::resolve(
             ctx,
             (after, before, first, last),
-            async |req| c.store.plan_goals(c.actor, id, req).await,
-            async || c.store.count_plan_goals(c.actor, id).await,
+            async |req| c.store.plan_goals(&c.reader(), id, req).await,
+            async || c.store.count_plan_goals(&c.reader(), id).await,
             |g| GoalId::from_uuid(g.id).to_string(),
             Goal,
         )
@@ -154,7 +154,7 @@ impl PlanQuery {
     async fn parent_action_plan(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<ParentActionPlan>> {
         let c = caller(ctx)?;
         let id: ParentActionPlanId = id_arg("id", &id)?;
-        Ok(Some(ParentActionPlan(c.store.plan(c.actor, id).await.api()?)))
+        Ok(Some(ParentActionPlan(c.store.plan(&c.reader(), id).await.api()?)))
     }
 }
 
@@ -184,7 +184,7 @@ impl PlanMutation {
         let meta = c.write("createParentActionPlan", input.idempotency_key.as_deref(), &input)?;
         let id = c.store.create_plan(&meta, placement_id, &plan).await.map_err(under("input"))?;
         Ok(CreateParentActionPlanPayload {
-            parent_action_plan: ParentActionPlan(c.store.plan(c.actor, id).await.api()?),
+            parent_action_plan: ParentActionPlan(c.store.plan(&c.reader(), id).await.api()?),
         })
     }
 
@@ -196,8 +196,8 @@ impl PlanMutation {
             .map_err(|e| in_input(e.under("goal")))?;
         let meta = c.write("addGoal", input.idempotency_key.as_deref(), &input)?;
         let goal_id = c.store.add_goal(&meta, plan_id, &goal).await.map_err(under("input"))?;
-        let plan = c.store.plan(c.actor, plan_id).await.api()?;
-        let goal = c.store.goal(c.actor, goal_id).await.api()?;
+        let plan = c.store.plan(&c.reader(), plan_id).await.api()?;
+        let goal = c.store.goal(&c.reader(), goal_id).await.api()?;
         Ok(AddGoalPayload { parent_action_plan: ParentActionPlan(plan), goal: Goal(goal) })
     }
 }

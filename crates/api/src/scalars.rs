@@ -70,6 +70,10 @@ mirror_enum!(/// What a goal is for; shown to the parents so they can adjust the
     ImproveContact, ReturnHome, ParentingSkills, ParentWellbeing, CooperationWithPlacement });
 mirror_enum!(/// Where a parent action plan stands.
     PlanStatus => "kinbridge_domain::plan::PlanStatus" { Draft, Active, Closed });
+mirror_enum!(/// What a consent allows. Checked when data is read: a revocation takes effect on the
+    /// next request.
+    ConsentPurpose => "kinbridge_domain::sharing::ConsentPurpose" {
+    SharePlanGoalsWithPlacementProvider, NotifyKeyPeople, ShareWithResidenceMunicipality, ShareWithFamilyPartner });
 mirror_enum!(/// Whether a family partner has completed certified family partner training.
     CertificationStatus => "kinbridge_domain::partner::CertificationStatus" { Certified, PendingCertification });
 mirror_enum!(/// What a family partner service was.

@@ -39,7 +39,7 @@ impl ContactVisit {
 
     async fn placement(&self, ctx: &Context<'_>) -> ApiResult<Placement> {
         let c = caller(ctx)?;
-        Ok(Placement(c.store.placement(c.actor, PlacementId::from_uuid(self.0.placement_id)).await.api()?))
+        Ok(Placement(c.store.placement(&c.reader(), PlacementId::from_uuid(self.0.placement_id)).await.api()?))
     }
 
     async fn planned_start(&self) -> DateTime<Utc> {
@@ -92,10 +92,10 @@ impl ContactVisit {
     /// The family members taking part.
     async fn participants(&self, ctx: &Context<'_>) -> ApiResult<Vec<Person>> {
         let c = caller(ctx)?;
-        let ids = c.store.visit_participants(c.actor, ContactVisitId::from_uuid(self.0.id)).await.api()?;
+        let ids = c.store.visit_participants(&c.reader(), ContactVisitId::from_uuid(self.0.id)).await.api()?;
         let mut persons = Vec::with_capacity(ids.len());
         for id in ids {
-            persons.push(Person(c.store.person(c.actor, id).await.api()?));
+            persons.push(Person(c.store.person(&c.reader(), id).await.api()?));
         }
         Ok(persons)
     }
@@ -171,7 +171,7 @@ impl VisitQuery {
     async fn contact_visit(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<ContactVisit>> {
         let c = caller(ctx)?;
         let id: ContactVisitId = id_arg("id", &id)?;
-        Ok(Some(ContactVisit(c.store.contact_visit(c.actor, id).await.api()?)))
+        Ok(Some(ContactVisit(c.store.contact_visit(&c.reader(), id).await.api()?)))
     }
 }
 
@@ -262,5 +262,5 @@ impl VisitMutation {
 }
 
 async fn payload(c: Caller<'_>, id: ContactVisitId) -> ApiResult<ContactVisitPayload> {
-    Ok(ContactVisitPayload { contact_visit: ContactVisit(c.store.contact_visit(c.actor, id).await.api()?) })
+    Ok(ContactVisitPayload { contact_visit: ContactVisit(c.store.contact_visit(&c.reader(), id).await.api()?) })
 }

@@ -44,6 +44,13 @@ impl Actor {
         self.roles.contains(&role)
     }
 
+    /// Whether the caller acts only as a family partner, and so sees only the
+    /// assignments given to them (their token subject), not their authority's others.
+    pub fn is_family_partner_only(&self) -> bool {
+        self.has_role(Role::FamilyPartner)
+            && self.roles.iter().all(|r| matches!(r, Role::FamilyPartner | Role::Auditor))
+    }
+
     /// Whether this caller may read and write its organisation's personal data. An
     /// auditor reads the audit trail only.
     pub fn handles_personal_data(&self) -> bool {

@@ -35,6 +35,9 @@ pub struct NewFamily {
     pub external_id: Option<ExternalId>,
     /// How caseworkers refer to the family, such as "Hansen".
     pub name: Name,
+    /// Whom other agencies contact about the family: the responsible caseworker's name
+    /// and phone or e-mail.
+    pub caseworker_contact: Option<Name>,
 }
 
 impl NewFamily {
@@ -42,7 +45,13 @@ impl NewFamily {
         Ok(Self {
             external_id: external_id.map(ExternalId::parse).transpose().at("externalId")?,
             name: Name::parse(name).at("name")?,
+            caseworker_contact: None,
         })
+    }
+
+    /// The same family, with the caseworker to contact.
+    pub fn with_contact(self, contact: Option<&str>) -> Result<Self, ValidationError> {
+        Ok(Self { caseworker_contact: contact.map(Name::parse).transpose().at("caseworkerContact")?, ..self })
     }
 }
 

@@ -93,6 +93,10 @@ id_type!(/// A family partner's assignment to a primary caregiver.
     FamilyPartnerAssignmentId, "fpa");
 id_type!(/// One family partner service delivered to a caregiver.
     FamilyPartnerServiceId, "fps");
+id_type!(/// A municipality's referral of a family to a family services provider.
+    ReferralId, "ref");
+id_type!(/// A person's consent to share, for a purpose, with an organisation.
+    ConsentId, "con");
 
 #[cfg(test)]
 mod tests {

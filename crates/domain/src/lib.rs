@@ -15,6 +15,7 @@ pub mod partner;
 pub mod person;
 pub mod placement;
 pub mod plan;
+pub mod sharing;
 pub mod text;
 pub mod visit;
 

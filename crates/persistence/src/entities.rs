@@ -36,7 +36,7 @@ entity!(person_identifier, "person_identifiers", {
 
 entity!(family, "families", {
     organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
-    external_id: Option<String>, name: String,
+    external_id: Option<String>, name: String, caseworker_contact: Option<String>,
 });
 
 entity!(family_member, "family_members", {
@@ -71,7 +71,21 @@ entity!(plan_goal, "plan_goals", {
 entity!(family_partner, "family_partners", {
     organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
     given_name: String, family_name: String, certification_status: String, certified_on: Option<Date>,
-    renewal_due: Option<Date>, training_deadline: Option<Date>,
+    renewal_due: Option<Date>, training_deadline: Option<Date>, subject: Option<String>,
+});
+
+entity!(
+    /// A municipality's referral of a family to a family services provider.
+    referral, "referrals", {
+    organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
+    family_id: Uuid, provider_id: Uuid, starts_on: Date, ends_on: Option<Date>,
+});
+
+entity!(
+    /// A person's consent, for a purpose, to a recipient organisation.
+    consent, "consents", {
+    organization_id: Uuid, created_at: DateTimeUtc, person_id: Uuid, purpose: String, recipient_id: Uuid,
+    given_on: Date, revoked_at: Option<DateTimeUtc>,
 });
 
 entity!(service_eligibility, "service_eligibilities", {

@@ -13,7 +13,7 @@ use crate::Store;
 use crate::entities::{family, family_member, person, person_identifier};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
-use crate::scope::owned_by;
+use crate::scope::{self, Reader, owned_by};
 use crate::write::{WriteMeta, WriteTx, unique_to_conflict};
 
 /// The person a new member is: one the organisation already knows, or a new one.
@@ -59,6 +59,7 @@ impl Store {
             version: Set(1),
             external_id: Set(new.external_id.as_ref().map(|e| e.as_str().to_owned())),
             name: Set(new.name.as_str().to_owned()),
+            caseworker_contact: Set(new.caseworker_contact.as_ref().map(|c| c.as_str().to_owned())),
         })
         .exec_without_returning(&*tx)
         .await;
@@ -82,7 +83,7 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(FamilyMemberId::from_uuid(id));
         }
-        let family = family_visible(&*tx, tx.actor(), family_id).await?;
+        let family = family_owned(&*tx, tx.actor(), family_id).await?;
         let id = insert_member(&tx, FamilyId::from_uuid(family.id), member).await?;
         tx.commit(id.as_uuid()).await?;
         Ok(id)
@@ -99,29 +100,37 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn family(&self, actor: &Actor, id: FamilyId) -> Result<family::Model, StoreError> {
-        family_visible(self.conn(), actor, id).await
+    pub async fn family(&self, r: &Reader<'_>, id: FamilyId) -> Result<family::Model, StoreError> {
+        let found = family::Entity::find_by_id(id.as_uuid())
+            .filter(scope::families(r))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("Family"))?;
+        r.saw("Family", found.id);
+        Ok(found)
     }
 
-    pub async fn families(&self, actor: &Actor, req: PageRequest) -> Result<Page<family::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), families_query(actor), family::Column::Id, req).await?)
+    pub async fn families(&self, r: &Reader<'_>, req: PageRequest) -> Result<Page<family::Model>, StoreError> {
+        let page = page::fetch(self.conn(), families_query(r), family::Column::Id, req).await?;
+        page.items.iter().for_each(|f| r.saw("Family", f.id));
+        Ok(page)
     }
 
-    pub async fn count_families(&self, actor: &Actor) -> Result<u64, StoreError> {
-        Ok(families_query(actor).count(self.conn()).await?)
+    pub async fn count_families(&self, r: &Reader<'_>) -> Result<u64, StoreError> {
+        Ok(families_query(r).count(self.conn()).await?)
     }
 
     /// A family's members with their persons, in the order they were added.
     pub async fn family_members(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         family_id: FamilyId,
         req: PageRequest,
     ) -> Result<Page<(family_member::Model, person::Model)>, StoreError> {
-        let members = page::fetch(self.conn(), members_query(actor, family_id), family_member::Column::Id, req).await?;
+        let members = page::fetch(self.conn(), members_query(r, family_id), family_member::Column::Id, req).await?;
         let person_ids: Vec<Uuid> = members.items.iter().map(|m| m.person_id).collect();
         let persons = person::Entity::find()
-            .filter(owned_by(person::Column::OrganizationId, actor))
+            .filter(scope::persons(r))
             .filter(person::Column::Id.is_in(person_ids))
             .all(self.conn())
             .await?;
@@ -132,49 +141,103 @@ impl Store {
                 .find(|p| p.id == m.person_id)
                 .cloned()
                 .ok_or_else(|| StoreError::Corrupt(format!("member {} has no visible person", m.id)))?;
+            r.saw("FamilyMember", m.id);
+            r.saw("Person", p.id);
             out.push((m.clone(), p));
         }
         Ok(Page { items: out, has_previous: members.has_previous, has_next: members.has_next })
     }
 
-    pub async fn count_family_members(&self, actor: &Actor, family_id: FamilyId) -> Result<u64, StoreError> {
-        Ok(members_query(actor, family_id).count(self.conn()).await?)
+    pub async fn count_family_members(&self, r: &Reader<'_>, family_id: FamilyId) -> Result<u64, StoreError> {
+        Ok(members_query(r, family_id).count(self.conn()).await?)
     }
 
-    pub async fn person(&self, actor: &Actor, id: PersonId) -> Result<person::Model, StoreError> {
-        person::Entity::find_by_id(id.as_uuid())
-            .filter(owned_by(person::Column::OrganizationId, actor))
+    pub async fn person(&self, r: &Reader<'_>, id: PersonId) -> Result<person::Model, StoreError> {
+        let found = person::Entity::find_by_id(id.as_uuid())
+            .filter(scope::persons(r))
             .one(self.conn())
             .await?
-            .ok_or(StoreError::not_found("Person"))
+            .ok_or(StoreError::not_found("Person"))?;
+        r.saw("Person", found.id);
+        Ok(found)
     }
 
+    /// A person's identifiers; national ids among them go to the owning organisation only.
     pub async fn person_identifiers(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         person_id: PersonId,
     ) -> Result<Vec<person_identifier::Model>, StoreError> {
-        Ok(person_identifier::Entity::find()
-            .filter(owned_by(person_identifier::Column::OrganizationId, actor))
+        let rows = person_identifier::Entity::find()
+            .filter(scope::person_identifiers(r))
             .filter(person_identifier::Column::PersonId.eq(person_id.as_uuid()))
             .order_by_asc(person_identifier::Column::Id)
             .all(self.conn())
-            .await?)
+            .await?;
+        if !rows.is_empty() {
+            r.saw("PersonIdentifier", person_id.as_uuid());
+        }
+        Ok(rows)
+    }
+
+    /// Where the family's parents live: the residence municipalities of its members with a
+    /// parent role.
+    pub async fn parent_residences(
+        &self,
+        r: &Reader<'_>,
+        family_id: FamilyId,
+    ) -> Result<Vec<OrganizationId>, StoreError> {
+        let parents: Vec<&str> = FamilyRole::ALL.iter().filter(|r| r.is_parent()).map(|r| r.as_str()).collect();
+        Ok(members_query(r, family_id)
+            .filter(family_member::Column::Role.is_in(parents))
+            .all(self.conn())
+            .await?
+            .into_iter()
+            .filter_map(|m| m.residence_municipality_id.map(OrganizationId::from_uuid))
+            .collect())
+    }
+
+    /// One member of a family the caller may see, with the person.
+    pub async fn family_member(
+        &self,
+        r: &Reader<'_>,
+        id: FamilyMemberId,
+    ) -> Result<(family_member::Model, person::Model), StoreError> {
+        let member = family_member::Entity::find_by_id(id.as_uuid())
+            .filter(scope::members(r))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("FamilyMember"))?;
+        r.saw("FamilyMember", member.id);
+        let person = self.person(r, PersonId::from_uuid(member.person_id)).await?;
+        Ok((member, person))
     }
 }
 
-fn families_query(actor: &Actor) -> sea_orm::Select<family::Entity> {
-    family::Entity::find().filter(owned_by(family::Column::OrganizationId, actor))
+impl Store {
+    /// Whether the person belongs to the caller's organisation.
+    pub async fn owns_person(&self, actor: &Actor, id: PersonId) -> Result<bool, StoreError> {
+        Ok(person::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(person::Column::OrganizationId, actor))
+            .count(self.conn())
+            .await?
+            > 0)
+    }
 }
 
-fn members_query(actor: &Actor, family_id: FamilyId) -> sea_orm::Select<family_member::Entity> {
+fn families_query(r: &Reader<'_>) -> sea_orm::Select<family::Entity> {
+    family::Entity::find().filter(scope::families(r))
+}
+
+fn members_query(r: &Reader<'_>, family_id: FamilyId) -> sea_orm::Select<family_member::Entity> {
     family_member::Entity::find()
-        .filter(owned_by(family_member::Column::OrganizationId, actor))
+        .filter(scope::members(r))
         .filter(family_member::Column::FamilyId.eq(family_id.as_uuid()))
 }
 
-/// The family, if the caller may see it; otherwise not found, whether or not it exists.
-pub(crate) async fn family_visible<C: ConnectionTrait>(
+/// The family, if the caller's organisation owns it (the rule for writes); otherwise not
+/// found, whether or not it exists.
+pub(crate) async fn family_owned<C: ConnectionTrait>(
     db: &C,
     actor: &Actor,
     id: FamilyId,
@@ -290,40 +353,4 @@ pub(crate) async fn is_child_of<C: ConnectionTrait>(
     person_id: Uuid,
 ) -> Result<bool, StoreError> {
     Ok(membership(db, family_id, person_id).await?.is_some_and(|m| m.role == FamilyRole::Child.as_str()))
-}
-
-impl Store {
-    /// Where the family's parents live: the residence municipalities of its members with a
-    /// parent role.
-    pub async fn parent_residences(
-        &self,
-        actor: &Actor,
-        family_id: FamilyId,
-    ) -> Result<Vec<OrganizationId>, StoreError> {
-        let parents: Vec<&str> = FamilyRole::ALL.iter().filter(|r| r.is_parent()).map(|r| r.as_str()).collect();
-        Ok(members_query(actor, family_id)
-            .filter(family_member::Column::Role.is_in(parents))
-            .all(self.conn())
-            .await?
-            .into_iter()
-            .filter_map(|m| m.residence_municipality_id.map(OrganizationId::from_uuid))
-            .collect())
-    }
-}
-
-impl Store {
-    /// One member of one of the caller's families, with the person.
-    pub async fn family_member(
-        &self,
-        actor: &Actor,
-        id: FamilyMemberId,
-    ) -> Result<(family_member::Model, person::Model), StoreError> {
-        let member = family_member::Entity::find_by_id(id.as_uuid())
-            .filter(owned_by(family_member::Column::OrganizationId, actor))
-            .one(self.conn())
-            .await?
-            .ok_or(StoreError::not_found("FamilyMember"))?;
-        let person = self.person(actor, PersonId::from_uuid(member.person_id)).await?;
-        Ok((member, person))
-    }
 }

@@ -10,6 +10,7 @@
 //! - Repositories receive domain values, which are valid by construction; they check only
 //!   the rules that need stored state (overlaps, membership, kinds of organisations).
 
+pub mod coordination;
 pub mod entities;
 pub mod error;
 pub mod families;
@@ -19,6 +20,7 @@ pub mod partners;
 pub mod placements;
 pub mod plans;
 pub mod scope;
+pub mod sharing;
 pub mod trail;
 pub mod visits;
 pub mod write;

@@ -11,21 +11,25 @@ use kinbridge_domain::partner::{
 };
 use kinbridge_domain::person::NewPerson;
 use kinbridge_domain::placement::Period;
+use kinbridge_domain::text::ExternalId;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::Store;
 use crate::entities::{family_partner, family_partner_assignment, family_partner_service, person, service_eligibility};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
-use crate::scope::owned_by;
+use crate::scope::{self, Reader, owned_by};
 use crate::write::WriteMeta;
 
 impl Store {
+    /// Registers a family partner. `subject` is the token subject they sign in as, so that
+    /// with the `FAMILY_PARTNER` role they see their own assignments only.
     pub async fn create_family_partner(
         &self,
         meta: &WriteMeta<'_>,
         name: &NewPerson,
         certification: &Certification,
+        subject: Option<&ExternalId>,
     ) -> Result<FamilyPartnerId, StoreError> {
         let tx = self.begin_write(meta).await?;
         if let Some(id) = tx.replayed().await? {
@@ -48,6 +52,7 @@ impl Store {
             certified_on: Set(certified_on),
             renewal_due: Set(renewal_due),
             training_deadline: Set(training_deadline),
+            subject: Set(subject.map(|s| s.as_str().to_owned())),
         })
         .exec_without_returning(&*tx)
         .await?;
@@ -196,86 +201,113 @@ impl Store {
 
     pub async fn family_partner(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         id: FamilyPartnerId,
     ) -> Result<family_partner::Model, StoreError> {
-        family_partner::Entity::find_by_id(id.as_uuid())
-            .filter(owned_by(family_partner::Column::OrganizationId, actor))
+        let found = family_partner::Entity::find_by_id(id.as_uuid())
+            .filter(scope::partners(r))
             .one(self.conn())
             .await?
-            .ok_or(StoreError::not_found("FamilyPartner"))
+            .ok_or(StoreError::not_found("FamilyPartner"))?;
+        r.saw("FamilyPartner", found.id);
+        Ok(found)
     }
 
     pub async fn family_partners(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         req: PageRequest,
     ) -> Result<Page<family_partner::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), partners_query(actor), family_partner::Column::Id, req).await?)
+        let page = page::fetch(self.conn(), partners_query(r), family_partner::Column::Id, req).await?;
+        page.items.iter().for_each(|p| r.saw("FamilyPartner", p.id));
+        Ok(page)
     }
 
-    pub async fn count_family_partners(&self, actor: &Actor) -> Result<u64, StoreError> {
-        Ok(partners_query(actor).count(self.conn()).await?)
+    pub async fn count_family_partners(&self, r: &Reader<'_>) -> Result<u64, StoreError> {
+        Ok(partners_query(r).count(self.conn()).await?)
     }
 
     pub async fn service_eligibility(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         id: ServiceEligibilityId,
     ) -> Result<service_eligibility::Model, StoreError> {
-        service_eligibility::Entity::find_by_id(id.as_uuid())
-            .filter(owned_by(service_eligibility::Column::OrganizationId, actor))
+        let found = service_eligibility::Entity::find_by_id(id.as_uuid())
+            .filter(scope::eligibilities(r))
             .one(self.conn())
             .await?
-            .ok_or(StoreError::not_found("ServiceEligibility"))
+            .ok_or(StoreError::not_found("ServiceEligibility"))?;
+        r.saw("ServiceEligibility", found.id);
+        Ok(found)
     }
 
     pub async fn family_partner_assignment(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         id: FamilyPartnerAssignmentId,
     ) -> Result<family_partner_assignment::Model, StoreError> {
-        family_partner_assignment::Entity::find_by_id(id.as_uuid())
-            .filter(owned_by(family_partner_assignment::Column::OrganizationId, actor))
+        let found = family_partner_assignment::Entity::find_by_id(id.as_uuid())
+            .filter(scope::assignments(r))
             .one(self.conn())
             .await?
-            .ok_or(StoreError::not_found("FamilyPartnerAssignment"))
+            .ok_or(StoreError::not_found("FamilyPartnerAssignment"))?;
+        r.saw("FamilyPartnerAssignment", found.id);
+        Ok(found)
     }
 
     pub async fn partner_assignments(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         partner_id: FamilyPartnerId,
         req: PageRequest,
     ) -> Result<Page<family_partner_assignment::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), assignments_query(actor, partner_id), family_partner_assignment::Column::Id, req)
-            .await?)
+        let page =
+            page::fetch(self.conn(), assignments_query(r, partner_id), family_partner_assignment::Column::Id, req)
+                .await?;
+        page.items.iter().for_each(|a| r.saw("FamilyPartnerAssignment", a.id));
+        Ok(page)
     }
 
     pub async fn count_partner_assignments(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         partner_id: FamilyPartnerId,
     ) -> Result<u64, StoreError> {
-        Ok(assignments_query(actor, partner_id).count(self.conn()).await?)
+        Ok(assignments_query(r, partner_id).count(self.conn()).await?)
     }
 
     pub async fn assignment_services(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         assignment_id: FamilyPartnerAssignmentId,
         req: PageRequest,
     ) -> Result<Page<family_partner_service::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), services_query(actor, assignment_id), family_partner_service::Column::Id, req)
-            .await?)
+        let page =
+            page::fetch(self.conn(), services_query(r, assignment_id), family_partner_service::Column::Id, req).await?;
+        page.items.iter().for_each(|s| r.saw("FamilyPartnerService", s.id));
+        Ok(page)
     }
 
     pub async fn count_assignment_services(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         assignment_id: FamilyPartnerAssignmentId,
     ) -> Result<u64, StoreError> {
-        Ok(services_query(actor, assignment_id).count(self.conn()).await?)
+        Ok(services_query(r, assignment_id).count(self.conn()).await?)
+    }
+
+    pub async fn family_partner_service(
+        &self,
+        r: &Reader<'_>,
+        id: FamilyPartnerServiceId,
+    ) -> Result<family_partner_service::Model, StoreError> {
+        let found = family_partner_service::Entity::find_by_id(id.as_uuid())
+            .filter(scope::services(r))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("FamilyPartnerService"))?;
+        r.saw("FamilyPartnerService", found.id);
+        Ok(found)
     }
 }
 
@@ -286,22 +318,25 @@ pub fn certification_of(row: &family_partner::Model) -> Result<Certification, St
         .map_err(|e| StoreError::Corrupt(format!("family partner {}: {e}", row.id)))
 }
 
-fn partners_query(actor: &Actor) -> sea_orm::Select<family_partner::Entity> {
-    family_partner::Entity::find().filter(owned_by(family_partner::Column::OrganizationId, actor))
+fn partners_query(r: &Reader<'_>) -> sea_orm::Select<family_partner::Entity> {
+    family_partner::Entity::find().filter(scope::partners(r))
 }
 
-fn assignments_query(actor: &Actor, partner_id: FamilyPartnerId) -> sea_orm::Select<family_partner_assignment::Entity> {
+fn assignments_query(
+    r: &Reader<'_>,
+    partner_id: FamilyPartnerId,
+) -> sea_orm::Select<family_partner_assignment::Entity> {
     family_partner_assignment::Entity::find()
-        .filter(owned_by(family_partner_assignment::Column::OrganizationId, actor))
+        .filter(scope::assignments(r))
         .filter(family_partner_assignment::Column::FamilyPartnerId.eq(partner_id.as_uuid()))
 }
 
 fn services_query(
-    actor: &Actor,
+    r: &Reader<'_>,
     assignment_id: FamilyPartnerAssignmentId,
 ) -> sea_orm::Select<family_partner_service::Entity> {
     family_partner_service::Entity::find()
-        .filter(owned_by(family_partner_service::Column::OrganizationId, actor))
+        .filter(scope::services(r))
         .filter(family_partner_service::Column::AssignmentId.eq(assignment_id.as_uuid()))
 }
 
@@ -312,18 +347,4 @@ async fn expect_person<C: ConnectionTrait>(db: &C, actor: &Actor, id: PersonId, 
         .await?
         .map(|_| ())
         .ok_or_else(|| ValidationError::new(field, "no such person").into())
-}
-
-impl Store {
-    pub async fn family_partner_service(
-        &self,
-        actor: &Actor,
-        id: FamilyPartnerServiceId,
-    ) -> Result<family_partner_service::Model, StoreError> {
-        family_partner_service::Entity::find_by_id(id.as_uuid())
-            .filter(owned_by(family_partner_service::Column::OrganizationId, actor))
-            .one(self.conn())
-            .await?
-            .ok_or(StoreError::not_found("FamilyPartnerService"))
-    }
 }

@@ -10,9 +10,9 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Pagin
 use crate::Store;
 use crate::entities::{person, placement};
 use crate::error::StoreError;
-use crate::families::{family_visible, is_child_of};
+use crate::families::{family_owned, is_child_of};
 use crate::page::{self, Page, PageRequest};
-use crate::scope::owned_by;
+use crate::scope::{self, Reader, owned_by};
 use crate::write::{WriteMeta, supports_row_locks, unique_to_conflict};
 
 impl Store {
@@ -30,7 +30,7 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(PlacementId::from_uuid(id));
         }
-        let family = family_visible(&*tx, tx.actor(), family_id).await?;
+        let family = family_owned(&*tx, tx.actor(), family_id).await?;
         if !is_child_of(&*tx, family.id, child_id.as_uuid()).await? {
             return Err(ValidationError::new("childId", "is not a member of this family with the role CHILD").into());
         }
@@ -86,32 +86,39 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn placement(&self, actor: &Actor, id: PlacementId) -> Result<placement::Model, StoreError> {
-        placement_visible(self.conn(), actor, id).await
+    pub async fn placement(&self, r: &Reader<'_>, id: PlacementId) -> Result<placement::Model, StoreError> {
+        let found = placement::Entity::find_by_id(id.as_uuid())
+            .filter(scope::placements(r))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("Placement"))?;
+        r.saw("Placement", found.id);
+        Ok(found)
     }
 
     pub async fn family_placements(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         family_id: FamilyId,
         req: PageRequest,
     ) -> Result<Page<placement::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), family_placements_query(actor, family_id), placement::Column::Id, req).await?)
+        let page = page::fetch(self.conn(), family_placements_query(r, family_id), placement::Column::Id, req).await?;
+        page.items.iter().for_each(|p| r.saw("Placement", p.id));
+        Ok(page)
     }
 
-    pub async fn count_family_placements(&self, actor: &Actor, family_id: FamilyId) -> Result<u64, StoreError> {
-        Ok(family_placements_query(actor, family_id).count(self.conn()).await?)
+    pub async fn count_family_placements(&self, r: &Reader<'_>, family_id: FamilyId) -> Result<u64, StoreError> {
+        Ok(family_placements_query(r, family_id).count(self.conn()).await?)
     }
 }
 
-fn family_placements_query(actor: &Actor, family_id: FamilyId) -> sea_orm::Select<placement::Entity> {
-    placement::Entity::find()
-        .filter(owned_by(placement::Column::OrganizationId, actor))
-        .filter(placement::Column::FamilyId.eq(family_id.as_uuid()))
+fn family_placements_query(r: &Reader<'_>, family_id: FamilyId) -> sea_orm::Select<placement::Entity> {
+    placement::Entity::find().filter(scope::placements(r)).filter(placement::Column::FamilyId.eq(family_id.as_uuid()))
 }
 
-/// The placement, if the caller may see it; otherwise not found, whether or not it exists.
-pub(crate) async fn placement_visible<C: ConnectionTrait>(
+/// The placement, if the caller's organisation placed the child (the rule for writes);
+/// otherwise not found, whether or not it exists.
+pub(crate) async fn placement_owned<C: ConnectionTrait>(
     db: &C,
     actor: &Actor,
     id: PlacementId,

@@ -13,8 +13,8 @@ use crate::Store;
 use crate::entities::{parent_action_plan, plan_goal};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
-use crate::placements::placement_visible;
-use crate::scope::owned_by;
+use crate::placements::placement_owned;
+use crate::scope::{self, Reader, owned_by};
 use crate::write::{WriteMeta, WriteTx};
 
 impl Store {
@@ -29,7 +29,7 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(ParentActionPlanId::from_uuid(id));
         }
-        let placement = placement_visible(&*tx, tx.actor(), placement_id).await?;
+        let placement = placement_owned(&*tx, tx.actor(), placement_id).await?;
         let id = ParentActionPlanId::new();
         parent_action_plan::Entity::insert(parent_action_plan::ActiveModel {
             id: Set(id.as_uuid()),
@@ -64,7 +64,7 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(GoalId::from_uuid(id));
         }
-        let plan = plan_visible(&*tx, tx.actor(), plan_id).await?;
+        let plan = plan_owned(&*tx, tx.actor(), plan_id).await?;
         let count = plan_goal::Entity::find().filter(plan_goal::Column::PlanId.eq(plan.id)).count(&*tx).await?;
         if count >= NewPlan::MAX_GOALS as u64 {
             return Err(kinbridge_domain::ValidationError::new(
@@ -86,52 +86,74 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn plan(&self, actor: &Actor, id: ParentActionPlanId) -> Result<parent_action_plan::Model, StoreError> {
-        plan_visible(self.conn(), actor, id).await
+    pub async fn plan(&self, r: &Reader<'_>, id: ParentActionPlanId) -> Result<parent_action_plan::Model, StoreError> {
+        let found = parent_action_plan::Entity::find_by_id(id.as_uuid())
+            .filter(scope::plans(r))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("ParentActionPlan"))?;
+        r.saw("ParentActionPlan", found.id);
+        Ok(found)
     }
 
     pub async fn family_plans(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         family_id: FamilyId,
         req: PageRequest,
     ) -> Result<Page<parent_action_plan::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), family_plans_query(actor, family_id), parent_action_plan::Column::Id, req).await?)
+        let page =
+            page::fetch(self.conn(), family_plans_query(r, family_id), parent_action_plan::Column::Id, req).await?;
+        page.items.iter().for_each(|p| r.saw("ParentActionPlan", p.id));
+        Ok(page)
     }
 
-    pub async fn count_family_plans(&self, actor: &Actor, family_id: FamilyId) -> Result<u64, StoreError> {
-        Ok(family_plans_query(actor, family_id).count(self.conn()).await?)
+    pub async fn count_family_plans(&self, r: &Reader<'_>, family_id: FamilyId) -> Result<u64, StoreError> {
+        Ok(family_plans_query(r, family_id).count(self.conn()).await?)
     }
 
     /// A plan's goals in the order they were written.
     pub async fn plan_goals(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         plan_id: ParentActionPlanId,
         req: PageRequest,
     ) -> Result<Page<plan_goal::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), plan_goals_query(actor, plan_id), plan_goal::Column::Id, req).await?)
+        let page = page::fetch(self.conn(), plan_goals_query(r, plan_id), plan_goal::Column::Id, req).await?;
+        page.items.iter().for_each(|g| r.saw("Goal", g.id));
+        Ok(page)
     }
 
-    pub async fn count_plan_goals(&self, actor: &Actor, plan_id: ParentActionPlanId) -> Result<u64, StoreError> {
-        Ok(plan_goals_query(actor, plan_id).count(self.conn()).await?)
+    pub async fn count_plan_goals(&self, r: &Reader<'_>, plan_id: ParentActionPlanId) -> Result<u64, StoreError> {
+        Ok(plan_goals_query(r, plan_id).count(self.conn()).await?)
+    }
+
+    pub async fn goal(&self, r: &Reader<'_>, id: GoalId) -> Result<plan_goal::Model, StoreError> {
+        let found = plan_goal::Entity::find_by_id(id.as_uuid())
+            .filter(scope::goals(r))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("Goal"))?;
+        r.saw("Goal", found.id);
+        Ok(found)
     }
 }
 
-fn family_plans_query(actor: &Actor, family_id: FamilyId) -> sea_orm::Select<parent_action_plan::Entity> {
+fn family_plans_query(r: &Reader<'_>, family_id: FamilyId) -> sea_orm::Select<parent_action_plan::Entity> {
     parent_action_plan::Entity::find()
-        .filter(owned_by(parent_action_plan::Column::OrganizationId, actor))
+        .filter(scope::plans(r))
         .filter(parent_action_plan::Column::FamilyId.eq(family_id.as_uuid()))
 }
 
-fn plan_goals_query(actor: &Actor, plan_id: ParentActionPlanId) -> sea_orm::Select<plan_goal::Entity> {
+fn plan_goals_query(r: &Reader<'_>, plan_id: ParentActionPlanId) -> sea_orm::Select<plan_goal::Entity> {
     plan_goal::Entity::find()
-        .filter(owned_by(plan_goal::Column::OrganizationId, actor))
+        .filter(scope::goals(r))
         .filter(plan_goal::Column::PlanId.eq(plan_id.as_uuid()))
         .order_by_asc(plan_goal::Column::Position)
 }
 
-async fn plan_visible<C: ConnectionTrait>(
+/// The plan, if the caller's organisation made it (the rule for writes).
+async fn plan_owned<C: ConnectionTrait>(
     db: &C,
     actor: &Actor,
     id: ParentActionPlanId,
@@ -158,14 +180,4 @@ async fn insert_goal(tx: &WriteTx<'_>, plan_id: Uuid, position: i32, goal: &NewG
     .await?;
     tx.record("Goal", id.as_uuid(), &id.to_string(), "goal.added").await?;
     Ok(id)
-}
-
-impl Store {
-    pub async fn goal(&self, actor: &Actor, id: GoalId) -> Result<plan_goal::Model, StoreError> {
-        plan_goal::Entity::find_by_id(id.as_uuid())
-            .filter(owned_by(plan_goal::Column::OrganizationId, actor))
-            .one(self.conn())
-            .await?
-            .ok_or(StoreError::not_found("Goal"))
-    }
 }

@@ -1,16 +1,328 @@
-//! What a caller may see, expressed as SQL conditions.
+//! What a caller may see, expressed as SQL conditions; and the log of what it was shown.
 //!
 //! **Invariant:** every read of an owned table goes through a condition from this module,
 //! applied in the query itself. Nothing is fetched and then filtered in memory, so a
 //! `totalCount` or a page never counts or reveals a row the caller may not see.
 //!
-//! The rule today: an organisation sees the records it owns. Referrals, consent and the
-//! cross-municipality view will widen these conditions here, and only here.
+//! The rules (the domain brief's "who may see what"):
+//!
+//! | caller | sees |
+//! | --- | --- |
+//! | the responsible municipality | everything of its families |
+//! | a family services provider | the families referred to it, while the referral is active |
+//! | a placement provider | placements at its sites, their children and visits; plans only with a parent's consent |
+//! | a mental health authority | its eligibility records, assignments and services; a family partner only their own |
+//! | the residence municipality | the coordination view of cross-municipality placements (see `coordination.rs`); goals only with consent |
+//! | an auditor | the audit trail of its organisation, and no personal data |
+//!
+//! Consent is checked here, at read time: a revoked consent hides the data on the next
+//! request.
 
+use std::sync::Mutex;
+
+use chrono::NaiveDate;
 use kinbridge_domain::access::Actor;
+use kinbridge_domain::family::FamilyRole;
+use kinbridge_domain::organization::OrganizationKind;
+use kinbridge_domain::sharing::ConsentPurpose;
+use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{ColumnTrait, Condition};
+use uuid::Uuid;
 
-/// Rows owned by the caller's organisation.
+use crate::entities::{
+    consent, contact_visit, family, family_member, family_partner, family_partner_assignment, family_partner_service,
+    parent_action_plan, person, person_identifier, placement, plan_goal, referral, service_eligibility,
+};
+
+/// A caller reading: who it is, what day it is, and where to log what it was shown.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader<'a> {
+    pub actor: &'a Actor,
+    pub today: NaiveDate,
+    log: &'a ReadLog,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(actor: &'a Actor, today: NaiveDate, log: &'a ReadLog) -> Self {
+        Self { actor, today, log }
+    }
+
+    /// Logs that the caller was shown a record of personal data.
+    pub(crate) fn saw(&self, record_type: &'static str, record_id: Uuid) {
+        self.log.record(record_type, record_id);
+    }
+
+    fn org(&self) -> Uuid {
+        self.actor.organization_id.as_uuid()
+    }
+
+    fn kind(&self) -> OrganizationKind {
+        self.actor.organization_kind
+    }
+}
+
+/// The records shown to one request's caller, to be written to the audit trail before
+/// the response leaves.
+#[derive(Debug, Default)]
+pub struct ReadLog(Mutex<Vec<(&'static str, Uuid)>>);
+
+impl ReadLog {
+    fn record(&self, record_type: &'static str, record_id: Uuid) {
+        // A poisoned lock means a resolver panicked mid-push; the request is answered
+        // INTERNAL anyway, so the log's content no longer matters.
+        if let Ok(mut reads) = self.0.lock() {
+            reads.push((record_type, record_id));
+        }
+    }
+
+    /// Takes the logged reads, each record once, leaving the log empty.
+    pub fn take(&self) -> Vec<(&'static str, Uuid)> {
+        let mut reads = self.0.lock().map(|mut reads| std::mem::take(&mut *reads)).unwrap_or_default();
+        reads.sort_unstable();
+        reads.dedup();
+        reads
+    }
+}
+
+fn parent_roles() -> Vec<&'static str> {
+    FamilyRole::ALL.iter().filter(|r| r.is_parent()).map(|r| r.as_str()).collect()
+}
+
+fn nothing() -> Condition {
+    Condition::all().add(Expr::cust("1 = 0"))
+}
+
+/// Families referred to the caller by an active referral.
+fn referred_families(r: &Reader<'_>) -> SelectStatement {
+    Query::select()
+        .column(referral::Column::FamilyId)
+        .from(referral::Entity)
+        .and_where(referral::Column::ProviderId.eq(r.org()))
+        .and_where(referral::Column::StartsOn.lte(r.today))
+        .cond_where(Condition::any().add(referral::Column::EndsOn.is_null()).add(referral::Column::EndsOn.gt(r.today)))
+        .to_owned()
+}
+
+/// Placements at the caller's sites.
+fn provided_placements(r: &Reader<'_>) -> SelectStatement {
+    Query::select()
+        .column(placement::Column::Id)
+        .from(placement::Entity)
+        .and_where(placement::Column::ProviderId.eq(r.org()))
+        .to_owned()
+}
+
+/// Families where a parent's consent for `purpose` to the caller stands today.
+pub(crate) fn consented_families(r: &Reader<'_>, purpose: ConsentPurpose) -> SelectStatement {
+    let consenting = Query::select()
+        .column(consent::Column::PersonId)
+        .from(consent::Entity)
+        .and_where(consent::Column::RecipientId.eq(r.org()))
+        .and_where(consent::Column::Purpose.eq(purpose.as_str()))
+        .and_where(consent::Column::GivenOn.lte(r.today))
+        .and_where(consent::Column::RevokedAt.is_null())
+        .to_owned();
+    Query::select()
+        .column(family_member::Column::FamilyId)
+        .from(family_member::Entity)
+        .and_where(family_member::Column::Role.is_in(parent_roles()))
+        .and_where(family_member::Column::PersonId.in_subquery(consenting))
+        .to_owned()
+}
+
+/// The assignments of the family partner the caller signs in as.
+fn own_assignments(r: &Reader<'_>) -> SelectStatement {
+    let partner = Query::select()
+        .column(family_partner::Column::Id)
+        .from(family_partner::Entity)
+        .and_where(family_partner::Column::OrganizationId.eq(r.org()))
+        .and_where(family_partner::Column::Subject.eq(r.actor.subject.as_str()))
+        .to_owned();
+    Query::select()
+        .column(family_partner_assignment::Column::Id)
+        .from(family_partner_assignment::Entity)
+        .and_where(family_partner_assignment::Column::FamilyPartnerId.in_subquery(partner))
+        .to_owned()
+}
+
+fn select(
+    column: impl sea_orm::sea_query::IntoColumnRef,
+    table: impl sea_orm::sea_query::IntoTableRef,
+    condition: Condition,
+) -> SelectStatement {
+    Query::select().column(column).from(table).cond_where(condition).to_owned()
+}
+
+pub(crate) fn families(r: &Reader<'_>) -> Condition {
+    match r.kind() {
+        OrganizationKind::Municipality => Condition::all().add(family::Column::OrganizationId.eq(r.org())),
+        OrganizationKind::FamilyServicesProvider => {
+            Condition::all().add(family::Column::Id.in_subquery(referred_families(r)))
+        }
+        _ => nothing(),
+    }
+}
+
+pub(crate) fn members(r: &Reader<'_>) -> Condition {
+    match r.kind() {
+        OrganizationKind::Municipality => Condition::all().add(family_member::Column::OrganizationId.eq(r.org())),
+        OrganizationKind::FamilyServicesProvider => {
+            Condition::all().add(family_member::Column::FamilyId.in_subquery(referred_families(r)))
+        }
+        _ => nothing(),
+    }
+}
+
+pub(crate) fn persons(r: &Reader<'_>) -> Condition {
+    match r.kind() {
+        OrganizationKind::Municipality => Condition::all().add(person::Column::OrganizationId.eq(r.org())),
+        OrganizationKind::FamilyServicesProvider => Condition::all().add(person::Column::Id.in_subquery(select(
+            family_member::Column::PersonId,
+            family_member::Entity,
+            Condition::all().add(family_member::Column::FamilyId.in_subquery(referred_families(r))),
+        ))),
+        OrganizationKind::PlacementProvider => Condition::all().add(person::Column::Id.in_subquery(select(
+            placement::Column::ChildId,
+            placement::Entity,
+            Condition::all().add(placement::Column::ProviderId.eq(r.org())),
+        ))),
+        OrganizationKind::MentalHealthAuthority if r.actor.is_family_partner_only() => {
+            let assignments = own_assignments(r);
+            let caregivers = select(
+                family_partner_assignment::Column::CaregiverId,
+                family_partner_assignment::Entity,
+                Condition::all().add(family_partner_assignment::Column::Id.in_subquery(assignments.clone())),
+            );
+            let eligibilities = select(
+                family_partner_assignment::Column::EligibilityId,
+                family_partner_assignment::Entity,
+                Condition::all().add(family_partner_assignment::Column::Id.in_subquery(assignments)),
+            );
+            let children = select(
+                service_eligibility::Column::ChildId,
+                service_eligibility::Entity,
+                Condition::all().add(service_eligibility::Column::Id.in_subquery(eligibilities)),
+            );
+            Condition::any()
+                .add(person::Column::Id.in_subquery(caregivers))
+                .add(person::Column::Id.in_subquery(children))
+        }
+        OrganizationKind::MentalHealthAuthority => Condition::all().add(person::Column::OrganizationId.eq(r.org())),
+    }
+}
+
+/// Identifiers, national ids among them, go to the organisation that owns the person only.
+pub(crate) fn person_identifiers(r: &Reader<'_>) -> Condition {
+    Condition::all().add(person_identifier::Column::OrganizationId.eq(r.org()))
+}
+
+fn placement_condition(r: &Reader<'_>) -> Condition {
+    match r.kind() {
+        OrganizationKind::Municipality => Condition::all().add(placement::Column::OrganizationId.eq(r.org())),
+        OrganizationKind::FamilyServicesProvider => {
+            Condition::all().add(placement::Column::FamilyId.in_subquery(referred_families(r)))
+        }
+        OrganizationKind::PlacementProvider => Condition::all().add(placement::Column::ProviderId.eq(r.org())),
+        OrganizationKind::MentalHealthAuthority => nothing(),
+    }
+}
+
+pub(crate) fn placements(r: &Reader<'_>) -> Condition {
+    placement_condition(r)
+}
+
+pub(crate) fn visits(r: &Reader<'_>) -> Condition {
+    match r.kind() {
+        OrganizationKind::Municipality => Condition::all().add(contact_visit::Column::OrganizationId.eq(r.org())),
+        OrganizationKind::PlacementProvider => {
+            Condition::all().add(contact_visit::Column::PlacementId.in_subquery(provided_placements(r)))
+        }
+        OrganizationKind::FamilyServicesProvider => {
+            Condition::all().add(contact_visit::Column::PlacementId.in_subquery(select(
+                placement::Column::Id,
+                placement::Entity,
+                placement_condition(r),
+            )))
+        }
+        OrganizationKind::MentalHealthAuthority => nothing(),
+    }
+}
+
+pub(crate) fn plans(r: &Reader<'_>) -> Condition {
+    match r.kind() {
+        OrganizationKind::Municipality => Condition::all().add(parent_action_plan::Column::OrganizationId.eq(r.org())),
+        OrganizationKind::FamilyServicesProvider => {
+            Condition::all().add(parent_action_plan::Column::FamilyId.in_subquery(referred_families(r)))
+        }
+        // Goals reach the placement provider only with a parent's consent (001).
+        OrganizationKind::PlacementProvider => {
+            Condition::all().add(parent_action_plan::Column::PlacementId.in_subquery(provided_placements(r))).add(
+                parent_action_plan::Column::FamilyId
+                    .in_subquery(consented_families(r, ConsentPurpose::SharePlanGoalsWithPlacementProvider)),
+            )
+        }
+        OrganizationKind::MentalHealthAuthority => nothing(),
+    }
+}
+
+pub(crate) fn goals(r: &Reader<'_>) -> Condition {
+    Condition::all().add(plan_goal::Column::PlanId.in_subquery(select(
+        parent_action_plan::Column::Id,
+        parent_action_plan::Entity,
+        plans(r),
+    )))
+}
+
+pub(crate) fn partners(r: &Reader<'_>) -> Condition {
+    match r.kind() {
+        OrganizationKind::MentalHealthAuthority if r.actor.is_family_partner_only() => Condition::all()
+            .add(family_partner::Column::OrganizationId.eq(r.org()))
+            .add(family_partner::Column::Subject.eq(r.actor.subject.as_str())),
+        OrganizationKind::MentalHealthAuthority => {
+            Condition::all().add(family_partner::Column::OrganizationId.eq(r.org()))
+        }
+        _ => nothing(),
+    }
+}
+
+pub(crate) fn assignments(r: &Reader<'_>) -> Condition {
+    match r.kind() {
+        OrganizationKind::MentalHealthAuthority if r.actor.is_family_partner_only() => {
+            Condition::all().add(family_partner_assignment::Column::Id.in_subquery(own_assignments(r)))
+        }
+        OrganizationKind::MentalHealthAuthority => {
+            Condition::all().add(family_partner_assignment::Column::OrganizationId.eq(r.org()))
+        }
+        _ => nothing(),
+    }
+}
+
+pub(crate) fn services(r: &Reader<'_>) -> Condition {
+    Condition::all().add(family_partner_service::Column::AssignmentId.in_subquery(select(
+        family_partner_assignment::Column::Id,
+        family_partner_assignment::Entity,
+        assignments(r),
+    )))
+}
+
+pub(crate) fn eligibilities(r: &Reader<'_>) -> Condition {
+    match r.kind() {
+        OrganizationKind::MentalHealthAuthority if r.actor.is_family_partner_only() => {
+            Condition::all().add(service_eligibility::Column::Id.in_subquery(select(
+                family_partner_assignment::Column::EligibilityId,
+                family_partner_assignment::Entity,
+                assignments(r),
+            )))
+        }
+        OrganizationKind::MentalHealthAuthority => {
+            Condition::all().add(service_eligibility::Column::OrganizationId.eq(r.org()))
+        }
+        _ => nothing(),
+    }
+}
+
+/// Rows owned by the caller's organisation: the rule for writes, which only the owner
+/// makes (visit outcomes excepted, see `visits.rs`).
 pub fn owned_by<C: ColumnTrait>(organization_column: C, actor: &Actor) -> Condition {
     Condition::all().add(organization_column.eq(actor.organization_id.as_uuid()))
 }

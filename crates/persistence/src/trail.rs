@@ -1,13 +1,105 @@
-//! Reading the audit trail and the change feed.
+//! The audit trail (append-only) and the change feed.
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use chrono::{DateTime, Utc};
+use kinbridge_domain::access::Actor;
+use kinbridge_domain::ids::PersonId;
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::Store;
-use crate::entities::{audit_event, outbox};
+use crate::entities::{
+    audit_event, contact_visit, family_member, family_partner_assignment, family_partner_service, outbox,
+    parent_action_plan, placement, service_eligibility,
+};
 use crate::error::StoreError;
+use crate::page::{self, Page, PageRequest};
+
+/// What an auditor asks of the trail. Every field narrows; none is required.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// A token subject.
+    pub subject: Option<String>,
+    pub record_id: Option<Uuid>,
+}
+
+/// How many audit rows one statement inserts; keeps statements within every backend's
+/// limit on bound parameters.
+const AUDIT_BATCH: usize = 500;
 
 impl Store {
+    /// Records that `actor` was shown these records, for request `request_id`, in one
+    /// transaction. Called before the response leaves: a read whose audit event could
+    /// not be written is never answered.
+    pub async fn record_reads(
+        &self,
+        actor: &Actor,
+        request_id: &str,
+        reads: &[(&'static str, Uuid)],
+    ) -> Result<(), StoreError> {
+        if reads.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let roles = actor.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
+        let subject: String = actor.subject.chars().take(256).collect();
+        let request_id: String = request_id.chars().take(64).collect();
+        let txn = self.conn().begin().await?;
+        for chunk in reads.chunks(AUDIT_BATCH) {
+            let rows = chunk.iter().map(|(record_type, record_id)| audit_event::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                occurred_at: Set(now),
+                request_id: Set(request_id.clone()),
+                subject: Set(subject.clone()),
+                organization_id: Set(actor.organization_id.as_uuid()),
+                roles: Set(roles.clone()),
+                operation: Set("read".to_owned()),
+                record_type: Set((*record_type).to_owned()),
+                record_id: Set(*record_id),
+            });
+            audit_event::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The audit trail of the caller's organisation: what its people read and wrote.
+    pub async fn audit_events(
+        &self,
+        actor: &Actor,
+        filter: &AuditFilter,
+        req: PageRequest,
+    ) -> Result<Page<audit_event::Model>, StoreError> {
+        Ok(page::fetch(self.conn(), audit_query(actor, filter), audit_event::Column::Id, req).await?)
+    }
+
+    pub async fn count_audit_events(&self, actor: &Actor, filter: &AuditFilter) -> Result<u64, StoreError> {
+        Ok(audit_query(actor, filter).count(self.conn()).await?)
+    }
+
+    /// Who has seen or changed this person's data, in every organisation: the events
+    /// naming the person or a record about them (memberships, placements of the person as
+    /// a child and of their families' children, visits of those placements, plans of their
+    /// families, eligibility, assignments and services). For an auditor of the
+    /// organisation that owns the person.
+    pub async fn access_log(
+        &self,
+        actor: &Actor,
+        person: PersonId,
+        req: PageRequest,
+    ) -> Result<Page<audit_event::Model>, StoreError> {
+        Ok(page::fetch(self.conn(), access_query(actor, person), audit_event::Column::Id, req).await?)
+    }
+
+    pub async fn count_access_log(&self, actor: &Actor, person: PersonId) -> Result<u64, StoreError> {
+        Ok(access_query(actor, person).count(self.conn()).await?)
+    }
+
     /// The audit events that name one record, oldest first.
     pub async fn audit_events_for_record(&self, record_id: Uuid) -> Result<Vec<audit_event::Model>, StoreError> {
         Ok(audit_event::Entity::find()
@@ -26,4 +118,90 @@ impl Store {
             .all(self.conn())
             .await?)
     }
+}
+
+fn audit_query(actor: &Actor, filter: &AuditFilter) -> sea_orm::Select<audit_event::Entity> {
+    let mut query =
+        audit_event::Entity::find().filter(audit_event::Column::OrganizationId.eq(actor.organization_id.as_uuid()));
+    if let Some(from) = filter.from {
+        query = query.filter(audit_event::Column::OccurredAt.gte(from));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(audit_event::Column::OccurredAt.lt(until));
+    }
+    if let Some(subject) = &filter.subject {
+        query = query.filter(audit_event::Column::Subject.eq(subject.as_str()));
+    }
+    if let Some(record) = filter.record_id {
+        query = query.filter(audit_event::Column::RecordId.eq(record));
+    }
+    query
+}
+
+fn access_query(_actor: &Actor, person: PersonId) -> sea_orm::Select<audit_event::Entity> {
+    let p = person.as_uuid();
+    let families = Query::select()
+        .column(family_member::Column::FamilyId)
+        .from(family_member::Entity)
+        .and_where(family_member::Column::PersonId.eq(p))
+        .to_owned();
+    let memberships = Query::select()
+        .column(family_member::Column::Id)
+        .from(family_member::Entity)
+        .and_where(family_member::Column::PersonId.eq(p))
+        .to_owned();
+    let placements = Query::select()
+        .column(placement::Column::Id)
+        .from(placement::Entity)
+        .cond_where(
+            Condition::any()
+                .add(placement::Column::ChildId.eq(p))
+                .add(placement::Column::FamilyId.in_subquery(families.clone())),
+        )
+        .to_owned();
+    let visits = Query::select()
+        .column(contact_visit::Column::Id)
+        .from(contact_visit::Entity)
+        .and_where(contact_visit::Column::PlacementId.in_subquery(placements.clone()))
+        .to_owned();
+    let plans = Query::select()
+        .column(parent_action_plan::Column::Id)
+        .from(parent_action_plan::Entity)
+        .and_where(parent_action_plan::Column::FamilyId.in_subquery(families.clone()))
+        .to_owned();
+    let eligibilities = Query::select()
+        .column(service_eligibility::Column::Id)
+        .from(service_eligibility::Entity)
+        .cond_where(
+            Condition::any()
+                .add(service_eligibility::Column::ChildId.eq(p))
+                .add(service_eligibility::Column::CaregiverId.eq(p)),
+        )
+        .to_owned();
+    let assignments = Query::select()
+        .column(family_partner_assignment::Column::Id)
+        .from(family_partner_assignment::Entity)
+        .cond_where(
+            Condition::any()
+                .add(family_partner_assignment::Column::CaregiverId.eq(p))
+                .add(family_partner_assignment::Column::EligibilityId.in_subquery(eligibilities.clone())),
+        )
+        .to_owned();
+    let services = Query::select()
+        .column(family_partner_service::Column::Id)
+        .from(family_partner_service::Entity)
+        .and_where(family_partner_service::Column::AssignmentId.in_subquery(assignments.clone()))
+        .to_owned();
+    audit_event::Entity::find().filter(
+        Condition::any()
+            .add(audit_event::Column::RecordId.eq(p))
+            .add(audit_event::Column::RecordId.in_subquery(families))
+            .add(audit_event::Column::RecordId.in_subquery(memberships))
+            .add(audit_event::Column::RecordId.in_subquery(placements))
+            .add(audit_event::Column::RecordId.in_subquery(visits))
+            .add(audit_event::Column::RecordId.in_subquery(plans))
+            .add(audit_event::Column::RecordId.in_subquery(eligibilities))
+            .add(audit_event::Column::RecordId.in_subquery(assignments))
+            .add(audit_event::Column::RecordId.in_subquery(services)),
+    )
 }

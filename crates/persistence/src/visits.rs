@@ -1,6 +1,5 @@
 //! Contact visits and their outcomes.
 
-use kinbridge_domain::access::Actor;
 use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId};
 use kinbridge_domain::placement::Period;
 use kinbridge_domain::visit::{NewVisit, VisitOutcome, VisitStatus, record_outcome};
@@ -13,8 +12,8 @@ use crate::entities::{contact_visit, contact_visit_participant};
 use crate::error::StoreError;
 use crate::families::membership;
 use crate::page::{self, Page, PageRequest};
-use crate::placements::placement_visible;
-use crate::scope::owned_by;
+use crate::placements::placement_owned;
+use crate::scope::{self, ReadLog, Reader};
 use crate::write::{WriteMeta, unique_to_conflict};
 
 impl Store {
@@ -31,7 +30,7 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(ContactVisitId::from_uuid(id));
         }
-        let placement = placement_visible(&*tx, tx.actor(), placement_id).await?;
+        let placement = placement_owned(&*tx, tx.actor(), placement_id).await?;
         let period = Period { start: placement.start_date, end: placement.end_date };
         if !period.contains(new.planned_start.date_naive()) {
             return Err(ValidationError::new("plannedStart", "the visit falls outside the placement's dates").into());
@@ -93,7 +92,9 @@ impl Store {
         Ok(id)
     }
 
-    /// Moves a planned visit to held, cancelled or no-show. With `expected_version`, a
+    /// Moves a planned visit to held, cancelled or no-show. Whoever may see the visit may
+    /// record its outcome: the placing municipality, a family services provider the family
+    /// is referred to, and the placement provider where the child lives. With `expected_version`, a
     /// visit changed since the caller read it is refused; without it, a concurrent change
     /// is still detected, because the update names the version it read.
     pub async fn record_visit_outcome(
@@ -108,7 +109,7 @@ impl Store {
             return Ok(ContactVisitId::from_uuid(id));
         }
         let visit = contact_visit::Entity::find_by_id(id.as_uuid())
-            .filter(owned_by(contact_visit::Column::OrganizationId, tx.actor()))
+            .filter(scope::visits(&Reader::new(tx.actor(), tx.now.date_naive(), &ReadLog::default())))
             .one(&*tx)
             .await?
             .ok_or(StoreError::not_found("ContactVisit"))?;
@@ -163,36 +164,39 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn contact_visit(&self, actor: &Actor, id: ContactVisitId) -> Result<contact_visit::Model, StoreError> {
-        contact_visit::Entity::find_by_id(id.as_uuid())
-            .filter(owned_by(contact_visit::Column::OrganizationId, actor))
+    pub async fn contact_visit(&self, r: &Reader<'_>, id: ContactVisitId) -> Result<contact_visit::Model, StoreError> {
+        let found = contact_visit::Entity::find_by_id(id.as_uuid())
+            .filter(scope::visits(r))
             .one(self.conn())
             .await?
-            .ok_or(StoreError::not_found("ContactVisit"))
+            .ok_or(StoreError::not_found("ContactVisit"))?;
+        r.saw("ContactVisit", found.id);
+        Ok(found)
     }
 
     pub async fn placement_visits(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         placement_id: PlacementId,
         req: PageRequest,
     ) -> Result<Page<contact_visit::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), placement_visits_query(actor, placement_id), contact_visit::Column::Id, req)
-            .await?)
+        let page =
+            page::fetch(self.conn(), placement_visits_query(r, placement_id), contact_visit::Column::Id, req).await?;
+        page.items.iter().for_each(|v| r.saw("ContactVisit", v.id));
+        Ok(page)
     }
 
-    pub async fn count_placement_visits(&self, actor: &Actor, placement_id: PlacementId) -> Result<u64, StoreError> {
-        Ok(placement_visits_query(actor, placement_id).count(self.conn()).await?)
+    pub async fn count_placement_visits(&self, r: &Reader<'_>, placement_id: PlacementId) -> Result<u64, StoreError> {
+        Ok(placement_visits_query(r, placement_id).count(self.conn()).await?)
     }
 
-    /// The persons who take part in a visit. The visit must already be visible to the
-    /// caller; participants are persons of the same family.
+    /// The persons who take part in a visit the caller may see.
     pub async fn visit_participants(
         &self,
-        actor: &Actor,
+        r: &Reader<'_>,
         visit_id: ContactVisitId,
     ) -> Result<Vec<PersonId>, StoreError> {
-        let visit = self.contact_visit(actor, visit_id).await?;
+        let visit = self.contact_visit(r, visit_id).await?;
         Ok(contact_visit_participant::Entity::find()
             .filter(contact_visit_participant::Column::VisitId.eq(visit.id))
             .order_by_asc(contact_visit_participant::Column::PersonId)
@@ -204,8 +208,8 @@ impl Store {
     }
 }
 
-fn placement_visits_query(actor: &Actor, placement_id: PlacementId) -> sea_orm::Select<contact_visit::Entity> {
+fn placement_visits_query(r: &Reader<'_>, placement_id: PlacementId) -> sea_orm::Select<contact_visit::Entity> {
     contact_visit::Entity::find()
-        .filter(owned_by(contact_visit::Column::OrganizationId, actor))
+        .filter(scope::visits(r))
         .filter(contact_visit::Column::PlacementId.eq(placement_id.as_uuid()))
 }

@@ -16,7 +16,8 @@ use kinbridge_domain::partner::{Certification, CertificationStatus, ServiceActiv
 use kinbridge_domain::person::{IdentifierKind, NewPerson, PersonInput};
 use kinbridge_domain::placement::{NewPlacement, PlacementEndReason, PlacementInput, PlacementSetting};
 use kinbridge_domain::plan::{GoalPurpose, NewGoal, NewPlan};
-use kinbridge_domain::text::FreeText;
+use kinbridge_domain::sharing::{ConsentPurpose, ReferralPeriod};
+use kinbridge_domain::text::{ExternalId, FreeText};
 use kinbridge_domain::visit::{Cancellation, CancelledBy, NewVisit, Supervision, VisitInput, VisitOutcome};
 use kinbridge_persistence::families::{MemberPerson, NewMember};
 use kinbridge_persistence::{Store, StoreError, WriteMeta};
@@ -76,7 +77,7 @@ pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
     let aarhus = s.org(OrganizationKind::Municipality, "Aarhus Kommune", FIRST_MUNICIPALITY_CODE).await?;
     let randers = s.org(OrganizationKind::Municipality, "Randers Kommune", "0730").await?;
     let provider = s.org(OrganizationKind::PlacementProvider, "Skovbrynet Opholdssted", "PP-0751-01").await?;
-    s.org(OrganizationKind::FamilyServicesProvider, "Familiecenter Øst", "FSP-0751-01").await?;
+    let family_services = s.org(OrganizationKind::FamilyServicesProvider, "Familiecenter Øst", "FSP-0751-01").await?;
     let authority =
         s.org(OrganizationKind::MentalHealthAuthority, "Børne- og Ungdomspsykiatri Midt", "MHA-MIDT").await?;
     let t = s.today;
@@ -86,7 +87,7 @@ pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
     let hansen = store
         .create_family(
             &meta(&aarhus, "createFamily"),
-            &NewFamily::parse(Some("AAR-2026-0001"), "Hansen")?,
+            &NewFamily::parse(Some("AAR-2026-0001"), "Hansen")?.with_contact(Some("Sofie Krogh, 8713 4000"))?,
             &[
                 member(person("Emma", "Hansen", Some(s.day(-3650)), None, t)?, FamilyRole::Child, None)?,
                 member(
@@ -157,6 +158,39 @@ pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
                     )?,
                 ],
             )?,
+        )
+        .await?;
+
+    // Familiecenter Øst works with the Hansens; Mette lets the foster care provider see her
+    // goals, and Jonas lets Randers, where he lives, see them too.
+    store
+        .create_referral(
+            &meta(&aarhus, "createReferral"),
+            hansen,
+            family_services.organization_id,
+            ReferralPeriod::new(s.day(-100), None)?,
+        )
+        .await?;
+    let (mette, jonas) = (
+        parent_of(store, &aarhus, hansen, FamilyRole::Parent).await?,
+        parent_of(store, &aarhus, hansen, FamilyRole::OtherParent).await?,
+    );
+    store
+        .give_consent(
+            &meta(&aarhus, "giveConsent"),
+            mette,
+            ConsentPurpose::SharePlanGoalsWithPlacementProvider,
+            provider.organization_id,
+            s.day(-90),
+        )
+        .await?;
+    store
+        .give_consent(
+            &meta(&aarhus, "giveConsent"),
+            jonas,
+            ConsentPurpose::ShareWithResidenceMunicipality,
+            randers.organization_id,
+            s.day(-90),
         )
         .await?;
 
@@ -263,14 +297,21 @@ pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
         .await?;
     let partner_name = person("Hanne", "Lund", None, None, t)?;
     let certified = Certification::parse(CertificationStatus::Certified, Some(s.day(-600)), Some(s.day(130)), None)?;
-    let hanne =
-        store.create_family_partner(&meta(&authority, "createFamilyPartner"), &partner_name, &certified).await?;
+    let hanne = store
+        .create_family_partner(
+            &meta(&authority, "createFamilyPartner"),
+            &partner_name,
+            &certified,
+            Some(&ExternalId::parse("hanne.lund").map_err(|e| e.at("subject"))?),
+        )
+        .await?;
     let pending = Certification::parse(CertificationStatus::PendingCertification, None, None, Some(s.day(23)))?;
     store
         .create_family_partner(
             &meta(&authority, "createFamilyPartner"),
             &person("Peter", "Dahl", None, None, t)?,
             &pending,
+            Some(&ExternalId::parse("peter.dahl").map_err(|e| e.at("subject"))?),
         )
         .await?;
     let eligibility = store
@@ -303,18 +344,25 @@ fn at(day: NaiveDate) -> chrono::DateTime<Utc> {
 }
 
 async fn child_of(store: &Store, actor: &Actor, family: FamilyId) -> Result<PersonId, StoreError> {
+    parent_of(store, actor, family, FamilyRole::Child).await
+}
+
+/// The family's member with `role`.
+async fn parent_of(store: &Store, actor: &Actor, family: FamilyId, role: FamilyRole) -> Result<PersonId, StoreError> {
     let req = kinbridge_persistence::PageRequest {
         after: None,
         before: None,
         limit: kinbridge_persistence::page::Limit::First(20),
     };
-    let members = store.family_members(actor, family, req).await?;
+    let log = kinbridge_persistence::scope::ReadLog::default();
+    let reader = kinbridge_persistence::scope::Reader::new(actor, Utc::now().date_naive(), &log);
+    let members = store.family_members(&reader, family, req).await?;
     members
         .items
         .iter()
-        .find(|(m, _)| m.role == FamilyRole::Child.as_str())
+        .find(|(m, _)| m.role == role.as_str())
         .map(|(_, p)| PersonId::from_uuid(p.id))
-        .ok_or_else(|| StoreError::Corrupt("demo family without a child".into()))
+        .ok_or_else(|| StoreError::Corrupt(format!("demo family without a {role}")))
 }
 
 #[allow(clippy::too_many_arguments)]

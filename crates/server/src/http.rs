@@ -226,22 +226,23 @@ async fn execute(
             tracing::Span::current().record("graphql.operation", name.as_str());
         }
         let organization = actor.organization_id;
-        let request = request.data(RequestContext { actor, request_id: request_id.clone() });
-        let executed = AssertUnwindSafe(state.schema.execute(request)).catch_unwind().await;
+        let context = RequestContext::new(actor.clone(), request_id.clone());
+        let reads = Arc::clone(&context.reads);
+        let executed = AssertUnwindSafe(state.schema.execute(request.data(context))).catch_unwind().await;
         let mut response = match executed {
             Ok(response) => response,
             Err(_) => {
                 tracing::error!("request failed: a resolver panicked");
-                return finish(
-                    plain_error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "INTERNAL",
-                        "internal error; quote the request id to the operator",
-                    ),
-                    &request_id,
-                );
+                return finish(internal_error(), &request_id);
             }
         };
+        // The audit trail records what the caller was shown before the response leaves: a
+        // read whose audit event could not be written is never answered.
+        let shown = reads.take();
+        if let Err(e) = state.store.record_reads(&actor, &request_id, &shown).await {
+            tracing::error!(error = %e, reads = shown.len(), "response withheld: its reads could not be audited");
+            return finish(internal_error(), &request_id);
+        }
         // Errors raised by async-graphql itself (syntax, validation, an argument that does
         // not coerce, a query too deep or complex) carry no code: they are all bad input.
         for error in &mut response.errors {
@@ -266,10 +267,7 @@ async fn execute(
             Ok(body) => body,
             Err(e) => {
                 tracing::error!(error = %e, "response could not be encoded");
-                return finish(
-                    plain_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error"),
-                    &request_id,
-                );
+                return finish(internal_error(), &request_id);
             }
         };
         finish((status, [(header::CONTENT_TYPE, encoding.content_type())], body).into_response(), &request_id)
@@ -305,6 +303,10 @@ fn finish(mut response: Response, request_id: &str) -> Response {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     response
+}
+
+fn internal_error() -> Response {
+    plain_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error; quote the request id to the operator")
 }
 
 /// A response carrying one GraphQL error, for failures before execution.

@@ -1,0 +1,147 @@
+//! The audit trail, for auditors of the same organisation.
+
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
+use kinbridge_domain::access::Role;
+use kinbridge_domain::ids::PersonId;
+use kinbridge_persistence::entities::audit_event;
+use kinbridge_persistence::trail::AuditFilter;
+
+use crate::connection::{self, Conn, cost};
+use crate::context::{Caller, any_caller};
+use crate::error::{ApiError, ApiResult, IntoApi, id_arg};
+
+/// One access to personal data: who, what, when, from which request. Append-only.
+#[derive(Debug, Clone)]
+pub struct AuditEvent(audit_event::Model);
+
+#[Object]
+impl AuditEvent {
+    async fn id(&self) -> ID {
+        ID(format!("aud_{}", self.0.id.simple()))
+    }
+
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+
+    /// The token subject of the caller.
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+
+    /// The caller's organisation's id.
+    async fn organization_id(&self) -> ID {
+        ID(kinbridge_domain::ids::OrganizationId::from_uuid(self.0.organization_id).to_string())
+    }
+
+    /// The caller's roles, comma-separated.
+    async fn roles(&self) -> &str {
+        &self.0.roles
+    }
+
+    /// `read`, or the mutation that wrote.
+    async fn operation(&self) -> &str {
+        &self.0.operation
+    }
+
+    /// The GraphQL type of the record, such as `Person` or `Placement`.
+    async fn record_type(&self) -> &str {
+        &self.0.record_type
+    }
+
+    /// The record's id, in the UUID form the public ids carry after their prefix.
+    async fn record_id(&self) -> String {
+        self.0.record_id.simple().to_string()
+    }
+
+    async fn request_id(&self) -> &str {
+        &self.0.request_id
+    }
+}
+
+/// Narrows the audit trail.
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct AuditEventFilter {
+    /// From this time on.
+    pub from: Option<DateTime<Utc>>,
+    /// Before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// One token subject.
+    pub subject: Option<String>,
+    /// One record, by its public id (such as `per_…`).
+    pub record_id: Option<ID>,
+}
+
+fn auditor<'a>(ctx: &Context<'a>) -> Result<Caller<'a>, ApiError> {
+    let c = any_caller(ctx)?;
+    c.require_role(Role::Auditor, "read the audit trail")?;
+    Ok(c)
+}
+
+#[derive(Default, Debug)]
+pub struct AuditQuery;
+
+#[Object]
+impl AuditQuery {
+    /// For auditors: the audit trail of the caller's organisation, oldest first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditEventFilter>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<AuditEvent>> {
+        let c = auditor(ctx)?;
+        let filter = filter.unwrap_or_default();
+        let record_id = match &filter.record_id {
+            None => None,
+            Some(id) => Some(
+                id.split_once('_')
+                    .and_then(|(_, hex)| uuid::Uuid::try_parse(hex).ok())
+                    .ok_or_else(|| ApiError::bad_input("filter.recordId", "is not a record id"))?,
+            ),
+        };
+        let filter = AuditFilter { from: filter.from, until: filter.until, subject: filter.subject, record_id };
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.audit_events(c.actor, &filter, req).await,
+            async || c.store.count_audit_events(c.actor, &filter).await,
+            |e| format!("aud_{}", e.id.simple()),
+            AuditEvent,
+        )
+        .await
+    }
+
+    /// For auditors of the organisation that owns the person: who has seen or changed
+    /// this person's data, in any organisation, oldest first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn access_log(
+        &self,
+        ctx: &Context<'_>,
+        person_id: ID,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<AuditEvent>> {
+        let c = auditor(ctx)?;
+        let person: PersonId = id_arg("personId", &person_id)?;
+        if !c.store.owns_person(c.actor, person).await.api()? {
+            return Err(ApiError::NotFound { record_type: "Person" }.into());
+        }
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.access_log(c.actor, person, req).await,
+            async || c.store.count_access_log(c.actor, person).await,
+            |e| format!("aud_{}", e.id.simple()),
+            AuditEvent,
+        )
+        .await
+    }
+}

@@ -1,0 +1,97 @@
+//! Sharing between agencies: referrals and consents (001, 000, 002).
+
+use chrono::NaiveDate;
+
+use crate::error::ValidationError;
+use crate::organization::OrganizationKind;
+use crate::string_enum;
+
+string_enum!(
+    /// What a consent allows. The parents decide what is shared beyond the responsible
+    /// municipality; consent is checked when data is read, so a revocation takes effect
+    /// on the next request.
+    ConsentPurpose {
+        /// The placement provider may see the parents' plan goals (001: the placement site
+        /// is informed of the parents' goals with their consent).
+        SharePlanGoalsWithPlacementProvider => "SHARE_PLAN_GOALS_WITH_PLACEMENT_PROVIDER",
+        /// Key people around the child may be notified (000: ask the client's permission first).
+        NotifyKeyPeople => "NOTIFY_KEY_PEOPLE",
+        /// The municipality where the parents live may see the plan goals (001: coordination
+        /// across municipalities).
+        ShareWithResidenceMunicipality => "SHARE_WITH_RESIDENCE_MUNICIPALITY",
+        /// A family partner may be told about the family (002).
+        ShareWithFamilyPartner => "SHARE_WITH_FAMILY_PARTNER",
+    }
+);
+
+impl ConsentPurpose {
+    /// The kind of organisation a consent for this purpose goes to; `None` when the
+    /// recipient is the organisation that records the consent itself.
+    pub const fn recipient_kind(self) -> Option<OrganizationKind> {
+        match self {
+            Self::SharePlanGoalsWithPlacementProvider => Some(OrganizationKind::PlacementProvider),
+            Self::NotifyKeyPeople => None,
+            Self::ShareWithResidenceMunicipality => Some(OrganizationKind::Municipality),
+            Self::ShareWithFamilyPartner => Some(OrganizationKind::MentalHealthAuthority),
+        }
+    }
+}
+
+/// When a referral gives a family services provider access: from `starts_on` up to, not
+/// including, `ends_on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReferralPeriod {
+    pub starts_on: NaiveDate,
+    pub ends_on: Option<NaiveDate>,
+}
+
+impl ReferralPeriod {
+    pub fn new(starts_on: NaiveDate, ends_on: Option<NaiveDate>) -> Result<Self, ValidationError> {
+        if ends_on.is_some_and(|end| end <= starts_on) {
+            return Err(ValidationError::new("endsOn", "a referral ends after it starts"));
+        }
+        Ok(Self { starts_on, ends_on })
+    }
+
+    /// Whether the provider has access on `day`. Access ends with the referral.
+    pub fn is_active(&self, day: NaiveDate) -> bool {
+        self.starts_on <= day && self.ends_on.is_none_or(|end| day < end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn access_by_referral_ends_with_the_referral() {
+        let r = ReferralPeriod::new(d("2026-01-01"), Some(d("2026-07-01"))).unwrap();
+        assert!(!r.is_active(d("2025-12-31")));
+        assert!(r.is_active(d("2026-01-01")));
+        assert!(r.is_active(d("2026-06-30")));
+        assert!(!r.is_active(d("2026-07-01")));
+    }
+
+    #[test]
+    fn a_referral_ends_after_it_starts() {
+        assert_eq!(ReferralPeriod::new(d("2026-01-01"), Some(d("2026-01-01"))).unwrap_err().field, "endsOn");
+        assert!(ReferralPeriod::new(d("2026-01-01"), None).unwrap().is_active(d("2030-01-01")));
+    }
+
+    #[test]
+    fn a_consent_goes_to_the_kind_of_organisation_its_purpose_names() {
+        assert_eq!(
+            ConsentPurpose::SharePlanGoalsWithPlacementProvider.recipient_kind(),
+            Some(OrganizationKind::PlacementProvider)
+        );
+        assert_eq!(
+            ConsentPurpose::ShareWithResidenceMunicipality.recipient_kind(),
+            Some(OrganizationKind::Municipality)
+        );
+        assert_eq!(ConsentPurpose::NotifyKeyPeople.recipient_kind(), None);
+    }
+}

@@ -1,0 +1,135 @@
+//! The residence municipality's coordination view of cross-municipality placements (001:
+//! coordination across municipalities when the parents live in another municipality than
+//! the placing one).
+//!
+//! The view is narrow by design: who the child is, the placement's dates and setting,
+//! the placing municipality and whom to contact there, the plan's status and next review,
+//! and the plan goals only while a parent's consent to share them stands. Never notes,
+//! observations, cancellation reasons or identifiers.
+
+use kinbridge_domain::family::FamilyRole;
+use kinbridge_domain::ids::{ParentActionPlanId, PlacementId};
+use kinbridge_domain::organization::OrganizationKind;
+use kinbridge_domain::sharing::ConsentPurpose;
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+
+use crate::Store;
+use crate::entities::{family, family_member, parent_action_plan, person, placement, plan_goal};
+use crate::error::StoreError;
+use crate::page::{self, Page, PageRequest};
+use crate::scope::{Reader, consented_families};
+
+/// What the residence municipality is shown of one placement.
+#[derive(Debug, Clone)]
+pub struct CoordinationRow {
+    pub placement: placement::Model,
+    pub child: person::Model,
+    pub caseworker_contact: Option<String>,
+    /// The most recent plan for the placement, if any.
+    pub plan: Option<parent_action_plan::Model>,
+}
+
+impl Store {
+    /// Placements by other municipalities of children whose parents live in the caller's
+    /// municipality; current ones only unless `include_ended`.
+    pub async fn cross_municipality_placements(
+        &self,
+        r: &Reader<'_>,
+        include_ended: bool,
+        req: PageRequest,
+    ) -> Result<Page<CoordinationRow>, StoreError> {
+        let page = page::fetch(self.conn(), coordination_query(r, include_ended), placement::Column::Id, req).await?;
+        let mut rows = Vec::with_capacity(page.items.len());
+        for p in &page.items {
+            let child = person::Entity::find_by_id(p.child_id)
+                .one(self.conn())
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("placement {} has no child", p.id)))?;
+            let contact =
+                family::Entity::find_by_id(p.family_id).one(self.conn()).await?.and_then(|f| f.caseworker_contact);
+            let plan = parent_action_plan::Entity::find()
+                .filter(parent_action_plan::Column::PlacementId.eq(p.id))
+                .order_by_desc(parent_action_plan::Column::Id)
+                .one(self.conn())
+                .await?;
+            r.saw("Placement", p.id);
+            r.saw("Person", child.id);
+            if let Some(plan) = &plan {
+                r.saw("ParentActionPlan", plan.id);
+            }
+            rows.push(CoordinationRow { placement: p.clone(), child, caseworker_contact: contact, plan });
+        }
+        Ok(Page { items: rows, has_previous: page.has_previous, has_next: page.has_next })
+    }
+
+    pub async fn count_cross_municipality_placements(
+        &self,
+        r: &Reader<'_>,
+        include_ended: bool,
+    ) -> Result<u64, StoreError> {
+        Ok(coordination_query(r, include_ended).count(self.conn()).await?)
+    }
+
+    /// The goals of a plan in the coordination view, if a parent's consent to share them
+    /// with the caller stands today; `None` otherwise.
+    pub async fn coordination_goals(
+        &self,
+        r: &Reader<'_>,
+        placement_id: PlacementId,
+        plan_id: ParentActionPlanId,
+    ) -> Result<Option<Vec<plan_goal::Model>>, StoreError> {
+        let shared = parent_action_plan::Entity::find_by_id(plan_id.as_uuid())
+            .filter(parent_action_plan::Column::PlacementId.eq(placement_id.as_uuid()))
+            .filter(
+                parent_action_plan::Column::PlacementId.in_subquery(
+                    Query::select()
+                        .column(placement::Column::Id)
+                        .from(placement::Entity)
+                        .cond_where(coordination_condition(r, true))
+                        .to_owned(),
+                ),
+            )
+            .filter(
+                parent_action_plan::Column::FamilyId
+                    .in_subquery(consented_families(r, ConsentPurpose::ShareWithResidenceMunicipality)),
+            )
+            .one(self.conn())
+            .await?;
+        let Some(plan) = shared else { return Ok(None) };
+        let goals = plan_goal::Entity::find()
+            .filter(plan_goal::Column::PlanId.eq(plan.id))
+            .order_by_asc(plan_goal::Column::Position)
+            .all(self.conn())
+            .await?;
+        goals.iter().for_each(|g| r.saw("Goal", g.id));
+        Ok(Some(goals))
+    }
+}
+
+fn coordination_condition(r: &Reader<'_>, include_ended: bool) -> Condition {
+    if r.actor.organization_kind != OrganizationKind::Municipality {
+        return Condition::all().add(Expr::cust("1 = 0"));
+    }
+    let org = r.actor.organization_id.as_uuid();
+    let parents: Vec<&str> = FamilyRole::ALL.iter().filter(|r| r.is_parent()).map(|r| r.as_str()).collect();
+    let families_living_here = Query::select()
+        .column(family_member::Column::FamilyId)
+        .from(family_member::Entity)
+        .and_where(family_member::Column::Role.is_in(parents))
+        .and_where(family_member::Column::ResidenceMunicipalityId.eq(org))
+        .to_owned();
+    let mut condition = Condition::all()
+        .add(placement::Column::OrganizationId.ne(org))
+        .add(placement::Column::FamilyId.in_subquery(families_living_here));
+    if !include_ended {
+        condition = condition.add(
+            Condition::any().add(placement::Column::EndDate.is_null()).add(placement::Column::EndDate.gt(r.today)),
+        );
+    }
+    condition
+}
+
+fn coordination_query(r: &Reader<'_>, include_ended: bool) -> sea_orm::Select<placement::Entity> {
+    placement::Entity::find().filter(coordination_condition(r, include_ended))
+}

@@ -1,0 +1,231 @@
+//! Referrals to family services providers, and consents.
+
+use chrono::NaiveDate;
+use kinbridge_domain::TransitionError;
+use kinbridge_domain::ValidationError;
+use kinbridge_domain::ids::{ConsentId, FamilyId, OrganizationId, PersonId, ReferralId};
+use kinbridge_domain::organization::OrganizationKind;
+use kinbridge_domain::sharing::{ConsentPurpose, ReferralPeriod};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter};
+
+use crate::Store;
+use crate::entities::{consent, person, referral};
+use crate::error::StoreError;
+use crate::families::family_owned;
+use crate::page::{self, Page, PageRequest};
+use crate::scope::{Reader, owned_by};
+use crate::write::WriteMeta;
+
+impl Store {
+    /// Refers one of the caller's families to a family services provider, which then sees
+    /// the family while the referral is active.
+    pub async fn create_referral(
+        &self,
+        meta: &WriteMeta<'_>,
+        family_id: FamilyId,
+        provider_id: OrganizationId,
+        period: ReferralPeriod,
+    ) -> Result<ReferralId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(ReferralId::from_uuid(id));
+        }
+        let family = family_owned(&*tx, tx.actor(), family_id).await?;
+        Store::expect_organization_kind(&*tx, provider_id, OrganizationKind::FamilyServicesProvider, "providerId")
+            .await?;
+        let id = ReferralId::new();
+        referral::Entity::insert(referral::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            updated_at: Set(tx.now),
+            version: Set(1),
+            family_id: Set(family.id),
+            provider_id: Set(provider_id.as_uuid()),
+            starts_on: Set(period.starts_on),
+            ends_on: Set(period.ends_on),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        tx.record("Referral", id.as_uuid(), &id.to_string(), "referral.created").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// Ends a referral on `ends_on`; the provider's access ends with it.
+    pub async fn end_referral(
+        &self,
+        meta: &WriteMeta<'_>,
+        id: ReferralId,
+        ends_on: NaiveDate,
+    ) -> Result<ReferralId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(ReferralId::from_uuid(id));
+        }
+        let row = referral::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(referral::Column::OrganizationId, tx.actor()))
+            .one(&*tx)
+            .await?
+            .ok_or(StoreError::not_found("Referral"))?;
+        if row.ends_on.is_some_and(|end| end <= ends_on) {
+            return Err(
+                TransitionError(format!("the referral already ends on {}", row.ends_on.unwrap_or(ends_on))).into()
+            );
+        }
+        ReferralPeriod::new(row.starts_on, Some(ends_on))?;
+        let result = referral::Entity::update_many()
+            .col_expr(referral::Column::EndsOn, Expr::value(ends_on))
+            .col_expr(referral::Column::UpdatedAt, Expr::value(tx.now))
+            .col_expr(referral::Column::Version, Expr::value(row.version + 1))
+            .filter(referral::Column::Id.eq(row.id))
+            .filter(referral::Column::Version.eq(row.version))
+            .exec(&*tx)
+            .await?;
+        if result.rows_affected != 1 {
+            return Err(TransitionError("the referral was changed by another request at the same time".into()).into());
+        }
+        tx.record("Referral", row.id, &id.to_string(), "referral.ended").await?;
+        tx.commit(row.id).await?;
+        Ok(id)
+    }
+
+    /// The referral, for the municipality that made it or the provider it went to.
+    pub async fn referral(&self, r: &Reader<'_>, id: ReferralId) -> Result<referral::Model, StoreError> {
+        referral::Entity::find_by_id(id.as_uuid())
+            .filter(referrals_visible(r))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("Referral"))
+    }
+
+    pub async fn family_referrals(
+        &self,
+        r: &Reader<'_>,
+        family_id: FamilyId,
+        req: PageRequest,
+    ) -> Result<Page<referral::Model>, StoreError> {
+        Ok(page::fetch(self.conn(), family_referrals_query(r, family_id), referral::Column::Id, req).await?)
+    }
+
+    pub async fn count_family_referrals(&self, r: &Reader<'_>, family_id: FamilyId) -> Result<u64, StoreError> {
+        Ok(family_referrals_query(r, family_id).count(self.conn()).await?)
+    }
+
+    /// Records a person's consent, for a purpose, to a recipient organisation. The person
+    /// belongs to the caller's organisation, and the recipient is of the kind the purpose
+    /// names (for notifying key people, the caller itself).
+    pub async fn give_consent(
+        &self,
+        meta: &WriteMeta<'_>,
+        person_id: PersonId,
+        purpose: ConsentPurpose,
+        recipient_id: OrganizationId,
+        given_on: NaiveDate,
+    ) -> Result<ConsentId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(ConsentId::from_uuid(id));
+        }
+        person::Entity::find_by_id(person_id.as_uuid())
+            .filter(owned_by(person::Column::OrganizationId, tx.actor()))
+            .one(&*tx)
+            .await?
+            .ok_or(StoreError::not_found("Person"))?;
+        match purpose.recipient_kind() {
+            Some(kind) => Store::expect_organization_kind(&*tx, recipient_id, kind, "recipientId").await?,
+            None if recipient_id == tx.actor().organization_id => {}
+            None => {
+                return Err(ValidationError::new(
+                    "recipientId",
+                    "consent to notify key people is given to the organisation that notifies them",
+                )
+                .into());
+            }
+        }
+        let id = ConsentId::new();
+        consent::Entity::insert(consent::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            person_id: Set(person_id.as_uuid()),
+            purpose: Set(purpose.as_str().to_owned()),
+            recipient_id: Set(recipient_id.as_uuid()),
+            given_on: Set(given_on),
+            revoked_at: Set(None),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        tx.record("Consent", id.as_uuid(), &id.to_string(), "consent.given").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// Revokes a consent. It takes effect on the next request that reads the data.
+    pub async fn revoke_consent(&self, meta: &WriteMeta<'_>, id: ConsentId) -> Result<ConsentId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(ConsentId::from_uuid(id));
+        }
+        let row = consent::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(consent::Column::OrganizationId, tx.actor()))
+            .one(&*tx)
+            .await?
+            .ok_or(StoreError::not_found("Consent"))?;
+        if row.revoked_at.is_some() {
+            return Err(TransitionError("the consent is already revoked".into()).into());
+        }
+        consent::Entity::update_many()
+            .col_expr(consent::Column::RevokedAt, Expr::value(tx.now))
+            .filter(consent::Column::Id.eq(row.id))
+            .filter(consent::Column::RevokedAt.is_null())
+            .exec(&*tx)
+            .await?;
+        tx.record("Consent", row.id, &id.to_string(), "consent.revoked").await?;
+        tx.commit(row.id).await?;
+        Ok(id)
+    }
+
+    /// A consent recorded by the caller's organisation.
+    pub async fn consent(&self, r: &Reader<'_>, id: ConsentId) -> Result<consent::Model, StoreError> {
+        let found = consent::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(consent::Column::OrganizationId, r.actor))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("Consent"))?;
+        r.saw("Consent", found.id);
+        Ok(found)
+    }
+
+    /// A person's consents, given and revoked, recorded by the caller's organisation.
+    pub async fn person_consents(
+        &self,
+        r: &Reader<'_>,
+        person_id: PersonId,
+        req: PageRequest,
+    ) -> Result<Page<consent::Model>, StoreError> {
+        let page = page::fetch(self.conn(), consents_query(r, person_id), consent::Column::Id, req).await?;
+        page.items.iter().for_each(|c| r.saw("Consent", c.id));
+        Ok(page)
+    }
+
+    pub async fn count_person_consents(&self, r: &Reader<'_>, person_id: PersonId) -> Result<u64, StoreError> {
+        Ok(consents_query(r, person_id).count(self.conn()).await?)
+    }
+}
+
+fn referrals_visible(r: &Reader<'_>) -> Condition {
+    let org = r.actor.organization_id.as_uuid();
+    Condition::any().add(referral::Column::OrganizationId.eq(org)).add(referral::Column::ProviderId.eq(org))
+}
+
+fn family_referrals_query(r: &Reader<'_>, family_id: FamilyId) -> sea_orm::Select<referral::Entity> {
+    referral::Entity::find().filter(referrals_visible(r)).filter(referral::Column::FamilyId.eq(family_id.as_uuid()))
+}
+
+fn consents_query(r: &Reader<'_>, person_id: PersonId) -> sea_orm::Select<consent::Entity> {
+    consent::Entity::find()
+        .filter(owned_by(consent::Column::OrganizationId, r.actor))
+        .filter(consent::Column::PersonId.eq(person_id.as_uuid()))
+}
