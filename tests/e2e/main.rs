@@ -13,5 +13,6 @@ mod partners;
 mod placements;
 mod plans;
 mod schema;
+mod sharing;
 mod tokens;
 mod visits;

@@ -93,11 +93,13 @@ impl Store {
 
     /// The referral, for the municipality that made it or the provider it went to.
     pub async fn referral(&self, r: &Reader<'_>, id: ReferralId) -> Result<referral::Model, StoreError> {
-        referral::Entity::find_by_id(id.as_uuid())
+        let found = referral::Entity::find_by_id(id.as_uuid())
             .filter(referrals_visible(r))
             .one(self.conn())
             .await?
-            .ok_or(StoreError::not_found("Referral"))
+            .ok_or(StoreError::not_found("Referral"))?;
+        r.saw("Referral", found.id);
+        Ok(found)
     }
 
     pub async fn family_referrals(
@@ -106,7 +108,9 @@ impl Store {
         family_id: FamilyId,
         req: PageRequest,
     ) -> Result<Page<referral::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), family_referrals_query(r, family_id), referral::Column::Id, req).await?)
+        let page = page::fetch(self.conn(), family_referrals_query(r, family_id), referral::Column::Id, req).await?;
+        page.items.iter().for_each(|x| r.saw("Referral", x.id));
+        Ok(page)
     }
 
     pub async fn count_family_referrals(&self, r: &Reader<'_>, family_id: FamilyId) -> Result<u64, StoreError> {
