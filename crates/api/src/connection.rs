@@ -67,6 +67,12 @@ fn cursor(name: &str, value: &str) -> Result<Uuid, ApiError> {
         .ok_or_else(|| ApiError::bad_input(name, "is not a cursor returned by this connection"))
 }
 
+/// Whether the client asked for the page itself, not only its count.
+fn wants_page(ctx: &Context<'_>) -> bool {
+    let look = ctx.look_ahead();
+    look.field("edges").exists() || look.field("nodes").exists() || look.field("pageInfo").exists()
+}
+
 /// Whether the client asked for `totalCount`, so that the count query runs only then.
 pub fn wants_total(ctx: &Context<'_>) -> bool {
     ctx.look_ahead().field("totalCount").exists()
@@ -86,7 +92,13 @@ pub async fn resolve<M, N: OutputType>(
     node: impl Fn(M) -> N,
 ) -> ApiResult<Conn<N>> {
     let req = page_request(after, before, first, last)?;
-    let page = fetch(req).await.api()?;
+    // A client that asks only for `totalCount` is shown no record: none is read, none
+    // is logged as seen.
+    let page = if wants_page(ctx) {
+        fetch(req).await.api()?
+    } else {
+        Page { items: Vec::new(), has_previous: false, has_next: false }
+    };
     let total = if wants_total(ctx) { count().await.api()? } else { 0 };
     Ok(build(page, total, id, node))
 }

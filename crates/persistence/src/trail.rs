@@ -100,6 +100,15 @@ impl Store {
         Ok(access_query(actor, person).count(self.conn()).await?)
     }
 
+    /// The audit events of one request: what it wrote and what it was shown.
+    pub async fn audit_events_for_request(&self, request_id: &str) -> Result<Vec<audit_event::Model>, StoreError> {
+        Ok(audit_event::Entity::find()
+            .filter(audit_event::Column::RequestId.eq(request_id))
+            .order_by_asc(audit_event::Column::Id)
+            .all(self.conn())
+            .await?)
+    }
+
     /// The audit events that name one record, oldest first.
     pub async fn audit_events_for_record(&self, record_id: Uuid) -> Result<Vec<audit_event::Model>, StoreError> {
         Ok(audit_event::Entity::find()
