@@ -10,6 +10,7 @@ mod auth;
 mod families;
 mod http;
 mod idempotency;
+mod matrix;
 mod partners;
 mod placements;
 mod plans;

@@ -349,6 +349,18 @@ pub struct PartnerMutation;
 
 const WHAT: &str = "manage family partners and their assignments";
 
+/// A family partner records the services they deliver; assigning partners and recording
+/// eligibility is for the authority's other roles.
+fn require_manager(c: &crate::context::Caller<'_>) -> Result<(), crate::error::ApiError> {
+    c.require_kind(DomainOrganizationKind::MentalHealthAuthority, WHAT)?;
+    if c.actor.is_family_partner_only() {
+        return Err(crate::error::ApiError::forbidden(
+            "a family partner records services; the authority's managers assign partners",
+        ));
+    }
+    Ok(())
+}
+
 #[Object]
 impl PartnerMutation {
     /// Registers a family partner of the caller's mental health authority.
@@ -358,7 +370,7 @@ impl PartnerMutation {
         input: CreateFamilyPartnerInput,
     ) -> ApiResult<CreateFamilyPartnerPayload> {
         let c = caller(ctx)?;
-        c.require_kind(DomainOrganizationKind::MentalHealthAuthority, WHAT)?;
+        require_manager(&c)?;
         let name = NewPerson {
             given_name: Name::parse(&input.given_name).at("givenName").map_err(in_input)?,
             family_name: Name::parse(&input.family_name).at("familyName").map_err(in_input)?,
@@ -391,7 +403,7 @@ impl PartnerMutation {
         input: RecordServiceEligibilityInput,
     ) -> ApiResult<RecordServiceEligibilityPayload> {
         let c = caller(ctx)?;
-        c.require_kind(DomainOrganizationKind::MentalHealthAuthority, WHAT)?;
+        require_manager(&c)?;
         let child: PersonId = id_arg("input.childId", &input.child_id)?;
         let caregiver: PersonId = id_arg("input.primaryCaregiverId", &input.primary_caregiver_id)?;
         let meta = c.write("recordServiceEligibility", input.idempotency_key.as_deref(), &input)?;
@@ -413,7 +425,7 @@ impl PartnerMutation {
         input: AssignFamilyPartnerInput,
     ) -> ApiResult<AssignFamilyPartnerPayload> {
         let c = caller(ctx)?;
-        c.require_kind(DomainOrganizationKind::MentalHealthAuthority, WHAT)?;
+        require_manager(&c)?;
         let partner: FamilyPartnerId = id_arg("input.familyPartnerId", &input.family_partner_id)?;
         let eligibility: ServiceEligibilityId = id_arg("input.eligibilityId", &input.eligibility_id)?;
         let meta = c.write("assignFamilyPartner", input.idempotency_key.as_deref(), &input)?;

@@ -18,7 +18,7 @@ use crate::Store;
 use crate::entities::{family_partner, family_partner_assignment, family_partner_service, person, service_eligibility};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
-use crate::scope::{self, Reader, owned_by};
+use crate::scope::{self, ReadLog, Reader, owned_by};
 use crate::write::WriteMeta;
 
 impl Store {
@@ -164,8 +164,9 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(FamilyPartnerServiceId::from_uuid(id));
         }
+        // A family partner records services on their own assignments only.
         let assignment = family_partner_assignment::Entity::find_by_id(assignment_id.as_uuid())
-            .filter(owned_by(family_partner_assignment::Column::OrganizationId, tx.actor()))
+            .filter(scope::assignments(&Reader::new(tx.actor(), tx.now.date_naive(), &ReadLog::default())))
             .one(&*tx)
             .await?
             .ok_or(StoreError::not_found("FamilyPartnerAssignment"))?;

@@ -1,0 +1,231 @@
+//! The authorization matrix: every role of every organisation kind, against the queries
+//! and mutations, on own, referred, consented, formerly consented and foreign records.
+//!
+//! The expected outcomes are the table below, read as data: one row per operation, one
+//! column per kind of caller. Each column stands for several callers: every role that
+//! behaves alike there (all roles but the auditor's and the family partner's), each of
+//! which must get the same outcome.
+
+use chrono::{Days, Duration, Utc};
+use kinbridge_domain::ids::OrganizationId;
+use kinbridge_domain::organization::OrganizationKind;
+use serde_json::{Value, json};
+
+use crate::support::{Gql, Org, TestApp, spawn_app};
+
+/// The roles that see and do the same within their organisation.
+const ORDINARY_ROLES: &[&str] = &[
+    "CASEWORKER",
+    "MANAGER",
+    "INTEGRATION",
+    "FAMILY_THERAPIST",
+    "VISIT_SUPERVISOR",
+    "SUPPORT_PERSON",
+    "PLACEMENT_STAFF",
+];
+
+/// The columns of the table.
+const CALLERS: [&str; 13] = [
+    "owner",         // the placing municipality (Aarhus), which owns the family
+    "auditor",       // Aarhus's auditor
+    "residence",     // Randers, where a parent of the family lives
+    "foreign-muni",  // Odder, unrelated
+    "fsp",           // a family services provider with an active referral
+    "fsp-former",    // a provider whose referral has ended
+    "fsp-never",     // a provider never referred
+    "site",          // the placement provider where the children live; consented for one plan
+    "other-site",    // another placement provider
+    "mha",           // the mental health authority's manager
+    "partner",       // its family partner who holds the assignment
+    "other-partner", // its family partner who does not
+    "foreign-mha",   // another authority
+];
+
+/// One row: the operation, its GraphQL document, and the expected outcome per column:
+/// `ok`, a count, or an error code (`NF` not found, `FB` forbidden, `CF` conflict).
+type Row = (&'static str, &'static str, [&'static str; 13]);
+
+#[rustfmt::skip]
+const MATRIX: &[Row] = &[
+    //                                                                                 owner aud   resid forgn fsp   fspX  fsp0  site  site2 mha   prt   prt2  mha2
+    ("family (own, referred)",            "query($f: ID!) { family(id: $f) { id } }", ["ok", "FB", "NF", "NF", "ok", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
+    ("families: how many",                "{ families { totalCount } }",              ["2",  "FB", "0",  "0",  "1",  "0",  "0",  "0",  "0",  "0",  "0",  "0",  "0"]),
+    ("person: the placed child",          "query($child: ID!) { person(id: $child) { id } }", ["ok", "FB", "NF", "NF", "ok", "NF", "NF", "ok", "NF", "NF", "NF", "NF", "NF"]),
+    ("person: the parent",                "query($parent: ID!) { person(id: $parent) { id } }", ["ok", "FB", "NF", "NF", "ok", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
+    ("placement at the site",             "query($p: ID!) { placement(id: $p) { id } }", ["ok", "FB", "NF", "NF", "ok", "NF", "NF", "ok", "NF", "NF", "NF", "NF", "NF"]),
+    ("contact visit at the site",         "query($v: ID!) { contactVisit(id: $v) { id } }", ["ok", "FB", "NF", "NF", "ok", "NF", "NF", "ok", "NF", "NF", "NF", "NF", "NF"]),
+    ("plan, consented to the site",       "query($plan: ID!) { parentActionPlan(id: $plan) { goals { totalCount } } }", ["ok", "FB", "NF", "NF", "ok", "NF", "NF", "ok", "NF", "NF", "NF", "NF", "NF"]),
+    ("plan, consent revoked",             "query($plan2: ID!) { parentActionPlan(id: $plan2) { id } }", ["ok", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
+    ("cross-municipality placements",     "{ crossMunicipalityPlacements { totalCount } }", ["0", "FB", "1", "0", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB"]),
+    ("family partner assignment",         "query($a: ID!) { familyPartnerAssignment(id: $a) { id } }", ["NF", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "ok", "ok", "NF", "NF"]),
+    ("family partners: how many",         "{ familyPartners { totalCount } }",         ["0",  "FB", "0",  "0",  "0",  "0",  "0",  "0",  "0",  "2",  "1",  "1",  "0"]),
+    ("audit events",                      "{ auditEvents(first: 1) { edges { node { id } } } }",  ["FB", "ok", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB"]),
+    ("access log of the parent",          "query($parent: ID!) { accessLog(personId: $parent, first: 1) { edges { node { id } } } }", ["FB", "ok", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB"]),
+    ("createFamily",                      "mutation { createFamily(input: { name: \"M\" }) { family { id } } }", ["ok", "FB", "ok", "ok", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB"]),
+    ("record a no-show, stale version",   "mutation($v: ID!) { recordContactVisitNoShow(input: { id: $v, expectedVersion: 999 }) { contactVisit { id } } }", ["CF", "FB", "NF", "NF", "CF", "NF", "NF", "CF", "NF", "NF", "NF", "NF", "NF"]),
+    ("addGoal to the consented plan",     "mutation($plan: ID!) { addGoal(input: { planId: $plan, goal: { description: \"G\", purpose: PARENT_WELLBEING } }) { goal { id } } }", ["ok", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
+    ("createReferral of the family",      "mutation($f: ID!, $target: ID!) { createReferral(input: { familyId: $f, providerId: $target, startsOn: \"2030-01-01\" }) { referral { id } } }", ["ok", "FB", "NF", "NF", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB"]),
+    ("giveConsent for the parent",        "mutation($parent: ID!, $siteId: ID!) { giveConsent(input: { personId: $parent, purpose: SHARE_PLAN_GOALS_WITH_PLACEMENT_PROVIDER, recipientId: $siteId, givenOn: \"2026-01-01\" }) { consent { id } } }", ["ok", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
+    ("createFamilyPartner",               "mutation { createFamilyPartner(input: { givenName: \"N\", familyName: \"P\", certificationStatus: PENDING_CERTIFICATION, trainingDeadline: \"2030-01-01\" }) { familyPartner { id } } }", ["FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "ok", "FB", "FB", "ok"]),
+];
+
+fn day(offset: i64) -> String {
+    let today = Utc::now().date_naive();
+    (if offset < 0 { today - Days::new(offset.unsigned_abs()) } else { today + Days::new(offset.unsigned_abs()) })
+        .to_string()
+}
+
+async fn data(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+    app.gql(token, query, variables).await.data().clone()
+}
+
+fn id_at(v: &Value, path: &[&str]) -> String {
+    path.iter().fold(v, |v, k| &v[*k]).as_str().unwrap_or_else(|| panic!("no id at {path:?} in {v}")).to_owned()
+}
+
+/// The records the table speaks of, and a token maker per column.
+struct Scenario {
+    variables: Value,
+    columns: Vec<(OrganizationId, Vec<Vec<&'static str>>, &'static str)>,
+}
+
+async fn scenario(app: &TestApp) -> Scenario {
+    let org = |kind, name: &'static str| async move { app.org(kind, name, &["CASEWORKER"]).await };
+    let aarhus = org(OrganizationKind::Municipality, "Aarhus").await;
+    let randers = org(OrganizationKind::Municipality, "Randers").await;
+    let odder = org(OrganizationKind::Municipality, "Odder").await;
+    let fsp = org(OrganizationKind::FamilyServicesProvider, "Familiecenter").await;
+    let fsp_former = org(OrganizationKind::FamilyServicesProvider, "Former").await;
+    let fsp_never = org(OrganizationKind::FamilyServicesProvider, "Never").await;
+    let fsp_target = org(OrganizationKind::FamilyServicesProvider, "Target").await;
+    let site = org(OrganizationKind::PlacementProvider, "Skovbrynet").await;
+    let other_site = org(OrganizationKind::PlacementProvider, "Elsewhere").await;
+    let mha = app.org(OrganizationKind::MentalHealthAuthority, "LMHA", &["MANAGER"]).await;
+    let foreign_mha = org(OrganizationKind::MentalHealthAuthority, "Other LMHA").await;
+
+    // The family: the child lives at the site; a parent lives in Randers.
+    let family = app.seed_family(&aarhus, Some(randers.id)).await;
+    let refer = async |provider: &Org, starts: i64, ends: Option<i64>| {
+        data(app, &aarhus.token, "mutation($f: ID!, $p: ID!, $s: Date!, $e: Date) { createReferral(input: { familyId: $f, providerId: $p, startsOn: $s, endsOn: $e }) { referral { id } } }",
+            json!({ "f": family.id, "p": provider.id.to_string(), "s": day(starts), "e": ends.map(day) })).await;
+    };
+    refer(&fsp, -30, None).await;
+    refer(&fsp_former, -30, Some(-1)).await;
+    let place = async |f: &crate::support::SeededFamily| {
+        let v = data(app, &aarhus.token, "mutation($f: ID!, $c: ID!, $p: ID!, $d: Date!) { createPlacement(input: { familyId: $f, childId: $c, providerId: $p, setting: FOSTER_FAMILY, voluntary: false, decisionDate: $d, startDate: $d }) { placement { id } } }",
+            json!({ "f": f.id, "c": f.child_id, "p": site.id.to_string(), "d": day(-30) })).await;
+        id_at(&v, &["createPlacement", "placement", "id"])
+    };
+    let plan = async |placement: &str| {
+        let v = data(app, &aarhus.token, "mutation($p: ID!) { createParentActionPlan(input: { placementId: $p, reviewIntervalDays: 30, goals: [{ description: \"Visits\", purpose: IMPROVE_CONTACT }] }) { parentActionPlan { id } } }",
+            json!({ "p": placement })).await;
+        id_at(&v, &["createParentActionPlan", "parentActionPlan", "id"])
+    };
+    let consent = async |person: &str| {
+        let v = data(app, &aarhus.token, "mutation($p: ID!, $r: ID!) { giveConsent(input: { personId: $p, purpose: SHARE_PLAN_GOALS_WITH_PLACEMENT_PROVIDER, recipientId: $r, givenOn: \"2026-01-01\" }) { consent { id } } }",
+            json!({ "p": person, "r": site.id.to_string() })).await;
+        id_at(&v, &["giveConsent", "consent", "id"])
+    };
+    let placement = place(&family).await;
+    let start = Utc::now() - Duration::hours(3);
+    let visit = data(app, &aarhus.token, "mutation($p: ID!, $s: DateTime!, $e: DateTime!) { planContactVisit(input: { placementId: $p, plannedStart: $s, plannedEnd: $e, supervision: UNSUPERVISED }) { contactVisit { id } } }",
+        json!({ "p": placement, "s": start.to_rfc3339(), "e": (start + Duration::hours(2)).to_rfc3339() })).await;
+    let plan1 = plan(&placement).await;
+    consent(&family.parent_id).await;
+
+    // A second family at the same site, whose parent's consent was revoked.
+    let family2 = app.seed_family(&aarhus, None).await;
+    let placement2 = place(&family2).await;
+    let plan2 = plan(&placement2).await;
+    let revoked = consent(&family2.parent_id).await;
+    data(
+        app,
+        &aarhus.token,
+        "mutation($c: ID!) { revokeConsent(input: { id: $c }) { consent { id } } }",
+        json!({ "c": revoked }),
+    )
+    .await;
+
+    // The authority: two partners, one assignment, held by "hanne".
+    let person = async |name: &str| {
+        let v = data(app, &mha.token, "mutation($n: String!) { createPerson(input: { person: { givenName: $n, familyName: \"J\" } }) { person { id } } }", json!({ "n": name })).await;
+        id_at(&v, &["createPerson", "person", "id"])
+    };
+    let (child, caregiver) = (person("Oliver").await, person("Maria").await);
+    let e = data(app, &mha.token, "mutation($c: ID!, $g: ID!) { recordServiceEligibility(input: { childId: $c, primaryCaregiverId: $g, eligibleFrom: \"2026-01-01\" }) { eligibility { id } } }", json!({ "c": child, "g": caregiver })).await;
+    let mut partners = Vec::new();
+    for subject in ["hanne", "peter"] {
+        let p = data(app, &mha.token, "mutation($s: String!) { createFamilyPartner(input: { givenName: $s, familyName: \"P\", certificationStatus: CERTIFIED, certifiedOn: \"2025-01-01\", renewalDue: \"2027-01-01\", subject: $s }) { familyPartner { id } } }", json!({ "s": subject })).await;
+        partners.push(id_at(&p, &["createFamilyPartner", "familyPartner", "id"]));
+    }
+    let a = data(app, &mha.token, "mutation($p: ID!, $e: ID!) { assignFamilyPartner(input: { familyPartnerId: $p, eligibilityId: $e, startDate: \"2026-02-01\" }) { assignment { id } } }",
+        json!({ "p": partners[0], "e": id_at(&e, &["recordServiceEligibility", "eligibility", "id"]) })).await;
+
+    let ordinary = || ORDINARY_ROLES.iter().map(|r| vec![*r]).collect::<Vec<_>>();
+    Scenario {
+        variables: json!({
+            "f": family.id, "child": family.child_id, "parent": family.parent_id, "p": placement,
+            "v": id_at(&visit, &["planContactVisit", "contactVisit", "id"]), "plan": plan1, "plan2": plan2,
+            "a": id_at(&a, &["assignFamilyPartner", "assignment", "id"]), "target": fsp_target.id.to_string(), "siteId": site.id.to_string(),
+        }),
+        columns: vec![
+            (aarhus.id, ordinary(), "caller"),
+            (aarhus.id, vec![vec!["AUDITOR"]], "caller"),
+            (randers.id, ordinary(), "caller"),
+            (odder.id, ordinary(), "caller"),
+            (fsp.id, ordinary(), "caller"),
+            (fsp_former.id, ordinary(), "caller"),
+            (fsp_never.id, ordinary(), "caller"),
+            (site.id, ordinary(), "caller"),
+            (other_site.id, ordinary(), "caller"),
+            (mha.id, ordinary(), "caller"),
+            (mha.id, vec![vec!["FAMILY_PARTNER"]], "hanne"),
+            (mha.id, vec![vec!["FAMILY_PARTNER"]], "peter"),
+            (foreign_mha.id, ordinary(), "caller"),
+        ],
+    }
+}
+
+/// What a response amounts to: an error code, a count, or `ok`.
+fn outcome(r: &Gql) -> String {
+    if let Some(code) = r.body["errors"][0]["extensions"]["code"].as_str() {
+        return match code {
+            "NOT_FOUND" => "NF",
+            "FORBIDDEN" => "FB",
+            "CONFLICT" => "CF",
+            other => other,
+        }
+        .to_owned();
+    }
+    let (_, value) = r.body["data"].as_object().and_then(|d| d.iter().next()).expect("a field in data");
+    match value.get("totalCount") {
+        Some(n) if value.as_object().is_some_and(|o| o.len() == 1) => n.to_string(),
+        _ => "ok".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn every_caller_gets_exactly_what_the_matrix_says() {
+    let app = spawn_app().await;
+    let s = scenario(&app).await;
+    let mut failures = Vec::new();
+    for (operation, query, expected) in MATRIX {
+        for (column, (org, role_sets, subject)) in s.columns.iter().enumerate() {
+            for roles in role_sets {
+                let token = app.token_with(|c| {
+                    c.org = org.to_string();
+                    c.sub = (*subject).to_owned();
+                    c.roles = roles.iter().map(|r| (*r).to_owned()).collect();
+                });
+                let got = outcome(&app.gql(&token, query, s.variables.clone()).await);
+                if got != expected[column] {
+                    failures.push(format!(
+                        "{operation}: {} as {roles:?} got {got}, expected {}",
+                        CALLERS[column], expected[column]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} cells differ:\n{}", failures.len(), failures.join("\n"));
+}
