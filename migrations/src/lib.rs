@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_initial;
 mod m0002_sharing;
+mod m0003_key_person_notifications;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -16,6 +17,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_initial::Migration), Box::new(m0002_sharing::Migration)]
+        vec![
+            Box::new(m0001_initial::Migration),
+            Box::new(m0002_sharing::Migration),
+            Box::new(m0003_key_person_notifications::Migration),
+        ]
     }
 }

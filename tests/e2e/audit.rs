@@ -145,6 +145,7 @@ const CLASSIFIED: &[(&str, Option<&str>)] = &[
     ("FamilyPartnerService", Some("FamilyPartnerService")),
     ("Referral", Some("Referral")),
     ("Consent", Some("Consent")),
+    ("KeyPersonNotification", Some("KeyPersonNotification")),
     ("CoordinationPlacement", Some("Placement")),
     ("CoordinationChild", Some("Person")),
     ("SharedGoal", Some("Goal")),
@@ -189,7 +190,8 @@ async fn every_type_holding_personal_data_is_covered_by_the_audit() {
         (
             &aarhus,
             "{ families { edges { node { referrals { edges { node { id } } } members { edges { node { role person {
-            identifiers { value } consents { edges { node { purpose } } } } } } }
+            identifiers { value } consents { edges { node { purpose } } }
+            keyPersonNotifications { edges { node { note } } } } } } }
             placements { edges { node { contactVisits { edges { node { cancellation { reason } } } } } } }
             parentActionPlans { edges { node { goals { edges { node { description } } } } } } } } } }",
         ),

@@ -322,3 +322,48 @@ async fn a_family_partner_sees_only_their_own_assignments() {
         2
     );
 }
+
+const NOTIFY: &str = "mutation($input: NotifyKeyPersonInput!) { notifyKeyPerson(input: $input) { notification {
+    notifiedOn note client { givenName } keyPerson { givenName } } } }";
+
+#[tokio::test]
+async fn a_key_person_notification_is_refused_without_the_clients_consent_and_writes_nothing() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let r = app
+        .gql(
+            &aarhus.token,
+            "mutation($f: ID!) { addFamilyMember(input: { familyId: $f, member: { role: KEY_PERSON, person: { givenName: \"Lise\", familyName: \"Holm\" } } }) { member { person { id } } } }",
+            json!({ "f": family.id }),
+        )
+        .await;
+    let teacher = r.data()["addFamilyMember"]["member"]["person"]["id"].as_str().unwrap().to_owned();
+    let input = json!({ "input": { "clientId": family.parent_id, "keyPersonId": teacher, "notifiedOn": day(0), "note": "Told about the placement." } });
+    let outbox_before = app.outbox_len().await;
+
+    let r = app.gql(&aarhus.token, NOTIFY, input.clone()).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.clientId"));
+    assert!(r.message().contains("permission"), "{}", r.message());
+    assert_eq!(app.outbox_len().await, outbox_before, "nothing was written");
+
+    let given = consent(&app, &aarhus, &family.parent_id, "NOTIFY_KEY_PEOPLE", &aarhus).await;
+    let r = app.gql(&aarhus.token, NOTIFY, input.clone()).await;
+    let n = &r.data()["notifyKeyPerson"]["notification"];
+    assert_eq!(
+        (n["client"]["givenName"].as_str(), n["keyPerson"]["givenName"].as_str()),
+        (Some("Mette"), Some("Lise"))
+    );
+
+    revoke(&app, &aarhus, &given).await;
+    let r = app.gql(&aarhus.token, NOTIFY, input).await;
+    assert_eq!(r.code(), "BAD_USER_INPUT", "after revocation, no more notifications");
+    let r = app
+        .gql(
+            &aarhus.token,
+            "query($p: ID!) { person(id: $p) { keyPersonNotifications { totalCount } } }",
+            json!({ "p": family.parent_id }),
+        )
+        .await;
+    assert_eq!(r.data()["person"]["keyPersonNotifications"]["totalCount"], 1);
+}

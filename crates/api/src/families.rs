@@ -18,7 +18,7 @@ use crate::organizations::Organization;
 use crate::placements::Placement;
 use crate::plans::ParentActionPlan;
 use crate::scalars::{self, Date, FamilyRole, IdentifierKind};
-use crate::sharing::{Consent, Referral};
+use crate::sharing::{Consent, KeyPersonNotification, Referral};
 
 /// A family known to its responsible municipality.
 #[derive(Debug, Clone)]
@@ -226,6 +226,29 @@ impl Person {
             async || c.store.count_person_consents(&c.reader(), id).await,
             |x| ConsentId::from_uuid(x.id).to_string(),
             Consent,
+        )
+        .await
+    }
+
+    /// The key people notified for this client, as recorded by the caller's organisation.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn key_person_notifications(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<KeyPersonNotification>> {
+        let c = caller(ctx)?;
+        let id = PersonId::from_uuid(self.0.id);
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.key_person_notifications(&c.reader(), id, req).await,
+            async || c.store.count_key_person_notifications(&c.reader(), id).await,
+            |x| kinbridge_domain::ids::KeyPersonNotificationId::from_uuid(x.id).to_string(),
+            KeyPersonNotification,
         )
         .await
     }

@@ -2,10 +2,12 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use kinbridge_domain::ids::{ConsentId, FamilyId, OrganizationId, PersonId, ReferralId};
+use kinbridge_domain::error::AtField;
+use kinbridge_domain::ids::{ConsentId, FamilyId, KeyPersonNotificationId, OrganizationId, PersonId, ReferralId};
 use kinbridge_domain::organization::OrganizationKind as DomainOrganizationKind;
 use kinbridge_domain::sharing::{self as dsharing, ReferralPeriod};
-use kinbridge_persistence::entities::{consent, referral};
+use kinbridge_domain::text::FreeText;
+use kinbridge_persistence::entities::{consent, key_person_notification, referral};
 use serde::Serialize;
 
 use crate::context::{Caller, caller};
@@ -96,6 +98,54 @@ impl Consent {
     }
 }
 
+/// A record that a key person around the client's child (a teacher, a neighbour, a
+/// grandparent) was notified, so they can give the child extra attention. Made only with
+/// the client's permission, asked first.
+#[derive(Debug, Clone)]
+pub struct KeyPersonNotification(pub(crate) key_person_notification::Model);
+
+#[Object]
+impl KeyPersonNotification {
+    async fn id(&self) -> ID {
+        ID(KeyPersonNotificationId::from_uuid(self.0.id).to_string())
+    }
+
+    /// The client, a parent, who gave permission.
+    async fn client(&self, ctx: &Context<'_>) -> ApiResult<Person> {
+        let c = caller(ctx)?;
+        Ok(Person(c.store.person(&c.reader(), PersonId::from_uuid(self.0.client_id)).await.api()?))
+    }
+
+    async fn key_person(&self, ctx: &Context<'_>) -> ApiResult<Person> {
+        let c = caller(ctx)?;
+        Ok(Person(c.store.person(&c.reader(), PersonId::from_uuid(self.0.key_person_id)).await.api()?))
+    }
+
+    async fn notified_on(&self) -> Date {
+        Date(self.0.notified_on)
+    }
+
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct NotifyKeyPersonInput {
+    /// The client: the parent whose child the key person is close to.
+    pub client_id: ID,
+    pub key_person_id: ID,
+    pub notified_on: Date,
+    /// What the key person was told, briefly.
+    pub note: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct NotifyKeyPersonPayload {
+    pub notification: KeyPersonNotification,
+}
+
 #[derive(InputObject, Serialize, Debug, Clone)]
 pub struct CreateReferralInput {
     pub family_id: ID,
@@ -182,6 +232,28 @@ impl SharingMutation {
             .await
             .map_err(under("input"))?;
         Ok(ConsentPayload { consent: Consent(c.store.consent(&c.reader(), id).await.api()?) })
+    }
+
+    /// Records that a key person was notified. Refused unless the client's consent to
+    /// notify key people, given to the caller's organisation, stands on that day.
+    async fn notify_key_person(
+        &self,
+        ctx: &Context<'_>,
+        input: NotifyKeyPersonInput,
+    ) -> ApiResult<NotifyKeyPersonPayload> {
+        let c = caller(ctx)?;
+        let client: PersonId = id_arg("input.clientId", &input.client_id)?;
+        let key_person: PersonId = id_arg("input.keyPersonId", &input.key_person_id)?;
+        let note = input.note.as_deref().map(FreeText::parse).transpose().at("note").map_err(in_input)?;
+        let meta = c.write("notifyKeyPerson", input.idempotency_key.as_deref(), &input)?;
+        let id = c
+            .store
+            .notify_key_person(&meta, client, key_person, input.notified_on.0, note.as_ref())
+            .await
+            .map_err(under("input"))?;
+        Ok(NotifyKeyPersonPayload {
+            notification: KeyPersonNotification(c.store.key_person_notification(&c.reader(), id).await.api()?),
+        })
     }
 
     /// Revokes a consent. It takes effect on the next request that reads the data.

@@ -97,6 +97,8 @@ id_type!(/// A municipality's referral of a family to a family services provider
     ReferralId, "ref");
 id_type!(/// A person's consent to share, for a purpose, with an organisation.
     ConsentId, "con");
+id_type!(/// A record that a key person around a child was notified.
+    KeyPersonNotificationId, "kpn");
 
 #[cfg(test)]
 mod tests {

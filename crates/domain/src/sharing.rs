@@ -59,6 +59,35 @@ impl ReferralPeriod {
     }
 }
 
+/// A consent as recorded: when it was given and, if so, when revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub purpose: ConsentPurpose,
+    pub given_on: NaiveDate,
+    pub revoked_on: Option<NaiveDate>,
+}
+
+impl ConsentRecord {
+    /// Whether the consent stands on `day`: given by then, and not revoked by then.
+    pub fn stands_on(&self, day: NaiveDate) -> bool {
+        self.given_on <= day && self.revoked_on.is_none_or(|revoked| day < revoked)
+    }
+}
+
+/// Key people are notified only with the client's permission, asked first (000: "However,
+/// ask for the client's permission first"). Refuses a notification on `day` unless one of
+/// the client's consents to notify key people stands then.
+pub fn ensure_may_notify_key_people(consents: &[ConsentRecord], day: NaiveDate) -> Result<(), ValidationError> {
+    if consents.iter().any(|c| c.purpose == ConsentPurpose::NotifyKeyPeople && c.stands_on(day)) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "clientId",
+            "the client has not given permission to notify key people; ask the client first and record the consent",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +109,21 @@ mod tests {
     fn a_referral_ends_after_it_starts() {
         assert_eq!(ReferralPeriod::new(d("2026-01-01"), Some(d("2026-01-01"))).unwrap_err().field, "endsOn");
         assert!(ReferralPeriod::new(d("2026-01-01"), None).unwrap().is_active(d("2030-01-01")));
+    }
+
+    #[test]
+    fn a_key_person_is_notified_only_with_the_clients_consent_asked_first() {
+        let day = d("2026-05-01");
+        assert!(ensure_may_notify_key_people(&[], day).is_err());
+        let given =
+            ConsentRecord { purpose: ConsentPurpose::NotifyKeyPeople, given_on: d("2026-04-01"), revoked_on: None };
+        assert!(ensure_may_notify_key_people(&[given], day).is_ok());
+        let later = ConsentRecord { given_on: d("2026-05-02"), ..given };
+        assert!(ensure_may_notify_key_people(&[later], day).is_err(), "permission comes before the notification");
+        let revoked = ConsentRecord { revoked_on: Some(d("2026-04-15")), ..given };
+        assert!(ensure_may_notify_key_people(&[revoked], day).is_err());
+        let other = ConsentRecord { purpose: ConsentPurpose::ShareWithResidenceMunicipality, ..given };
+        assert!(ensure_may_notify_key_people(&[other], day).is_err());
     }
 
     #[test]

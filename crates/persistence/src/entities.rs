@@ -82,6 +82,13 @@ entity!(
 });
 
 entity!(
+    /// A record that a key person around a child was notified, with the client's consent.
+    key_person_notification, "key_person_notifications", {
+    organization_id: Uuid, created_at: DateTimeUtc, client_id: Uuid, key_person_id: Uuid, notified_on: Date,
+    note: Option<String>,
+});
+
+entity!(
     /// A person's consent, for a purpose, to a recipient organisation.
     consent, "consents", {
     organization_id: Uuid, created_at: DateTimeUtc, person_id: Uuid, purpose: String, recipient_id: Uuid,

@@ -3,14 +3,15 @@
 use chrono::NaiveDate;
 use kinbridge_domain::TransitionError;
 use kinbridge_domain::ValidationError;
-use kinbridge_domain::ids::{ConsentId, FamilyId, OrganizationId, PersonId, ReferralId};
+use kinbridge_domain::ids::{ConsentId, FamilyId, KeyPersonNotificationId, OrganizationId, PersonId, ReferralId};
 use kinbridge_domain::organization::OrganizationKind;
-use kinbridge_domain::sharing::{ConsentPurpose, ReferralPeriod};
+use kinbridge_domain::sharing::{ConsentPurpose, ConsentRecord, ReferralPeriod, ensure_may_notify_key_people};
+use kinbridge_domain::text::FreeText;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::Store;
-use crate::entities::{consent, person, referral};
+use crate::entities::{consent, key_person_notification, person, referral};
 use crate::error::StoreError;
 use crate::families::family_owned;
 use crate::page::{self, Page, PageRequest};
@@ -232,4 +233,102 @@ fn consents_query(r: &Reader<'_>, person_id: PersonId) -> sea_orm::Select<consen
     consent::Entity::find()
         .filter(owned_by(consent::Column::OrganizationId, r.actor))
         .filter(consent::Column::PersonId.eq(person_id.as_uuid()))
+}
+
+impl Store {
+    /// Records that a key person around the client's child was notified. Refused unless
+    /// the client's consent to notify key people, given to the caller's organisation,
+    /// stands on the day of the notification: permission is asked first.
+    pub async fn notify_key_person(
+        &self,
+        meta: &WriteMeta<'_>,
+        client_id: PersonId,
+        key_person_id: PersonId,
+        notified_on: NaiveDate,
+        note: Option<&FreeText>,
+    ) -> Result<KeyPersonNotificationId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(KeyPersonNotificationId::from_uuid(id));
+        }
+        for (person, field) in [(client_id, "clientId"), (key_person_id, "keyPersonId")] {
+            let found = person::Entity::find_by_id(person.as_uuid())
+                .filter(owned_by(person::Column::OrganizationId, tx.actor()))
+                .one(&*tx)
+                .await?;
+            if found.is_none() {
+                return Err(ValidationError::new(field, "no such person").into());
+            }
+        }
+        if client_id == key_person_id {
+            return Err(ValidationError::new("keyPersonId", "a key person is someone other than the client").into());
+        }
+        let consents: Vec<ConsentRecord> = consent::Entity::find()
+            .filter(consent::Column::PersonId.eq(client_id.as_uuid()))
+            .filter(consent::Column::RecipientId.eq(tx.organization_id()))
+            .filter(consent::Column::Purpose.eq(ConsentPurpose::NotifyKeyPeople.as_str()))
+            .all(&*tx)
+            .await?
+            .into_iter()
+            .map(|c| ConsentRecord {
+                purpose: ConsentPurpose::NotifyKeyPeople,
+                given_on: c.given_on,
+                revoked_on: c.revoked_at.map(|t| t.date_naive()),
+            })
+            .collect();
+        ensure_may_notify_key_people(&consents, notified_on)?;
+        let id = KeyPersonNotificationId::new();
+        key_person_notification::Entity::insert(key_person_notification::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            client_id: Set(client_id.as_uuid()),
+            key_person_id: Set(key_person_id.as_uuid()),
+            notified_on: Set(notified_on),
+            note: Set(note.map(|n| n.as_str().to_owned())),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        tx.record("KeyPersonNotification", id.as_uuid(), &id.to_string(), "key_person.notified").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    pub async fn key_person_notification(
+        &self,
+        r: &Reader<'_>,
+        id: KeyPersonNotificationId,
+    ) -> Result<key_person_notification::Model, StoreError> {
+        let found = key_person_notification::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(key_person_notification::Column::OrganizationId, r.actor))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("KeyPersonNotification"))?;
+        r.saw("KeyPersonNotification", found.id);
+        Ok(found)
+    }
+
+    /// The notifications of key people made for a client, recorded by the caller's organisation.
+    pub async fn key_person_notifications(
+        &self,
+        r: &Reader<'_>,
+        client_id: PersonId,
+        req: PageRequest,
+    ) -> Result<Page<key_person_notification::Model>, StoreError> {
+        let page =
+            page::fetch(self.conn(), notifications_query(r, client_id), key_person_notification::Column::Id, req)
+                .await?;
+        page.items.iter().for_each(|n| r.saw("KeyPersonNotification", n.id));
+        Ok(page)
+    }
+
+    pub async fn count_key_person_notifications(&self, r: &Reader<'_>, client_id: PersonId) -> Result<u64, StoreError> {
+        Ok(notifications_query(r, client_id).count(self.conn()).await?)
+    }
+}
+
+fn notifications_query(r: &Reader<'_>, client_id: PersonId) -> sea_orm::Select<key_person_notification::Entity> {
+    key_person_notification::Entity::find()
+        .filter(owned_by(key_person_notification::Column::OrganizationId, r.actor))
+        .filter(key_person_notification::Column::ClientId.eq(client_id.as_uuid()))
 }

@@ -194,6 +194,21 @@ pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
         )
         .await?;
 
+    // Mette allowed Aarhus to tell Emma's teacher, Lise, about the placement.
+    store
+        .give_consent(
+            &meta(&aarhus, "giveConsent"),
+            mette,
+            ConsentPurpose::NotifyKeyPeople,
+            aarhus.organization_id,
+            s.day(-95),
+        )
+        .await?;
+    let lise = parent_of(store, &aarhus, hansen, FamilyRole::KeyPerson).await?;
+    let note = FreeText::parse("Told about the placement so she can look out for Emma at school.")
+        .map_err(|e| e.at("note"))?;
+    store.notify_key_person(&meta(&aarhus, "notifyKeyPerson"), mette, lise, s.day(-94), Some(&note)).await?;
+
     // The Nielsen family: Noah moved from kinship care to an institution.
     let nielsen = store
         .create_family(
