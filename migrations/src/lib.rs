@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_initial;
 mod m0002_sharing;
 mod m0003_key_person_notifications;
+mod m0004_partition_audit_events;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_sharing::Migration),
             Box::new(m0003_key_person_notifications::Migration),
+            Box::new(m0004_partition_audit_events::Migration),
         ]
     }
 }

@@ -217,3 +217,25 @@ async fn every_type_holding_personal_data_is_covered_by_the_audit() {
         }
     }
 }
+
+#[tokio::test]
+async fn on_postgresql_the_audit_trail_is_partitioned_by_month_ahead_of_time() {
+    use chrono::Datelike;
+    let app = spawn_app().await;
+    let partitions = app.store.audit_partitions().await.unwrap();
+    if app.store.backend() != sea_orm::DbBackend::Postgres {
+        assert!(partitions.is_empty(), "SQLite keeps one table");
+        return;
+    }
+    let month = |d: chrono::NaiveDate| format!("audit_events_y{:04}m{:02}", d.year(), d.month());
+    let today = chrono::Utc::now().date_naive();
+    let in_two_months = today.checked_add_months(chrono::Months::new(2)).unwrap();
+    for expected in [month(today), month(in_two_months), "audit_events_default".to_owned()] {
+        assert!(partitions.contains(&expected), "{expected} missing from {partitions:?}");
+    }
+    // Making them again, as every replica does at start, is harmless.
+    assert!(app.store.ensure_audit_partitions(today).await.unwrap().is_empty());
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    assert!(!app.store.audit_events_for_record(uuid_of(&family.id)).await.unwrap().is_empty());
+}

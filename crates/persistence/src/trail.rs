@@ -1,12 +1,12 @@
 //! The audit trail (append-only) and the change feed.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use kinbridge_domain::access::Actor;
 use kinbridge_domain::ids::PersonId;
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -100,6 +100,48 @@ impl Store {
         Ok(access_query(actor, person).count(self.conn()).await?)
     }
 
+    /// Makes sure the audit trail has its monthly partitions for this month and the next
+    /// two (PostgreSQL only; SQLite keeps one table). Safe to run from several replicas at
+    /// once and on every start. Returns the partitions it could not create, for the
+    /// caller to report; their rows go to the default partition meanwhile.
+    pub async fn ensure_audit_partitions(&self, today: NaiveDate) -> Result<Vec<String>, StoreError> {
+        if self.backend() != DbBackend::Postgres {
+            return Ok(Vec::new());
+        }
+        let mut failed = Vec::new();
+        let first = NaiveDate::from_ymd_opt(today.year(), today.month(), 1)
+            .ok_or_else(|| StoreError::Corrupt("no first of month".into()))?;
+        for ahead in 0..3 {
+            let (Some(start), Some(end)) =
+                (first.checked_add_months(Months::new(ahead)), first.checked_add_months(Months::new(ahead + 1)))
+            else {
+                continue;
+            };
+            let name = audit_partition_name(start);
+            let sql = format!(
+                "CREATE TABLE IF NOT EXISTS {name} PARTITION OF audit_events FOR VALUES FROM ('{start} 00:00:00+00') TO ('{end} 00:00:00+00')"
+            );
+            if let Err(e) = self.conn().execute_unprepared(&sql).await {
+                // Another replica made it first, or rows of that month already sit in the
+                // default partition; either way no audit event is lost.
+                tracing::warn!(partition = %name, error = %e, "an audit trail partition could not be created");
+                failed.push(name);
+            }
+        }
+        Ok(failed)
+    }
+
+    /// The names of the audit trail's partitions (PostgreSQL), oldest first.
+    pub async fn audit_partitions(&self) -> Result<Vec<String>, StoreError> {
+        if self.backend() != DbBackend::Postgres {
+            return Ok(Vec::new());
+        }
+        let sql = "SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+                   JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'audit_events' ORDER BY c.relname";
+        let rows = self.conn().query_all_raw(Statement::from_string(DbBackend::Postgres, sql)).await?;
+        rows.iter().map(|r| r.try_get::<String>("", "name").map_err(StoreError::from)).collect()
+    }
+
     /// The audit events of one request: what it wrote and what it was shown.
     pub async fn audit_events_for_request(&self, request_id: &str) -> Result<Vec<audit_event::Model>, StoreError> {
         Ok(audit_event::Entity::find()
@@ -127,6 +169,11 @@ impl Store {
             .all(self.conn())
             .await?)
     }
+}
+
+/// The partition of the audit trail that holds the month starting on `first`.
+fn audit_partition_name(first: NaiveDate) -> String {
+    format!("audit_events_y{:04}m{:02}", first.year(), first.month())
 }
 
 fn audit_query(actor: &Actor, filter: &AuditFilter) -> sea_orm::Select<audit_event::Entity> {

@@ -45,6 +45,7 @@ impl Application {
             .await
             .map_err(StartError::Connect)?;
         store.migrate().await.map_err(StartError::Migrate)?;
+        maintain_audit_partitions(&store).await;
         if config.demo && demo::load_if_empty(&store).await.map_err(StartError::Demo)? {
             tracing::info!("loaded the demo data set");
         }
@@ -72,9 +73,31 @@ impl Application {
         &self.store
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests under way.
+    /// Serves until `shutdown` completes, then finishes the requests under way. Keeps the
+    /// audit trail's monthly partitions made ahead, daily.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let store = self.store.clone();
+        let maintenance = tokio::spawn(async move {
+            let mut daily = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
+            daily.tick().await; // the first tick is immediate; `build` has just done it
+            loop {
+                daily.tick().await;
+                maintain_audit_partitions(&store).await;
+            }
+        });
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        maintenance.abort();
+        served
+    }
+}
+
+async fn maintain_audit_partitions(store: &Store) {
+    match store.ensure_audit_partitions(chrono::Utc::now().date_naive()).await {
+        Ok(failed) if failed.is_empty() => {}
+        Ok(failed) => {
+            tracing::warn!(partitions = ?failed, "some audit trail partitions are missing; their rows go to the default partition")
+        }
+        Err(e) => tracing::error!(error = %e, "the audit trail partitions could not be maintained"),
     }
 }
 
