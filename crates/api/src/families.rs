@@ -462,9 +462,21 @@ impl FamilyMutation {
         Ok(AddFamilyMemberPayload { family: Family(family), member: FamilyMember(m, p) })
     }
 
-    /// Registers a person under the caller's organisation.
+    /// Registers a person under the caller's organisation: a municipality, or a mental
+    /// health authority (not its family partners). Providers see persons through
+    /// referrals and placements, and register none.
     async fn create_person(&self, ctx: &Context<'_>, input: CreatePersonInput) -> ApiResult<CreatePersonPayload> {
         let c = caller(ctx)?;
+        let registers_persons = matches!(
+            c.actor.organization_kind,
+            DomainOrganizationKind::Municipality | DomainOrganizationKind::MentalHealthAuthority
+        );
+        if !registers_persons || c.actor.is_family_partner_only() {
+            return Err(ApiError::forbidden(
+                "only a municipality or a mental health authority's staff register persons",
+            )
+            .into());
+        }
         let person = input.person.to_domain(c.today()).map_err(|e| in_input(e.under("person")))?;
         let meta = c.write("createPerson", input.idempotency_key.as_deref(), &input)?;
         let id = c.store.create_person(&meta, &person).await.api()?;
