@@ -11,6 +11,7 @@ mod m0001_initial;
 mod m0002_sharing;
 mod m0003_key_person_notifications;
 mod m0004_partition_audit_events;
+mod m0005_guidance;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_sharing::Migration),
             Box::new(m0003_key_person_notifications::Migration),
             Box::new(m0004_partition_audit_events::Migration),
+            Box::new(m0005_guidance::Migration),
         ]
     }
 }

@@ -146,6 +146,9 @@ const CLASSIFIED: &[(&str, Option<&str>)] = &[
     ("Referral", Some("Referral")),
     ("Consent", Some("Consent")),
     ("KeyPersonNotification", Some("KeyPersonNotification")),
+    ("PlanReview", Some("PlanReview")),
+    ("GoalProgress", Some("Goal")),
+    ("SupportOffer", Some("SupportOffer")),
     ("CoordinationPlacement", Some("Placement")),
     ("CoordinationChild", Some("Person")),
     ("SharedGoal", Some("Goal")),
@@ -192,8 +195,10 @@ async fn every_type_holding_personal_data_is_covered_by_the_audit() {
             "{ families { edges { node { referrals { edges { node { id } } } members { edges { node { role person {
             identifiers { value } consents { edges { node { purpose } } }
             keyPersonNotifications { edges { node { note } } } } } } }
-            placements { edges { node { contactVisits { edges { node { cancellation { reason } } } } } } }
-            parentActionPlans { edges { node { goals { edges { node { description } } } } } } } } } }",
+            placements { edges { node { contactVisits { edges { node { cancellation { reason } } } }
+                supportOffers { edges { node { kind response } } } } } }
+            parentActionPlans { edges { node { goals { edges { node { description } } }
+                reviews { edges { node { progress { score goal { description } } } } } } } } } } } }",
         ),
         (&randers, "{ crossMunicipalityPlacements { edges { node { child { givenName } goals { description } } } } }"),
         (

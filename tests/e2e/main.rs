@@ -8,6 +8,7 @@ mod support;
 mod audit;
 mod auth;
 mod families;
+mod guidance;
 mod http;
 mod idempotency;
 mod matrix;

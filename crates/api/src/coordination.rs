@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
 use kinbridge_domain::ids::{GoalId, OrganizationId, ParentActionPlanId, PlacementId};
 use kinbridge_domain::placement as dplacement;
-use kinbridge_domain::plan::{self as dplan, ReviewInterval};
+use kinbridge_domain::plan as dplan;
 use kinbridge_persistence::coordination::CoordinationRow;
 use kinbridge_persistence::entities::plan_goal;
 
@@ -85,11 +85,10 @@ impl CoordinationPlacement {
     }
 
     /// When the plan is next due for review (a plan meeting or status meeting).
-    async fn next_review_due(&self) -> ApiResult<Option<Date>> {
+    async fn next_review_due(&self, ctx: &Context<'_>) -> ApiResult<Option<Date>> {
+        let c = caller(ctx)?;
         let Some(plan) = &self.0.plan else { return Ok(None) };
-        let interval =
-            ReviewInterval::from_days(i64::from(plan.review_interval_days)).map_err(|e| ApiError::internal(&e))?;
-        Ok(Some(Date(interval.next_review_due(plan.created_at.date_naive()))))
+        Ok(crate::plans::next_review(c.store, plan).await?.map(Date))
     }
 
     /// The plan's goals, only while a parent's consent to share them with the caller

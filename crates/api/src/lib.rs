@@ -14,6 +14,7 @@ pub mod context;
 pub mod coordination;
 pub mod error;
 pub mod families;
+pub mod offers;
 pub mod organizations;
 pub mod partners;
 pub mod placements;
@@ -50,6 +51,7 @@ pub struct MutationRoot(
     plans::PlanMutation,
     partners::PartnerMutation,
     sharing::SharingMutation,
+    offers::OfferMutation,
 );
 
 pub type KinbridgeSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

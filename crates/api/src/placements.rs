@@ -11,6 +11,7 @@ use crate::connection::{self, Conn, cost};
 use crate::context::caller;
 use crate::error::{ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::{Family, Person};
+use crate::offers::SupportOffer;
 use crate::organizations::Organization;
 use crate::scalars::{self, Date, PlacementEndReason, PlacementSetting};
 use crate::visits::ContactVisit;
@@ -91,6 +92,40 @@ impl Placement {
         let c = caller(ctx)?;
         let residences = c.store.parent_residences(&c.reader(), FamilyId::from_uuid(self.0.family_id)).await.api()?;
         Ok(is_cross_municipality(OrganizationId::from_uuid(self.0.organization_id), &residences))
+    }
+
+    /// Support offered to the parents, in the order it was offered.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn support_offers(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<SupportOffer>> {
+        let c = caller(ctx)?;
+        let id = PlacementId::from_uuid(self.0.id);
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.placement_offers(&c.reader(), id, req).await,
+            async || c.store.count_placement_offers(&c.reader(), id).await,
+            |o| kinbridge_domain::ids::SupportOfferId::from_uuid(o.id).to_string(),
+            SupportOffer,
+        )
+        .await
+    }
+
+    /// Days from the placement decision to the first support offer; support should start
+    /// in immediate connection with the decision. None while nothing has been offered.
+    async fn days_from_decision_to_first_offer(&self, ctx: &Context<'_>) -> ApiResult<Option<i32>> {
+        let c = caller(ctx)?;
+        let first = c.store.first_offer_on(&c.reader(), PlacementId::from_uuid(self.0.id)).await.api()?;
+        Ok(first.map(|on| {
+            let days = kinbridge_domain::plan::days_from_decision_to_first_offer(self.0.decision_date, on);
+            i32::try_from(days).unwrap_or(i32::MAX)
+        }))
     }
 
     async fn version(&self) -> i32 {

@@ -1,18 +1,22 @@
 //! Parent action plans and their goals.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
-use kinbridge_domain::ids::{FamilyId, GoalId, ParentActionPlanId, PlacementId};
-use kinbridge_domain::plan::{self as dplan, NewGoal, NewPlan};
-use kinbridge_persistence::entities::{parent_action_plan, plan_goal};
+use kinbridge_domain::error::AtField;
+use kinbridge_domain::ids::{FamilyId, GoalId, ParentActionPlanId, PlacementId, PlanReviewId};
+use kinbridge_domain::plan::{self as dplan, NewGoal, NewPlan, NewReview, ProgressScore, ReviewInterval};
+use kinbridge_domain::text::FreeText;
+use kinbridge_persistence::Store;
+use kinbridge_persistence::entities::{parent_action_plan, plan_goal, plan_review};
 use serde::Serialize;
 
 use crate::connection::{self, Conn, cost};
 use crate::context::caller;
-use crate::error::{ApiResult, IntoApi, id_arg, in_input, under};
+use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Family;
 use crate::placements::Placement;
-use crate::scalars::{self, GoalPurpose, PlanStatus};
+use crate::scalars::{self, Date, GoalPurpose, PlanStatus, ReviewKind};
 
 /// The plan made with the parents of a placed child for the support they receive.
 #[derive(Debug, Clone)]
@@ -42,6 +46,52 @@ impl ParentActionPlan {
     /// Days between plan meetings or status meetings.
     async fn review_interval_days(&self) -> i32 {
         self.0.review_interval_days
+    }
+
+    /// The day the plan was agreed with the parents.
+    async fn activated_on(&self) -> Option<Date> {
+        self.0.activated_on.map(Date)
+    }
+
+    async fn closed_on(&self) -> Option<Date> {
+        self.0.closed_on.map(Date)
+    }
+
+    /// When the plan is next due for review: the date the last review set, or one
+    /// interval after the last review or the plan's start. None for a closed plan.
+    async fn next_review_due(&self, ctx: &Context<'_>) -> ApiResult<Option<Date>> {
+        let c = caller(ctx)?;
+        Ok(next_review(c.store, &self.0).await?.map(Date))
+    }
+
+    /// Whether an active plan is past its review date.
+    async fn is_review_overdue(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        let c = caller(ctx)?;
+        let status: dplan::PlanStatus = self.0.status.parse().map_err(|e| ApiError::internal(&e))?;
+        Ok(next_review(c.store, &self.0).await?.is_some_and(|due| dplan::is_review_overdue(status, due, c.today())))
+    }
+
+    /// The plan meetings and status meetings held, oldest first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn reviews(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<PlanReview>> {
+        let c = caller(ctx)?;
+        let id = ParentActionPlanId::from_uuid(self.0.id);
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.plan_reviews(&c.reader(), id, req).await,
+            async || c.store.count_plan_reviews(&c.reader(), id).await,
+            |x| PlanReviewId::from_uuid(x.id).to_string(),
+            PlanReview,
+        )
+        .await
     }
 
     /// The child's own plan in the municipal case system.
@@ -82,6 +132,74 @@ impl ParentActionPlan {
 
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+}
+
+/// When a plan is next due for review, from its start and its latest review; `None` for
+/// a closed plan.
+pub(crate) async fn next_review(
+    store: &Store,
+    plan: &parent_action_plan::Model,
+) -> Result<Option<NaiveDate>, ApiError> {
+    if plan.status == dplan::PlanStatus::Closed.as_str() {
+        return Ok(None);
+    }
+    let interval =
+        ReviewInterval::from_days(i64::from(plan.review_interval_days)).map_err(|e| ApiError::internal(&e))?;
+    let started_on = plan.activated_on.unwrap_or_else(|| plan.created_at.date_naive());
+    let last = store.last_review(plan.id).await.api()?;
+    Ok(Some(dplan::next_review_due(interval, started_on, last)))
+}
+
+/// A plan meeting or status meeting: progress per goal, adjustments, the next review.
+#[derive(Debug, Clone)]
+pub struct PlanReview(pub(crate) plan_review::Model);
+
+/// Progress on one goal at a review, from 1 (none yet) to 5 (achieved).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct GoalProgress {
+    pub goal: Goal,
+    pub score: i32,
+    pub note: Option<String>,
+}
+
+#[Object]
+impl PlanReview {
+    async fn id(&self) -> ID {
+        ID(PlanReviewId::from_uuid(self.0.id).to_string())
+    }
+
+    async fn kind(&self) -> ApiResult<ReviewKind> {
+        Ok(scalars::stored::<dplan::ReviewKind, _>(&self.0.kind)?)
+    }
+
+    async fn held_on(&self) -> Date {
+        Date(self.0.held_on)
+    }
+
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+
+    /// How the support was adjusted after the review.
+    async fn adjustments(&self) -> Option<&str> {
+        self.0.adjustments.as_deref()
+    }
+
+    /// The date set for the next review, if one was set.
+    async fn next_review_on(&self) -> Option<Date> {
+        self.0.next_review_on.map(Date)
+    }
+
+    async fn progress(&self, ctx: &Context<'_>) -> ApiResult<Vec<GoalProgress>> {
+        let c = caller(ctx)?;
+        let rows = c.store.review_progress(&c.reader(), PlanReviewId::from_uuid(self.0.id)).await.api()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let goal = c.store.goal(&c.reader(), GoalId::from_uuid(row.goal_id)).await.api()?;
+            out.push(GoalProgress { goal: Goal(goal), score: row.score, note: row.note });
+        }
+        Ok(out)
     }
 }
 
@@ -132,6 +250,46 @@ pub struct AddGoalInput {
     pub plan_id: ID,
     pub goal: GoalInput,
     pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct ChangePlanStatusInput {
+    pub id: ID,
+    pub expected_version: Option<i32>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct GoalProgressInput {
+    pub goal_id: ID,
+    /// From 1 (no progress yet) to 5 (achieved).
+    pub score: i32,
+    pub note: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct RecordPlanReviewInput {
+    pub plan_id: ID,
+    pub kind: ReviewKind,
+    pub held_on: Date,
+    pub note: Option<String>,
+    /// How the support is adjusted after the review.
+    pub adjustments: Option<String>,
+    /// When to meet next; without it, one review interval after this review.
+    pub next_review_on: Option<Date>,
+    pub progress: Option<Vec<GoalProgressInput>>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct ParentActionPlanPayload {
+    pub parent_action_plan: ParentActionPlan,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct RecordPlanReviewPayload {
+    pub parent_action_plan: ParentActionPlan,
+    pub review: PlanReview,
 }
 
 #[derive(SimpleObject, Debug, Clone)]
@@ -188,6 +346,61 @@ impl PlanMutation {
         })
     }
 
+    /// Marks a draft plan as agreed with the parents; its reviews are due from today.
+    async fn activate_parent_action_plan(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangePlanStatusInput,
+    ) -> ApiResult<ParentActionPlanPayload> {
+        change_status(ctx, input, dplan::PlanStatus::Active, "activateParentActionPlan").await
+    }
+
+    /// Closes a plan. A closed plan is not reviewed again; a new situation gets a new plan.
+    async fn close_parent_action_plan(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangePlanStatusInput,
+    ) -> ApiResult<ParentActionPlanPayload> {
+        change_status(ctx, input, dplan::PlanStatus::Closed, "closeParentActionPlan").await
+    }
+
+    /// Records a plan meeting or status meeting of an active plan: progress per goal on
+    /// a scale, a note, adjustments, and the next review.
+    async fn record_plan_review(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordPlanReviewInput,
+    ) -> ApiResult<RecordPlanReviewPayload> {
+        let c = caller(ctx)?;
+        let plan_id: ParentActionPlanId = id_arg("input.planId", &input.plan_id)?;
+        let text =
+            |field: &str, v: &Option<String>| v.as_deref().map(FreeText::parse).transpose().at(field).map_err(in_input);
+        let mut progress = Vec::new();
+        for (i, p) in input.progress.iter().flatten().enumerate() {
+            progress.push(dplan::GoalProgress {
+                goal_id: id_arg(&format!("input.progress.{i}.goalId"), &p.goal_id)?,
+                score: ProgressScore::new(i64::from(p.score)).at(&format!("progress.{i}.score")).map_err(in_input)?,
+                note: text(&format!("progress.{i}.note"), &p.note)?,
+            });
+        }
+        let review = NewReview::new(
+            input.kind.into(),
+            input.held_on.0,
+            text("note", &input.note)?,
+            text("adjustments", &input.adjustments)?,
+            input.next_review_on.map(|d| d.0),
+            progress,
+            c.today(),
+        )
+        .map_err(in_input)?;
+        let meta = c.write("recordPlanReview", input.idempotency_key.as_deref(), &input)?;
+        let id = c.store.record_review(&meta, plan_id, &review).await.map_err(under("input"))?;
+        Ok(RecordPlanReviewPayload {
+            parent_action_plan: ParentActionPlan(c.store.plan(&c.reader(), plan_id).await.api()?),
+            review: PlanReview(c.store.review(&c.reader(), id).await.api()?),
+        })
+    }
+
     /// Adds a goal at the end of a plan.
     async fn add_goal(&self, ctx: &Context<'_>, input: AddGoalInput) -> ApiResult<AddGoalPayload> {
         let c = caller(ctx)?;
@@ -200,4 +413,17 @@ impl PlanMutation {
         let goal = c.store.goal(&c.reader(), goal_id).await.api()?;
         Ok(AddGoalPayload { parent_action_plan: ParentActionPlan(plan), goal: Goal(goal) })
     }
+}
+
+async fn change_status(
+    ctx: &Context<'_>,
+    input: ChangePlanStatusInput,
+    to: dplan::PlanStatus,
+    operation: &'static str,
+) -> ApiResult<ParentActionPlanPayload> {
+    let c = caller(ctx)?;
+    let id: ParentActionPlanId = id_arg("input.id", &input.id)?;
+    let meta = c.write(operation, input.idempotency_key.as_deref(), &input)?;
+    let id = c.store.set_plan_status(&meta, id, to, input.expected_version).await.map_err(under("input"))?;
+    Ok(ParentActionPlanPayload { parent_action_plan: ParentActionPlan(c.store.plan(&c.reader(), id).await.api()?) })
 }

@@ -68,6 +68,13 @@ mirror_enum!(/// Who cancelled a contact visit.
 mirror_enum!(/// What a goal is for; shown to the parents so they can adjust their expectations.
     GoalPurpose => "kinbridge_domain::plan::GoalPurpose" {
     ImproveContact, ReturnHome, ParentingSkills, ParentWellbeing, CooperationWithPlacement });
+mirror_enum!(/// How a plan was followed up: a plan meeting or an informal status meeting.
+    ReviewKind => "kinbridge_domain::plan::ReviewKind" { PlanMeeting, StatusMeeting });
+mirror_enum!(/// What is offered to the parents: a support person, the plan itself, or a programme.
+    SupportOfferKind => "kinbridge_domain::plan::SupportOfferKind" {
+    SupportPerson, ParentActionPlan, Pmto, IncredibleYears, SteppingStones, MentalizationBasedTherapy, SignsOfSafety, ParentNetwork });
+mirror_enum!(/// The parents' answer to an offer.
+    OfferResponse => "kinbridge_domain::plan::OfferResponse" { Pending, Accepted, Declined });
 mirror_enum!(/// Where a parent action plan stands.
     PlanStatus => "kinbridge_domain::plan::PlanStatus" { Draft, Active, Closed });
 mirror_enum!(/// What a consent allows. Checked when data is read: a revocation takes effect on the

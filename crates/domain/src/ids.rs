@@ -99,6 +99,22 @@ id_type!(/// A person's consent to share, for a purpose, with an organisation.
     ConsentId, "con");
 id_type!(/// A record that a key person around a child was notified.
     KeyPersonNotificationId, "kpn");
+id_type!(/// A plan meeting or status meeting.
+    PlanReviewId, "rev");
+id_type!(/// Support offered to the parents of a placed child.
+    SupportOfferId, "off");
+id_type!(/// A concrete step under a goal.
+    SubGoalId, "sgl");
+id_type!(/// How often and how a placement's contact visits take place.
+    VisitArrangementId, "arr");
+id_type!(/// A dated note of how a client was supported as a parent.
+    ParentalSupportNoteId, "psn");
+id_type!(/// A KOPP (COPMI) prevention interview.
+    KoppInterviewId, "kop");
+id_type!(/// A record of one resilience pillar's status.
+    PillarRecordId, "plr");
+id_type!(/// A record of support given to the other parent.
+    OtherParentSupportId, "ops");
 
 #[cfg(test)]
 mod tests {

@@ -61,8 +61,89 @@ entity!(contact_visit, "contact_visits", {
 entity!(parent_action_plan, "parent_action_plans", {
     organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
     family_id: Uuid, placement_id: Uuid, status: String, review_interval_days: i32,
-    child_plan_reference: Option<String>,
+    child_plan_reference: Option<String>, activated_on: Option<Date>, closed_on: Option<Date>,
 });
+
+entity!(
+    /// A plan meeting or status meeting.
+    plan_review, "plan_reviews", {
+    organization_id: Uuid, created_at: DateTimeUtc, plan_id: Uuid, kind: String, held_on: Date,
+    note: Option<String>, adjustments: Option<String>, next_review_on: Option<Date>,
+});
+
+entity!(
+    /// Progress on one goal at one review.
+    plan_review_progress, "plan_review_progress", {
+    review_id: Uuid, goal_id: Uuid, score: i32, note: Option<String>,
+});
+
+entity!(
+    /// Support offered to the parents of a placed child.
+    support_offer, "support_offers", {
+    organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
+    placement_id: Uuid, kind: String, offered_on: Date, response: String, responded_on: Option<Date>,
+    reoffer_on: Option<Date>,
+});
+
+entity!(
+    /// A concrete step under a goal, owned by a family therapist or support person.
+    sub_goal, "sub_goals", {
+    organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
+    goal_id: Uuid, description: String, owner_organization_id: Uuid, owner_name: String, status: String,
+});
+
+entity!(
+    /// How often and how contact visits of a placement take place.
+    visit_arrangement, "visit_arrangements", {
+    organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
+    placement_id: Uuid, interval_days: i32, supervision: String, supervisor_name: Option<String>,
+});
+
+entity!(
+    /// A dated note of how a client was supported in the role as a parent.
+    parental_support_note, "parental_support_notes", {
+    organization_id: Uuid, created_at: DateTimeUtc, client_id: Uuid, noted_on: Date, text: String,
+});
+
+entity!(
+    /// A KOPP (COPMI) prevention interview with a client.
+    kopp_interview, "kopp_interviews", {
+    organization_id: Uuid, created_at: DateTimeUtc, client_id: Uuid, held_on: Date, note: Option<String>,
+});
+
+entity!(
+    /// The status of one pillar of the children's resilience, as recorded on a day.
+    resilience_pillar_record, "resilience_pillar_records", {
+    organization_id: Uuid, created_at: DateTimeUtc, client_id: Uuid, pillar: String, status: String,
+    recorded_on: Date, note: Option<String>,
+});
+
+entity!(
+    /// Support given to the other parent.
+    other_parent_support, "other_parent_support", {
+    organization_id: Uuid, created_at: DateTimeUtc, client_id: Uuid, other_parent_id: Uuid, recorded_on: Date,
+    wellbeing_asked: bool, network_involved: bool, informed_of_support_options: bool, note: Option<String>,
+});
+
+/// Who took part in a KOPP interview besides the client.
+pub mod kopp_participant {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "kopp_participants")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub interview_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub person_id: Uuid,
+        pub role: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
 
 entity!(plan_goal, "plan_goals", {
     organization_id: Uuid, created_at: DateTimeUtc, plan_id: Uuid, position: i32, description: String, purpose: String,

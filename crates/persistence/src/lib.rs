@@ -14,6 +14,7 @@ pub mod coordination;
 pub mod entities;
 pub mod error;
 pub mod families;
+pub mod offers;
 pub mod organizations;
 pub mod page;
 pub mod partners;

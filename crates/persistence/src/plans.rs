@@ -1,8 +1,10 @@
 //! Parent action plans and their goals.
 
+use chrono::NaiveDate;
 use kinbridge_domain::access::Actor;
-use kinbridge_domain::ids::{FamilyId, GoalId, ParentActionPlanId, PlacementId};
-use kinbridge_domain::plan::{NewGoal, NewPlan, PlanStatus};
+use kinbridge_domain::ids::{FamilyId, GoalId, ParentActionPlanId, PlacementId, PlanReviewId};
+use kinbridge_domain::plan::{NewGoal, NewPlan, NewReview, PlanStatus};
+use kinbridge_domain::{TransitionError, ValidationError};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -10,7 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::Store;
-use crate::entities::{parent_action_plan, plan_goal};
+use crate::entities::{parent_action_plan, plan_goal, plan_review, plan_review_progress};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
 use crate::placements::placement_owned;
@@ -42,6 +44,8 @@ impl Store {
             status: Set(PlanStatus::Draft.as_str().to_owned()),
             review_interval_days: Set(i32::from(new.review_interval.days())),
             child_plan_reference: Set(new.child_plan_reference.as_ref().map(|r| r.as_str().to_owned())),
+            activated_on: Set(None),
+            closed_on: Set(None),
         })
         .exec_without_returning(&*tx)
         .await?;
@@ -180,4 +184,160 @@ async fn insert_goal(tx: &WriteTx<'_>, plan_id: Uuid, position: i32, goal: &NewG
     .await?;
     tx.record("Goal", id.as_uuid(), &id.to_string(), "goal.added").await?;
     Ok(id)
+}
+
+impl Store {
+    /// Moves one of the caller's plans to `to` (active or closed), recording the day.
+    pub async fn set_plan_status(
+        &self,
+        meta: &WriteMeta<'_>,
+        plan_id: ParentActionPlanId,
+        to: PlanStatus,
+        expected_version: Option<i32>,
+    ) -> Result<ParentActionPlanId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(ParentActionPlanId::from_uuid(id));
+        }
+        let plan = plan_owned(&*tx, tx.actor(), plan_id).await?;
+        if let Some(expected) = expected_version.filter(|e| *e != plan.version) {
+            return Err(StoreError::conflict(format!("the plan has changed since version {expected}; read it again")));
+        }
+        let current: PlanStatus = plan.status.parse()?;
+        current.transition(to)?;
+        let today = tx.now.date_naive();
+        let mut update = parent_action_plan::Entity::update_many()
+            .col_expr(parent_action_plan::Column::Status, Expr::value(to.as_str()))
+            .col_expr(parent_action_plan::Column::UpdatedAt, Expr::value(tx.now))
+            .col_expr(parent_action_plan::Column::Version, Expr::value(plan.version + 1));
+        update = match to {
+            PlanStatus::Active => update.col_expr(parent_action_plan::Column::ActivatedOn, Expr::value(today)),
+            _ => update.col_expr(parent_action_plan::Column::ClosedOn, Expr::value(today)),
+        };
+        let result = update
+            .filter(parent_action_plan::Column::Id.eq(plan.id))
+            .filter(parent_action_plan::Column::Version.eq(plan.version))
+            .exec(&*tx)
+            .await?;
+        if result.rows_affected != 1 {
+            return Err(StoreError::conflict(
+                "the plan was changed by another request at the same time; read it again",
+            ));
+        }
+        let event = if to == PlanStatus::Active { "parent_action_plan.activated" } else { "parent_action_plan.closed" };
+        tx.record("ParentActionPlan", plan.id, &plan_id.to_string(), event).await?;
+        tx.commit(plan.id).await?;
+        Ok(plan_id)
+    }
+
+    /// Records a review of one of the caller's active plans, with progress per goal of
+    /// that plan.
+    pub async fn record_review(
+        &self,
+        meta: &WriteMeta<'_>,
+        plan_id: ParentActionPlanId,
+        review: &NewReview,
+    ) -> Result<PlanReviewId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(PlanReviewId::from_uuid(id));
+        }
+        let plan = plan_owned(&*tx, tx.actor(), plan_id).await?;
+        if plan.status != PlanStatus::Active.as_str() {
+            return Err(TransitionError(format!("the plan is {}; only an active plan is reviewed", plan.status)).into());
+        }
+        for (i, p) in review.progress.iter().enumerate() {
+            let goal = plan_goal::Entity::find_by_id(p.goal_id.as_uuid())
+                .filter(plan_goal::Column::PlanId.eq(plan.id))
+                .one(&*tx)
+                .await?;
+            if goal.is_none() {
+                return Err(ValidationError::new(format!("progress.{i}.goalId"), "is not a goal of this plan").into());
+            }
+        }
+        let id = PlanReviewId::new();
+        plan_review::Entity::insert(plan_review::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            plan_id: Set(plan.id),
+            kind: Set(review.kind.as_str().to_owned()),
+            held_on: Set(review.held_on),
+            note: Set(review.note.as_ref().map(|n| n.as_str().to_owned())),
+            adjustments: Set(review.adjustments.as_ref().map(|n| n.as_str().to_owned())),
+            next_review_on: Set(review.next_review_on),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        for p in &review.progress {
+            plan_review_progress::Entity::insert(plan_review_progress::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                review_id: Set(id.as_uuid()),
+                goal_id: Set(p.goal_id.as_uuid()),
+                score: Set(i32::from(p.score.get())),
+                note: Set(p.note.as_ref().map(|n| n.as_str().to_owned())),
+            })
+            .exec_without_returning(&*tx)
+            .await?;
+        }
+        tx.record("PlanReview", id.as_uuid(), &id.to_string(), "plan_review.recorded").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    pub async fn review(&self, r: &Reader<'_>, id: PlanReviewId) -> Result<plan_review::Model, StoreError> {
+        let found = plan_review::Entity::find_by_id(id.as_uuid())
+            .filter(scope::reviews(r))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("PlanReview"))?;
+        r.saw("PlanReview", found.id);
+        Ok(found)
+    }
+
+    /// A plan's reviews, oldest first.
+    pub async fn plan_reviews(
+        &self,
+        r: &Reader<'_>,
+        plan_id: ParentActionPlanId,
+        req: PageRequest,
+    ) -> Result<Page<plan_review::Model>, StoreError> {
+        let page = page::fetch(self.conn(), reviews_query(r, plan_id), plan_review::Column::Id, req).await?;
+        page.items.iter().for_each(|x| r.saw("PlanReview", x.id));
+        Ok(page)
+    }
+
+    pub async fn count_plan_reviews(&self, r: &Reader<'_>, plan_id: ParentActionPlanId) -> Result<u64, StoreError> {
+        Ok(reviews_query(r, plan_id).count(self.conn()).await?)
+    }
+
+    /// The progress recorded at a review the caller may see.
+    pub async fn review_progress(
+        &self,
+        r: &Reader<'_>,
+        review_id: PlanReviewId,
+    ) -> Result<Vec<plan_review_progress::Model>, StoreError> {
+        let review = self.review(r, review_id).await?;
+        Ok(plan_review_progress::Entity::find()
+            .filter(plan_review_progress::Column::ReviewId.eq(review.id))
+            .order_by_asc(plan_review_progress::Column::Id)
+            .all(self.conn())
+            .await?)
+    }
+
+    /// The held-on date and the next-review date of a plan's latest review, for deriving
+    /// when it is next due. Shows no personal data; the plan is already visible.
+    pub async fn last_review(&self, plan_id: Uuid) -> Result<Option<(NaiveDate, Option<NaiveDate>)>, StoreError> {
+        Ok(plan_review::Entity::find()
+            .filter(plan_review::Column::PlanId.eq(plan_id))
+            .order_by_desc(plan_review::Column::HeldOn)
+            .order_by_desc(plan_review::Column::Id)
+            .one(self.conn())
+            .await?
+            .map(|r| (r.held_on, r.next_review_on)))
+    }
+}
+
+fn reviews_query(r: &Reader<'_>, plan_id: ParentActionPlanId) -> sea_orm::Select<plan_review::Entity> {
+    plan_review::Entity::find().filter(scope::reviews(r)).filter(plan_review::Column::PlanId.eq(plan_id.as_uuid()))
 }

@@ -31,7 +31,8 @@ use uuid::Uuid;
 
 use crate::entities::{
     consent, contact_visit, family, family_member, family_partner, family_partner_assignment, family_partner_service,
-    parent_action_plan, person, person_identifier, placement, plan_goal, referral, service_eligibility,
+    parent_action_plan, person, person_identifier, placement, plan_goal, plan_review, referral, service_eligibility,
+    support_offer,
 };
 
 /// A caller reading: who it is, what day it is, and where to log what it was shown.
@@ -271,6 +272,40 @@ pub(crate) fn goals(r: &Reader<'_>) -> Condition {
         parent_action_plan::Entity,
         plans(r),
     )))
+}
+
+/// Reviews and offers concern the parents' support: the responsible municipality and a
+/// referred family services provider see them; placement providers do not.
+fn support_plans(r: &Reader<'_>) -> Condition {
+    match r.kind() {
+        OrganizationKind::Municipality => Condition::all().add(parent_action_plan::Column::OrganizationId.eq(r.org())),
+        OrganizationKind::FamilyServicesProvider => {
+            Condition::all().add(parent_action_plan::Column::FamilyId.in_subquery(referred_families(r)))
+        }
+        _ => nothing(),
+    }
+}
+
+pub(crate) fn reviews(r: &Reader<'_>) -> Condition {
+    Condition::all().add(plan_review::Column::PlanId.in_subquery(select(
+        parent_action_plan::Column::Id,
+        parent_action_plan::Entity,
+        support_plans(r),
+    )))
+}
+
+pub(crate) fn offers(r: &Reader<'_>) -> Condition {
+    match r.kind() {
+        OrganizationKind::Municipality => Condition::all().add(support_offer::Column::OrganizationId.eq(r.org())),
+        OrganizationKind::FamilyServicesProvider => {
+            Condition::all().add(support_offer::Column::PlacementId.in_subquery(select(
+                placement::Column::Id,
+                placement::Entity,
+                Condition::all().add(placement::Column::FamilyId.in_subquery(referred_families(r))),
+            )))
+        }
+        _ => nothing(),
+    }
 }
 
 pub(crate) fn partners(r: &Reader<'_>) -> Condition {

@@ -10,12 +10,15 @@ use chrono::{Days, NaiveDate, TimeZone, Utc};
 use kinbridge_domain::ValidationError;
 use kinbridge_domain::access::{Actor, Role};
 use kinbridge_domain::family::{FamilyRole, Membership, NewFamily};
-use kinbridge_domain::ids::{FamilyId, OrganizationId, PersonId, PlacementId};
+use kinbridge_domain::ids::{FamilyId, GoalId, OrganizationId, ParentActionPlanId, PersonId, PlacementId};
 use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
 use kinbridge_domain::partner::{Certification, CertificationStatus, ServiceActivity, ServiceMinutes};
 use kinbridge_domain::person::{IdentifierKind, NewPerson, PersonInput};
 use kinbridge_domain::placement::{NewPlacement, PlacementEndReason, PlacementInput, PlacementSetting};
-use kinbridge_domain::plan::{GoalPurpose, NewGoal, NewPlan};
+use kinbridge_domain::plan::{
+    GoalProgress, GoalPurpose, NewGoal, NewPlan, NewReview, OfferResponse, PlanStatus, ProgressScore, ReviewKind,
+    SupportOfferKind,
+};
 use kinbridge_domain::sharing::{ConsentPurpose, ReferralPeriod};
 use kinbridge_domain::text::{ExternalId, FreeText};
 use kinbridge_domain::visit::{Cancellation, CancelledBy, NewVisit, Supervision, VisitInput, VisitOutcome};
@@ -139,7 +142,7 @@ pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
     visit(&s, &aarhus, emma_placement, -22, Supervision::Supported, Some(VisitOutcome::Held { observations: None }))
         .await?;
     visit(&s, &aarhus, emma_placement, 13, Supervision::Supervised, None).await?;
-    store
+    let hansen_plan = store
         .create_plan(
             &meta(&aarhus, "createParentActionPlan"),
             emma_placement,
@@ -159,6 +162,51 @@ pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
                 ],
             )?,
         )
+        .await?;
+
+    // The plan was agreed, and reviewed two months ago; the next meeting, set for 18 days
+    // ago, has not been held: the review is overdue.
+    store.set_plan_status(&meta(&aarhus, "activateParentActionPlan"), hansen_plan, PlanStatus::Active, None).await?;
+    let goals = plan_goal_ids(store, &aarhus, hansen_plan).await?;
+    let review = NewReview::new(
+        ReviewKind::PlanMeeting,
+        s.day(-60),
+        Some(FreeText::parse("Mette has come to every visit since the last meeting.").map_err(|e| e.at("note"))?),
+        Some(FreeText::parse("Visits move to the family room at Familiecenter Øst.").map_err(|e| e.at("adjustments"))?),
+        Some(s.day(-18)),
+        goals
+            .iter()
+            .zip([4, 2, 3])
+            .map(|(goal, score)| {
+                Ok(GoalProgress {
+                    goal_id: *goal,
+                    score: ProgressScore::new(score).map_err(|e| e.at("score"))?,
+                    note: None,
+                })
+            })
+            .collect::<Result<Vec<_>, ValidationError>>()?,
+        t,
+    )?;
+    store.record_review(&meta(&aarhus, "recordPlanReview"), hansen_plan, &review).await?;
+    // A support person was offered a week after the decision and declined; it is due to be
+    // offered again. The plan itself was accepted.
+    let person_offer = store
+        .offer_support(&meta(&aarhus, "offerSupport"), emma_placement, SupportOfferKind::SupportPerson, s.day(-103))
+        .await?;
+    store
+        .answer_offer(
+            &meta(&aarhus, "answerSupportOffer"),
+            person_offer,
+            OfferResponse::Declined,
+            s.day(-100),
+            Some(s.day(-5)),
+        )
+        .await?;
+    let plan_offer = store
+        .offer_support(&meta(&aarhus, "offerSupport"), emma_placement, SupportOfferKind::ParentActionPlan, s.day(-103))
+        .await?;
+    store
+        .answer_offer(&meta(&aarhus, "answerSupportOffer"), plan_offer, OfferResponse::Accepted, s.day(-98), None)
         .await?;
 
     // Familiecenter Øst works with the Hansens; Mette lets the foster care provider see her
@@ -258,6 +306,10 @@ pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
         "AAR-PLC-0003",
     )
     .await?;
+    let pmto = store
+        .offer_support(&meta(&aarhus, "offerSupport"), noah_placement, SupportOfferKind::Pmto, s.day(-262))
+        .await?;
+    store.answer_offer(&meta(&aarhus, "answerSupportOffer"), pmto, OfferResponse::Accepted, s.day(-255), None).await?;
     visit(&s, &aarhus, noah_placement, -43, Supervision::Unsupervised, Some(VisitOutcome::NoShow)).await?;
     visit(&s, &aarhus, noah_placement, -15, Supervision::Unsupervised, Some(VisitOutcome::Held { observations: None }))
         .await?;
@@ -352,6 +404,17 @@ pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
             .await?;
     }
     Ok(true)
+}
+
+async fn plan_goal_ids(store: &Store, actor: &Actor, plan: ParentActionPlanId) -> Result<Vec<GoalId>, StoreError> {
+    let log = kinbridge_persistence::scope::ReadLog::default();
+    let reader = kinbridge_persistence::scope::Reader::new(actor, Utc::now().date_naive(), &log);
+    let req = kinbridge_persistence::PageRequest {
+        after: None,
+        before: None,
+        limit: kinbridge_persistence::page::Limit::First(20),
+    };
+    Ok(store.plan_goals(&reader, plan, req).await?.items.iter().map(|g| GoalId::from_uuid(g.id)).collect())
 }
 
 fn at(day: NaiveDate) -> chrono::DateTime<Utc> {

@@ -1,0 +1,135 @@
+//! Support offered to the parents of a placed child, and their answers (001).
+
+use chrono::NaiveDate;
+use kinbridge_domain::ids::{PlacementId, SupportOfferId};
+use kinbridge_domain::plan::{OfferResponse, SupportOfferKind, respond_to_offer};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+
+use crate::Store;
+use crate::entities::support_offer;
+use crate::error::StoreError;
+use crate::page::{self, Page, PageRequest};
+use crate::placements::placement_owned;
+use crate::scope::{self, Reader, owned_by};
+use crate::write::WriteMeta;
+
+impl Store {
+    /// Records support offered to the parents of a child in one of the caller's placements.
+    pub async fn offer_support(
+        &self,
+        meta: &WriteMeta<'_>,
+        placement_id: PlacementId,
+        kind: SupportOfferKind,
+        offered_on: NaiveDate,
+    ) -> Result<SupportOfferId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(SupportOfferId::from_uuid(id));
+        }
+        let placement = placement_owned(&*tx, tx.actor(), placement_id).await?;
+        let id = SupportOfferId::new();
+        support_offer::Entity::insert(support_offer::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            updated_at: Set(tx.now),
+            version: Set(1),
+            placement_id: Set(placement.id),
+            kind: Set(kind.as_str().to_owned()),
+            offered_on: Set(offered_on),
+            response: Set(OfferResponse::Pending.as_str().to_owned()),
+            responded_on: Set(None),
+            reoffer_on: Set(None),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        tx.record("SupportOffer", id.as_uuid(), &id.to_string(), "support_offer.made").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// Records the parents' answer to a pending offer; a declined one gets its re-offer date.
+    pub async fn answer_offer(
+        &self,
+        meta: &WriteMeta<'_>,
+        id: SupportOfferId,
+        response: OfferResponse,
+        responded_on: NaiveDate,
+        reoffer_on: Option<NaiveDate>,
+    ) -> Result<SupportOfferId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(SupportOfferId::from_uuid(id));
+        }
+        let offer = support_offer::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(support_offer::Column::OrganizationId, tx.actor()))
+            .one(&*tx)
+            .await?
+            .ok_or(StoreError::not_found("SupportOffer"))?;
+        respond_to_offer(offer.response.parse()?, offer.offered_on, response, responded_on, reoffer_on)?;
+        let result = support_offer::Entity::update_many()
+            .col_expr(support_offer::Column::Response, Expr::value(response.as_str()))
+            .col_expr(support_offer::Column::RespondedOn, Expr::value(responded_on))
+            .col_expr(support_offer::Column::ReofferOn, Expr::value(reoffer_on))
+            .col_expr(support_offer::Column::UpdatedAt, Expr::value(tx.now))
+            .col_expr(support_offer::Column::Version, Expr::value(offer.version + 1))
+            .filter(support_offer::Column::Id.eq(offer.id))
+            .filter(support_offer::Column::Version.eq(offer.version))
+            .exec(&*tx)
+            .await?;
+        if result.rows_affected != 1 {
+            return Err(StoreError::conflict(
+                "the offer was changed by another request at the same time; read it again",
+            ));
+        }
+        tx.record("SupportOffer", offer.id, &id.to_string(), "support_offer.answered").await?;
+        tx.commit(offer.id).await?;
+        Ok(id)
+    }
+
+    pub async fn support_offer(&self, r: &Reader<'_>, id: SupportOfferId) -> Result<support_offer::Model, StoreError> {
+        let found = support_offer::Entity::find_by_id(id.as_uuid())
+            .filter(scope::offers(r))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("SupportOffer"))?;
+        r.saw("SupportOffer", found.id);
+        Ok(found)
+    }
+
+    /// The offers made for a placement, in the order they were made.
+    pub async fn placement_offers(
+        &self,
+        r: &Reader<'_>,
+        placement_id: PlacementId,
+        req: PageRequest,
+    ) -> Result<Page<support_offer::Model>, StoreError> {
+        let page = page::fetch(self.conn(), offers_query(r, placement_id), support_offer::Column::Id, req).await?;
+        page.items.iter().for_each(|o| r.saw("SupportOffer", o.id));
+        Ok(page)
+    }
+
+    pub async fn count_placement_offers(&self, r: &Reader<'_>, placement_id: PlacementId) -> Result<u64, StoreError> {
+        Ok(offers_query(r, placement_id).count(self.conn()).await?)
+    }
+
+    /// The day of the first offer for a placement the caller may see offers of.
+    pub async fn first_offer_on(
+        &self,
+        r: &Reader<'_>,
+        placement_id: PlacementId,
+    ) -> Result<Option<NaiveDate>, StoreError> {
+        Ok(offers_query(r, placement_id)
+            .order_by_asc(support_offer::Column::OfferedOn)
+            .one(self.conn())
+            .await?
+            .map(|o| o.offered_on))
+    }
+}
+
+fn offers_query(r: &Reader<'_>, placement_id: PlacementId) -> sea_orm::Select<support_offer::Entity> {
+    support_offer::Entity::find()
+        .filter(scope::offers(r))
+        .filter(support_offer::Column::PlacementId.eq(placement_id.as_uuid()))
+}
