@@ -12,6 +12,7 @@ mod m0002_sharing;
 mod m0003_key_person_notifications;
 mod m0004_partition_audit_events;
 mod m0005_guidance;
+mod m0006_plan_next_review;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_key_person_notifications::Migration),
             Box::new(m0004_partition_audit_events::Migration),
             Box::new(m0005_guidance::Migration),
+            Box::new(m0006_plan_next_review::Migration),
         ]
     }
 }

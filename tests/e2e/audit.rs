@@ -149,6 +149,12 @@ const CLASSIFIED: &[(&str, Option<&str>)] = &[
     ("PlanReview", Some("PlanReview")),
     ("GoalProgress", Some("Goal")),
     ("SupportOffer", Some("SupportOffer")),
+    ("VisitArrangement", Some("VisitArrangement")),
+    // Counts and totals: no record of a person.
+    ("VisitStatistics", None),
+    ("CancellationCount", None),
+    ("ProviderVisitStatistics", None),
+    ("ServiceHours", None),
     ("CoordinationPlacement", Some("Placement")),
     ("CoordinationChild", Some("Person")),
     ("SharedGoal", Some("Goal")),
@@ -196,7 +202,7 @@ async fn every_type_holding_personal_data_is_covered_by_the_audit() {
             identifiers { value } consents { edges { node { purpose } } }
             keyPersonNotifications { edges { node { note } } } } } } }
             placements { edges { node { contactVisits { edges { node { cancellation { reason } } } }
-                supportOffers { edges { node { kind response } } } } } }
+                supportOffers { edges { node { kind response } } } visitArrangement { intervalDays } } } }
             parentActionPlans { edges { node { goals { edges { node { description } } }
                 reviews { edges { node { progress { score goal { description } } } } } } } } } } } }",
         ),

@@ -231,3 +231,196 @@ async fn the_days_from_decision_to_first_offer_show_how_soon_support_started() {
         json!({ "daysFromDecisionToFirstOffer": 3, "supportOffers": { "totalCount": 2 } })
     );
 }
+
+async fn visit(s: &Setup, placement: &str, days_from_now: i64, outcome: Option<(&str, Value)>) {
+    let start = Utc::now() + chrono::Duration::days(days_from_now);
+    let r = s
+        .app
+        .gql(
+            &s.org.token,
+            "mutation($p: ID!, $s: DateTime!, $e: DateTime!) { planContactVisit(input: { placementId: $p, plannedStart: $s, plannedEnd: $e, supervision: UNSUPERVISED }) { contactVisit { id } } }",
+            json!({ "p": placement, "s": start.to_rfc3339(), "e": (start + chrono::Duration::hours(1)).to_rfc3339() }),
+        )
+        .await;
+    let id = r.data()["planContactVisit"]["contactVisit"]["id"].clone();
+    if let Some((mutation, mut input)) = outcome {
+        input["id"] = id;
+        let q = format!(
+            "mutation($input: {}Input!) {{ {}(input: $input) {{ contactVisit {{ status }} }} }}",
+            capitalise(mutation),
+            mutation
+        );
+        s.app.gql(&s.org.token, &q, json!({ "input": input })).await.data();
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn visit_statistics_count_each_outcome_and_the_cancellation_rate() {
+    let s = setup().await;
+    let p = s.placement.clone();
+    visit(&s, &p, -20, Some(("recordContactVisitHeld", json!({})))).await;
+    visit(&s, &p, -13, Some(("recordContactVisitHeld", json!({})))).await;
+    visit(&s, &p, -6, Some(("cancelContactVisit", json!({ "cancelledBy": "PARENT", "reason": "Ill" })))).await;
+    visit(&s, &p, -2, Some(("recordContactVisitNoShow", json!({})))).await;
+    visit(&s, &p, 5, None).await;
+    visit(
+        &s,
+        &p,
+        -40,
+        Some(("cancelContactVisit", json!({ "cancelledBy": "PLACEMENT_PROVIDER", "reason": "Outing" }))),
+    )
+    .await;
+    let q = "query($p: ID!, $from: Date!, $to: Date!) { placement(id: $p) { visitStatistics(from: $from, to: $to) {
+        planned held cancelled noShow cancellationRate cancellationsBy { cancelledBy count } } } }";
+    let r = s.app.gql(&s.org.token, q, json!({ "p": p, "from": day(-30), "to": day(30) })).await;
+    assert_eq!(
+        r.data()["placement"]["visitStatistics"],
+        json!({ "planned": 1, "held": 2, "cancelled": 1, "noShow": 1, "cancellationRate": 0.25, "cancellationsBy": [{ "cancelledBy": "PARENT", "count": 1 }] })
+    );
+    let r = s.app.gql(&s.org.token, q, json!({ "p": p, "from": day(-60), "to": day(0) })).await;
+    assert_eq!(r.data()["placement"]["visitStatistics"]["cancelled"], 2);
+    let r = s.app.gql(&s.org.token, q, json!({ "p": p, "from": day(0), "to": day(-1) })).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "to"));
+
+    let r = s
+        .app
+        .gql(&s.org.token, "query($from: Date!, $to: Date!) { cancellationRatesByProvider(from: $from, to: $to) { provider { name } statistics { held cancelled cancellationRate } } }", json!({ "from": day(-60), "to": day(30) }))
+        .await;
+    assert_eq!(
+        r.data()["cancellationRatesByProvider"],
+        json!([{ "provider": null, "statistics": { "held": 2, "cancelled": 2, "cancellationRate": 0.4 } }])
+    );
+}
+
+#[tokio::test]
+async fn a_visit_arrangement_says_how_often_and_with_what_supervision_and_is_replaced_whole() {
+    let s = setup().await;
+    let m = "mutation($input: SetVisitArrangementInput!) { setVisitArrangement(input: $input) { visitArrangement { intervalDays supervision supervisorName version } } }";
+    let r = s
+        .app
+        .gql(
+            &s.org.token,
+            m,
+            json!({ "input": { "placementId": s.placement, "intervalDays": 14, "supervision": "SUPERVISED" } }),
+        )
+        .await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.supervisorName"));
+    let r = s.app.gql(&s.org.token, m, json!({ "input": { "placementId": s.placement, "intervalDays": 14, "supervision": "SUPERVISED", "supervisorName": "Lone Berg" } })).await;
+    assert_eq!(
+        r.data()["setVisitArrangement"]["visitArrangement"],
+        json!({ "intervalDays": 14, "supervision": "SUPERVISED", "supervisorName": "Lone Berg", "version": 1 })
+    );
+    let r = s
+        .app
+        .gql(
+            &s.org.token,
+            m,
+            json!({ "input": { "placementId": s.placement, "intervalDays": 7, "supervision": "UNSUPERVISED" } }),
+        )
+        .await;
+    assert_eq!(
+        r.data()["setVisitArrangement"]["visitArrangement"],
+        json!({ "intervalDays": 7, "supervision": "UNSUPERVISED", "supervisorName": null, "version": 2 })
+    );
+}
+
+const AWAITING: &str =
+    "query($n: Int) { placementsAwaitingSupportOffer(afterDays: $n) { totalCount edges { node { id } } } }";
+
+#[tokio::test]
+async fn a_placement_without_a_support_offer_days_after_the_decision_is_flagged() {
+    let s = setup().await;
+    let count = async |n: Option<i64>| {
+        s.app.gql(&s.org.token, AWAITING, json!({ "n": n })).await.data()["placementsAwaitingSupportOffer"]["totalCount"].clone()
+    };
+    assert_eq!(count(None).await, 1, "decided 50 days ago, nothing offered, default 14 days");
+    assert_eq!(count(Some(60)).await, 0, "not yet 60 days");
+    s.app
+        .gql(
+            &s.org.token,
+            OFFER,
+            json!({ "input": { "placementId": s.placement, "kind": "SUPPORT_PERSON", "offeredOn": day(0) } }),
+        )
+        .await
+        .data();
+    assert_eq!(count(None).await, 0, "an offer, even late, clears the alert");
+    let r = s.app.gql(&s.org.token, AWAITING, json!({ "n": -1 })).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "afterDays"));
+}
+
+#[tokio::test]
+async fn a_declined_offer_is_flagged_when_its_reoffer_date_comes_until_it_is_offered_again() {
+    let s = setup().await;
+    let due = async || {
+        s.app
+            .gql(
+                &s.org.token,
+                "{ supportOffersDueForReoffer { totalCount edges { node { kind reofferOn } } } }",
+                json!({}),
+            )
+            .await
+            .data()["supportOffersDueForReoffer"]
+            .clone()
+    };
+    let offer = async |kind: &str, on: String| {
+        let r = s
+            .app
+            .gql(&s.org.token, OFFER, json!({ "input": { "placementId": s.placement, "kind": kind, "offeredOn": on } }))
+            .await;
+        r.data()["offerSupport"]["supportOffer"]["id"].as_str().unwrap().to_owned()
+    };
+    let later = offer("PMTO", day(-40)).await;
+    s.app
+        .gql(
+            &s.org.token,
+            ANSWER,
+            json!({ "input": { "id": later, "response": "DECLINED", "respondedOn": day(-39), "reofferOn": day(10) } }),
+        )
+        .await
+        .data();
+    let now = offer("SUPPORT_PERSON", day(-40)).await;
+    s.app
+        .gql(
+            &s.org.token,
+            ANSWER,
+            json!({ "input": { "id": now, "response": "DECLINED", "respondedOn": day(-39), "reofferOn": day(-1) } }),
+        )
+        .await
+        .data();
+    assert_eq!(
+        due().await,
+        json!({ "totalCount": 1, "edges": [{ "node": { "kind": "SUPPORT_PERSON", "reofferOn": day(-1) } }] })
+    );
+    offer("SUPPORT_PERSON", day(0)).await;
+    assert_eq!(due().await["totalCount"], 0, "offered again");
+}
+
+#[tokio::test]
+async fn a_plan_past_its_review_date_is_flagged_as_overdue() {
+    let s = setup().await;
+    let overdue = async || {
+        s.app.gql(&s.org.token, "{ plansOverdueForReview { totalCount } }", json!({})).await.data()["plansOverdueForReview"]["totalCount"].clone()
+    };
+    s.app
+        .gql(
+            &s.org.token,
+            "mutation($id: ID!) { activateParentActionPlan(input: { id: $id }) { parentActionPlan { id } } }",
+            json!({ "id": s.plan }),
+        )
+        .await
+        .data();
+    assert_eq!(overdue().await, 0);
+    s.app.gql(&s.org.token, REVIEW, json!({ "input": { "planId": s.plan, "kind": "PLAN_MEETING", "heldOn": day(-30), "nextReviewOn": day(-1) } })).await.data();
+    assert_eq!(overdue().await, 1);
+    let other = s.app.municipality("Randers").await;
+    assert_eq!(
+        s.app.gql(&other.token, "{ plansOverdueForReview { totalCount } }", json!({})).await.data()["plansOverdueForReview"]
+            ["totalCount"],
+        0
+    );
+}

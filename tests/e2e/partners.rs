@@ -212,3 +212,76 @@ async fn only_a_mental_health_authority_manages_family_partners_and_others_see_n
         .await;
     assert_eq!(r.code(), "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn partners_whose_deadline_is_near_are_listed_with_their_caseload() {
+    let a = authority().await;
+    let soon = (chrono::Utc::now().date_naive() + chrono::Days::new(20)).to_string();
+    let hanne = partner(
+        &a,
+        json!({ "certificationStatus": "CERTIFIED", "certifiedOn": "2025-01-01", "renewalDue": "2030-01-01" }),
+    )
+    .await;
+    partner(&a, json!({ "certificationStatus": "PENDING_CERTIFICATION", "trainingDeadline": soon })).await;
+    a.app
+        .gql(
+            &a.org.token,
+            ASSIGN,
+            json!({ "input": { "familyPartnerId": hanne, "eligibilityId": a.eligibility, "startDate": "2026-02-01" } }),
+        )
+        .await
+        .data();
+    let r = a
+        .app
+        .gql(&a.org.token, "{ familyPartnersDueForCertification { totalCount edges { node { certificationStatus deadline caseload } } } }", json!({}))
+        .await;
+    assert_eq!(
+        r.data()["familyPartnersDueForCertification"],
+        json!({ "totalCount": 1, "edges": [{ "node": { "certificationStatus": "PENDING_CERTIFICATION", "deadline": soon, "caseload": 0 } }] })
+    );
+    let r = a
+        .app
+        .gql(&a.org.token, "query($id: ID!) { familyPartner(id: $id) { caseload deadline } }", json!({ "id": hanne }))
+        .await;
+    assert_eq!(r.data()["familyPartner"], json!({ "caseload": 1, "deadline": "2030-01-01" }));
+}
+
+#[tokio::test]
+async fn service_hours_per_caregiver_are_totalled_per_six_months() {
+    let a = authority().await;
+    let hanne = partner(
+        &a,
+        json!({ "certificationStatus": "CERTIFIED", "certifiedOn": "2025-01-01", "renewalDue": "2030-01-01" }),
+    )
+    .await;
+    let r = a
+        .app
+        .gql(
+            &a.org.token,
+            ASSIGN,
+            json!({ "input": { "familyPartnerId": hanne, "eligibilityId": a.eligibility, "startDate": "2026-01-01" } }),
+        )
+        .await;
+    let id = r.data()["assignFamilyPartner"]["assignment"]["id"].as_str().unwrap().to_owned();
+    for (date, minutes) in [("2026-02-10", 60), ("2026-06-30", 44), ("2026-07-02", 50)] {
+        a.app
+            .gql(&a.org.token, SERVICE, json!({ "input": { "assignmentId": id, "recipientId": a.caregiver, "date": date, "minutes": minutes, "activity": "INFORMATION" } }))
+            .await
+            .data();
+    }
+    let r = a
+        .app
+        .gql(
+            &a.org.token,
+            "query($c: ID!) { caregiverServiceHours(caregiverId: $c) { from to minutes hours units } }",
+            json!({ "c": a.caregiver }),
+        )
+        .await;
+    assert_eq!(
+        r.data()["caregiverServiceHours"],
+        json!([
+            { "from": "2026-01-01", "to": "2026-07-01", "minutes": 104, "hours": 104.0 / 60.0, "units": 6 },
+            { "from": "2026-07-01", "to": "2027-01-01", "minutes": 50, "hours": 50.0 / 60.0, "units": 3 },
+        ])
+    );
+}

@@ -99,6 +99,7 @@ pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestAp
         },
         graphiql: true,
         limits: kinbridge_api::Limits::default(),
+        alerts: kinbridge_api::alerts::AlertSettings::default(),
         max_body_bytes: 1024 * 1024,
     };
     edit(&mut config);

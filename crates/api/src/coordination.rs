@@ -85,10 +85,8 @@ impl CoordinationPlacement {
     }
 
     /// When the plan is next due for review (a plan meeting or status meeting).
-    async fn next_review_due(&self, ctx: &Context<'_>) -> ApiResult<Option<Date>> {
-        let c = caller(ctx)?;
-        let Some(plan) = &self.0.plan else { return Ok(None) };
-        Ok(crate::plans::next_review(c.store, plan).await?.map(Date))
+    async fn next_review_due(&self) -> Option<Date> {
+        self.0.plan.as_ref().and_then(|p| p.next_review_due).map(Date)
     }
 
     /// The plan's goals, only while a parent's consent to share them with the caller

@@ -7,6 +7,7 @@
 //! **Invariant:** no resolver reads a row except through a `Store` method that takes the
 //! caller's [`kinbridge_domain::access::Actor`]; the store decides visibility in SQL.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod connection;
@@ -40,6 +41,7 @@ pub struct QueryRoot(
     partners::PartnerQuery,
     coordination::CoordinationQuery,
     audit::AuditQuery,
+    alerts::AlertQuery,
 );
 
 #[derive(MergedObject, Default, Debug)]
@@ -78,8 +80,8 @@ fn builder(limits: Limits) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscr
 }
 
 /// The schema, serving from `store`.
-pub fn schema(store: Store, limits: Limits) -> KinbridgeSchema {
-    builder(limits).data(store).finish()
+pub fn schema(store: Store, limits: Limits, alerts: alerts::AlertSettings) -> KinbridgeSchema {
+    builder(limits).data(store).data(alerts).finish()
 }
 
 /// The published contract: the schema in SDL, as `schema.graphql` holds it.

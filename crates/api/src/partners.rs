@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::connection::{self, Conn, cost};
 use crate::context::caller;
-use crate::error::{ApiResult, IntoApi, id_arg, in_input, under};
+use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Person;
 use crate::scalars::{self, CertificationStatus, Date, ServiceActivity};
 
@@ -56,6 +56,19 @@ impl FamilyPartner {
     /// completed. After it, the partner takes no new assignment.
     async fn training_deadline(&self) -> Option<Date> {
         self.0.training_deadline.map(Date)
+    }
+
+    /// The date that matters next: the training deadline while pending certification, the
+    /// renewal once certified.
+    async fn deadline(&self) -> ApiResult<Date> {
+        Ok(Date(kinbridge_persistence::partners::certification_of(&self.0).map_err(ApiError::from)?.deadline()))
+    }
+
+    /// How many current assignments the partner has.
+    async fn caseload(&self, ctx: &Context<'_>) -> ApiResult<i32> {
+        let c = caller(ctx)?;
+        let n = c.store.partner_caseload(&c.reader(), FamilyPartnerId::from_uuid(self.0.id)).await.api()?;
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 
     /// The token subject the partner signs in as.

@@ -14,7 +14,7 @@ use crate::families::{Family, Person};
 use crate::offers::SupportOffer;
 use crate::organizations::Organization;
 use crate::scalars::{self, Date, PlacementEndReason, PlacementSetting};
-use crate::visits::ContactVisit;
+use crate::visits::{ContactVisit, VisitArrangement, VisitStatistics};
 
 /// A child's placement out of home, decided by the placing municipality.
 #[derive(Debug, Clone)]
@@ -92,6 +92,26 @@ impl Placement {
         let c = caller(ctx)?;
         let residences = c.store.parent_residences(&c.reader(), FamilyId::from_uuid(self.0.family_id)).await.api()?;
         Ok(is_cross_municipality(OrganizationId::from_uuid(self.0.organization_id), &residences))
+    }
+
+    /// How the placement's contact visits are arranged, once set.
+    async fn visit_arrangement(&self, ctx: &Context<'_>) -> ApiResult<Option<VisitArrangement>> {
+        let c = caller(ctx)?;
+        Ok(c.store.visit_arrangement(&c.reader(), PlacementId::from_uuid(self.0.id)).await.api()?.map(VisitArrangement))
+    }
+
+    /// Planned, held, cancelled and missed visits planned to start from `from` up to, not
+    /// including, `to`; the cancellation rate; and who cancelled.
+    async fn visit_statistics(&self, ctx: &Context<'_>, from: Date, to: Date) -> ApiResult<VisitStatistics> {
+        let c = caller(ctx)?;
+        let (start, end) = crate::visits::period(from, to)?;
+        let rows =
+            c.store.visit_counts(&c.reader(), Some(PlacementId::from_uuid(self.0.id)), start, end).await.api()?;
+        let mut stats = kinbridge_domain::visit::VisitStatistics::default();
+        for (_, status, by, n) in &rows {
+            crate::visits::add_counts(&mut stats, status, by.as_deref(), *n)?;
+        }
+        Ok(VisitStatistics::new(from.0, to.0, &stats))
     }
 
     /// Support offered to the parents, in the order it was offered.

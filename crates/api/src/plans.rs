@@ -1,13 +1,11 @@
 //! Parent action plans and their goals.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
 use kinbridge_domain::error::AtField;
 use kinbridge_domain::ids::{FamilyId, GoalId, ParentActionPlanId, PlacementId, PlanReviewId};
-use kinbridge_domain::plan::{self as dplan, NewGoal, NewPlan, NewReview, ProgressScore, ReviewInterval};
+use kinbridge_domain::plan::{self as dplan, NewGoal, NewPlan, NewReview, ProgressScore};
 use kinbridge_domain::text::FreeText;
-use kinbridge_persistence::Store;
 use kinbridge_persistence::entities::{parent_action_plan, plan_goal, plan_review};
 use serde::Serialize;
 
@@ -59,16 +57,15 @@ impl ParentActionPlan {
 
     /// When the plan is next due for review: the date the last review set, or one
     /// interval after the last review or the plan's start. None for a closed plan.
-    async fn next_review_due(&self, ctx: &Context<'_>) -> ApiResult<Option<Date>> {
-        let c = caller(ctx)?;
-        Ok(next_review(c.store, &self.0).await?.map(Date))
+    async fn next_review_due(&self) -> Option<Date> {
+        self.0.next_review_due.map(Date)
     }
 
     /// Whether an active plan is past its review date.
     async fn is_review_overdue(&self, ctx: &Context<'_>) -> ApiResult<bool> {
         let c = caller(ctx)?;
         let status: dplan::PlanStatus = self.0.status.parse().map_err(|e| ApiError::internal(&e))?;
-        Ok(next_review(c.store, &self.0).await?.is_some_and(|due| dplan::is_review_overdue(status, due, c.today())))
+        Ok(self.0.next_review_due.is_some_and(|due| dplan::is_review_overdue(status, due, c.today())))
     }
 
     /// The plan meetings and status meetings held, oldest first.
@@ -133,22 +130,6 @@ impl ParentActionPlan {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
-}
-
-/// When a plan is next due for review, from its start and its latest review; `None` for
-/// a closed plan.
-pub(crate) async fn next_review(
-    store: &Store,
-    plan: &parent_action_plan::Model,
-) -> Result<Option<NaiveDate>, ApiError> {
-    if plan.status == dplan::PlanStatus::Closed.as_str() {
-        return Ok(None);
-    }
-    let interval =
-        ReviewInterval::from_days(i64::from(plan.review_interval_days)).map_err(|e| ApiError::internal(&e))?;
-    let started_on = plan.activated_on.unwrap_or_else(|| plan.created_at.date_naive());
-    let last = store.last_review(plan.id).await.api()?;
-    Ok(Some(dplan::next_review_due(interval, started_on, last)))
 }
 
 /// A plan meeting or status meeting: progress per goal, adjustments, the next review.

@@ -2,18 +2,19 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use chrono::{NaiveDate, TimeZone};
 use kinbridge_domain::error::AtField;
-use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId};
+use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId, VisitArrangementId};
 use kinbridge_domain::text::FreeText;
 use kinbridge_domain::visit::{self as dvisit, Cancellation, NewVisit, VisitInput, VisitOutcome};
-use kinbridge_persistence::entities::contact_visit;
+use kinbridge_persistence::entities::{contact_visit, visit_arrangement};
 use serde::Serialize;
 
 use crate::context::{Caller, caller};
-use crate::error::{ApiResult, IntoApi, id_arg, in_input, under};
+use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Person;
 use crate::placements::Placement;
-use crate::scalars::{self, CancelledBy, Supervision, VisitStatus};
+use crate::scalars::{self, CancelledBy, Date, Supervision, VisitStatus};
 
 /// A meeting between a placed child and parents or other relatives.
 #[derive(Debug, Clone)]
@@ -114,6 +115,116 @@ impl ContactVisit {
     }
 }
 
+/// How a placement's contact visits are arranged.
+#[derive(Debug, Clone)]
+pub struct VisitArrangement(pub(crate) visit_arrangement::Model);
+
+#[Object]
+impl VisitArrangement {
+    async fn id(&self) -> ID {
+        ID(VisitArrangementId::from_uuid(self.0.id).to_string())
+    }
+
+    /// Days between visits: 7 for weekly, 14 for every other week.
+    async fn interval_days(&self) -> i32 {
+        self.0.interval_days
+    }
+
+    async fn supervision(&self) -> ApiResult<Supervision> {
+        Ok(scalars::stored::<dvisit::Supervision, _>(&self.0.supervision)?)
+    }
+
+    async fn supervisor_name(&self) -> Option<&str> {
+        self.0.supervisor_name.as_deref()
+    }
+
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+}
+
+/// What happened to the visits planned in a period.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct VisitStatistics {
+    /// The first day of the period.
+    pub from: Date,
+    /// The first day after the period.
+    pub to: Date,
+    /// Visits whose outcome is not yet recorded.
+    pub planned: i32,
+    pub held: i32,
+    pub cancelled: i32,
+    pub no_show: i32,
+    /// Cancelled visits as a share (0 to 1) of the visits with an outcome; null while none has one.
+    pub cancellation_rate: Option<f64>,
+    /// Cancelled visits by who cancelled.
+    pub cancellations_by: Vec<CancellationCount>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CancellationCount {
+    pub cancelled_by: CancelledBy,
+    pub count: i32,
+}
+
+impl VisitStatistics {
+    pub(crate) fn new(from: NaiveDate, to: NaiveDate, stats: &dvisit::VisitStatistics) -> Self {
+        let n = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+        Self {
+            from: Date(from),
+            to: Date(to),
+            planned: n(stats.planned),
+            held: n(stats.held),
+            cancelled: n(stats.cancelled),
+            no_show: n(stats.no_show),
+            cancellation_rate: stats.cancellation_rate(),
+            cancellations_by: stats
+                .cancelled_by
+                .iter()
+                .map(|(by, count)| CancellationCount { cancelled_by: (*by).into(), count: n(*count) })
+                .collect(),
+        }
+    }
+}
+
+/// Checks a period's bounds and turns them into instants (midnight UTC).
+pub(crate) fn period(from: Date, to: Date) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    if to.0 <= from.0 {
+        return Err(ApiError::bad_input("to", "the period ends after it starts"));
+    }
+    let instant = |d: NaiveDate| Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN));
+    Ok((instant(from.0), instant(to.0)))
+}
+
+/// Adds grouped visit counts to statistics.
+pub(crate) fn add_counts(
+    stats: &mut dvisit::VisitStatistics,
+    status: &str,
+    by: Option<&str>,
+    count: i64,
+) -> Result<(), ApiError> {
+    let status: dvisit::VisitStatus = status.parse()?;
+    let by = by.map(str::parse::<dvisit::CancelledBy>).transpose()?;
+    stats.add(status, by, u32::try_from(count).unwrap_or(u32::MAX));
+    Ok(())
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct SetVisitArrangementInput {
+    pub placement_id: ID,
+    /// Days between visits: 7 for weekly, 14 for every other week.
+    pub interval_days: i32,
+    pub supervision: Supervision,
+    /// Required for supported and supervised visits.
+    pub supervisor_name: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SetVisitArrangementPayload {
+    pub visit_arrangement: VisitArrangement,
+}
+
 #[derive(InputObject, Serialize, Debug, Clone)]
 pub struct PlanContactVisitInput {
     pub placement_id: ID,
@@ -180,6 +291,32 @@ pub struct VisitMutation;
 
 #[Object]
 impl VisitMutation {
+    /// Sets how a placement's contact visits are arranged: how often, with what
+    /// supervision, by whom. Replaces any earlier arrangement.
+    async fn set_visit_arrangement(
+        &self,
+        ctx: &Context<'_>,
+        input: SetVisitArrangementInput,
+    ) -> ApiResult<SetVisitArrangementPayload> {
+        let c = caller(ctx)?;
+        let placement: PlacementId = id_arg("input.placementId", &input.placement_id)?;
+        let arrangement = dvisit::VisitArrangement::parse(
+            i64::from(input.interval_days),
+            input.supervision.into(),
+            input.supervisor_name.as_deref(),
+        )
+        .map_err(in_input)?;
+        let meta = c.write("setVisitArrangement", input.idempotency_key.as_deref(), &input)?;
+        c.store.set_visit_arrangement(&meta, placement, &arrangement).await.map_err(under("input"))?;
+        let found = c
+            .store
+            .visit_arrangement(&c.reader(), placement)
+            .await
+            .api()?
+            .ok_or(ApiError::NotFound { record_type: "VisitArrangement" })?;
+        Ok(SetVisitArrangementPayload { visit_arrangement: VisitArrangement(found) })
+    }
+
     /// Plans a contact visit for one of the caller's placements.
     async fn plan_contact_visit(
         &self,

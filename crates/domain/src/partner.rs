@@ -80,6 +80,15 @@ impl Certification {
         }
     }
 
+    /// The date that matters next: the renewal for a certified partner, the training
+    /// deadline for one pending certification.
+    pub fn deadline(&self) -> NaiveDate {
+        match self {
+            Self::Certified { renewal_due, .. } => *renewal_due,
+            Self::Pending { training_deadline } => *training_deadline,
+        }
+    }
+
     /// A partner past the training deadline without certification gets no new
     /// assignment (002: services are provided by a certified family partner or one
     /// waiting to complete approved training).
@@ -130,6 +139,45 @@ impl ServiceMinutes {
     pub const fn whole_units(self) -> u16 {
         self.0 / 15
     }
+}
+
+/// The half-year (January to June, or July to December) that `day` falls in, as its
+/// first day and the first day after it.
+pub fn half_year_of(day: NaiveDate) -> (NaiveDate, NaiveDate) {
+    use chrono::Datelike;
+    let (start_month, next) = if day.month() <= 6 { (1, (day.year(), 7)) } else { (7, (day.year() + 1, 1)) };
+    let start = NaiveDate::from_ymd_opt(day.year(), start_month, 1).unwrap_or(day);
+    let end = NaiveDate::from_ymd_opt(next.0, next.1, 1).unwrap_or(day);
+    (start, end)
+}
+
+/// Service delivered to a caregiver in one half-year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HalfYearTotal {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub minutes: u32,
+    /// Whole 15-minute units, counted per service record.
+    pub units: u32,
+}
+
+/// Totals of service per half-year, oldest first.
+pub fn totals_by_half_year(services: &[(NaiveDate, ServiceMinutes)]) -> Vec<HalfYearTotal> {
+    let mut totals: Vec<HalfYearTotal> = Vec::new();
+    for (day, minutes) in services {
+        let (from, to) = half_year_of(*day);
+        let total = match totals.iter_mut().find(|t| t.from == from) {
+            Some(t) => t,
+            None => {
+                totals.push(HalfYearTotal { from, to, minutes: 0, units: 0 });
+                totals.last_mut().expect("BUG: a total was just pushed")
+            }
+        };
+        total.minutes += u32::from(minutes.get());
+        total.units += u32::from(minutes.whole_units());
+    }
+    totals.sort_by_key(|t| t.from);
+    totals
 }
 
 /// Family partner services go to the primary caregiver and are never provided directly to
@@ -210,6 +258,35 @@ mod tests {
         assert_eq!(ServiceMinutes::new(45).unwrap().whole_units(), 3);
         assert!(ServiceMinutes::new(0).is_err());
         assert!(ServiceMinutes::new(721).is_err());
+    }
+
+    #[test]
+    fn service_hours_are_totalled_per_caregiver_per_six_months() {
+        let m = |n| ServiceMinutes::new(n).unwrap();
+        let totals = totals_by_half_year(&[
+            (d("2026-07-02"), m(50)),
+            (d("2026-02-10"), m(60)),
+            (d("2026-06-30"), m(44)),
+            (d("2026-12-31"), m(15)),
+        ]);
+        assert_eq!(
+            totals,
+            vec![
+                HalfYearTotal { from: d("2026-01-01"), to: d("2026-07-01"), minutes: 104, units: 6 },
+                HalfYearTotal { from: d("2026-07-01"), to: d("2027-01-01"), minutes: 65, units: 4 },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_partners_deadline_is_the_renewal_or_the_training_deadline() {
+        let c =
+            Certification::parse(CertificationStatus::Certified, Some(d("2025-01-01")), Some(d("2027-01-01")), None)
+                .unwrap();
+        assert_eq!(c.deadline(), d("2027-01-01"));
+        let p =
+            Certification::parse(CertificationStatus::PendingCertification, None, None, Some(d("2026-12-15"))).unwrap();
+        assert_eq!(p.deadline(), d("2026-12-15"));
     }
 
     #[test]

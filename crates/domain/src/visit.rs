@@ -144,6 +144,79 @@ pub fn record_outcome(
     Ok(outcome.status())
 }
 
+/// How a placement's contact visits are arranged: how often, with how much supervision,
+/// and by whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitArrangement {
+    /// Days between visits: 7 for weekly, 14 for every other week.
+    pub interval_days: u16,
+    pub supervision: Supervision,
+    pub supervisor_name: Option<Name>,
+}
+
+impl VisitArrangement {
+    pub fn parse(
+        interval_days: i64,
+        supervision: Supervision,
+        supervisor_name: Option<&str>,
+    ) -> Result<Self, ValidationError> {
+        let interval_days = u16::try_from(interval_days)
+            .ok()
+            .filter(|d| (1..=365).contains(d))
+            .ok_or_else(|| ValidationError::new("intervalDays", "must be from 1 to 365 days"))?;
+        let supervisor_name = supervisor_name.map(Name::parse).transpose().at("supervisorName")?;
+        if supervision != Supervision::Unsupervised && supervisor_name.is_none() {
+            return Err(ValidationError::new(
+                "supervisorName",
+                format!("{} visits need a supervisor", supervision.as_str().to_lowercase()),
+            ));
+        }
+        Ok(Self { interval_days, supervision, supervisor_name })
+    }
+}
+
+/// What happened to the visits of a period. Fewer cancellations is an outcome the guidance
+/// names (001).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VisitStatistics {
+    /// Visits still planned (their outcome not yet recorded).
+    pub planned: u32,
+    pub held: u32,
+    pub cancelled: u32,
+    pub no_show: u32,
+    /// Cancelled visits per who cancelled, in the order of `CancelledBy::ALL`.
+    pub cancelled_by: Vec<(CancelledBy, u32)>,
+}
+
+impl VisitStatistics {
+    /// Adds `count` visits of `status`, cancelled by `by` when cancelled.
+    pub fn add(&mut self, status: VisitStatus, by: Option<CancelledBy>, count: u32) {
+        match status {
+            VisitStatus::Planned => self.planned += count,
+            VisitStatus::Held => self.held += count,
+            VisitStatus::NoShow => self.no_show += count,
+            VisitStatus::Cancelled => {
+                self.cancelled += count;
+                let by = by.unwrap_or(CancelledBy::Other);
+                match self.cancelled_by.iter_mut().find(|(b, _)| *b == by) {
+                    Some((_, n)) => *n += count,
+                    None => {
+                        self.cancelled_by.push((by, count));
+                        self.cancelled_by.sort_by_key(|(b, _)| CancelledBy::ALL.iter().position(|x| x == b));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cancelled visits as a share of the visits that have an outcome (held, cancelled,
+    /// no-show); visits still planned do not count. `None` while no visit has an outcome.
+    pub fn cancellation_rate(&self) -> Option<f64> {
+        let decided = self.held + self.cancelled + self.no_show;
+        (decided > 0).then(|| f64::from(self.cancelled) / f64::from(decided))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +234,27 @@ mod tests {
             supervision: Supervision::Unsupervised,
             supervisor_name: None,
         }
+    }
+
+    #[test]
+    fn the_cancellation_rate_counts_visits_with_an_outcome_only() {
+        let mut stats = VisitStatistics::default();
+        assert_eq!(stats.cancellation_rate(), None);
+        stats.add(VisitStatus::Held, None, 6);
+        stats.add(VisitStatus::Cancelled, Some(CancelledBy::Parent), 2);
+        stats.add(VisitStatus::Cancelled, Some(CancelledBy::PlacementProvider), 1);
+        stats.add(VisitStatus::NoShow, None, 1);
+        stats.add(VisitStatus::Planned, None, 5);
+        assert_eq!(stats.cancellation_rate(), Some(0.3));
+        assert_eq!(stats.cancelled_by, vec![(CancelledBy::Parent, 2), (CancelledBy::PlacementProvider, 1)]);
+        assert_eq!((stats.planned, stats.held, stats.cancelled, stats.no_show), (5, 6, 3, 1));
+    }
+
+    #[test]
+    fn a_visit_arrangement_names_its_supervisor_and_a_sensible_frequency() {
+        assert!(VisitArrangement::parse(14, Supervision::Unsupervised, None).is_ok());
+        assert_eq!(VisitArrangement::parse(0, Supervision::Unsupervised, None).unwrap_err().field, "intervalDays");
+        assert_eq!(VisitArrangement::parse(14, Supervision::Supported, None).unwrap_err().field, "supervisorName");
     }
 
     #[test]

@@ -62,6 +62,7 @@ entity!(parent_action_plan, "parent_action_plans", {
     organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
     family_id: Uuid, placement_id: Uuid, status: String, review_interval_days: i32,
     child_plan_reference: Option<String>, activated_on: Option<Date>, closed_on: Option<Date>,
+    next_review_due: Option<Date>,
 });
 
 entity!(

@@ -10,6 +10,7 @@
 //! - Repositories receive domain values, which are valid by construction; they check only
 //!   the rules that need stored state (overlaps, membership, kinds of organisations).
 
+pub mod alerts;
 pub mod coordination;
 pub mod entities;
 pub mod error;

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use kinbridge_domain::access::Actor;
 use kinbridge_domain::ids::{FamilyId, GoalId, ParentActionPlanId, PlacementId, PlanReviewId};
-use kinbridge_domain::plan::{NewGoal, NewPlan, NewReview, PlanStatus};
+use kinbridge_domain::plan::{NewGoal, NewPlan, NewReview, PlanStatus, ReviewInterval, next_review_due};
 use kinbridge_domain::{TransitionError, ValidationError};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
@@ -46,6 +46,7 @@ impl Store {
             child_plan_reference: Set(new.child_plan_reference.as_ref().map(|r| r.as_str().to_owned())),
             activated_on: Set(None),
             closed_on: Set(None),
+            next_review_due: Set(Some(new.review_interval.next_review_due(tx.now.date_naive()))),
         })
         .exec_without_returning(&*tx)
         .await?;
@@ -211,8 +212,15 @@ impl Store {
             .col_expr(parent_action_plan::Column::UpdatedAt, Expr::value(tx.now))
             .col_expr(parent_action_plan::Column::Version, Expr::value(plan.version + 1));
         update = match to {
-            PlanStatus::Active => update.col_expr(parent_action_plan::Column::ActivatedOn, Expr::value(today)),
-            _ => update.col_expr(parent_action_plan::Column::ClosedOn, Expr::value(today)),
+            PlanStatus::Active => {
+                let due = plan_next_review(&*tx, &plan, Some(today)).await?;
+                update
+                    .col_expr(parent_action_plan::Column::ActivatedOn, Expr::value(today))
+                    .col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(due))
+            }
+            _ => update
+                .col_expr(parent_action_plan::Column::ClosedOn, Expr::value(today))
+                .col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(Option::<NaiveDate>::None)),
         };
         let result = update
             .filter(parent_action_plan::Column::Id.eq(plan.id))
@@ -280,6 +288,14 @@ impl Store {
             .exec_without_returning(&*tx)
             .await?;
         }
+        let due = plan_next_review(&*tx, &plan, plan.activated_on).await?;
+        parent_action_plan::Entity::update_many()
+            .col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(due))
+            .col_expr(parent_action_plan::Column::UpdatedAt, Expr::value(tx.now))
+            .col_expr(parent_action_plan::Column::Version, Expr::value(plan.version + 1))
+            .filter(parent_action_plan::Column::Id.eq(plan.id))
+            .exec(&*tx)
+            .await?;
         tx.record("PlanReview", id.as_uuid(), &id.to_string(), "plan_review.recorded").await?;
         tx.commit(id.as_uuid()).await?;
         Ok(id)
@@ -325,17 +341,43 @@ impl Store {
             .await?)
     }
 
-    /// The held-on date and the next-review date of a plan's latest review, for deriving
-    /// when it is next due. Shows no personal data; the plan is already visible.
-    pub async fn last_review(&self, plan_id: Uuid) -> Result<Option<(NaiveDate, Option<NaiveDate>)>, StoreError> {
-        Ok(plan_review::Entity::find()
-            .filter(plan_review::Column::PlanId.eq(plan_id))
-            .order_by_desc(plan_review::Column::HeldOn)
-            .order_by_desc(plan_review::Column::Id)
-            .one(self.conn())
-            .await?
-            .map(|r| (r.held_on, r.next_review_on)))
+    /// Gives plans made before their next review date was stored one, once, at start.
+    pub async fn backfill_review_dates(&self) -> Result<u64, StoreError> {
+        let plans = parent_action_plan::Entity::find()
+            .filter(parent_action_plan::Column::NextReviewDue.is_null())
+            .filter(parent_action_plan::Column::Status.ne(PlanStatus::Closed.as_str()))
+            .all(self.conn())
+            .await?;
+        for plan in &plans {
+            let due = plan_next_review(self.conn(), plan, plan.activated_on).await?;
+            parent_action_plan::Entity::update_many()
+                .col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(due))
+                .filter(parent_action_plan::Column::Id.eq(plan.id))
+                .exec(self.conn())
+                .await?;
+        }
+        Ok(plans.len() as u64)
     }
+}
+
+/// A plan's next review date: from its latest review, or one interval after it started
+/// (`started_on`, or the day it was made while it is a draft).
+async fn plan_next_review<C: ConnectionTrait>(
+    db: &C,
+    plan: &parent_action_plan::Model,
+    started_on: Option<NaiveDate>,
+) -> Result<Option<NaiveDate>, StoreError> {
+    let interval =
+        ReviewInterval::from_days(i64::from(plan.review_interval_days)).map_err(|e| StoreError::Corrupt(e.0))?;
+    let last = plan_review::Entity::find()
+        .filter(plan_review::Column::PlanId.eq(plan.id))
+        .order_by_desc(plan_review::Column::HeldOn)
+        .order_by_desc(plan_review::Column::Id)
+        .one(db)
+        .await?
+        .map(|r| (r.held_on, r.next_review_on));
+    let started_on = started_on.unwrap_or_else(|| plan.created_at.date_naive());
+    Ok(Some(next_review_due(interval, started_on, last)))
 }
 
 fn reviews_query(r: &Reader<'_>, plan_id: ParentActionPlanId) -> sea_orm::Select<plan_review::Entity> {

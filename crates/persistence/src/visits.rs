@@ -1,14 +1,18 @@
 //! Contact visits and their outcomes.
 
-use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId};
+use chrono::{DateTime, Utc};
+use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId, VisitArrangementId};
 use kinbridge_domain::placement::Period;
-use kinbridge_domain::visit::{NewVisit, VisitOutcome, VisitStatus, record_outcome};
+use kinbridge_domain::visit::{NewVisit, VisitArrangement, VisitOutcome, VisitStatus, record_outcome};
 use kinbridge_domain::{TransitionError, ValidationError};
+use sea_orm::QuerySelect;
 use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::Query;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use uuid::Uuid;
 
 use crate::Store;
-use crate::entities::{contact_visit, contact_visit_participant};
+use crate::entities::{contact_visit, contact_visit_participant, placement, visit_arrangement};
 use crate::error::StoreError;
 use crate::families::membership;
 use crate::page::{self, Page, PageRequest};
@@ -212,4 +216,133 @@ fn placement_visits_query(r: &Reader<'_>, placement_id: PlacementId) -> sea_orm:
     contact_visit::Entity::find()
         .filter(scope::visits(r))
         .filter(contact_visit::Column::PlacementId.eq(placement_id.as_uuid()))
+}
+
+/// Visits in `[from, to)` by planned start, counted per placement, status and who cancelled.
+type VisitCount = (Uuid, String, Option<String>, i64);
+
+impl Store {
+    /// Sets how a placement's contact visits are arranged, replacing any earlier arrangement.
+    pub async fn set_visit_arrangement(
+        &self,
+        meta: &WriteMeta<'_>,
+        placement_id: PlacementId,
+        arrangement: &VisitArrangement,
+    ) -> Result<VisitArrangementId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(VisitArrangementId::from_uuid(id));
+        }
+        let placement = placement_owned(&*tx, tx.actor(), placement_id).await?;
+        let existing = visit_arrangement::Entity::find()
+            .filter(visit_arrangement::Column::PlacementId.eq(placement.id))
+            .one(&*tx)
+            .await?;
+        let supervisor = arrangement.supervisor_name.as_ref().map(|n| n.as_str().to_owned());
+        let id = match existing {
+            Some(row) => {
+                visit_arrangement::Entity::update_many()
+                    .col_expr(
+                        visit_arrangement::Column::IntervalDays,
+                        Expr::value(i32::from(arrangement.interval_days)),
+                    )
+                    .col_expr(visit_arrangement::Column::Supervision, Expr::value(arrangement.supervision.as_str()))
+                    .col_expr(visit_arrangement::Column::SupervisorName, Expr::value(supervisor))
+                    .col_expr(visit_arrangement::Column::UpdatedAt, Expr::value(tx.now))
+                    .col_expr(visit_arrangement::Column::Version, Expr::value(row.version + 1))
+                    .filter(visit_arrangement::Column::Id.eq(row.id))
+                    .exec(&*tx)
+                    .await?;
+                VisitArrangementId::from_uuid(row.id)
+            }
+            None => {
+                let id = VisitArrangementId::new();
+                let inserted = visit_arrangement::Entity::insert(visit_arrangement::ActiveModel {
+                    id: Set(id.as_uuid()),
+                    organization_id: Set(tx.organization_id()),
+                    created_at: Set(tx.now),
+                    updated_at: Set(tx.now),
+                    version: Set(1),
+                    placement_id: Set(placement.id),
+                    interval_days: Set(i32::from(arrangement.interval_days)),
+                    supervision: Set(arrangement.supervision.as_str().to_owned()),
+                    supervisor_name: Set(supervisor),
+                })
+                .exec_without_returning(&*tx)
+                .await;
+                unique_to_conflict(inserted, "the placement's arrangement was set concurrently; read it again")?;
+                id
+            }
+        };
+        tx.record("VisitArrangement", id.as_uuid(), &id.to_string(), "visit_arrangement.set").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// How a placement's visits are arranged, if the caller may see the placement.
+    pub async fn visit_arrangement(
+        &self,
+        r: &Reader<'_>,
+        placement_id: PlacementId,
+    ) -> Result<Option<visit_arrangement::Model>, StoreError> {
+        let visible = Query::select()
+            .column(placement::Column::Id)
+            .from(placement::Entity)
+            .cond_where(scope::placements(r))
+            .to_owned();
+        let found = visit_arrangement::Entity::find()
+            .filter(visit_arrangement::Column::PlacementId.eq(placement_id.as_uuid()))
+            .filter(visit_arrangement::Column::PlacementId.in_subquery(visible))
+            .one(self.conn())
+            .await?;
+        if let Some(a) = &found {
+            r.saw("VisitArrangement", a.id);
+        }
+        Ok(found)
+    }
+
+    /// Counts of the caller's visible visits planned to start in `[from, to)`, per
+    /// placement, status and who cancelled; for one placement or all. Counts show no
+    /// personal data and are not logged as reads.
+    pub async fn visit_counts(
+        &self,
+        r: &Reader<'_>,
+        placement_id: Option<PlacementId>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<VisitCount>, StoreError> {
+        let mut query = contact_visit::Entity::find()
+            .select_only()
+            .column(contact_visit::Column::PlacementId)
+            .column(contact_visit::Column::Status)
+            .column(contact_visit::Column::CancelledBy)
+            .column_as(contact_visit::Column::Id.count(), "n")
+            .filter(scope::visits(r))
+            .filter(contact_visit::Column::PlannedStart.gte(from))
+            .filter(contact_visit::Column::PlannedStart.lt(to))
+            .group_by(contact_visit::Column::PlacementId)
+            .group_by(contact_visit::Column::Status)
+            .group_by(contact_visit::Column::CancelledBy);
+        if let Some(p) = placement_id {
+            query = query.filter(contact_visit::Column::PlacementId.eq(p.as_uuid()));
+        }
+        Ok(query.into_tuple::<VisitCount>().all(self.conn()).await?)
+    }
+
+    /// The placement providers of placements the caller may see, by placement id.
+    pub async fn providers_of(
+        &self,
+        r: &Reader<'_>,
+        placements: &[Uuid],
+    ) -> Result<Vec<(Uuid, Option<Uuid>)>, StoreError> {
+        Ok(placement::Entity::find()
+            .select_only()
+            .column(placement::Column::Id)
+            .column(placement::Column::ProviderId)
+            .filter(scope::placements(r))
+            .filter(placement::Column::Id.is_in(placements.to_vec()))
+            .into_tuple::<(Uuid, Option<Uuid>)>()
+            .all(self.conn())
+            .await?)
+    }
 }

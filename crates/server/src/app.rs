@@ -20,7 +20,7 @@ pub enum StartError {
     Connect(sea_orm::DbErr),
     #[error("cannot migrate the database: {0}")]
     Migrate(sea_orm::DbErr),
-    #[error("cannot load the demo data: {0}")]
+    #[error("cannot prepare the data: {0}")]
     Demo(StoreError),
     #[error("cannot use the token verification key: {0}")]
     Key(#[from] KeyError),
@@ -46,13 +46,17 @@ impl Application {
             .map_err(StartError::Connect)?;
         store.migrate().await.map_err(StartError::Migrate)?;
         maintain_audit_partitions(&store).await;
+        let backfilled = store.backfill_review_dates().await.map_err(StartError::Demo)?;
+        if backfilled > 0 {
+            tracing::info!(plans = backfilled, "gave older plans their next review date");
+        }
         if config.demo && demo::load_if_empty(&store).await.map_err(StartError::Demo)? {
             tracing::info!("loaded the demo data set");
         }
         let verifier =
             TokenVerifier::new(&config.auth.keys, &config.auth.issuer, &config.auth.audience, config.auth.leeway_secs)?;
         let state = AppState {
-            schema: kinbridge_api::schema(store.clone(), config.limits),
+            schema: kinbridge_api::schema(store.clone(), config.limits, config.alerts),
             store: store.clone(),
             verifier: Arc::new(verifier),
             graphiql: config.graphiql,

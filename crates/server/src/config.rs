@@ -48,6 +48,7 @@ pub struct ServeConfig {
     /// Serve GraphiQL on `GET /graphql` to browsers.
     pub graphiql: bool,
     pub limits: Limits,
+    pub alerts: kinbridge_api::alerts::AlertSettings,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
 }

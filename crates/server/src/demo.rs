@@ -21,7 +21,9 @@ use kinbridge_domain::plan::{
 };
 use kinbridge_domain::sharing::{ConsentPurpose, ReferralPeriod};
 use kinbridge_domain::text::{ExternalId, FreeText};
-use kinbridge_domain::visit::{Cancellation, CancelledBy, NewVisit, Supervision, VisitInput, VisitOutcome};
+use kinbridge_domain::visit::{
+    Cancellation, CancelledBy, NewVisit, Supervision, VisitArrangement, VisitInput, VisitOutcome,
+};
 use kinbridge_persistence::families::{MemberPerson, NewMember};
 use kinbridge_persistence::{Store, StoreError, WriteMeta};
 
@@ -142,6 +144,13 @@ pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
     visit(&s, &aarhus, emma_placement, -22, Supervision::Supported, Some(VisitOutcome::Held { observations: None }))
         .await?;
     visit(&s, &aarhus, emma_placement, 13, Supervision::Supervised, None).await?;
+    store
+        .set_visit_arrangement(
+            &meta(&aarhus, "setVisitArrangement"),
+            emma_placement,
+            &VisitArrangement::parse(28, Supervision::Supervised, Some("Lone Berg"))?,
+        )
+        .await?;
     let hansen_plan = store
         .create_plan(
             &meta(&aarhus, "createParentActionPlan"),

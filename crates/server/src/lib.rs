@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// Load the demo data set if the database is empty.
     #[arg(long, env = "KINBRIDGE_DEMO")]
     pub demo: bool,
+    /// Days after a placement decision without a support offer before the placement is
+    /// flagged (placementsAwaitingSupportOffer).
+    #[arg(long, env = "KINBRIDGE_SUPPORT_OFFER_DAYS", default_value_t = 14)]
+    pub support_offer_days: u16,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -140,6 +144,7 @@ async fn serve(args: ServeArgs) -> CommandResult {
         auth,
         graphiql: !production,
         limits: kinbridge_api::Limits::default(),
+        alerts: kinbridge_api::alerts::AlertSettings { support_offer_days: args.support_offer_days },
         max_body_bytes: 1024 * 1024,
     };
     let app = app::Application::build(&config).await?;
