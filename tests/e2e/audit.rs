@@ -150,6 +150,13 @@ const CLASSIFIED: &[(&str, Option<&str>)] = &[
     ("GoalProgress", Some("Goal")),
     ("SupportOffer", Some("SupportOffer")),
     ("VisitArrangement", Some("VisitArrangement")),
+    ("SubGoal", Some("SubGoal")),
+    ("ParentalSupportNote", Some("ParentalSupportNote")),
+    ("KoppInterview", Some("KoppInterview")),
+    ("KoppParticipant", Some("Person")),
+    ("PillarRecord", Some("PillarRecord")),
+    ("PillarState", Some("PillarRecord")),
+    ("OtherParentSupportRecord", Some("OtherParentSupport")),
     // Counts and totals: no record of a person.
     ("VisitStatistics", None),
     ("CancellationCount", None),
@@ -196,22 +203,21 @@ async fn every_type_holding_personal_data_is_covered_by_the_audit() {
     let randers = app.token(org(OrganizationKind::Municipality, "0730").await, &["CASEWORKER"]);
     let authority = app.token(org(OrganizationKind::MentalHealthAuthority, "MHA-MIDT").await, &["MANAGER"]);
     let reads = [
-        (
-            &aarhus,
-            "{ families { edges { node { referrals { edges { node { id } } } members { edges { node { role person {
-            identifiers { value } consents { edges { node { purpose } } }
-            keyPersonNotifications { edges { node { note } } } } } } }
-            placements { edges { node { contactVisits { edges { node { cancellation { reason } } } }
-                supportOffers { edges { node { kind response } } } visitArrangement { intervalDays } } } }
-            parentActionPlans { edges { node { goals { edges { node { description } } }
-                reviews { edges { node { progress { score goal { description } } } } } } } } } } } }",
-        ),
+        (&aarhus, "{ families(first: 3) { edges { node { referrals(first: 5) { edges { node { id } } } members(first: 5) { edges { node { role person {
+            identifiers { value } consents(first: 5) { edges { node { purpose } } }
+            keyPersonNotifications(first: 5) { edges { node { note } } } } } } } } } } }"),
+        (&aarhus, "{ families(first: 3) { edges { node { members(first: 5) { edges { node { person {
+            parentalSupportNotes(first: 5) { edges { node { text } } } koppInterviews(first: 5) { edges { node { participants { role person { givenName } } } } }
+            resiliencePillars { status history { status } } otherParentSupport(first: 5) { edges { node { wellbeingAsked } } } } } } } } } } }"),
+        (&aarhus, "{ families(first: 3) { edges { node { placements(first: 5) { edges { node {
+            contactVisits(first: 10) { edges { node { cancellation { reason } } } }
+            supportOffers(first: 5) { edges { node { kind response } } } visitArrangement { intervalDays } } } } } } } }"),
+        (&aarhus, "{ families(first: 3) { edges { node { parentActionPlans(first: 3) { edges { node {
+            goals(first: 5) { edges { node { description subGoals(first: 5) { edges { node { ownerName status } } } } } }
+            reviews(first: 5) { edges { node { progress { score goal { description } } } } } } } } } } } }"),
         (&randers, "{ crossMunicipalityPlacements { edges { node { child { givenName } goals { description } } } } }"),
-        (
-            &authority,
-            "{ familyPartners { edges { node { assignments { edges { node { eligibility { child { givenName } }
-            services { edges { node { minutes recipient { givenName } } } } } } } } } } }",
-        ),
+        (&authority, "{ familyPartners { edges { node { assignments { edges { node { eligibility { child { givenName } }
+            services { edges { node { minutes recipient { givenName } } } } } } } } } } }"),
     ];
     let mut audited = BTreeSet::new();
     for (i, (token, query)) in reads.iter().enumerate() {

@@ -424,3 +424,186 @@ async fn a_plan_past_its_review_date_is_flagged_as_overdue() {
         0
     );
 }
+
+/// A client (the parent of the seeded family) and the family's child.
+async fn client(s: &Setup) -> (String, String) {
+    let r = s
+        .app
+        .gql(&s.org.token, "query($p: ID!) { placement(id: $p) { child { id } family { members { edges { node { role person { id } } } } } } }", json!({ "p": s.placement }))
+        .await;
+    let p = &r.data()["placement"];
+    let parent = p["family"]["members"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["role"] == "PARENT")
+        .unwrap()["node"]["person"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (parent, p["child"]["id"].as_str().unwrap().to_owned())
+}
+
+const PILLAR: &str = "mutation($input: RecordResiliencePillarInput!) { recordResiliencePillar(input: $input) { client { resiliencePillars { pillar status recordedOn history { status } } } } }";
+
+#[tokio::test]
+async fn the_resilience_pillars_are_recorded_in_any_order_and_none_is_mandatory() {
+    let s = setup().await;
+    let (parent, _) = client(&s).await;
+    s.app
+        .gql(&s.org.token, PILLAR, json!({ "input": { "clientId": parent, "pillar": "CHILDRENS_EMOTIONS", "status": "DECLINED_BY_PARENT", "recordedOn": day(-10) } }))
+        .await
+        .data();
+    let r = s
+        .app
+        .gql(&s.org.token, PILLAR, json!({ "input": { "clientId": parent, "pillar": "CHILDRENS_EMOTIONS", "status": "DISCUSSED", "recordedOn": day(-2) } }))
+        .await;
+    let pillars = r.data()["recordResiliencePillar"]["client"]["resiliencePillars"].clone();
+    assert_eq!(
+        pillars,
+        json!([
+            { "pillar": "INFORM_CHILDREN", "status": "NOT_DISCUSSED", "recordedOn": null, "history": [] },
+            { "pillar": "CHILD_CENTRED_ACTIVITIES", "status": "NOT_DISCUSSED", "recordedOn": null, "history": [] },
+            { "pillar": "CONFIDANT_OUTSIDE_FAMILY", "status": "NOT_DISCUSSED", "recordedOn": null, "history": [] },
+            { "pillar": "CHILDRENS_EMOTIONS", "status": "DISCUSSED", "recordedOn": day(-2), "history": [{ "status": "DECLINED_BY_PARENT" }, { "status": "DISCUSSED" }] },
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_kopp_interview_is_held_with_the_partner_or_a_confidant_of_the_child() {
+    let s = setup().await;
+    let (parent, child) = client(&s).await;
+    let m = "mutation($input: RecordKoppInterviewInput!) { recordKoppInterview(input: $input) { client { koppInterviews { totalCount edges { node { heldOn participants { role person { givenName } } } } } } } }";
+    let r = s
+        .app
+        .gql(&s.org.token, m, json!({ "input": { "clientId": parent, "heldOn": day(-3), "participants": [] } }))
+        .await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.participants"));
+    let r = s.app.gql(&s.org.token, m, json!({ "input": { "clientId": parent, "heldOn": day(-3), "participants": [{ "personId": parent, "role": "PARTNER" }] } })).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.participants.0.personId"));
+    let r = s
+        .app
+        .gql(&s.org.token, m, json!({ "input": { "clientId": parent, "heldOn": day(-3), "participants": [{ "personId": child, "role": "CHILD_CONFIDANT" }] } }))
+        .await;
+    let interviews = &r.data()["recordKoppInterview"]["client"]["koppInterviews"];
+    assert_eq!(interviews["totalCount"], 1);
+    assert_eq!(
+        interviews["edges"][0]["node"]["participants"],
+        json!([{ "role": "CHILD_CONFIDANT", "person": { "givenName": "Emma" } }])
+    );
+}
+
+#[tokio::test]
+async fn notes_and_support_for_the_other_parent_record_how_the_client_was_supported_as_a_parent() {
+    let s = setup().await;
+    let (parent, child) = client(&s).await;
+    let r = s
+        .app
+        .gql(&s.org.token, "mutation($c: ID!, $on: Date!) { recordParentalSupportNote(input: { clientId: $c, notedOn: $on, text: \"Talked about Emma's school.\" }) { client { parentalSupportNotes { totalCount edges { node { notedOn text } } } } } }", json!({ "c": parent, "on": day(-1) }))
+        .await;
+    assert_eq!(
+        r.data()["recordParentalSupportNote"]["client"]["parentalSupportNotes"],
+        json!({ "totalCount": 1, "edges": [{ "node": { "notedOn": day(-1), "text": "Talked about Emma's school." } }] })
+    );
+
+    let m = "mutation($input: RecordOtherParentSupportInput!) { recordOtherParentSupport(input: $input) { client { otherParentSupport { totalCount edges { node { wellbeingAsked networkInvolved informedOfSupportOptions otherParent { givenName } } } } } } }";
+    let input = |w: bool, n: bool, i: bool| json!({ "input": { "clientId": parent, "otherParentId": child, "recordedOn": day(0), "wellbeingAsked": w, "networkInvolved": n, "informedOfSupportOptions": i } });
+    let r = s.app.gql(&s.org.token, m, input(false, false, false)).await;
+    assert_eq!(r.code(), "BAD_USER_INPUT", "a record says what was done");
+    let r = s.app.gql(&s.org.token, m, input(true, false, true)).await;
+    assert_eq!(
+        r.data()["recordOtherParentSupport"]["client"]["otherParentSupport"]["edges"][0]["node"],
+        json!({ "wellbeingAsked": true, "networkInvolved": false, "informedOfSupportOptions": true, "otherParent": { "givenName": "Emma" } })
+    );
+}
+
+#[tokio::test]
+async fn parental_role_support_is_read_by_the_organisation_that_gives_it_only() {
+    let s = setup().await;
+    let (parent, _) = client(&s).await;
+    let fsp = s
+        .app
+        .org(
+            kinbridge_domain::organization::OrganizationKind::FamilyServicesProvider,
+            "Familiecenter",
+            &["FAMILY_THERAPIST"],
+        )
+        .await;
+    let family = s
+        .app
+        .gql(&s.org.token, "query($p: ID!) { placement(id: $p) { family { id } } }", json!({ "p": s.placement }))
+        .await
+        .data()["placement"]["family"]["id"]
+        .clone();
+    s.app.gql(&s.org.token, "mutation($f: ID!, $p: ID!) { createReferral(input: { familyId: $f, providerId: $p, startsOn: \"2020-01-01\" }) { referral { id } } }", json!({ "f": family, "p": fsp.id.to_string() })).await.data();
+    s.app.gql(&s.org.token, "mutation($c: ID!) { recordParentalSupportNote(input: { clientId: $c, notedOn: \"2026-01-01\", text: \"Private\" }) { client { id } } }", json!({ "c": parent })).await.data();
+    let q = "query($c: ID!) { person(id: $c) { givenName parentalSupportNotes { totalCount } } }";
+    let r = s.app.gql(&fsp.token, q, json!({ "c": parent })).await;
+    assert_eq!(
+        r.data()["person"],
+        json!({ "givenName": "Mette", "parentalSupportNotes": { "totalCount": 0 } }),
+        "the referred provider sees the parent, not the notes"
+    );
+    let r = s.app.gql(&fsp.token, "mutation($c: ID!) { recordParentalSupportNote(input: { clientId: $c, notedOn: \"2026-01-01\", text: \"X\" }) { client { id } } }", json!({ "c": parent })).await;
+    assert_eq!(r.code(), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_sub_goal_is_owned_by_a_referred_provider_who_moves_it_on() {
+    let s = setup().await;
+    let fsp = s
+        .app
+        .org(
+            kinbridge_domain::organization::OrganizationKind::FamilyServicesProvider,
+            "Familiecenter",
+            &["FAMILY_THERAPIST"],
+        )
+        .await;
+    let add = "mutation($g: ID!, $o: ID!) { addSubGoal(input: { goalId: $g, description: \"Practise goodbyes\", ownerOrganizationId: $o, ownerName: \"Karin Møller\" }) { subGoal { id status ownerName ownerOrganization { name } } } }";
+    let r = s.app.gql(&s.org.token, add, json!({ "g": s.goals[0], "o": fsp.id.to_string() })).await;
+    assert_eq!(
+        (r.code(), r.field()),
+        ("BAD_USER_INPUT", "input.ownerOrganizationId"),
+        "the family is not referred to it yet"
+    );
+
+    let family = s
+        .app
+        .gql(&s.org.token, "query($p: ID!) { placement(id: $p) { family { id } } }", json!({ "p": s.placement }))
+        .await
+        .data()["placement"]["family"]["id"]
+        .clone();
+    s.app.gql(&s.org.token, "mutation($f: ID!, $p: ID!) { createReferral(input: { familyId: $f, providerId: $p, startsOn: \"2020-01-01\" }) { referral { id } } }", json!({ "f": family, "p": fsp.id.to_string() })).await.data();
+    let r = s.app.gql(&s.org.token, add, json!({ "g": s.goals[0], "o": fsp.id.to_string() })).await;
+    let sub = &r.data()["addSubGoal"]["subGoal"];
+    assert_eq!(
+        (sub["status"].as_str(), sub["ownerOrganization"]["name"].as_str()),
+        (Some("OPEN"), Some("Familiecenter"))
+    );
+    let id = sub["id"].clone();
+
+    let owned = s
+        .app
+        .gql(
+            &fsp.token,
+            "{ ownedSubGoals { totalCount edges { node { ownerName goal { description } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        owned.data()["ownedSubGoals"]["edges"][0]["node"],
+        json!({ "ownerName": "Karin Møller", "goal": { "description": "Come to every visit" } })
+    );
+    let set = "mutation($id: ID!, $s: SubGoalStatus!) { setSubGoalStatus(input: { id: $id, status: $s }) { subGoal { status version } } }";
+    assert_eq!(
+        s.app.gql(&fsp.token, set, json!({ "id": id, "s": "IN_PROGRESS" })).await.data()["setSubGoalStatus"]["subGoal"],
+        json!({ "status": "IN_PROGRESS", "version": 2 })
+    );
+    s.app.gql(&fsp.token, set, json!({ "id": id, "s": "ACHIEVED" })).await.data();
+    assert_eq!(
+        s.app.gql(&s.org.token, set, json!({ "id": id, "s": "OPEN" })).await.code(),
+        "CONFLICT",
+        "achieved stays achieved"
+    );
+}

@@ -15,6 +15,7 @@ use crate::connection::{self, Conn, cost};
 use crate::context::caller;
 use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::organizations::Organization;
+use crate::parental::{KoppInterview, OtherParentSupportRecord, ParentalSupportNote, PillarState, pillar_states};
 use crate::placements::Placement;
 use crate::plans::ParentActionPlan;
 use crate::scalars::{self, Date, FamilyRole, IdentifierKind};
@@ -249,6 +250,82 @@ impl Person {
             async || c.store.count_key_person_notifications(&c.reader(), id).await,
             |x| kinbridge_domain::ids::KeyPersonNotificationId::from_uuid(x.id).to_string(),
             KeyPersonNotification,
+        )
+        .await
+    }
+
+    /// Notes of how the person, as a client, was supported in the role as a parent.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn parental_support_notes(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<ParentalSupportNote>> {
+        let c = caller(ctx)?;
+        let id = PersonId::from_uuid(self.0.id);
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.parental_notes(&c.reader(), id, req).await,
+            async || c.store.count_parental_notes(&c.reader(), id).await,
+            |x| kinbridge_domain::ids::ParentalSupportNoteId::from_uuid(x.id).to_string(),
+            ParentalSupportNote,
+        )
+        .await
+    }
+
+    /// The person's KOPP interviews, as a client.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn kopp_interviews(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<KoppInterview>> {
+        let c = caller(ctx)?;
+        let id = PersonId::from_uuid(self.0.id);
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.kopp_interviews(&c.reader(), id, req).await,
+            async || c.store.count_kopp_interviews(&c.reader(), id).await,
+            |x| kinbridge_domain::ids::KoppInterviewId::from_uuid(x.id).to_string(),
+            KoppInterview,
+        )
+        .await
+    }
+
+    /// Where each of the four pillars of the children's resilience stands, with its history.
+    async fn resilience_pillars(&self, ctx: &Context<'_>) -> ApiResult<Vec<PillarState>> {
+        let c = caller(ctx)?;
+        let records = c.store.pillar_records(&c.reader(), PersonId::from_uuid(self.0.id)).await.api()?;
+        Ok(pillar_states(records)?)
+    }
+
+    /// What was done for the other parent.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn other_parent_support(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<OtherParentSupportRecord>> {
+        let c = caller(ctx)?;
+        let id = PersonId::from_uuid(self.0.id);
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.other_parent_support(&c.reader(), id, req).await,
+            async || c.store.count_other_parent_support(&c.reader(), id).await,
+            |x| kinbridge_domain::ids::OtherParentSupportId::from_uuid(x.id).to_string(),
+            OtherParentSupportRecord,
         )
         .await
     }

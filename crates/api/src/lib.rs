@@ -17,6 +17,7 @@ pub mod error;
 pub mod families;
 pub mod offers;
 pub mod organizations;
+pub mod parental;
 pub mod partners;
 pub mod placements;
 pub mod plans;
@@ -42,6 +43,7 @@ pub struct QueryRoot(
     coordination::CoordinationQuery,
     audit::AuditQuery,
     alerts::AlertQuery,
+    parental::ParentalQuery,
 );
 
 #[derive(MergedObject, Default, Debug)]
@@ -54,6 +56,7 @@ pub struct MutationRoot(
     partners::PartnerMutation,
     sharing::SharingMutation,
     offers::OfferMutation,
+    parental::ParentalMutation,
 );
 
 pub type KinbridgeSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
@@ -69,7 +72,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_depth: 12, max_complexity: 200_000 }
+        Self { max_depth: 16, max_complexity: 200_000 }
     }
 }
 

@@ -203,6 +203,29 @@ impl Goal {
         Ok(scalars::stored::<dplan::GoalPurpose, _>(&self.0.purpose)?)
     }
 
+    /// The concrete steps under the goal, each owned by a family therapist or support person.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn sub_goals(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> ApiResult<Conn<crate::parental::SubGoal>> {
+        let c = caller(ctx)?;
+        let id = GoalId::from_uuid(self.0.id);
+        connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.goal_sub_goals(&c.reader(), id, req).await,
+            async || c.store.count_goal_sub_goals(&c.reader(), id).await,
+            |x| kinbridge_domain::ids::SubGoalId::from_uuid(x.id).to_string(),
+            crate::parental::SubGoal,
+        )
+        .await
+    }
+
     /// The goal's place in the plan, from 0.
     async fn position(&self) -> i32 {
         self.0.position

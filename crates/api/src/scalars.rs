@@ -75,6 +75,15 @@ mirror_enum!(/// What is offered to the parents: a support person, the plan itse
     SupportPerson, ParentActionPlan, Pmto, IncredibleYears, SteppingStones, MentalizationBasedTherapy, SignsOfSafety, ParentNetwork });
 mirror_enum!(/// The parents' answer to an offer.
     OfferResponse => "kinbridge_domain::plan::OfferResponse" { Pending, Accepted, Declined });
+mirror_enum!(/// The four pillars of children's resilience.
+    ResiliencePillar => "kinbridge_domain::parental::ResiliencePillar" {
+    InformChildren, ChildCentredActivities, ConfidantOutsideFamily, ChildrensEmotions });
+mirror_enum!(/// Where a resilience pillar stands. None is mandatory; the order is free.
+    PillarStatus => "kinbridge_domain::parental::PillarStatus" { NotDiscussed, Discussed, InPlace, DeclinedByParent });
+mirror_enum!(/// Who took part in a KOPP interview: the partner, or a confidant of the child.
+    KoppRole => "kinbridge_domain::parental::KoppRole" { Partner, ChildConfidant });
+mirror_enum!(/// Where a sub-goal stands.
+    SubGoalStatus => "kinbridge_domain::parental::SubGoalStatus" { Open, InProgress, Achieved, Dropped });
 mirror_enum!(/// Where a parent action plan stands.
     PlanStatus => "kinbridge_domain::plan::PlanStatus" { Draft, Active, Closed });
 mirror_enum!(/// What a consent allows. Checked when data is read: a revocation takes effect on the

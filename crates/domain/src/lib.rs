@@ -11,6 +11,7 @@ pub mod family;
 pub mod ids;
 pub mod macros;
 pub mod organization;
+pub mod parental;
 pub mod partner;
 pub mod person;
 pub mod placement;

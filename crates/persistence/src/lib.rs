@@ -18,6 +18,7 @@ pub mod families;
 pub mod offers;
 pub mod organizations;
 pub mod page;
+pub mod parental;
 pub mod partners;
 pub mod placements;
 pub mod plans;

@@ -12,6 +12,7 @@ use kinbridge_domain::access::{Actor, Role};
 use kinbridge_domain::family::{FamilyRole, Membership, NewFamily};
 use kinbridge_domain::ids::{FamilyId, GoalId, OrganizationId, ParentActionPlanId, PersonId, PlacementId};
 use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
+use kinbridge_domain::parental::{KoppRole, OtherParentSupport, PillarStatus, ResiliencePillar};
 use kinbridge_domain::partner::{Certification, CertificationStatus, ServiceActivity, ServiceMinutes};
 use kinbridge_domain::person::{IdentifierKind, NewPerson, PersonInput};
 use kinbridge_domain::placement::{NewPlacement, PlacementEndReason, PlacementInput, PlacementSetting};
@@ -20,7 +21,7 @@ use kinbridge_domain::plan::{
     SupportOfferKind,
 };
 use kinbridge_domain::sharing::{ConsentPurpose, ReferralPeriod};
-use kinbridge_domain::text::{ExternalId, FreeText};
+use kinbridge_domain::text::{ExternalId, FreeText, Name};
 use kinbridge_domain::visit::{
     Cancellation, CancelledBy, NewVisit, Supervision, VisitArrangement, VisitInput, VisitOutcome,
 };
@@ -251,6 +252,56 @@ pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
         )
         .await?;
 
+    let lise = parent_of(store, &aarhus, hansen, FamilyRole::KeyPerson).await?;
+    // Karin, a family therapist at Familiecenter Øst, owns a step under Mette's first goal.
+    store
+        .add_sub_goal(
+            &meta(&aarhus, "addSubGoal"),
+            goals[0],
+            &FreeText::parse("Practise saying goodbye calmly at the end of each visit.")
+                .map_err(|e| e.at("description"))?,
+            family_services.organization_id,
+            &Name::parse("Karin Møller, family therapist").map_err(|e| e.at("ownerName"))?,
+        )
+        .await?;
+
+    // Mette's caseworker supports her in her role as a parent (000).
+    let text = |t: &str| FreeText::parse(t).map_err(|e| e.at("text"));
+    store
+        .record_parental_note(
+            &meta(&aarhus, "recordParentalSupportNote"),
+            mette,
+            s.day(-70),
+            &text("Talked about how Emma reacts after visits, and what helps her.")?,
+        )
+        .await?;
+    store
+        .record_kopp_interview(
+            &meta(&aarhus, "recordKoppInterview"),
+            mette,
+            s.day(-65),
+            &[(lise, KoppRole::ChildConfidant)],
+            Some(&text("Lise, Emma's teacher, joined.")?),
+        )
+        .await?;
+    for (pillar, status, day) in [
+        (ResiliencePillar::InformChildren, PillarStatus::Discussed, -65),
+        (ResiliencePillar::ConfidantOutsideFamily, PillarStatus::InPlace, -65),
+        (ResiliencePillar::InformChildren, PillarStatus::InPlace, -30),
+    ] {
+        store.record_pillar(&meta(&aarhus, "recordResiliencePillar"), mette, pillar, status, s.day(day), None).await?;
+    }
+    store
+        .record_other_parent_support(
+            &meta(&aarhus, "recordOtherParentSupport"),
+            mette,
+            jonas,
+            s.day(-64),
+            OtherParentSupport::new(true, false, true)?,
+            None,
+        )
+        .await?;
+
     // Mette allowed Aarhus to tell Emma's teacher, Lise, about the placement.
     store
         .give_consent(
@@ -261,7 +312,6 @@ pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
             s.day(-95),
         )
         .await?;
-    let lise = parent_of(store, &aarhus, hansen, FamilyRole::KeyPerson).await?;
     let note = FreeText::parse("Told about the placement so she can look out for Emma at school.")
         .map_err(|e| e.at("note"))?;
     store.notify_key_person(&meta(&aarhus, "notifyKeyPerson"), mette, lise, s.day(-94), Some(&note)).await?;

@@ -1,0 +1,461 @@
+//! Parental-role support (000) and sub-goals of parent action plans (001).
+//!
+//! Parental-role support belongs to the organisation that supports the client and owns
+//! the client's record: it reads and writes it, nobody else.
+
+use chrono::NaiveDate;
+use kinbridge_domain::ValidationError;
+use kinbridge_domain::ids::{
+    GoalId, KoppInterviewId, OrganizationId, OtherParentSupportId, ParentalSupportNoteId, PersonId, PillarRecordId,
+    SubGoalId,
+};
+use kinbridge_domain::organization::OrganizationKind;
+use kinbridge_domain::parental::{
+    KoppRole, OtherParentSupport, PillarStatus, ResiliencePillar, SubGoalStatus, check_kopp_participants,
+};
+use kinbridge_domain::text::{FreeText, Name};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use uuid::Uuid;
+
+use crate::Store;
+use crate::entities::{
+    kopp_interview, kopp_participant, other_parent_support, parent_action_plan, parental_support_note, person,
+    plan_goal, referral, resilience_pillar_record, sub_goal,
+};
+use crate::error::StoreError;
+use crate::page::{self, Page, PageRequest};
+use crate::scope::{self, Reader, owned_by};
+use crate::write::{WriteMeta, WriteTx};
+
+/// The person, if the caller's organisation owns it; a validation error on `field` otherwise.
+async fn owned_person(tx: &WriteTx<'_>, id: PersonId, field: &str) -> Result<(), StoreError> {
+    person::Entity::find_by_id(id.as_uuid())
+        .filter(owned_by(person::Column::OrganizationId, tx.actor()))
+        .one(&**tx)
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| ValidationError::new(field, "no such person").into())
+}
+
+/// The client, who must be a person of the caller's organisation; otherwise not found.
+async fn client(tx: &WriteTx<'_>, id: PersonId) -> Result<(), StoreError> {
+    person::Entity::find_by_id(id.as_uuid())
+        .filter(owned_by(person::Column::OrganizationId, tx.actor()))
+        .one(&**tx)
+        .await?
+        .map(|_| ())
+        .ok_or(StoreError::not_found("Person"))
+}
+
+impl Store {
+    /// Notes, dated, how a client was supported in the role as a parent.
+    pub async fn record_parental_note(
+        &self,
+        meta: &WriteMeta<'_>,
+        client_id: PersonId,
+        on: NaiveDate,
+        text: &FreeText,
+    ) -> Result<ParentalSupportNoteId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(ParentalSupportNoteId::from_uuid(id));
+        }
+        client(&tx, client_id).await?;
+        let id = ParentalSupportNoteId::new();
+        parental_support_note::Entity::insert(parental_support_note::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            client_id: Set(client_id.as_uuid()),
+            noted_on: Set(on),
+            text: Set(text.as_str().to_owned()),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        tx.record("ParentalSupportNote", id.as_uuid(), &id.to_string(), "parental_support.noted").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// Records a KOPP interview and who took part: the partner, or a confidant of the child.
+    pub async fn record_kopp_interview(
+        &self,
+        meta: &WriteMeta<'_>,
+        client_id: PersonId,
+        held_on: NaiveDate,
+        participants: &[(PersonId, KoppRole)],
+        note: Option<&FreeText>,
+    ) -> Result<KoppInterviewId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(KoppInterviewId::from_uuid(id));
+        }
+        client(&tx, client_id).await?;
+        check_kopp_participants(client_id, participants)?;
+        for (i, (p, _)) in participants.iter().enumerate() {
+            owned_person(&tx, *p, &format!("participants.{i}.personId")).await?;
+        }
+        let id = KoppInterviewId::new();
+        kopp_interview::Entity::insert(kopp_interview::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            client_id: Set(client_id.as_uuid()),
+            held_on: Set(held_on),
+            note: Set(note.map(|n| n.as_str().to_owned())),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        for (p, role) in participants {
+            kopp_participant::Entity::insert(kopp_participant::ActiveModel {
+                interview_id: Set(id.as_uuid()),
+                person_id: Set(p.as_uuid()),
+                role: Set(role.as_str().to_owned()),
+            })
+            .exec_without_returning(&*tx)
+            .await?;
+        }
+        tx.record("KoppInterview", id.as_uuid(), &id.to_string(), "kopp_interview.held").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// Records where one resilience pillar stands. Any pillar, any status, in any order.
+    pub async fn record_pillar(
+        &self,
+        meta: &WriteMeta<'_>,
+        client_id: PersonId,
+        pillar: ResiliencePillar,
+        status: PillarStatus,
+        on: NaiveDate,
+        note: Option<&FreeText>,
+    ) -> Result<PillarRecordId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(PillarRecordId::from_uuid(id));
+        }
+        client(&tx, client_id).await?;
+        let id = PillarRecordId::new();
+        resilience_pillar_record::Entity::insert(resilience_pillar_record::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            client_id: Set(client_id.as_uuid()),
+            pillar: Set(pillar.as_str().to_owned()),
+            status: Set(status.as_str().to_owned()),
+            recorded_on: Set(on),
+            note: Set(note.map(|n| n.as_str().to_owned())),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        tx.record("PillarRecord", id.as_uuid(), &id.to_string(), "resilience_pillar.recorded").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// Records what was done for the other parent.
+    pub async fn record_other_parent_support(
+        &self,
+        meta: &WriteMeta<'_>,
+        client_id: PersonId,
+        other_parent_id: PersonId,
+        on: NaiveDate,
+        support: OtherParentSupport,
+        note: Option<&FreeText>,
+    ) -> Result<OtherParentSupportId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(OtherParentSupportId::from_uuid(id));
+        }
+        client(&tx, client_id).await?;
+        owned_person(&tx, other_parent_id, "otherParentId").await?;
+        if other_parent_id == client_id {
+            return Err(
+                ValidationError::new("otherParentId", "the other parent is someone other than the client").into()
+            );
+        }
+        let id = OtherParentSupportId::new();
+        other_parent_support::Entity::insert(other_parent_support::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            client_id: Set(client_id.as_uuid()),
+            other_parent_id: Set(other_parent_id.as_uuid()),
+            recorded_on: Set(on),
+            wellbeing_asked: Set(support.wellbeing_asked),
+            network_involved: Set(support.network_involved),
+            informed_of_support_options: Set(support.informed_of_support_options),
+            note: Set(note.map(|n| n.as_str().to_owned())),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        tx.record("OtherParentSupport", id.as_uuid(), &id.to_string(), "other_parent.supported").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    pub async fn parental_notes(
+        &self,
+        r: &Reader<'_>,
+        client_id: PersonId,
+        req: PageRequest,
+    ) -> Result<Page<parental_support_note::Model>, StoreError> {
+        let page = page::fetch(self.conn(), notes_query(r, client_id), parental_support_note::Column::Id, req).await?;
+        page.items.iter().for_each(|x| r.saw("ParentalSupportNote", x.id));
+        Ok(page)
+    }
+
+    pub async fn count_parental_notes(&self, r: &Reader<'_>, client_id: PersonId) -> Result<u64, StoreError> {
+        Ok(notes_query(r, client_id).count(self.conn()).await?)
+    }
+
+    pub async fn kopp_interviews(
+        &self,
+        r: &Reader<'_>,
+        client_id: PersonId,
+        req: PageRequest,
+    ) -> Result<Page<kopp_interview::Model>, StoreError> {
+        let q = kopp_interview::Entity::find()
+            .filter(owned_by(kopp_interview::Column::OrganizationId, r.actor))
+            .filter(kopp_interview::Column::ClientId.eq(client_id.as_uuid()));
+        let page = page::fetch(self.conn(), q, kopp_interview::Column::Id, req).await?;
+        page.items.iter().for_each(|x| r.saw("KoppInterview", x.id));
+        Ok(page)
+    }
+
+    pub async fn count_kopp_interviews(&self, r: &Reader<'_>, client_id: PersonId) -> Result<u64, StoreError> {
+        Ok(kopp_query(r, client_id).count(self.conn()).await?)
+    }
+
+    /// Who took part in an interview the caller has already been shown.
+    pub async fn kopp_participants(&self, interview: Uuid) -> Result<Vec<kopp_participant::Model>, StoreError> {
+        Ok(kopp_participant::Entity::find()
+            .filter(kopp_participant::Column::InterviewId.eq(interview))
+            .order_by_asc(kopp_participant::Column::PersonId)
+            .all(self.conn())
+            .await?)
+    }
+
+    /// Every pillar record of a client, oldest first: the history of each pillar.
+    pub async fn pillar_records(
+        &self,
+        r: &Reader<'_>,
+        client_id: PersonId,
+    ) -> Result<Vec<resilience_pillar_record::Model>, StoreError> {
+        let rows = resilience_pillar_record::Entity::find()
+            .filter(owned_by(resilience_pillar_record::Column::OrganizationId, r.actor))
+            .filter(resilience_pillar_record::Column::ClientId.eq(client_id.as_uuid()))
+            .order_by_asc(resilience_pillar_record::Column::RecordedOn)
+            .order_by_asc(resilience_pillar_record::Column::Id)
+            .all(self.conn())
+            .await?;
+        rows.iter().for_each(|x| r.saw("PillarRecord", x.id));
+        Ok(rows)
+    }
+
+    pub async fn other_parent_support(
+        &self,
+        r: &Reader<'_>,
+        client_id: PersonId,
+        req: PageRequest,
+    ) -> Result<Page<other_parent_support::Model>, StoreError> {
+        let q = other_parent_support::Entity::find()
+            .filter(owned_by(other_parent_support::Column::OrganizationId, r.actor))
+            .filter(other_parent_support::Column::ClientId.eq(client_id.as_uuid()));
+        let page = page::fetch(self.conn(), q, other_parent_support::Column::Id, req).await?;
+        page.items.iter().for_each(|x| r.saw("OtherParentSupport", x.id));
+        Ok(page)
+    }
+
+    pub async fn count_other_parent_support(&self, r: &Reader<'_>, client_id: PersonId) -> Result<u64, StoreError> {
+        Ok(other_parent_query(r, client_id).count(self.conn()).await?)
+    }
+
+    /// Adds a concrete step under a goal of one of the caller's plans, owned by a family
+    /// therapist or support person of the caller's municipality or of a family services
+    /// provider the family is referred to.
+    pub async fn add_sub_goal(
+        &self,
+        meta: &WriteMeta<'_>,
+        goal_id: GoalId,
+        description: &FreeText,
+        owner_organization: OrganizationId,
+        owner_name: &Name,
+    ) -> Result<SubGoalId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(SubGoalId::from_uuid(id));
+        }
+        let goal = plan_goal::Entity::find_by_id(goal_id.as_uuid())
+            .filter(owned_by(plan_goal::Column::OrganizationId, tx.actor()))
+            .one(&*tx)
+            .await?
+            .ok_or(StoreError::not_found("Goal"))?;
+        if owner_organization != tx.actor().organization_id {
+            let plan = parent_action_plan::Entity::find_by_id(goal.plan_id)
+                .one(&*tx)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("goal {} has no plan", goal.id)))?;
+            Store::expect_organization_kind(
+                &*tx,
+                owner_organization,
+                OrganizationKind::FamilyServicesProvider,
+                "ownerOrganizationId",
+            )
+            .await?;
+            let today = tx.now.date_naive();
+            let referred = referral::Entity::find()
+                .filter(referral::Column::FamilyId.eq(plan.family_id))
+                .filter(referral::Column::ProviderId.eq(owner_organization.as_uuid()))
+                .filter(referral::Column::StartsOn.lte(today))
+                .filter(
+                    sea_orm::Condition::any()
+                        .add(referral::Column::EndsOn.is_null())
+                        .add(referral::Column::EndsOn.gt(today)),
+                )
+                .count(&*tx)
+                .await?;
+            if referred == 0 {
+                return Err(
+                    ValidationError::new("ownerOrganizationId", "the family is not referred to this provider").into()
+                );
+            }
+        }
+        let id = SubGoalId::new();
+        sub_goal::Entity::insert(sub_goal::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            updated_at: Set(tx.now),
+            version: Set(1),
+            goal_id: Set(goal.id),
+            description: Set(description.as_str().to_owned()),
+            owner_organization_id: Set(owner_organization.as_uuid()),
+            owner_name: Set(owner_name.as_str().to_owned()),
+            status: Set(SubGoalStatus::Open.as_str().to_owned()),
+        })
+        .exec_without_returning(&*tx)
+        .await?;
+        tx.record("SubGoal", id.as_uuid(), &id.to_string(), "sub_goal.added").await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(id)
+    }
+
+    /// Moves a sub-goal on. The plan's municipality may, and so may the provider that
+    /// owns the sub-goal.
+    pub async fn set_sub_goal_status(
+        &self,
+        meta: &WriteMeta<'_>,
+        id: SubGoalId,
+        to: SubGoalStatus,
+    ) -> Result<SubGoalId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(SubGoalId::from_uuid(id));
+        }
+        let org = tx.organization_id();
+        let row = sub_goal::Entity::find_by_id(id.as_uuid())
+            .filter(
+                sea_orm::Condition::any()
+                    .add(sub_goal::Column::OrganizationId.eq(org))
+                    .add(sub_goal::Column::OwnerOrganizationId.eq(org)),
+            )
+            .one(&*tx)
+            .await?
+            .ok_or(StoreError::not_found("SubGoal"))?;
+        let current: SubGoalStatus = row.status.parse()?;
+        current.transition(to)?;
+        let result = sub_goal::Entity::update_many()
+            .col_expr(sub_goal::Column::Status, Expr::value(to.as_str()))
+            .col_expr(sub_goal::Column::UpdatedAt, Expr::value(tx.now))
+            .col_expr(sub_goal::Column::Version, Expr::value(row.version + 1))
+            .filter(sub_goal::Column::Id.eq(row.id))
+            .filter(sub_goal::Column::Version.eq(row.version))
+            .exec(&*tx)
+            .await?;
+        if result.rows_affected != 1 {
+            return Err(StoreError::conflict(
+                "the sub-goal was changed by another request at the same time; read it again",
+            ));
+        }
+        tx.record("SubGoal", row.id, &id.to_string(), "sub_goal.status_changed").await?;
+        tx.commit(row.id).await?;
+        Ok(id)
+    }
+
+    pub async fn sub_goal(&self, r: &Reader<'_>, id: SubGoalId) -> Result<sub_goal::Model, StoreError> {
+        let found = sub_goal::Entity::find_by_id(id.as_uuid())
+            .filter(sub_goals_visible(r))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("SubGoal"))?;
+        r.saw("SubGoal", found.id);
+        Ok(found)
+    }
+
+    /// The sub-goals of a goal the caller may see.
+    pub async fn goal_sub_goals(
+        &self,
+        r: &Reader<'_>,
+        goal_id: GoalId,
+        req: PageRequest,
+    ) -> Result<Page<sub_goal::Model>, StoreError> {
+        let q = sub_goal::Entity::find()
+            .filter(sub_goals_visible(r))
+            .filter(sub_goal::Column::GoalId.eq(goal_id.as_uuid()));
+        let page = page::fetch(self.conn(), q, sub_goal::Column::Id, req).await?;
+        page.items.iter().for_each(|x| r.saw("SubGoal", x.id));
+        Ok(page)
+    }
+
+    pub async fn count_goal_sub_goals(&self, r: &Reader<'_>, goal_id: GoalId) -> Result<u64, StoreError> {
+        Ok(sub_goal::Entity::find()
+            .filter(sub_goals_visible(r))
+            .filter(sub_goal::Column::GoalId.eq(goal_id.as_uuid()))
+            .count(self.conn())
+            .await?)
+    }
+
+    /// The sub-goals the caller's organisation owns, on plans it may see.
+    pub async fn owned_sub_goals(&self, r: &Reader<'_>, req: PageRequest) -> Result<Page<sub_goal::Model>, StoreError> {
+        let page = page::fetch(self.conn(), owned_sub_goals_query(r), sub_goal::Column::Id, req).await?;
+        page.items.iter().for_each(|x| r.saw("SubGoal", x.id));
+        Ok(page)
+    }
+
+    pub async fn count_owned_sub_goals(&self, r: &Reader<'_>) -> Result<u64, StoreError> {
+        Ok(owned_sub_goals_query(r).count(self.conn()).await?)
+    }
+}
+
+fn notes_query(r: &Reader<'_>, client_id: PersonId) -> sea_orm::Select<parental_support_note::Entity> {
+    parental_support_note::Entity::find()
+        .filter(owned_by(parental_support_note::Column::OrganizationId, r.actor))
+        .filter(parental_support_note::Column::ClientId.eq(client_id.as_uuid()))
+}
+
+fn kopp_query(r: &Reader<'_>, client_id: PersonId) -> sea_orm::Select<kopp_interview::Entity> {
+    kopp_interview::Entity::find()
+        .filter(owned_by(kopp_interview::Column::OrganizationId, r.actor))
+        .filter(kopp_interview::Column::ClientId.eq(client_id.as_uuid()))
+}
+
+fn other_parent_query(r: &Reader<'_>, client_id: PersonId) -> sea_orm::Select<other_parent_support::Entity> {
+    other_parent_support::Entity::find()
+        .filter(owned_by(other_parent_support::Column::OrganizationId, r.actor))
+        .filter(other_parent_support::Column::ClientId.eq(client_id.as_uuid()))
+}
+
+/// Sub-goals of goals the caller may see.
+fn sub_goals_visible(r: &Reader<'_>) -> sea_orm::Condition {
+    let goals =
+        Query::select().column(plan_goal::Column::Id).from(plan_goal::Entity).cond_where(scope::goals(r)).to_owned();
+    sea_orm::Condition::all().add(sub_goal::Column::GoalId.in_subquery(goals))
+}
+
+fn owned_sub_goals_query(r: &Reader<'_>) -> sea_orm::Select<sub_goal::Entity> {
+    sub_goal::Entity::find()
+        .filter(sub_goals_visible(r))
+        .filter(sub_goal::Column::OwnerOrganizationId.eq(r.actor.organization_id.as_uuid()))
+}
