@@ -162,6 +162,8 @@ const CLASSIFIED: &[(&str, Option<&str>)] = &[
     ("CancellationCount", None),
     ("ProviderVisitStatistics", None),
     ("ServiceHours", None),
+    // The change feed names records by id and event, never their content.
+    ("Change", None),
     ("CoordinationPlacement", Some("Placement")),
     ("CoordinationChild", Some("Person")),
     ("SharedGoal", Some("Goal")),

@@ -66,3 +66,72 @@ async fn a_blank_idempotency_key_is_refused() {
     let r = app.gql(&aarhus.token, CREATE, json!({ "input": { "name": "Hansen", "idempotencyKey": " " } })).await;
     assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.idempotencyKey"));
 }
+
+const CHANGES: &str = "query($after: String) { changes(after: $after, first: 50) { totalCount pageInfo { endCursor hasNextPage } edges { cursor node { recordType recordId event } } } }";
+
+/// Waits out the change feed's settling time.
+async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+}
+
+#[tokio::test]
+async fn an_integration_reads_what_changed_since_its_last_sync() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let site = app
+        .org(kinbridge_domain::organization::OrganizationKind::PlacementProvider, "Skovbrynet", &["PLACEMENT_STAFF"])
+        .await;
+    let family = app.seed_family(&aarhus, None).await;
+    settle().await;
+    let r = app.gql(&aarhus.token, CHANGES, json!({})).await;
+    let feed = &r.data()["changes"];
+    let events: Vec<(&str, &str)> = feed["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["node"]["recordType"].as_str().unwrap(), e["node"]["event"].as_str().unwrap()))
+        .collect();
+    assert!(events.contains(&("Family", "family.created")), "{events:?}");
+    assert!(feed["edges"].as_array().unwrap().iter().any(|e| e["node"]["recordId"] == family.id.as_str()));
+    assert_eq!(feed["totalCount"].as_i64().unwrap() as usize, events.len());
+    let last = feed["pageInfo"]["endCursor"].clone();
+    assert_eq!(
+        app.gql(&aarhus.token, CHANGES, json!({ "after": last })).await.data()["changes"]["edges"],
+        json!([]),
+        "nothing new since"
+    );
+
+    // A provider records the outcome of the municipality's visit: the municipality's feed
+    // shows it, the provider's does not.
+    let start = chrono::Utc::now() - chrono::Duration::days(2);
+    let placement = app
+        .gql(&aarhus.token, "mutation($f: ID!, $c: ID!, $p: ID!) { createPlacement(input: { familyId: $f, childId: $c, providerId: $p, setting: FOSTER_FAMILY, voluntary: true, decisionDate: \"2026-01-01\", startDate: \"2026-01-01\" }) { placement { id } } }",
+            json!({ "f": family.id, "c": family.child_id, "p": site.id.to_string() }))
+        .await;
+    let placement = placement.data()["createPlacement"]["placement"]["id"].clone();
+    let visit = app
+        .gql(&aarhus.token, "mutation($p: ID!, $s: DateTime!, $e: DateTime!) { planContactVisit(input: { placementId: $p, plannedStart: $s, plannedEnd: $e, supervision: UNSUPERVISED }) { contactVisit { id } } }",
+            json!({ "p": placement, "s": start.to_rfc3339(), "e": (start + chrono::Duration::hours(1)).to_rfc3339() }))
+        .await;
+    let visit = visit.data()["planContactVisit"]["contactVisit"]["id"].clone();
+    app.gql(
+        &site.token,
+        "mutation($v: ID!) { recordContactVisitHeld(input: { id: $v }) { contactVisit { id } } }",
+        json!({ "v": visit }),
+    )
+    .await
+    .data();
+    settle().await;
+    let r = app.gql(&aarhus.token, CHANGES, json!({ "after": last })).await;
+    let events: Vec<String> = r.data()["changes"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(events, ["placement.created", "contact_visit.planned", "contact_visit.held"]);
+    assert_eq!(app.gql(&site.token, CHANGES, json!({})).await.data()["changes"]["totalCount"], 0);
+
+    let r = app.gql(&aarhus.token, CHANGES, json!({ "after": "yesterday" })).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "after"));
+}

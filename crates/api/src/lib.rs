@@ -10,6 +10,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod connection;
 pub mod context;
 pub mod coordination;
@@ -44,6 +45,7 @@ pub struct QueryRoot(
     audit::AuditQuery,
     alerts::AlertQuery,
     parental::ParentalQuery,
+    changes::ChangeQuery,
 );
 
 #[derive(MergedObject, Default, Debug)]

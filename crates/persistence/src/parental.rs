@@ -379,7 +379,7 @@ impl Store {
                 "the sub-goal was changed by another request at the same time; read it again",
             ));
         }
-        tx.record("SubGoal", row.id, &id.to_string(), "sub_goal.status_changed").await?;
+        tx.record_for(row.organization_id, "SubGoal", row.id, &id.to_string(), "sub_goal.status_changed").await?;
         tx.commit(row.id).await?;
         Ok(id)
     }

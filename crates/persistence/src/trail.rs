@@ -18,6 +18,9 @@ use crate::entities::{
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
 
+/// How old a change must be before the change feed shows it (see [`Store::changes`]).
+pub const CHANGE_FEED_SETTLE: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+
 /// What an auditor asks of the trail. Every field narrows; none is required.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -157,6 +160,36 @@ impl Store {
             .filter(audit_event::Column::RecordId.eq(record_id))
             .order_by_asc(audit_event::Column::Id)
             .all(self.conn())
+            .await?)
+    }
+
+    /// The change feed of the caller's organisation: changes to the records it owns,
+    /// after `cursor` (an outbox id; 0 for the start), oldest first, up to `limit`.
+    ///
+    /// On PostgreSQL a sequence id is taken before its transaction commits, so a row with
+    /// a smaller id can become visible after a larger one. Rows younger than
+    /// [`CHANGE_FEED_SETTLE`] are held back, so that a reader who resumes from the last
+    /// cursor it saw does not skip a transaction that committed late; writes are short
+    /// transactions, well inside that margin.
+    pub async fn changes(&self, actor: &Actor, cursor: i64, limit: u64) -> Result<Vec<outbox::Model>, StoreError> {
+        let settled = Utc::now() - CHANGE_FEED_SETTLE;
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::OrganizationId.eq(actor.organization_id.as_uuid()))
+            .filter(outbox::Column::Id.gt(cursor))
+            .filter(outbox::Column::OccurredAt.lte(settled))
+            .order_by_asc(outbox::Column::Id)
+            .limit(limit)
+            .all(self.conn())
+            .await?)
+    }
+
+    /// How many settled changes the caller's organisation's feed holds in all.
+    pub async fn count_changes(&self, actor: &Actor) -> Result<u64, StoreError> {
+        let settled = Utc::now() - CHANGE_FEED_SETTLE;
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::OrganizationId.eq(actor.organization_id.as_uuid()))
+            .filter(outbox::Column::OccurredAt.lte(settled))
+            .count(self.conn())
             .await?)
     }
 

@@ -163,7 +163,7 @@ impl Store {
             VisitStatus::NoShow => "contact_visit.no_show",
             VisitStatus::Planned => "contact_visit.planned",
         };
-        tx.record("ContactVisit", visit.id, &id.to_string(), event).await?;
+        tx.record_for(visit.organization_id, "ContactVisit", visit.id, &id.to_string(), event).await?;
         tx.commit(visit.id).await?;
         Ok(id)
     }

@@ -110,11 +110,26 @@ impl<'a> WriteTx<'a> {
         }
     }
 
-    /// Records the write of one record: an audit event (who, what, when, which request)
-    /// and an outbox row for the change feed. The outbox row carries ids only, never
-    /// personal data: a consumer reads the record through the API, which authorizes it.
+    /// Records the write of one record of the caller's own organisation: an audit event
+    /// (who, what, when, which request) and an outbox row for the change feed.
     pub async fn record(
         &self,
+        record_type: &'static str,
+        record_id: Uuid,
+        public_id: &str,
+        event: &str,
+    ) -> Result<(), StoreError> {
+        self.record_for(self.organization_id(), record_type, record_id, public_id, event).await
+    }
+
+    /// Records the write of one record owned by `owner` (which differs from the caller
+    /// when, say, a provider records the outcome of a municipality's visit): the audit
+    /// event names the caller, the outbox row goes to the owner's change feed. The outbox
+    /// row carries ids only, never personal data: a consumer reads the record through the
+    /// API, which authorizes it.
+    pub async fn record_for(
+        &self,
+        owner: Uuid,
         record_type: &'static str,
         record_id: Uuid,
         public_id: &str,
@@ -137,7 +152,7 @@ impl<'a> WriteTx<'a> {
         let payload = serde_json::json!({ "event": event, "id": public_id, "at": self.now });
         outbox::Entity::insert(outbox::ActiveModel {
             occurred_at: Set(self.now),
-            organization_id: Set(actor.organization_id.as_uuid()),
+            organization_id: Set(owner),
             aggregate_type: Set(record_type.to_owned()),
             aggregate_id: Set(record_id),
             event_type: Set(event.to_owned()),

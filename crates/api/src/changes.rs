@@ -1,0 +1,77 @@
+//! The change feed: what changed in the caller's organisation's records, for
+//! integrations that sync ("what changed since my last sync?").
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use kinbridge_persistence::entities::outbox;
+
+use crate::connection::{ConnectionFields, MAX_PAGE_SIZE, wants_total};
+use crate::context::caller;
+use crate::error::{ApiError, ApiResult, IntoApi};
+
+/// One change to a record the caller's organisation owns. It names the record; read the
+/// record itself through the API, which decides what the caller may see.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Change {
+    pub occurred_at: DateTime<Utc>,
+    /// The record's type, such as `Family` or `ContactVisit`.
+    pub record_type: String,
+    /// The record's id, as the API gives it (`fam_…`).
+    pub record_id: String,
+    /// What happened, such as `family.created` or `contact_visit.cancelled`.
+    pub event: String,
+}
+
+impl TryFrom<outbox::Model> for Change {
+    type Error = ApiError;
+    fn try_from(row: outbox::Model) -> Result<Self, ApiError> {
+        let payload: serde_json::Value = serde_json::from_str(&row.payload).map_err(|e| ApiError::internal(&e))?;
+        let record_id =
+            payload["id"].as_str().ok_or_else(|| ApiError::internal(&"outbox payload without id"))?.to_owned();
+        Ok(Self { occurred_at: row.occurred_at, record_type: row.aggregate_type, record_id, event: row.event_type })
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct ChangeQuery;
+
+#[Object]
+impl ChangeQuery {
+    /// Changes to the caller's organisation's records, oldest first. Keep the last
+    /// cursor you processed and pass it as `after` next time; changes settle for a couple
+    /// of seconds before they are listed, so none is skipped.
+    #[graphql(complexity = "1 + usize::try_from(first.unwrap_or(20).clamp(0, 100)).unwrap_or(0) * child_complexity")]
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        first: Option<i32>,
+    ) -> ApiResult<Connection<String, Change, ConnectionFields>> {
+        let c = caller(ctx)?;
+        let cursor = match &after {
+            None => 0,
+            Some(a) => a
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| ApiError::bad_input("after", "is not a cursor returned by changes"))?,
+        };
+        let first = first.unwrap_or(20);
+        if !(0..=MAX_PAGE_SIZE).contains(&first) {
+            return Err(ApiError::bad_input("first", format!("must be from 0 to {MAX_PAGE_SIZE}")).into());
+        }
+        let n = u64::try_from(first).unwrap_or(0);
+        let mut rows = c.store.changes(c.actor, cursor, n + 1).await.api()?;
+        let has_next = rows.len() as u64 > n;
+        rows.truncate(usize::try_from(n).unwrap_or(0));
+        let total = if wants_total(ctx) { c.store.count_changes(c.actor).await.api()? } else { 0 };
+        let total_count = i32::try_from(total).unwrap_or(i32::MAX);
+        let mut conn = Connection::with_additional_fields(cursor > 0, has_next, ConnectionFields { total_count });
+        for row in rows {
+            let id = row.id.to_string();
+            conn.edges.push(Edge::new(id, Change::try_from(row)?));
+        }
+        Ok(conn)
+    }
+}
