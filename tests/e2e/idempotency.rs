@@ -135,3 +135,46 @@ async fn an_integration_reads_what_changed_since_its_last_sync() {
     let r = app.gql(&aarhus.token, CHANGES, json!({ "after": "yesterday" })).await;
     assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "after"));
 }
+
+#[tokio::test]
+async fn a_case_system_upserts_a_family_by_its_case_id_again_and_again_without_duplicates() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let upsert = "mutation($input: UpsertFamilyInput!) { upsertFamily(input: $input) { created family { id name caseworkerContact version } } }";
+    let first = app.gql(&aarhus.token, upsert, json!({ "input": { "externalId": "SAG-9", "name": "Hansen" } })).await;
+    assert_eq!(first.data()["upsertFamily"]["created"], true);
+    let id = first.data()["upsertFamily"]["family"]["id"].clone();
+    let second = app
+        .gql(
+            &aarhus.token,
+            upsert,
+            json!({ "input": { "externalId": "SAG-9", "name": "Hansen-Berg", "caseworkerContact": "Sofie" } }),
+        )
+        .await;
+    assert_eq!(
+        second.data()["upsertFamily"],
+        json!({ "created": false, "family": { "id": id, "name": "Hansen-Berg", "caseworkerContact": "Sofie", "version": 2 } })
+    );
+    assert_eq!(app.family_count(&aarhus).await, 1);
+    let r = app.gql(&aarhus.token, upsert, json!({ "input": { "externalId": " ", "name": "X" } })).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.externalId"));
+}
+
+#[tokio::test]
+async fn an_ended_placement_says_when_and_why_and_ends_once() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let placement = app.seed_placement(&aarhus, &family, "2026-01-10").await;
+    let end = "mutation($id: ID!, $on: Date!) { endPlacement(input: { id: $id, endDate: $on, endReason: RETURNED_HOME }) { placement { endDate endReason version } } }";
+    let r = app.gql(&aarhus.token, end, json!({ "id": placement, "on": "2026-01-09" })).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.endDate"));
+    let r = app.gql(&aarhus.token, end, json!({ "id": placement, "on": "2026-06-01" })).await;
+    assert_eq!(
+        r.data()["endPlacement"]["placement"],
+        json!({ "endDate": "2026-06-01", "endReason": "RETURNED_HOME", "version": 2 })
+    );
+    assert_eq!(app.gql(&aarhus.token, end, json!({ "id": placement, "on": "2026-07-01" })).await.code(), "CONFLICT");
+    // Once ended, a new placement of the child may start on the day it ended.
+    app.seed_placement(&aarhus, &family, "2026-06-01").await;
+}

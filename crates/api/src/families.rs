@@ -427,6 +427,22 @@ pub struct CreateFamilyInput {
 }
 
 #[derive(InputObject, Serialize, Debug, Clone)]
+pub struct UpsertFamilyInput {
+    /// The municipality's own case id: the family is found by it, or created with it.
+    pub external_id: String,
+    pub name: String,
+    pub caseworker_contact: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct UpsertFamilyPayload {
+    pub family: Family,
+    /// Whether this call created the family (rather than updating it).
+    pub created: bool,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
 pub struct AddFamilyMemberInput {
     pub family_id: ID,
     pub member: FamilyMemberInput,
@@ -521,6 +537,19 @@ impl FamilyMutation {
         let meta = c.write("createFamily", input.idempotency_key.as_deref(), &input)?;
         let id = c.store.create_family(&meta, &family, &members).await.map_err(under("input"))?;
         Ok(CreateFamilyPayload { family: Family(c.store.family(&c.reader(), id).await.api()?) })
+    }
+
+    /// Creates the family with the caller's case id, or updates its name and contact if it
+    /// exists: safe to send on every sync, it never duplicates a family.
+    async fn upsert_family(&self, ctx: &Context<'_>, input: UpsertFamilyInput) -> ApiResult<UpsertFamilyPayload> {
+        let c = caller(ctx)?;
+        c.require_kind(DomainOrganizationKind::Municipality, "register families")?;
+        let family = NewFamily::parse(Some(&input.external_id), &input.name)
+            .and_then(|f| f.with_contact(input.caseworker_contact.as_deref()))
+            .map_err(in_input)?;
+        let meta = c.write("upsertFamily", input.idempotency_key.as_deref(), &input)?;
+        let (id, created) = c.store.upsert_family(&meta, &family).await.map_err(under("input"))?;
+        Ok(UpsertFamilyPayload { family: Family(c.store.family(&c.reader(), id).await.api()?), created })
     }
 
     /// Adds a member to one of the caller's families.

@@ -203,6 +203,21 @@ pub struct CreatePlacementInput {
     pub idempotency_key: Option<String>,
 }
 
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct EndPlacementInput {
+    pub id: ID,
+    /// The first day the child no longer lives at the placement.
+    pub end_date: Date,
+    pub end_reason: PlacementEndReason,
+    pub expected_version: Option<i32>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct EndPlacementPayload {
+    pub placement: Placement,
+}
+
 #[derive(SimpleObject, Debug, Clone)]
 pub struct CreatePlacementPayload {
     pub placement: Placement,
@@ -226,6 +241,16 @@ pub struct PlacementMutation;
 
 #[Object]
 impl PlacementMutation {
+    /// Ends one of the caller's placements: the child returned home, moved or aged out.
+    async fn end_placement(&self, ctx: &Context<'_>, input: EndPlacementInput) -> ApiResult<EndPlacementPayload> {
+        let c = caller(ctx)?;
+        let id: PlacementId = id_arg("input.id", &input.id)?;
+        let end = dplacement::PlacementEnd { date: input.end_date.0, reason: input.end_reason.into() };
+        let meta = c.write("endPlacement", input.idempotency_key.as_deref(), &input)?;
+        let id = c.store.end_placement(&meta, id, end, input.expected_version).await.map_err(under("input"))?;
+        Ok(EndPlacementPayload { placement: Placement(c.store.placement(&c.reader(), id).await.api()?) })
+    }
+
     /// Records a placement of a child of one of the caller's families. A child's
     /// placements never overlap in time.
     async fn create_placement(

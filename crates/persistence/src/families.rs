@@ -6,6 +6,7 @@ use kinbridge_domain::family::{FamilyRole, Membership, NewFamily};
 use kinbridge_domain::ids::{FamilyId, FamilyMemberId, OrganizationId, PersonId};
 use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_domain::person::NewPerson;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
@@ -353,4 +354,69 @@ pub(crate) async fn is_child_of<C: ConnectionTrait>(
     person_id: Uuid,
 ) -> Result<bool, StoreError> {
     Ok(membership(db, family_id, person_id).await?.is_some_and(|m| m.role == FamilyRole::Child.as_str()))
+}
+
+impl Store {
+    /// Creates the family with the caller's case id, or updates its name and contact if
+    /// it exists: what a case system does on every sync, without duplicates. Returns the
+    /// family and whether it was created.
+    pub async fn upsert_family(&self, meta: &WriteMeta<'_>, new: &NewFamily) -> Result<(FamilyId, bool), StoreError> {
+        let external_id = new
+            .external_id
+            .as_ref()
+            .ok_or_else(|| ValidationError::new("externalId", "an upsert needs your case id"))?;
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok((FamilyId::from_uuid(id), false));
+        }
+        let existing = family::Entity::find()
+            .filter(family::Column::OrganizationId.eq(tx.organization_id()))
+            .filter(family::Column::ExternalId.eq(external_id.as_str()))
+            .one(&*tx)
+            .await?;
+        let contact = new.caseworker_contact.as_ref().map(|c| c.as_str().to_owned());
+        let (id, created) = match existing {
+            Some(row) => {
+                let result = family::Entity::update_many()
+                    .col_expr(family::Column::Name, Expr::value(new.name.as_str()))
+                    .col_expr(family::Column::CaseworkerContact, Expr::value(contact))
+                    .col_expr(family::Column::UpdatedAt, Expr::value(tx.now))
+                    .col_expr(family::Column::Version, Expr::value(row.version + 1))
+                    .filter(family::Column::Id.eq(row.id))
+                    .filter(family::Column::Version.eq(row.version))
+                    .exec(&*tx)
+                    .await?;
+                if result.rows_affected != 1 {
+                    return Err(StoreError::conflict(
+                        "the family was changed by another request at the same time; retry",
+                    ));
+                }
+                tx.record("Family", row.id, &FamilyId::from_uuid(row.id).to_string(), "family.updated").await?;
+                (FamilyId::from_uuid(row.id), false)
+            }
+            None => {
+                let id = FamilyId::new();
+                let inserted = family::Entity::insert(family::ActiveModel {
+                    id: Set(id.as_uuid()),
+                    organization_id: Set(tx.organization_id()),
+                    created_at: Set(tx.now),
+                    updated_at: Set(tx.now),
+                    version: Set(1),
+                    external_id: Set(Some(external_id.as_str().to_owned())),
+                    name: Set(new.name.as_str().to_owned()),
+                    caseworker_contact: Set(contact),
+                })
+                .exec_without_returning(&*tx)
+                .await;
+                unique_to_conflict(
+                    inserted,
+                    "a family with this case id was created concurrently; retry to update it",
+                )?;
+                tx.record("Family", id.as_uuid(), &id.to_string(), "family.created").await?;
+                (id, true)
+            }
+        };
+        tx.commit(id.as_uuid()).await?;
+        Ok((id, created))
+    }
 }

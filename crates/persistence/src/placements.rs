@@ -1,10 +1,12 @@
 //! Placements of a child out of home.
 
+use kinbridge_domain::TransitionError;
 use kinbridge_domain::ValidationError;
 use kinbridge_domain::access::Actor;
 use kinbridge_domain::ids::{FamilyId, PersonId, PlacementId};
 use kinbridge_domain::organization::OrganizationKind;
-use kinbridge_domain::placement::{NewPlacement, Period, ensure_no_overlap};
+use kinbridge_domain::placement::{NewPlacement, Period, PlacementEnd, ensure_no_overlap};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 
 use crate::Store;
@@ -128,4 +130,49 @@ pub(crate) async fn placement_owned<C: ConnectionTrait>(
         .one(db)
         .await?
         .ok_or(StoreError::not_found("Placement"))
+}
+
+impl Store {
+    /// Ends one of the caller's placements: the child returned home, moved, or aged out.
+    pub async fn end_placement(
+        &self,
+        meta: &WriteMeta<'_>,
+        id: PlacementId,
+        end: PlacementEnd,
+        expected_version: Option<i32>,
+    ) -> Result<PlacementId, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(id) = tx.replayed().await? {
+            return Ok(PlacementId::from_uuid(id));
+        }
+        let row = placement_owned(&*tx, tx.actor(), id).await?;
+        if let Some(expected) = expected_version.filter(|e| *e != row.version) {
+            return Err(StoreError::conflict(format!(
+                "the placement has changed since version {expected}; read it again"
+            )));
+        }
+        if let Some(ended) = row.end_date {
+            return Err(TransitionError(format!("the placement already ended on {ended}")).into());
+        }
+        if end.date < row.start_date {
+            return Err(ValidationError::new("endDate", "a placement cannot end before it starts").into());
+        }
+        let result = placement::Entity::update_many()
+            .col_expr(placement::Column::EndDate, Expr::value(end.date))
+            .col_expr(placement::Column::EndReason, Expr::value(end.reason.as_str()))
+            .col_expr(placement::Column::UpdatedAt, Expr::value(tx.now))
+            .col_expr(placement::Column::Version, Expr::value(row.version + 1))
+            .filter(placement::Column::Id.eq(row.id))
+            .filter(placement::Column::Version.eq(row.version))
+            .exec(&*tx)
+            .await?;
+        if result.rows_affected != 1 {
+            return Err(StoreError::conflict(
+                "the placement was changed by another request at the same time; read it again",
+            ));
+        }
+        tx.record("Placement", row.id, &id.to_string(), "placement.ended").await?;
+        tx.commit(row.id).await?;
+        Ok(id)
+    }
 }
