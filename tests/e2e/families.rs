@@ -302,3 +302,54 @@ async fn the_readme_query_answers_from_the_demo_data() {
     assert_eq!(r.data()["families"]["totalCount"], 3);
     assert_eq!(r.data()["viewer"]["organization"]["name"], "Aarhus Kommune");
 }
+
+#[tokio::test]
+async fn a_national_id_is_found_by_exact_match_only_and_only_by_the_owning_organisation() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let r = app
+        .gql(
+            &aarhus.token,
+            "mutation { createPerson(input: { person: { givenName: \"Mette\", familyName: \"Hansen\", identifiers: [{ kind: NATIONAL_ID, system: \"DK-CPR\", value: \"1204891234\" }] } }) { person { id } } }",
+            json!({}),
+        )
+        .await;
+    let id = r.data()["createPerson"]["person"]["id"].clone();
+    let q = "query($v: String!) { personByIdentifier(kind: NATIONAL_ID, system: \"DK-CPR\", value: $v) { id } }";
+    assert_eq!(app.gql(&aarhus.token, q, json!({ "v": "1204891234" })).await.data()["personByIdentifier"]["id"], id);
+    for partial in ["120489", "1204891234%", "%1234", "120489123", "12048912345"] {
+        assert_eq!(app.gql(&aarhus.token, q, json!({ "v": partial })).await.code(), "NOT_FOUND", "{partial}");
+    }
+    let randers = app.municipality("Randers").await;
+    assert_eq!(app.gql(&randers.token, q, json!({ "v": "1204891234" })).await.code(), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_referred_provider_sees_the_parent_but_not_the_national_id() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let fsp = app.org(OrganizationKind::FamilyServicesProvider, "Familiecenter", &["FAMILY_THERAPIST"]).await;
+    let r = app
+        .gql(
+            &aarhus.token,
+            CREATE,
+            json!({ "input": { "name": "Hansen", "members": [{ "role": "PARENT", "residenceMunicipalityId": aarhus.id.to_string(),
+                "person": { "givenName": "Mette", "familyName": "Hansen", "identifiers": [{ "kind": "NATIONAL_ID", "system": "DK-CPR", "value": "1204891234" }] } }] } }),
+        )
+        .await;
+    let family = r.data()["createFamily"]["family"]["id"].clone();
+    app.gql(&aarhus.token, "mutation($f: ID!, $p: ID!) { createReferral(input: { familyId: $f, providerId: $p, startsOn: \"2020-01-01\" }) { referral { id } } }", json!({ "f": family, "p": fsp.id.to_string() }))
+        .await
+        .data();
+    let q = "query($f: ID!) { family(id: $f) { members { edges { node { person { givenName identifiers { value } } } } } } }";
+    let r = app.gql(&fsp.token, q, json!({ "f": family })).await;
+    assert_eq!(
+        r.data()["family"]["members"]["edges"][0]["node"]["person"],
+        json!({ "givenName": "Mette", "identifiers": [] })
+    );
+    let r = app.gql(&aarhus.token, q, json!({ "f": family })).await;
+    assert_eq!(
+        r.data()["family"]["members"]["edges"][0]["node"]["person"]["identifiers"],
+        json!([{ "value": "1204891234" }])
+    );
+}

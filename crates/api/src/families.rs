@@ -505,6 +505,21 @@ impl FamilyQuery {
         .await
     }
 
+    /// The caller's person with exactly this identifier, such as a national id. Found by
+    /// exact match only; another organisation's persons are never found.
+    async fn person_by_identifier(
+        &self,
+        ctx: &Context<'_>,
+        kind: IdentifierKind,
+        system: String,
+        value: String,
+    ) -> ApiResult<Option<Person>> {
+        let c = caller(ctx)?;
+        Ok(Some(Person(
+            c.store.person_by_identifier(&c.reader(), kind.into(), system.trim(), value.trim()).await.api()?,
+        )))
+    }
+
     /// One person known to the caller's organisation.
     async fn person(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Person>> {
         let c = caller(ctx)?;

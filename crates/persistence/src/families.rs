@@ -5,7 +5,7 @@ use kinbridge_domain::access::Actor;
 use kinbridge_domain::family::{FamilyRole, Membership, NewFamily};
 use kinbridge_domain::ids::{FamilyId, FamilyMemberId, OrganizationId, PersonId};
 use kinbridge_domain::organization::OrganizationKind;
-use kinbridge_domain::person::NewPerson;
+use kinbridge_domain::person::{IdentifierKind, NewPerson};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
@@ -418,5 +418,28 @@ impl Store {
         };
         tx.commit(id.as_uuid()).await?;
         Ok((id, created))
+    }
+}
+
+impl Store {
+    /// The caller's person carrying exactly this identifier. Identifiers, national ids
+    /// among them, are found by exact match only, and only among the caller's own persons.
+    pub async fn person_by_identifier(
+        &self,
+        r: &Reader<'_>,
+        kind: IdentifierKind,
+        system: &str,
+        value: &str,
+    ) -> Result<person::Model, StoreError> {
+        let found = person_identifier::Entity::find()
+            .filter(scope::person_identifiers(r))
+            .filter(person_identifier::Column::Kind.eq(kind.as_str()))
+            .filter(person_identifier::Column::System.eq(system))
+            .filter(person_identifier::Column::Value.eq(value))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::not_found("Person"))?;
+        r.saw("PersonIdentifier", found.person_id);
+        self.person(r, PersonId::from_uuid(found.person_id)).await
     }
 }
