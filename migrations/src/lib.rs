@@ -7,6 +7,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod helpers;
 mod m0001_initial;
 mod m0002_sharing;
 mod m0003_key_person_notifications;

@@ -4,26 +4,10 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
+use crate::helpers::{fk, index};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn fk(table: &str, column: &str, to: &str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("fk_{table}_{column}"))
-        .from(table.to_owned(), column.to_owned())
-        .to(to.to_owned(), "id")
-        .on_delete(ForeignKeyAction::Restrict)
-        .to_owned()
-}
-
-fn index(table: &str, columns: &[&str]) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.name(format!("ix_{table}_{}", columns.join("_"))).table(table.to_owned()).if_not_exists();
-    for column in columns {
-        index.col((*column).to_owned());
-    }
-    index
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

@@ -4,44 +4,10 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
+use crate::helpers::{fk, index, owned, unique};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn fk(table: &str, column: &str, to: &str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("fk_{table}_{column}"))
-        .from(table.to_owned(), column.to_owned())
-        .to(to.to_owned(), "id")
-        .on_delete(ForeignKeyAction::Restrict)
-        .to_owned()
-}
-
-/// A table owned by an organisation, with its creation time.
-fn owned(name: &str) -> TableCreateStatement {
-    Table::create()
-        .table(name.to_owned())
-        .if_not_exists()
-        .col(uuid("id").primary_key())
-        .col(uuid("organization_id"))
-        .col(timestamp_with_time_zone("created_at"))
-        .foreign_key(&mut fk(name, "organization_id", "organizations"))
-        .to_owned()
-}
-
-fn index(table: &str, columns: &[&str], unique: bool) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index
-        .name(format!("{}_{table}_{}", if unique { "ux" } else { "ix" }, columns.join("_")))
-        .table(table.to_owned())
-        .if_not_exists();
-    for column in columns {
-        index.col((*column).to_owned());
-    }
-    if unique {
-        index.unique();
-    }
-    index
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -65,7 +31,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("plan_reviews", &["plan_id", "held_on"], false)).await?;
+        m.create_index(index("plan_reviews", &["plan_id", "held_on"])).await?;
 
         m.create_table(
             Table::create()
@@ -81,7 +47,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("plan_review_progress", &["review_id", "goal_id"], true)).await?;
+        m.create_index(unique("plan_review_progress", &["review_id", "goal_id"])).await?;
 
         m.create_table(
             owned("support_offers")
@@ -97,7 +63,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("support_offers", &["placement_id", "offered_on"], false)).await?;
+        m.create_index(index("support_offers", &["placement_id", "offered_on"])).await?;
 
         m.create_table(
             owned("sub_goals")
@@ -113,8 +79,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("sub_goals", &["goal_id"], false)).await?;
-        m.create_index(index("sub_goals", &["owner_organization_id"], false)).await?;
+        m.create_index(index("sub_goals", &["goal_id"])).await?;
+        m.create_index(index("sub_goals", &["owner_organization_id"])).await?;
 
         m.create_table(
             owned("visit_arrangements")
@@ -128,7 +94,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("visit_arrangements", &["placement_id"], true)).await?;
+        m.create_index(unique("visit_arrangements", &["placement_id"])).await?;
 
         m.create_table(
             owned("parental_support_notes")
@@ -139,7 +105,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("parental_support_notes", &["client_id", "noted_on"], false)).await?;
+        m.create_index(index("parental_support_notes", &["client_id", "noted_on"])).await?;
 
         m.create_table(
             owned("kopp_interviews")
@@ -150,7 +116,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("kopp_interviews", &["client_id"], false)).await?;
+        m.create_index(index("kopp_interviews", &["client_id"])).await?;
 
         m.create_table(
             Table::create()
@@ -177,7 +143,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("resilience_pillar_records", &["client_id", "pillar"], false)).await?;
+        m.create_index(index("resilience_pillar_records", &["client_id", "pillar"])).await?;
 
         m.create_table(
             owned("other_parent_support")
@@ -193,7 +159,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("other_parent_support", &["client_id"], false)).await?;
+        m.create_index(index("other_parent_support", &["client_id"])).await?;
         Ok(())
     }
 }
