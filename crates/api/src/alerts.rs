@@ -3,11 +3,10 @@
 
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::Days;
-use kinbridge_domain::ids::{
-    FamilyPartnerId, OrganizationId, ParentActionPlanId, PersonId, PlacementId, SupportOfferId,
-};
+use kinbridge_domain::ids::{FamilyPartnerId, ParentActionPlanId, PersonId, PlacementId, SupportOfferId};
 use kinbridge_domain::partner::totals_by_half_year;
 use kinbridge_domain::visit::VisitStatistics as DomainStatistics;
+use kinbridge_persistence::assoc::catalogue;
 
 use crate::connection::{self, Conn, cost};
 use crate::context::caller;
@@ -196,7 +195,7 @@ impl AlertQuery {
         for (provider, stats) in by_provider {
             let provider = match provider {
                 None => None,
-                Some(id) => Some(Organization(c.store.organization(OrganizationId::from_uuid(id)).await.api()?)),
+                Some(id) => Some(Organization(c.reference(&catalogue::ORGANIZATION, id).await?)),
             };
             out.push(ProviderVisitStatistics { provider, statistics: VisitStatistics::new(from.0, to.0, &stats) });
         }

@@ -68,7 +68,7 @@ fn cursor(name: &str, value: &str) -> Result<Uuid, ApiError> {
 }
 
 /// Whether the client asked for the page itself, not only its count.
-fn wants_page(ctx: &Context<'_>) -> bool {
+pub(crate) fn wants_page(ctx: &Context<'_>) -> bool {
     let look = ctx.look_ahead();
     look.field("edges").exists() || look.field("nodes").exists() || look.field("pageInfo").exists()
 }

@@ -11,6 +11,7 @@ use kinbridge_persistence::{Idempotency, Store, WriteMeta};
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::loader::Batches;
 
 /// Put into every request's data by the HTTP layer, after the token is verified.
 #[derive(Debug, Clone)]
@@ -19,11 +20,13 @@ pub struct RequestContext {
     pub request_id: String,
     /// What the caller is shown; written to the audit trail before the response leaves.
     pub reads: Arc<ReadLog>,
+    /// The request's open batches of nested reads (see `loader.rs`).
+    pub(crate) batches: Arc<Batches>,
 }
 
 impl RequestContext {
     pub fn new(actor: Actor, request_id: String) -> Self {
-        Self { actor, request_id, reads: Arc::default() }
+        Self { actor, request_id, reads: Arc::default(), batches: Arc::default() }
     }
 }
 
@@ -34,13 +37,20 @@ pub(crate) struct Caller<'a> {
     pub actor: &'a Actor,
     pub request_id: &'a str,
     reads: &'a ReadLog,
+    pub(crate) batches: &'a Batches,
 }
 
 /// The caller of this request, whatever its roles.
 pub(crate) fn any_caller<'a>(ctx: &Context<'a>) -> Result<Caller<'a>, ApiError> {
     let request = ctx.data_opt::<RequestContext>().ok_or(ApiError::Unauthenticated)?;
     let store = ctx.data::<Store>().map_err(|e| ApiError::internal(&e.message))?;
-    Ok(Caller { store, actor: &request.actor, request_id: &request.request_id, reads: &request.reads })
+    Ok(Caller {
+        store,
+        actor: &request.actor,
+        request_id: &request.request_id,
+        reads: &request.reads,
+        batches: &request.batches,
+    })
 }
 
 /// The caller of this request, who must be allowed to handle personal data: every role

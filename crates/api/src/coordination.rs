@@ -1,9 +1,10 @@
 //! The residence municipality's coordination view of cross-municipality placements.
 
 use async_graphql::{Context, ID, Object, SimpleObject};
-use kinbridge_domain::ids::{GoalId, OrganizationId, ParentActionPlanId, PlacementId};
+use kinbridge_domain::ids::{GoalId, ParentActionPlanId, PlacementId};
 use kinbridge_domain::placement as dplacement;
 use kinbridge_domain::plan as dplan;
+use kinbridge_persistence::assoc::catalogue;
 use kinbridge_persistence::coordination::CoordinationRow;
 use kinbridge_persistence::entities::plan_goal;
 
@@ -52,7 +53,7 @@ impl CoordinationPlacement {
 
     async fn placing_municipality(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
         let c = caller(ctx)?;
-        Ok(Organization(c.store.organization(OrganizationId::from_uuid(self.0.placement.organization_id)).await.api()?))
+        Ok(Organization(c.reference(&catalogue::ORGANIZATION, self.0.placement.organization_id).await?))
     }
 
     /// Whom to contact at the placing municipality about the family.

@@ -14,12 +14,14 @@ use serde::Serialize;
 use crate::connection::{self, Conn, cost};
 use crate::context::caller;
 use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
+use crate::loader;
 use crate::organizations::Organization;
 use crate::parental::{KoppInterview, OtherParentSupportRecord, ParentalSupportNote, PillarState, pillar_states};
 use crate::placements::Placement;
 use crate::plans::ParentActionPlan;
 use crate::scalars::{self, Date, FamilyRole, IdentifierKind};
 use crate::sharing::{Consent, KeyPersonNotification, Referral};
+use kinbridge_persistence::assoc::catalogue;
 
 /// A family known to its responsible municipality.
 #[derive(Debug, Clone)]
@@ -56,13 +58,11 @@ impl Family {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<Referral>> {
-        let c = caller(ctx)?;
-        let id = FamilyId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.family_referrals(&c.reader(), id, req).await,
-            async || c.store.count_family_referrals(&c.reader(), id).await,
+            &catalogue::FAMILY_REFERRALS,
+            self.0.id,
             |r| ReferralId::from_uuid(r.id).to_string(),
             Referral,
         )
@@ -72,7 +72,7 @@ impl Family {
     /// The municipality responsible for the family.
     async fn responsible_municipality(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
         let c = caller(ctx)?;
-        Ok(Organization(c.store.organization(OrganizationId::from_uuid(self.0.organization_id)).await.api()?))
+        Ok(Organization(c.reference(&catalogue::ORGANIZATION, self.0.organization_id).await?))
     }
 
     /// Increases with every change; send it back as `expectedVersion` to detect lost updates.
@@ -98,15 +98,13 @@ impl Family {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<FamilyMember>> {
-        let c = caller(ctx)?;
-        let id = FamilyId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.family_members(&c.reader(), id, req).await,
-            async || c.store.count_family_members(&c.reader(), id).await,
-            |(m, _)| FamilyMemberId::from_uuid(m.id).to_string(),
-            |(m, p)| FamilyMember(m, p),
+            &catalogue::FAMILY_MEMBERS,
+            self.0.id,
+            |m| FamilyMemberId::from_uuid(m.id).to_string(),
+            FamilyMember,
         )
         .await
     }
@@ -121,13 +119,11 @@ impl Family {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<Placement>> {
-        let c = caller(ctx)?;
-        let id = FamilyId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.family_placements(&c.reader(), id, req).await,
-            async || c.store.count_family_placements(&c.reader(), id).await,
+            &catalogue::FAMILY_PLACEMENTS,
+            self.0.id,
             |p| kinbridge_domain::ids::PlacementId::from_uuid(p.id).to_string(),
             Placement,
         )
@@ -144,13 +140,11 @@ impl Family {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<ParentActionPlan>> {
-        let c = caller(ctx)?;
-        let id = FamilyId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.family_plans(&c.reader(), id, req).await,
-            async || c.store.count_family_plans(&c.reader(), id).await,
+            &catalogue::FAMILY_PLANS,
+            self.0.id,
             |p| kinbridge_domain::ids::ParentActionPlanId::from_uuid(p.id).to_string(),
             ParentActionPlan,
         )
@@ -160,7 +154,7 @@ impl Family {
 
 /// A person's membership of a family.
 #[derive(Debug, Clone)]
-pub struct FamilyMember(pub(crate) family_member::Model, pub(crate) person::Model);
+pub struct FamilyMember(pub(crate) family_member::Model);
 
 #[Object]
 impl FamilyMember {
@@ -172,8 +166,9 @@ impl FamilyMember {
         Ok(scalars::stored::<dfamily::FamilyRole, _>(&self.0.role)?)
     }
 
-    async fn person(&self) -> Person {
-        Person(self.1.clone())
+    async fn person(&self, ctx: &Context<'_>) -> ApiResult<Person> {
+        let c = caller(ctx)?;
+        Ok(Person(c.reference(&catalogue::PERSON, self.0.person_id).await?))
     }
 
     /// Where the member lives; always known for parents.
@@ -181,7 +176,7 @@ impl FamilyMember {
         let c = caller(ctx)?;
         match self.0.residence_municipality_id {
             None => Ok(None),
-            Some(id) => Ok(Some(Organization(c.store.organization(OrganizationId::from_uuid(id)).await.api()?))),
+            Some(id) => Ok(Some(Organization(c.reference(&catalogue::ORGANIZATION, id).await?))),
         }
     }
 }
@@ -218,13 +213,11 @@ impl Person {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<Consent>> {
-        let c = caller(ctx)?;
-        let id = PersonId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.person_consents(&c.reader(), id, req).await,
-            async || c.store.count_person_consents(&c.reader(), id).await,
+            &catalogue::PERSON_CONSENTS,
+            self.0.id,
             |x| ConsentId::from_uuid(x.id).to_string(),
             Consent,
         )
@@ -241,13 +234,11 @@ impl Person {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<KeyPersonNotification>> {
-        let c = caller(ctx)?;
-        let id = PersonId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.key_person_notifications(&c.reader(), id, req).await,
-            async || c.store.count_key_person_notifications(&c.reader(), id).await,
+            &catalogue::PERSON_NOTIFICATIONS,
+            self.0.id,
             |x| kinbridge_domain::ids::KeyPersonNotificationId::from_uuid(x.id).to_string(),
             KeyPersonNotification,
         )
@@ -264,13 +255,11 @@ impl Person {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<ParentalSupportNote>> {
-        let c = caller(ctx)?;
-        let id = PersonId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.parental_notes(&c.reader(), id, req).await,
-            async || c.store.count_parental_notes(&c.reader(), id).await,
+            &catalogue::PERSON_NOTES,
+            self.0.id,
             |x| kinbridge_domain::ids::ParentalSupportNoteId::from_uuid(x.id).to_string(),
             ParentalSupportNote,
         )
@@ -287,13 +276,11 @@ impl Person {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<KoppInterview>> {
-        let c = caller(ctx)?;
-        let id = PersonId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.kopp_interviews(&c.reader(), id, req).await,
-            async || c.store.count_kopp_interviews(&c.reader(), id).await,
+            &catalogue::PERSON_KOPP,
+            self.0.id,
             |x| kinbridge_domain::ids::KoppInterviewId::from_uuid(x.id).to_string(),
             KoppInterview,
         )
@@ -317,13 +304,11 @@ impl Person {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<OtherParentSupportRecord>> {
-        let c = caller(ctx)?;
-        let id = PersonId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.other_parent_support(&c.reader(), id, req).await,
-            async || c.store.count_other_parent_support(&c.reader(), id).await,
+            &catalogue::PERSON_OTHER_PARENT,
+            self.0.id,
             |x| kinbridge_domain::ids::OtherParentSupportId::from_uuid(x.id).to_string(),
             OtherParentSupportRecord,
         )
@@ -579,8 +564,8 @@ impl FamilyMutation {
         let meta = c.write("addFamilyMember", input.idempotency_key.as_deref(), &input)?;
         let member_id = c.store.add_family_member(&meta, family_id, &member).await.map_err(under("input.member"))?;
         let family = c.store.family(&c.reader(), family_id).await.api()?;
-        let (m, p) = c.store.family_member(&c.reader(), member_id).await.api()?;
-        Ok(AddFamilyMemberPayload { family: Family(family), member: FamilyMember(m, p) })
+        let member = c.store.family_member(&c.reader(), member_id).await.api()?;
+        Ok(AddFamilyMemberPayload { family: Family(family), member: FamilyMember(member) })
     }
 
     /// Registers a person under the caller's organisation: a municipality, or a mental

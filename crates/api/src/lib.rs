@@ -16,6 +16,7 @@ pub mod context;
 pub mod coordination;
 pub mod error;
 pub mod families;
+pub mod loader;
 pub mod offers;
 pub mod organizations;
 pub mod parental;

@@ -3,6 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use kinbridge_domain::ids::{PlacementId, SupportOfferId};
 use kinbridge_domain::plan as dplan;
+use kinbridge_persistence::assoc::catalogue;
 use kinbridge_persistence::entities::support_offer;
 use serde::Serialize;
 
@@ -24,7 +25,7 @@ impl SupportOffer {
 
     async fn placement(&self, ctx: &Context<'_>) -> ApiResult<Placement> {
         let c = caller(ctx)?;
-        Ok(Placement(c.store.placement(&c.reader(), PlacementId::from_uuid(self.0.placement_id)).await.api()?))
+        Ok(Placement(c.reference(&catalogue::PLACEMENT, self.0.placement_id).await?))
     }
 
     async fn kind(&self) -> ApiResult<SupportOfferKind> {

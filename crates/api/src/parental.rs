@@ -8,6 +8,7 @@ use kinbridge_domain::ids::{
 };
 use kinbridge_domain::parental::{self as dparental, OtherParentSupport};
 use kinbridge_domain::text::{FreeText, Name};
+use kinbridge_persistence::assoc::catalogue;
 use kinbridge_persistence::entities::{
     kopp_interview, other_parent_support, parental_support_note, resilience_pillar_record, sub_goal,
 };
@@ -65,7 +66,7 @@ impl KoppInterview {
         let c = caller(ctx)?;
         let mut out = Vec::new();
         for p in c.store.kopp_participants(self.0.id).await.api()? {
-            let person = c.store.person(&c.reader(), PersonId::from_uuid(p.person_id)).await.api()?;
+            let person = c.reference(&catalogue::PERSON, p.person_id).await?;
             out.push(KoppParticipant {
                 person: Person(person),
                 role: scalars::stored::<dparental::KoppRole, _>(&p.role)?,
@@ -120,7 +121,7 @@ impl OtherParentSupportRecord {
     }
     async fn other_parent(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.store.person(&c.reader(), PersonId::from_uuid(self.0.other_parent_id)).await.api()?))
+        Ok(Person(c.reference(&catalogue::PERSON, self.0.other_parent_id).await?))
     }
     async fn recorded_on(&self) -> Date {
         Date(self.0.recorded_on)
@@ -153,7 +154,7 @@ impl SubGoal {
     }
     async fn goal(&self, ctx: &Context<'_>) -> ApiResult<Goal> {
         let c = caller(ctx)?;
-        Ok(Goal(c.store.goal(&c.reader(), GoalId::from_uuid(self.0.goal_id)).await.api()?))
+        Ok(Goal(c.reference(&catalogue::GOAL, self.0.goal_id).await?))
     }
     async fn description(&self) -> &str {
         &self.0.description
@@ -161,7 +162,7 @@ impl SubGoal {
     /// The municipality or referred provider whose person owns the sub-goal.
     async fn owner_organization(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
         let c = caller(ctx)?;
-        Ok(Organization(c.store.organization(OrganizationId::from_uuid(self.0.owner_organization_id)).await.api()?))
+        Ok(Organization(c.reference(&catalogue::ORGANIZATION, self.0.owner_organization_id).await?))
     }
     /// The family therapist or support person who owns it.
     async fn owner_name(&self) -> &str {

@@ -19,7 +19,9 @@ use crate::connection::{self, Conn, cost};
 use crate::context::caller;
 use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Person;
+use crate::loader;
 use crate::scalars::{self, CertificationStatus, Date, ServiceActivity};
+use kinbridge_persistence::assoc::catalogue;
 
 /// A family partner of a mental health authority: a caregiver with lived experience who
 /// serves the primary caregiver of an eligible child.
@@ -86,13 +88,11 @@ impl FamilyPartner {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<FamilyPartnerAssignment>> {
-        let c = caller(ctx)?;
-        let id = FamilyPartnerId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.partner_assignments(&c.reader(), id, req).await,
-            async || c.store.count_partner_assignments(&c.reader(), id).await,
+            &catalogue::PARTNER_ASSIGNMENTS,
+            self.0.id,
             |a| FamilyPartnerAssignmentId::from_uuid(a.id).to_string(),
             FamilyPartnerAssignment,
         )
@@ -116,12 +116,12 @@ impl ServiceEligibility {
 
     async fn child(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.store.person(&c.reader(), PersonId::from_uuid(self.0.child_id)).await.api()?))
+        Ok(Person(c.reference(&catalogue::PERSON, self.0.child_id).await?))
     }
 
     async fn primary_caregiver(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.store.person(&c.reader(), PersonId::from_uuid(self.0.caregiver_id)).await.api()?))
+        Ok(Person(c.reference(&catalogue::PERSON, self.0.caregiver_id).await?))
     }
 
     async fn eligible_from(&self) -> Date {
@@ -146,9 +146,7 @@ impl FamilyPartnerAssignment {
 
     async fn family_partner(&self, ctx: &Context<'_>) -> ApiResult<FamilyPartner> {
         let c = caller(ctx)?;
-        Ok(FamilyPartner(
-            c.store.family_partner(&c.reader(), FamilyPartnerId::from_uuid(self.0.family_partner_id)).await.api()?,
-        ))
+        Ok(FamilyPartner(c.reference(&catalogue::FAMILY_PARTNER, self.0.family_partner_id).await?))
     }
 
     async fn eligibility(&self, ctx: &Context<'_>) -> ApiResult<ServiceEligibility> {
@@ -164,7 +162,7 @@ impl FamilyPartnerAssignment {
     /// The caregiver the partner serves. Services never go to the child.
     async fn primary_caregiver(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.store.person(&c.reader(), PersonId::from_uuid(self.0.caregiver_id)).await.api()?))
+        Ok(Person(c.reference(&catalogue::PERSON, self.0.caregiver_id).await?))
     }
 
     async fn start_date(&self) -> Date {
@@ -185,13 +183,11 @@ impl FamilyPartnerAssignment {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<FamilyPartnerService>> {
-        let c = caller(ctx)?;
-        let id = FamilyPartnerAssignmentId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.assignment_services(&c.reader(), id, req).await,
-            async || c.store.count_assignment_services(&c.reader(), id).await,
+            &catalogue::ASSIGNMENT_SERVICES,
+            self.0.id,
             |s| FamilyPartnerServiceId::from_uuid(s.id).to_string(),
             FamilyPartnerService,
         )
@@ -237,7 +233,7 @@ impl FamilyPartnerService {
     /// The caregiver who received the service.
     async fn recipient(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.store.person(&c.reader(), PersonId::from_uuid(self.0.recipient_id)).await.api()?))
+        Ok(Person(c.reference(&catalogue::PERSON, self.0.recipient_id).await?))
     }
 }
 

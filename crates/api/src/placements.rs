@@ -7,14 +7,16 @@ use kinbridge_domain::placement::{self as dplacement, NewPlacement, PlacementInp
 use kinbridge_persistence::entities::placement;
 use serde::Serialize;
 
-use crate::connection::{self, Conn, cost};
+use crate::connection::{Conn, cost};
 use crate::context::caller;
 use crate::error::{ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::{Family, Person};
+use crate::loader;
 use crate::offers::SupportOffer;
 use crate::organizations::Organization;
 use crate::scalars::{self, Date, PlacementEndReason, PlacementSetting};
 use crate::visits::{ContactVisit, VisitArrangement, VisitStatistics};
+use kinbridge_persistence::assoc::catalogue;
 
 /// A child's placement out of home, decided by the placing municipality.
 #[derive(Debug, Clone)]
@@ -33,19 +35,19 @@ impl Placement {
 
     async fn family(&self, ctx: &Context<'_>) -> ApiResult<Family> {
         let c = caller(ctx)?;
-        Ok(Family(c.store.family(&c.reader(), FamilyId::from_uuid(self.0.family_id)).await.api()?))
+        Ok(Family(c.reference(&catalogue::FAMILY, self.0.family_id).await?))
     }
 
     /// The placed child.
     async fn child(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.store.person(&c.reader(), PersonId::from_uuid(self.0.child_id)).await.api()?))
+        Ok(Person(c.reference(&catalogue::PERSON, self.0.child_id).await?))
     }
 
     /// The municipality that decided the placement and owns the case.
     async fn placing_municipality(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
         let c = caller(ctx)?;
-        Ok(Organization(c.store.organization(OrganizationId::from_uuid(self.0.organization_id)).await.api()?))
+        Ok(Organization(c.reference(&catalogue::ORGANIZATION, self.0.organization_id).await?))
     }
 
     /// The foster family agency or institution where the child lives.
@@ -53,7 +55,7 @@ impl Placement {
         let c = caller(ctx)?;
         match self.0.provider_id {
             None => Ok(None),
-            Some(id) => Ok(Some(Organization(c.store.organization(OrganizationId::from_uuid(id)).await.api()?))),
+            Some(id) => Ok(Some(Organization(c.reference(&catalogue::ORGANIZATION, id).await?))),
         }
     }
 
@@ -124,13 +126,11 @@ impl Placement {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<SupportOffer>> {
-        let c = caller(ctx)?;
-        let id = PlacementId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.placement_offers(&c.reader(), id, req).await,
-            async || c.store.count_placement_offers(&c.reader(), id).await,
+            &catalogue::PLACEMENT_OFFERS,
+            self.0.id,
             |o| kinbridge_domain::ids::SupportOfferId::from_uuid(o.id).to_string(),
             SupportOffer,
         )
@@ -170,13 +170,11 @@ impl Placement {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<ContactVisit>> {
-        let c = caller(ctx)?;
-        let id = PlacementId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.placement_visits(&c.reader(), id, req).await,
-            async || c.store.count_placement_visits(&c.reader(), id).await,
+            &catalogue::PLACEMENT_VISITS,
+            self.0.id,
             |v| ContactVisitId::from_uuid(v.id).to_string(),
             ContactVisit,
         )

@@ -3,18 +3,20 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use kinbridge_domain::error::AtField;
-use kinbridge_domain::ids::{FamilyId, GoalId, ParentActionPlanId, PlacementId, PlanReviewId};
+use kinbridge_domain::ids::{GoalId, ParentActionPlanId, PlacementId, PlanReviewId};
 use kinbridge_domain::plan::{self as dplan, NewGoal, NewPlan, NewReview, ProgressScore};
 use kinbridge_domain::text::FreeText;
 use kinbridge_persistence::entities::{parent_action_plan, plan_goal, plan_review};
 use serde::Serialize;
 
-use crate::connection::{self, Conn, cost};
+use crate::connection::{Conn, cost};
 use crate::context::caller;
 use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Family;
+use crate::loader;
 use crate::placements::Placement;
 use crate::scalars::{self, Date, GoalPurpose, PlanStatus, ReviewKind};
+use kinbridge_persistence::assoc::catalogue;
 
 /// The plan made with the parents of a placed child for the support they receive.
 #[derive(Debug, Clone)]
@@ -28,13 +30,13 @@ impl ParentActionPlan {
 
     async fn family(&self, ctx: &Context<'_>) -> ApiResult<Family> {
         let c = caller(ctx)?;
-        Ok(Family(c.store.family(&c.reader(), FamilyId::from_uuid(self.0.family_id)).await.api()?))
+        Ok(Family(c.reference(&catalogue::FAMILY, self.0.family_id).await?))
     }
 
     /// The placement of the child whose parents the plan supports.
     async fn placement(&self, ctx: &Context<'_>) -> ApiResult<Placement> {
         let c = caller(ctx)?;
-        Ok(Placement(c.store.placement(&c.reader(), PlacementId::from_uuid(self.0.placement_id)).await.api()?))
+        Ok(Placement(c.reference(&catalogue::PLACEMENT, self.0.placement_id).await?))
     }
 
     async fn status(&self) -> ApiResult<PlanStatus> {
@@ -78,13 +80,11 @@ impl ParentActionPlan {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<PlanReview>> {
-        let c = caller(ctx)?;
-        let id = ParentActionPlanId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.plan_reviews(&c.reader(), id, req).await,
-            async || c.store.count_plan_reviews(&c.reader(), id).await,
+            &catalogue::PLAN_REVIEWS,
+            self.0.id,
             |x| PlanReviewId::from_uuid(x.id).to_string(),
             PlanReview,
         )
@@ -106,13 +106,11 @@ impl ParentActionPlan {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<Goal>> {
-        let c = caller(ctx)?;
-        let id = ParentActionPlanId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.plan_goals(&c.reader(), id, req).await,
-            async || c.store.count_plan_goals(&c.reader(), id).await,
+            &catalogue::PLAN_GOALS,
+            self.0.id,
             |g| GoalId::from_uuid(g.id).to_string(),
             Goal,
         )
@@ -177,7 +175,7 @@ impl PlanReview {
         let rows = c.store.review_progress(&c.reader(), PlanReviewId::from_uuid(self.0.id)).await.api()?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let goal = c.store.goal(&c.reader(), GoalId::from_uuid(row.goal_id)).await.api()?;
+            let goal = c.reference(&catalogue::GOAL, row.goal_id).await?;
             out.push(GoalProgress { goal: Goal(goal), score: row.score, note: row.note });
         }
         Ok(out)
@@ -213,13 +211,11 @@ impl Goal {
         first: Option<i32>,
         last: Option<i32>,
     ) -> ApiResult<Conn<crate::parental::SubGoal>> {
-        let c = caller(ctx)?;
-        let id = GoalId::from_uuid(self.0.id);
-        connection::resolve(
+        loader::nested(
             ctx,
             (after, before, first, last),
-            async |req| c.store.goal_sub_goals(&c.reader(), id, req).await,
-            async || c.store.count_goal_sub_goals(&c.reader(), id).await,
+            &catalogue::GOAL_SUB_GOALS,
+            self.0.id,
             |x| kinbridge_domain::ids::SubGoalId::from_uuid(x.id).to_string(),
             crate::parental::SubGoal,
         )

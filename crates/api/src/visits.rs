@@ -7,6 +7,7 @@ use kinbridge_domain::error::AtField;
 use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId, VisitArrangementId};
 use kinbridge_domain::text::FreeText;
 use kinbridge_domain::visit::{self as dvisit, Cancellation, NewVisit, VisitInput, VisitOutcome};
+use kinbridge_persistence::assoc::catalogue;
 use kinbridge_persistence::entities::{contact_visit, visit_arrangement};
 use serde::Serialize;
 
@@ -40,7 +41,7 @@ impl ContactVisit {
 
     async fn placement(&self, ctx: &Context<'_>) -> ApiResult<Placement> {
         let c = caller(ctx)?;
-        Ok(Placement(c.store.placement(&c.reader(), PlacementId::from_uuid(self.0.placement_id)).await.api()?))
+        Ok(Placement(c.reference(&catalogue::PLACEMENT, self.0.placement_id).await?))
     }
 
     async fn planned_start(&self) -> DateTime<Utc> {

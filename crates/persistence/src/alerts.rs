@@ -24,7 +24,8 @@ impl Store {
         r: &Reader<'_>,
         req: PageRequest,
     ) -> Result<Page<parent_action_plan::Model>, StoreError> {
-        let page = page::fetch(self.conn(), overdue_query(r), parent_action_plan::Column::Id, req).await?;
+        let page =
+            page::fetch(self.conn(), overdue_query(r), page::Order::by_id(parent_action_plan::Column::Id), req).await?;
         page.items.iter().for_each(|p| r.saw("ParentActionPlan", p.id));
         Ok(page)
     }
@@ -42,7 +43,13 @@ impl Store {
         decided_by: NaiveDate,
         req: PageRequest,
     ) -> Result<Page<placement::Model>, StoreError> {
-        let page = page::fetch(self.conn(), awaiting_offer_query(r, decided_by), placement::Column::Id, req).await?;
+        let page = page::fetch(
+            self.conn(),
+            awaiting_offer_query(r, decided_by),
+            page::Order::by_id(placement::Column::Id),
+            req,
+        )
+        .await?;
         page.items.iter().for_each(|p| r.saw("Placement", p.id));
         Ok(page)
     }
@@ -61,7 +68,8 @@ impl Store {
         r: &Reader<'_>,
         req: PageRequest,
     ) -> Result<Page<support_offer::Model>, StoreError> {
-        let page = page::fetch(self.conn(), reoffer_query(r), support_offer::Column::Id, req).await?;
+        let page =
+            page::fetch(self.conn(), reoffer_query(r), page::Order::by_id(support_offer::Column::Id), req).await?;
         page.items.iter().for_each(|o| r.saw("SupportOffer", o.id));
         Ok(page)
     }
@@ -78,8 +86,13 @@ impl Store {
         within_days: u64,
         req: PageRequest,
     ) -> Result<Page<family_partner::Model>, StoreError> {
-        let page =
-            page::fetch(self.conn(), certification_query(r, within_days), family_partner::Column::Id, req).await?;
+        let page = page::fetch(
+            self.conn(),
+            certification_query(r, within_days),
+            page::Order::by_id(family_partner::Column::Id),
+            req,
+        )
+        .await?;
         page.items.iter().for_each(|p| r.saw("FamilyPartner", p.id));
         Ok(page)
     }

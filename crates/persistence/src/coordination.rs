@@ -39,7 +39,13 @@ impl Store {
         include_ended: bool,
         req: PageRequest,
     ) -> Result<Page<CoordinationRow>, StoreError> {
-        let page = page::fetch(self.conn(), coordination_query(r, include_ended), placement::Column::Id, req).await?;
+        let page = page::fetch(
+            self.conn(),
+            coordination_query(r, include_ended),
+            page::Order::by_id(placement::Column::Id),
+            req,
+        )
+        .await?;
         let mut rows = Vec::with_capacity(page.items.len());
         for p in &page.items {
             let child = person::Entity::find_by_id(p.child_id)

@@ -112,45 +112,13 @@ impl Store {
     }
 
     pub async fn families(&self, r: &Reader<'_>, req: PageRequest) -> Result<Page<family::Model>, StoreError> {
-        let page = page::fetch(self.conn(), families_query(r), family::Column::Id, req).await?;
+        let page = page::fetch(self.conn(), families_query(r), page::Order::by_id(family::Column::Id), req).await?;
         page.items.iter().for_each(|f| r.saw("Family", f.id));
         Ok(page)
     }
 
     pub async fn count_families(&self, r: &Reader<'_>) -> Result<u64, StoreError> {
         Ok(families_query(r).count(self.conn()).await?)
-    }
-
-    /// A family's members with their persons, in the order they were added.
-    pub async fn family_members(
-        &self,
-        r: &Reader<'_>,
-        family_id: FamilyId,
-        req: PageRequest,
-    ) -> Result<Page<(family_member::Model, person::Model)>, StoreError> {
-        let members = page::fetch(self.conn(), members_query(r, family_id), family_member::Column::Id, req).await?;
-        let person_ids: Vec<Uuid> = members.items.iter().map(|m| m.person_id).collect();
-        let persons = person::Entity::find()
-            .filter(scope::persons(r))
-            .filter(person::Column::Id.is_in(person_ids))
-            .all(self.conn())
-            .await?;
-        let mut out = Vec::with_capacity(members.items.len());
-        for m in &members.items {
-            let p = persons
-                .iter()
-                .find(|p| p.id == m.person_id)
-                .cloned()
-                .ok_or_else(|| StoreError::Corrupt(format!("member {} has no visible person", m.id)))?;
-            r.saw("FamilyMember", m.id);
-            r.saw("Person", p.id);
-            out.push((m.clone(), p));
-        }
-        Ok(Page { items: out, has_previous: members.has_previous, has_next: members.has_next })
-    }
-
-    pub async fn count_family_members(&self, r: &Reader<'_>, family_id: FamilyId) -> Result<u64, StoreError> {
-        Ok(members_query(r, family_id).count(self.conn()).await?)
     }
 
     pub async fn person(&self, r: &Reader<'_>, id: PersonId) -> Result<person::Model, StoreError> {
@@ -198,20 +166,15 @@ impl Store {
             .collect())
     }
 
-    /// One member of a family the caller may see, with the person.
-    pub async fn family_member(
-        &self,
-        r: &Reader<'_>,
-        id: FamilyMemberId,
-    ) -> Result<(family_member::Model, person::Model), StoreError> {
+    /// One member of a family the caller may see.
+    pub async fn family_member(&self, r: &Reader<'_>, id: FamilyMemberId) -> Result<family_member::Model, StoreError> {
         let member = family_member::Entity::find_by_id(id.as_uuid())
             .filter(scope::members(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("FamilyMember"))?;
         r.saw("FamilyMember", member.id);
-        let person = self.person(r, PersonId::from_uuid(member.person_id)).await?;
-        Ok((member, person))
+        Ok(member)
     }
 }
 

@@ -4,12 +4,11 @@ use chrono::NaiveDate;
 use kinbridge_domain::ids::{PlacementId, SupportOfferId};
 use kinbridge_domain::plan::{OfferResponse, SupportOfferKind, respond_to_offer};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::Store;
 use crate::entities::support_offer;
 use crate::error::StoreError;
-use crate::page::{self, Page, PageRequest};
 use crate::placements::placement_owned;
 use crate::scope::{self, Reader, owned_by};
 use crate::write::WriteMeta;
@@ -96,22 +95,6 @@ impl Store {
             .ok_or(StoreError::not_found("SupportOffer"))?;
         r.saw("SupportOffer", found.id);
         Ok(found)
-    }
-
-    /// The offers made for a placement, in the order they were made.
-    pub async fn placement_offers(
-        &self,
-        r: &Reader<'_>,
-        placement_id: PlacementId,
-        req: PageRequest,
-    ) -> Result<Page<support_offer::Model>, StoreError> {
-        let page = page::fetch(self.conn(), offers_query(r, placement_id), support_offer::Column::Id, req).await?;
-        page.items.iter().for_each(|o| r.saw("SupportOffer", o.id));
-        Ok(page)
-    }
-
-    pub async fn count_placement_offers(&self, r: &Reader<'_>, placement_id: PlacementId) -> Result<u64, StoreError> {
-        Ok(offers_query(r, placement_id).count(self.conn()).await?)
     }
 
     /// The day of the first offer for a placement the caller may see offers of.

@@ -58,7 +58,8 @@ impl Store {
         kind: Option<OrganizationKind>,
         req: PageRequest,
     ) -> Result<Page<organization::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), Self::organizations_query(kind), organization::Column::Id, req).await?)
+        Ok(page::fetch(self.conn(), Self::organizations_query(kind), page::Order::by_id(organization::Column::Id), req)
+            .await?)
     }
 
     pub async fn count_organizations(&self, kind: Option<OrganizationKind>) -> Result<u64, StoreError> {

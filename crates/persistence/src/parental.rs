@@ -195,39 +195,6 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn parental_notes(
-        &self,
-        r: &Reader<'_>,
-        client_id: PersonId,
-        req: PageRequest,
-    ) -> Result<Page<parental_support_note::Model>, StoreError> {
-        let page = page::fetch(self.conn(), notes_query(r, client_id), parental_support_note::Column::Id, req).await?;
-        page.items.iter().for_each(|x| r.saw("ParentalSupportNote", x.id));
-        Ok(page)
-    }
-
-    pub async fn count_parental_notes(&self, r: &Reader<'_>, client_id: PersonId) -> Result<u64, StoreError> {
-        Ok(notes_query(r, client_id).count(self.conn()).await?)
-    }
-
-    pub async fn kopp_interviews(
-        &self,
-        r: &Reader<'_>,
-        client_id: PersonId,
-        req: PageRequest,
-    ) -> Result<Page<kopp_interview::Model>, StoreError> {
-        let q = kopp_interview::Entity::find()
-            .filter(owned_by(kopp_interview::Column::OrganizationId, r.actor))
-            .filter(kopp_interview::Column::ClientId.eq(client_id.as_uuid()));
-        let page = page::fetch(self.conn(), q, kopp_interview::Column::Id, req).await?;
-        page.items.iter().for_each(|x| r.saw("KoppInterview", x.id));
-        Ok(page)
-    }
-
-    pub async fn count_kopp_interviews(&self, r: &Reader<'_>, client_id: PersonId) -> Result<u64, StoreError> {
-        Ok(kopp_query(r, client_id).count(self.conn()).await?)
-    }
-
     /// Who took part in an interview the caller has already been shown.
     pub async fn kopp_participants(&self, interview: Uuid) -> Result<Vec<kopp_participant::Model>, StoreError> {
         Ok(kopp_participant::Entity::find()
@@ -252,24 +219,6 @@ impl Store {
             .await?;
         rows.iter().for_each(|x| r.saw("PillarRecord", x.id));
         Ok(rows)
-    }
-
-    pub async fn other_parent_support(
-        &self,
-        r: &Reader<'_>,
-        client_id: PersonId,
-        req: PageRequest,
-    ) -> Result<Page<other_parent_support::Model>, StoreError> {
-        let q = other_parent_support::Entity::find()
-            .filter(owned_by(other_parent_support::Column::OrganizationId, r.actor))
-            .filter(other_parent_support::Column::ClientId.eq(client_id.as_uuid()));
-        let page = page::fetch(self.conn(), q, other_parent_support::Column::Id, req).await?;
-        page.items.iter().for_each(|x| r.saw("OtherParentSupport", x.id));
-        Ok(page)
-    }
-
-    pub async fn count_other_parent_support(&self, r: &Reader<'_>, client_id: PersonId) -> Result<u64, StoreError> {
-        Ok(other_parent_query(r, client_id).count(self.conn()).await?)
     }
 
     /// Adds a concrete step under a goal of one of the caller's plans, owned by a family
@@ -394,32 +343,10 @@ impl Store {
         Ok(found)
     }
 
-    /// The sub-goals of a goal the caller may see.
-    pub async fn goal_sub_goals(
-        &self,
-        r: &Reader<'_>,
-        goal_id: GoalId,
-        req: PageRequest,
-    ) -> Result<Page<sub_goal::Model>, StoreError> {
-        let q = sub_goal::Entity::find()
-            .filter(sub_goals_visible(r))
-            .filter(sub_goal::Column::GoalId.eq(goal_id.as_uuid()));
-        let page = page::fetch(self.conn(), q, sub_goal::Column::Id, req).await?;
-        page.items.iter().for_each(|x| r.saw("SubGoal", x.id));
-        Ok(page)
-    }
-
-    pub async fn count_goal_sub_goals(&self, r: &Reader<'_>, goal_id: GoalId) -> Result<u64, StoreError> {
-        Ok(sub_goal::Entity::find()
-            .filter(sub_goals_visible(r))
-            .filter(sub_goal::Column::GoalId.eq(goal_id.as_uuid()))
-            .count(self.conn())
-            .await?)
-    }
-
     /// The sub-goals the caller's organisation owns, on plans it may see.
     pub async fn owned_sub_goals(&self, r: &Reader<'_>, req: PageRequest) -> Result<Page<sub_goal::Model>, StoreError> {
-        let page = page::fetch(self.conn(), owned_sub_goals_query(r), sub_goal::Column::Id, req).await?;
+        let page =
+            page::fetch(self.conn(), owned_sub_goals_query(r), page::Order::by_id(sub_goal::Column::Id), req).await?;
         page.items.iter().for_each(|x| r.saw("SubGoal", x.id));
         Ok(page)
     }
@@ -429,26 +356,8 @@ impl Store {
     }
 }
 
-fn notes_query(r: &Reader<'_>, client_id: PersonId) -> sea_orm::Select<parental_support_note::Entity> {
-    parental_support_note::Entity::find()
-        .filter(owned_by(parental_support_note::Column::OrganizationId, r.actor))
-        .filter(parental_support_note::Column::ClientId.eq(client_id.as_uuid()))
-}
-
-fn kopp_query(r: &Reader<'_>, client_id: PersonId) -> sea_orm::Select<kopp_interview::Entity> {
-    kopp_interview::Entity::find()
-        .filter(owned_by(kopp_interview::Column::OrganizationId, r.actor))
-        .filter(kopp_interview::Column::ClientId.eq(client_id.as_uuid()))
-}
-
-fn other_parent_query(r: &Reader<'_>, client_id: PersonId) -> sea_orm::Select<other_parent_support::Entity> {
-    other_parent_support::Entity::find()
-        .filter(owned_by(other_parent_support::Column::OrganizationId, r.actor))
-        .filter(other_parent_support::Column::ClientId.eq(client_id.as_uuid()))
-}
-
 /// Sub-goals of goals the caller may see.
-fn sub_goals_visible(r: &Reader<'_>) -> sea_orm::Condition {
+pub(crate) fn sub_goals_visible(r: &Reader<'_>) -> sea_orm::Condition {
     let goals =
         Query::select().column(plan_goal::Column::Id).from(plan_goal::Entity).cond_where(scope::goals(r)).to_owned();
     sea_orm::Condition::all().add(sub_goal::Column::GoalId.in_subquery(goals))

@@ -12,7 +12,7 @@ use kinbridge_domain::partner::{
 use kinbridge_domain::person::NewPerson;
 use kinbridge_domain::placement::Period;
 use kinbridge_domain::text::ExternalId;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::Store;
 use crate::entities::{family_partner, family_partner_assignment, family_partner_service, person, service_eligibility};
@@ -219,7 +219,8 @@ impl Store {
         r: &Reader<'_>,
         req: PageRequest,
     ) -> Result<Page<family_partner::Model>, StoreError> {
-        let page = page::fetch(self.conn(), partners_query(r), family_partner::Column::Id, req).await?;
+        let page =
+            page::fetch(self.conn(), partners_query(r), page::Order::by_id(family_partner::Column::Id), req).await?;
         page.items.iter().for_each(|p| r.saw("FamilyPartner", p.id));
         Ok(page)
     }
@@ -256,47 +257,6 @@ impl Store {
         Ok(found)
     }
 
-    pub async fn partner_assignments(
-        &self,
-        r: &Reader<'_>,
-        partner_id: FamilyPartnerId,
-        req: PageRequest,
-    ) -> Result<Page<family_partner_assignment::Model>, StoreError> {
-        let page =
-            page::fetch(self.conn(), assignments_query(r, partner_id), family_partner_assignment::Column::Id, req)
-                .await?;
-        page.items.iter().for_each(|a| r.saw("FamilyPartnerAssignment", a.id));
-        Ok(page)
-    }
-
-    pub async fn count_partner_assignments(
-        &self,
-        r: &Reader<'_>,
-        partner_id: FamilyPartnerId,
-    ) -> Result<u64, StoreError> {
-        Ok(assignments_query(r, partner_id).count(self.conn()).await?)
-    }
-
-    pub async fn assignment_services(
-        &self,
-        r: &Reader<'_>,
-        assignment_id: FamilyPartnerAssignmentId,
-        req: PageRequest,
-    ) -> Result<Page<family_partner_service::Model>, StoreError> {
-        let page =
-            page::fetch(self.conn(), services_query(r, assignment_id), family_partner_service::Column::Id, req).await?;
-        page.items.iter().for_each(|s| r.saw("FamilyPartnerService", s.id));
-        Ok(page)
-    }
-
-    pub async fn count_assignment_services(
-        &self,
-        r: &Reader<'_>,
-        assignment_id: FamilyPartnerAssignmentId,
-    ) -> Result<u64, StoreError> {
-        Ok(services_query(r, assignment_id).count(self.conn()).await?)
-    }
-
     pub async fn family_partner_service(
         &self,
         r: &Reader<'_>,
@@ -321,24 +281,6 @@ pub fn certification_of(row: &family_partner::Model) -> Result<Certification, St
 
 fn partners_query(r: &Reader<'_>) -> sea_orm::Select<family_partner::Entity> {
     family_partner::Entity::find().filter(scope::partners(r))
-}
-
-fn assignments_query(
-    r: &Reader<'_>,
-    partner_id: FamilyPartnerId,
-) -> sea_orm::Select<family_partner_assignment::Entity> {
-    family_partner_assignment::Entity::find()
-        .filter(scope::assignments(r))
-        .filter(family_partner_assignment::Column::FamilyPartnerId.eq(partner_id.as_uuid()))
-}
-
-fn services_query(
-    r: &Reader<'_>,
-    assignment_id: FamilyPartnerAssignmentId,
-) -> sea_orm::Select<family_partner_service::Entity> {
-    family_partner_service::Entity::find()
-        .filter(scope::services(r))
-        .filter(family_partner_service::Column::AssignmentId.eq(assignment_id.as_uuid()))
 }
 
 async fn expect_person<C: ConnectionTrait>(db: &C, actor: &Actor, id: PersonId, field: &str) -> Result<(), StoreError> {

@@ -7,13 +7,12 @@ use kinbridge_domain::ids::{FamilyId, PersonId, PlacementId};
 use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_domain::placement::{NewPlacement, Period, PlacementEnd, ensure_no_overlap};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::Store;
 use crate::entities::{person, placement};
 use crate::error::StoreError;
 use crate::families::{family_owned, is_child_of};
-use crate::page::{self, Page, PageRequest};
 use crate::scope::{self, Reader, owned_by};
 use crate::write::{WriteMeta, supports_row_locks, unique_to_conflict};
 
@@ -97,25 +96,6 @@ impl Store {
         r.saw("Placement", found.id);
         Ok(found)
     }
-
-    pub async fn family_placements(
-        &self,
-        r: &Reader<'_>,
-        family_id: FamilyId,
-        req: PageRequest,
-    ) -> Result<Page<placement::Model>, StoreError> {
-        let page = page::fetch(self.conn(), family_placements_query(r, family_id), placement::Column::Id, req).await?;
-        page.items.iter().for_each(|p| r.saw("Placement", p.id));
-        Ok(page)
-    }
-
-    pub async fn count_family_placements(&self, r: &Reader<'_>, family_id: FamilyId) -> Result<u64, StoreError> {
-        Ok(family_placements_query(r, family_id).count(self.conn()).await?)
-    }
-}
-
-fn family_placements_query(r: &Reader<'_>, family_id: FamilyId) -> sea_orm::Select<placement::Entity> {
-    placement::Entity::find().filter(scope::placements(r)).filter(placement::Column::FamilyId.eq(family_id.as_uuid()))
 }
 
 /// The placement, if the caller's organisation placed the child (the rule for writes);

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 use kinbridge_domain::access::Actor;
-use kinbridge_domain::ids::{FamilyId, GoalId, ParentActionPlanId, PlacementId, PlanReviewId};
+use kinbridge_domain::ids::{GoalId, ParentActionPlanId, PlacementId, PlanReviewId};
 use kinbridge_domain::plan::{NewGoal, NewPlan, NewReview, PlanStatus, ReviewInterval, next_review_due};
 use kinbridge_domain::{TransitionError, ValidationError};
 use sea_orm::sea_query::{Expr, Func};
@@ -14,7 +14,6 @@ use uuid::Uuid;
 use crate::Store;
 use crate::entities::{parent_action_plan, plan_goal, plan_review, plan_review_progress};
 use crate::error::StoreError;
-use crate::page::{self, Page, PageRequest};
 use crate::placements::placement_owned;
 use crate::scope::{self, Reader, owned_by};
 use crate::write::{WriteMeta, WriteTx};
@@ -101,38 +100,6 @@ impl Store {
         Ok(found)
     }
 
-    pub async fn family_plans(
-        &self,
-        r: &Reader<'_>,
-        family_id: FamilyId,
-        req: PageRequest,
-    ) -> Result<Page<parent_action_plan::Model>, StoreError> {
-        let page =
-            page::fetch(self.conn(), family_plans_query(r, family_id), parent_action_plan::Column::Id, req).await?;
-        page.items.iter().for_each(|p| r.saw("ParentActionPlan", p.id));
-        Ok(page)
-    }
-
-    pub async fn count_family_plans(&self, r: &Reader<'_>, family_id: FamilyId) -> Result<u64, StoreError> {
-        Ok(family_plans_query(r, family_id).count(self.conn()).await?)
-    }
-
-    /// A plan's goals in the order they were written.
-    pub async fn plan_goals(
-        &self,
-        r: &Reader<'_>,
-        plan_id: ParentActionPlanId,
-        req: PageRequest,
-    ) -> Result<Page<plan_goal::Model>, StoreError> {
-        let page = page::fetch(self.conn(), plan_goals_query(r, plan_id), plan_goal::Column::Id, req).await?;
-        page.items.iter().for_each(|g| r.saw("Goal", g.id));
-        Ok(page)
-    }
-
-    pub async fn count_plan_goals(&self, r: &Reader<'_>, plan_id: ParentActionPlanId) -> Result<u64, StoreError> {
-        Ok(plan_goals_query(r, plan_id).count(self.conn()).await?)
-    }
-
     pub async fn goal(&self, r: &Reader<'_>, id: GoalId) -> Result<plan_goal::Model, StoreError> {
         let found = plan_goal::Entity::find_by_id(id.as_uuid())
             .filter(scope::goals(r))
@@ -142,19 +109,6 @@ impl Store {
         r.saw("Goal", found.id);
         Ok(found)
     }
-}
-
-fn family_plans_query(r: &Reader<'_>, family_id: FamilyId) -> sea_orm::Select<parent_action_plan::Entity> {
-    parent_action_plan::Entity::find()
-        .filter(scope::plans(r))
-        .filter(parent_action_plan::Column::FamilyId.eq(family_id.as_uuid()))
-}
-
-fn plan_goals_query(r: &Reader<'_>, plan_id: ParentActionPlanId) -> sea_orm::Select<plan_goal::Entity> {
-    plan_goal::Entity::find()
-        .filter(scope::goals(r))
-        .filter(plan_goal::Column::PlanId.eq(plan_id.as_uuid()))
-        .order_by_asc(plan_goal::Column::Position)
 }
 
 /// The plan, if the caller's organisation made it (the rule for writes).
@@ -311,22 +265,6 @@ impl Store {
         Ok(found)
     }
 
-    /// A plan's reviews, oldest first.
-    pub async fn plan_reviews(
-        &self,
-        r: &Reader<'_>,
-        plan_id: ParentActionPlanId,
-        req: PageRequest,
-    ) -> Result<Page<plan_review::Model>, StoreError> {
-        let page = page::fetch(self.conn(), reviews_query(r, plan_id), plan_review::Column::Id, req).await?;
-        page.items.iter().for_each(|x| r.saw("PlanReview", x.id));
-        Ok(page)
-    }
-
-    pub async fn count_plan_reviews(&self, r: &Reader<'_>, plan_id: ParentActionPlanId) -> Result<u64, StoreError> {
-        Ok(reviews_query(r, plan_id).count(self.conn()).await?)
-    }
-
     /// The progress recorded at a review the caller may see.
     pub async fn review_progress(
         &self,
@@ -378,8 +316,4 @@ async fn plan_next_review<C: ConnectionTrait>(
         .map(|r| (r.held_on, r.next_review_on));
     let started_on = started_on.unwrap_or_else(|| plan.created_at.date_naive());
     Ok(Some(next_review_due(interval, started_on, last)))
-}
-
-fn reviews_query(r: &Reader<'_>, plan_id: ParentActionPlanId) -> sea_orm::Select<plan_review::Entity> {
-    plan_review::Entity::find().filter(scope::reviews(r)).filter(plan_review::Column::PlanId.eq(plan_id.as_uuid()))
 }

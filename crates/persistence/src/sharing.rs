@@ -8,13 +8,12 @@ use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_domain::sharing::{ConsentPurpose, ConsentRecord, ReferralPeriod, ensure_may_notify_key_people};
 use kinbridge_domain::text::FreeText;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter};
 
 use crate::Store;
 use crate::entities::{consent, key_person_notification, person, referral};
 use crate::error::StoreError;
 use crate::families::family_owned;
-use crate::page::{self, Page, PageRequest};
 use crate::scope::{Reader, owned_by};
 use crate::write::WriteMeta;
 
@@ -103,21 +102,6 @@ impl Store {
         Ok(found)
     }
 
-    pub async fn family_referrals(
-        &self,
-        r: &Reader<'_>,
-        family_id: FamilyId,
-        req: PageRequest,
-    ) -> Result<Page<referral::Model>, StoreError> {
-        let page = page::fetch(self.conn(), family_referrals_query(r, family_id), referral::Column::Id, req).await?;
-        page.items.iter().for_each(|x| r.saw("Referral", x.id));
-        Ok(page)
-    }
-
-    pub async fn count_family_referrals(&self, r: &Reader<'_>, family_id: FamilyId) -> Result<u64, StoreError> {
-        Ok(family_referrals_query(r, family_id).count(self.conn()).await?)
-    }
-
     /// Records a person's consent, for a purpose, to a recipient organisation. The person
     /// belongs to the caller's organisation, and the recipient is of the kind the purpose
     /// names (for notifying key people, the caller itself).
@@ -202,37 +186,11 @@ impl Store {
         r.saw("Consent", found.id);
         Ok(found)
     }
-
-    /// A person's consents, given and revoked, recorded by the caller's organisation.
-    pub async fn person_consents(
-        &self,
-        r: &Reader<'_>,
-        person_id: PersonId,
-        req: PageRequest,
-    ) -> Result<Page<consent::Model>, StoreError> {
-        let page = page::fetch(self.conn(), consents_query(r, person_id), consent::Column::Id, req).await?;
-        page.items.iter().for_each(|c| r.saw("Consent", c.id));
-        Ok(page)
-    }
-
-    pub async fn count_person_consents(&self, r: &Reader<'_>, person_id: PersonId) -> Result<u64, StoreError> {
-        Ok(consents_query(r, person_id).count(self.conn()).await?)
-    }
 }
 
-fn referrals_visible(r: &Reader<'_>) -> Condition {
+pub(crate) fn referrals_visible(r: &Reader<'_>) -> Condition {
     let org = r.actor.organization_id.as_uuid();
     Condition::any().add(referral::Column::OrganizationId.eq(org)).add(referral::Column::ProviderId.eq(org))
-}
-
-fn family_referrals_query(r: &Reader<'_>, family_id: FamilyId) -> sea_orm::Select<referral::Entity> {
-    referral::Entity::find().filter(referrals_visible(r)).filter(referral::Column::FamilyId.eq(family_id.as_uuid()))
-}
-
-fn consents_query(r: &Reader<'_>, person_id: PersonId) -> sea_orm::Select<consent::Entity> {
-    consent::Entity::find()
-        .filter(owned_by(consent::Column::OrganizationId, r.actor))
-        .filter(consent::Column::PersonId.eq(person_id.as_uuid()))
 }
 
 impl Store {
@@ -307,28 +265,4 @@ impl Store {
         r.saw("KeyPersonNotification", found.id);
         Ok(found)
     }
-
-    /// The notifications of key people made for a client, recorded by the caller's organisation.
-    pub async fn key_person_notifications(
-        &self,
-        r: &Reader<'_>,
-        client_id: PersonId,
-        req: PageRequest,
-    ) -> Result<Page<key_person_notification::Model>, StoreError> {
-        let page =
-            page::fetch(self.conn(), notifications_query(r, client_id), key_person_notification::Column::Id, req)
-                .await?;
-        page.items.iter().for_each(|n| r.saw("KeyPersonNotification", n.id));
-        Ok(page)
-    }
-
-    pub async fn count_key_person_notifications(&self, r: &Reader<'_>, client_id: PersonId) -> Result<u64, StoreError> {
-        Ok(notifications_query(r, client_id).count(self.conn()).await?)
-    }
-}
-
-fn notifications_query(r: &Reader<'_>, client_id: PersonId) -> sea_orm::Select<key_person_notification::Entity> {
-    key_person_notification::Entity::find()
-        .filter(owned_by(key_person_notification::Column::OrganizationId, r.actor))
-        .filter(key_person_notification::Column::ClientId.eq(client_id.as_uuid()))
 }

@@ -78,7 +78,8 @@ impl Store {
         filter: &AuditFilter,
         req: PageRequest,
     ) -> Result<Page<audit_event::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), audit_query(actor, filter), audit_event::Column::Id, req).await?)
+        Ok(page::fetch(self.conn(), audit_query(actor, filter), page::Order::by_id(audit_event::Column::Id), req)
+            .await?)
     }
 
     pub async fn count_audit_events(&self, actor: &Actor, filter: &AuditFilter) -> Result<u64, StoreError> {
@@ -96,7 +97,8 @@ impl Store {
         person: PersonId,
         req: PageRequest,
     ) -> Result<Page<audit_event::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), access_query(actor, person), audit_event::Column::Id, req).await?)
+        Ok(page::fetch(self.conn(), access_query(actor, person), page::Order::by_id(audit_event::Column::Id), req)
+            .await?)
     }
 
     pub async fn count_access_log(&self, actor: &Actor, person: PersonId) -> Result<u64, StoreError> {

@@ -8,14 +8,13 @@ use kinbridge_domain::{TransitionError, ValidationError};
 use sea_orm::QuerySelect;
 use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::Query;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::Store;
 use crate::entities::{contact_visit, contact_visit_participant, placement, visit_arrangement};
 use crate::error::StoreError;
 use crate::families::membership;
-use crate::page::{self, Page, PageRequest};
 use crate::placements::placement_owned;
 use crate::scope::{self, ReadLog, Reader};
 use crate::write::{WriteMeta, unique_to_conflict};
@@ -178,22 +177,6 @@ impl Store {
         Ok(found)
     }
 
-    pub async fn placement_visits(
-        &self,
-        r: &Reader<'_>,
-        placement_id: PlacementId,
-        req: PageRequest,
-    ) -> Result<Page<contact_visit::Model>, StoreError> {
-        let page =
-            page::fetch(self.conn(), placement_visits_query(r, placement_id), contact_visit::Column::Id, req).await?;
-        page.items.iter().for_each(|v| r.saw("ContactVisit", v.id));
-        Ok(page)
-    }
-
-    pub async fn count_placement_visits(&self, r: &Reader<'_>, placement_id: PlacementId) -> Result<u64, StoreError> {
-        Ok(placement_visits_query(r, placement_id).count(self.conn()).await?)
-    }
-
     /// The persons who take part in a visit the caller may see.
     pub async fn visit_participants(
         &self,
@@ -210,12 +193,6 @@ impl Store {
             .map(|p| PersonId::from_uuid(p.person_id))
             .collect())
     }
-}
-
-fn placement_visits_query(r: &Reader<'_>, placement_id: PlacementId) -> sea_orm::Select<contact_visit::Entity> {
-    contact_visit::Entity::find()
-        .filter(scope::visits(r))
-        .filter(contact_visit::Column::PlacementId.eq(placement_id.as_uuid()))
 }
 
 /// Visits in `[from, to)` by planned start, counted per placement, status and who cancelled.

@@ -25,6 +25,8 @@ use kinbridge_domain::text::{ExternalId, FreeText, Name};
 use kinbridge_domain::visit::{
     Cancellation, CancelledBy, NewVisit, Supervision, VisitArrangement, VisitInput, VisitOutcome,
 };
+use kinbridge_persistence::PageRequest;
+use kinbridge_persistence::assoc::catalogue;
 use kinbridge_persistence::families::{MemberPerson, NewMember};
 use kinbridge_persistence::{Store, StoreError, WriteMeta};
 
@@ -468,12 +470,10 @@ pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
 async fn plan_goal_ids(store: &Store, actor: &Actor, plan: ParentActionPlanId) -> Result<Vec<GoalId>, StoreError> {
     let log = kinbridge_persistence::scope::ReadLog::default();
     let reader = kinbridge_persistence::scope::Reader::new(actor, Utc::now().date_naive(), &log);
-    let req = kinbridge_persistence::PageRequest {
-        after: None,
-        before: None,
-        limit: kinbridge_persistence::page::Limit::First(20),
-    };
-    Ok(store.plan_goals(&reader, plan, req).await?.items.iter().map(|g| GoalId::from_uuid(g.id)).collect())
+    let mut pages =
+        store.association_pages(&reader, &catalogue::PLAN_GOALS, &[plan.as_uuid()], PageRequest::first(20)).await?;
+    let goals = pages.remove(&plan.as_uuid()).map(|p| p.items).unwrap_or_default();
+    Ok(goals.iter().map(|g| GoalId::from_uuid(g.id)).collect())
 }
 
 fn at(day: NaiveDate) -> chrono::DateTime<Utc> {
@@ -486,19 +486,16 @@ async fn child_of(store: &Store, actor: &Actor, family: FamilyId) -> Result<Pers
 
 /// The family's member with `role`.
 async fn parent_of(store: &Store, actor: &Actor, family: FamilyId, role: FamilyRole) -> Result<PersonId, StoreError> {
-    let req = kinbridge_persistence::PageRequest {
-        after: None,
-        before: None,
-        limit: kinbridge_persistence::page::Limit::First(20),
-    };
     let log = kinbridge_persistence::scope::ReadLog::default();
     let reader = kinbridge_persistence::scope::Reader::new(actor, Utc::now().date_naive(), &log);
-    let members = store.family_members(&reader, family, req).await?;
+    let mut pages = store
+        .association_pages(&reader, &catalogue::FAMILY_MEMBERS, &[family.as_uuid()], PageRequest::first(20))
+        .await?;
+    let members = pages.remove(&family.as_uuid()).map(|p| p.items).unwrap_or_default();
     members
-        .items
         .iter()
-        .find(|(m, _)| m.role == role.as_str())
-        .map(|(_, p)| PersonId::from_uuid(p.id))
+        .find(|m| m.role == role.as_str())
+        .map(|m| PersonId::from_uuid(m.person_id))
         .ok_or_else(|| StoreError::Corrupt(format!("demo family without a {role}")))
 }
 

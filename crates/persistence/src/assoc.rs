@@ -1,0 +1,402 @@
+//! Associations: how the records of one kind hang under the records of another, declared
+//! once each and read in batches, one SQL statement for all the parents of a level.
+//!
+//! An [`Association`] names the child table's key to its parent, the sharing condition
+//! from [`scope`](crate::scope) that decides what the caller may see, the connection's
+//! order and the record type its reads are audited under. From that one declaration come
+//! both a page per parent and a count per parent, so a page and its `totalCount` never
+//! drift apart:
+//!
+//! ```sql
+//! SELECT * FROM (
+//!   SELECT t.*, t.parent AS kb_key, t.id AS kb_id,
+//!          ROW_NUMBER() OVER (PARTITION BY t.parent ORDER BY t.sort, t.id) AS kb_rn
+//!     FROM t WHERE t.parent IN (…) AND <scope> AND <cursor>
+//! ) AS kb_page WHERE kb_rn <= n + 1 ORDER BY kb_key, kb_rn
+//! ```
+//!
+//! The scope stays inside the statement: nothing is fetched and then filtered, and the
+//! window function runs the same on SQLite and PostgreSQL. A [`Reference`] is the other
+//! direction, a record by its id (a placement's child, a family's municipality), read
+//! for many ids at once.
+
+use std::collections::HashMap;
+
+pub use sea_orm::EntityTrait;
+
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, Query, SelectStatement, WindowStatement};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, FromQueryResult, QueryResult};
+use uuid::Uuid;
+
+use crate::Store;
+use crate::error::StoreError;
+use crate::page::{Order, Page, PageRequest};
+use crate::scope::Reader;
+
+/// How many parent ids one statement names at most. A level of a request is bounded by
+/// the complexity limit long before this, so one level is one statement in practice.
+const MAX_KEYS_PER_STATEMENT: usize = 10_000;
+
+/// Records of `E` under a parent record, as a connection field shows them.
+#[derive(Debug)]
+pub struct Association<E: EntityTrait> {
+    /// The field, as `Parent.field`, for logs and errors.
+    pub name: &'static str,
+    /// The type the caller's reads of these records are audited under; `None` for
+    /// records that are no one's personal data.
+    pub record_type: Option<&'static str>,
+    /// The child's column holding the parent's id.
+    pub parent: E::Column,
+    /// What the caller may see of `E` (the rules of `scope.rs`).
+    pub scope: fn(&Reader<'_>) -> Condition,
+    /// The connection's order.
+    pub order: Order<E::Column>,
+}
+
+/// A record of `E` by its id, within what the caller may see.
+#[derive(Debug)]
+pub struct Reference<E: EntityTrait> {
+    pub name: &'static str,
+    pub record_type: Option<&'static str>,
+    pub id: E::Column,
+    /// What the caller may see; `None` for records that are public within the service
+    /// (organisations).
+    pub scope: Option<fn(&Reader<'_>) -> Condition>,
+}
+
+fn col<C: ColumnTrait>(c: C) -> Expr {
+    Expr::col((c.entity_name(), c))
+}
+
+fn key<T: sea_orm::TryGetable>(row: &QueryResult, name: &str) -> Result<T, StoreError> {
+    row.try_get::<T>("", name).map_err(StoreError::from)
+}
+
+impl Store {
+    /// One page of `assoc` under each of `parents`, in one statement. A parent without
+    /// visible children has an empty page. Every record returned is logged as shown.
+    pub async fn association_pages<E>(
+        &self,
+        r: &Reader<'_>,
+        assoc: &Association<E>,
+        parents: &[Uuid],
+        req: PageRequest,
+    ) -> Result<HashMap<Uuid, Page<E::Model>>, StoreError>
+    where
+        E: EntityTrait,
+    {
+        let mut rows: HashMap<Uuid, Vec<E::Model>> = HashMap::with_capacity(parents.len());
+        for chunk in parents.chunks(MAX_KEYS_PER_STATEMENT) {
+            let statement = self.backend().build(&pages_statement(r, assoc, chunk, &req));
+            for row in self.conn().query_all_raw(statement).await? {
+                let parent: Uuid = key(&row, "kb_key")?;
+                if let Some(record_type) = assoc.record_type {
+                    r.saw(record_type, key(&row, "kb_id")?);
+                }
+                rows.entry(parent).or_default().push(E::Model::from_query_result(&row, "")?);
+            }
+        }
+        Ok(parents.iter().map(|p| (*p, req.cut(rows.remove(p).unwrap_or_default()))).collect())
+    }
+
+    /// How many records of `assoc` the caller may see under each of `parents`, in one
+    /// statement. A count shows no record and logs none.
+    pub async fn association_counts<E>(
+        &self,
+        r: &Reader<'_>,
+        assoc: &Association<E>,
+        parents: &[Uuid],
+    ) -> Result<HashMap<Uuid, u64>, StoreError>
+    where
+        E: EntityTrait,
+    {
+        let mut counts: HashMap<Uuid, u64> = parents.iter().map(|p| (*p, 0)).collect();
+        for chunk in parents.chunks(MAX_KEYS_PER_STATEMENT) {
+            let select = Query::select()
+                .expr_as(col(assoc.parent), Alias::new("kb_key"))
+                .expr_as(Func::count(Expr::col(Asterisk)), Alias::new("kb_count"))
+                .from(assoc.parent.entity_name())
+                .and_where(col(assoc.parent).is_in(chunk.iter().copied()))
+                .cond_where((assoc.scope)(r))
+                .group_by_col((assoc.parent.entity_name(), assoc.parent))
+                .to_owned();
+            for row in self.conn().query_all_raw(self.backend().build(&select)).await? {
+                let n: i64 = key(&row, "kb_count")?;
+                counts.insert(key(&row, "kb_key")?, u64::try_from(n).unwrap_or(0));
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The records of `reference` with these ids that the caller may see, in one
+    /// statement. Every record returned is logged as shown.
+    pub async fn references<E>(
+        &self,
+        r: &Reader<'_>,
+        reference: &Reference<E>,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, E::Model>, StoreError>
+    where
+        E: EntityTrait,
+    {
+        let mut found = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(MAX_KEYS_PER_STATEMENT) {
+            let mut select = Query::select()
+                .expr(Expr::col((reference.id.entity_name(), Asterisk)))
+                .expr_as(col(reference.id), Alias::new("kb_key"))
+                .from(reference.id.entity_name())
+                .and_where(col(reference.id).is_in(chunk.iter().copied()))
+                .to_owned();
+            if let Some(scope) = reference.scope {
+                select.cond_where(scope(r));
+            }
+            for row in self.conn().query_all_raw(self.backend().build(&select)).await? {
+                let id: Uuid = key(&row, "kb_key")?;
+                if let Some(record_type) = reference.record_type {
+                    r.saw(record_type, id);
+                }
+                found.insert(id, E::Model::from_query_result(&row, "")?);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The statement behind [`Store::association_pages`].
+fn pages_statement<E: EntityTrait>(
+    r: &Reader<'_>,
+    assoc: &Association<E>,
+    parents: &[Uuid],
+    req: &PageRequest,
+) -> SelectStatement {
+    let table = assoc.parent.entity_name();
+    let direction = if req.backwards() { sea_orm::Order::Desc } else { sea_orm::Order::Asc };
+    let mut window = WindowStatement::partition_by((table.clone(), assoc.parent));
+    for c in assoc.order.columns() {
+        window.order_by((c.entity_name(), c), direction.clone());
+    }
+    let mut inner = Query::select()
+        .expr(Expr::col((table.clone(), Asterisk)))
+        .expr_as(col(assoc.parent), Alias::new("kb_key"))
+        .expr_as(col(assoc.order.id), Alias::new("kb_id"))
+        .expr_window_as(Expr::cust("ROW_NUMBER()"), window, Alias::new("kb_rn"))
+        .from(table)
+        .and_where(col(assoc.parent).is_in(parents.iter().copied()))
+        .cond_where((assoc.scope)(r))
+        .to_owned();
+    for condition in assoc.order.keyset(req) {
+        inner.and_where(condition);
+    }
+    let limit = i64::try_from(req.fetch_size()).unwrap_or(i64::MAX);
+    Query::select()
+        .column(Asterisk)
+        .from_subquery(inner, Alias::new("kb_page"))
+        .and_where(Expr::col(Alias::new("kb_rn")).lte(limit))
+        .order_by(Alias::new("kb_key"), sea_orm::Order::Asc)
+        .order_by(Alias::new("kb_rn"), sea_orm::Order::Asc)
+        .to_owned()
+}
+
+/// The catalogue: every association and reference a nested field reads. A new
+/// connection field is one entry here and one resolver line.
+pub mod catalogue {
+    use super::{Association, Reference};
+    use crate::entities::*;
+    use crate::page::Order;
+    use crate::scope::{self, owned_by};
+    use crate::{parental, sharing};
+
+    macro_rules! association {
+        ($name:ident, $field:literal, $entity:ident, $parent:ident, $record:expr, $scope:expr, $order:expr) => {
+            pub static $name: Association<$entity::Entity> = Association {
+                name: $field,
+                record_type: $record,
+                parent: $entity::Column::$parent,
+                scope: $scope,
+                order: $order,
+            };
+        };
+    }
+
+    macro_rules! reference {
+        ($name:ident, $what:literal, $entity:ident, $record:expr, $scope:expr) => {
+            pub static $name: Reference<$entity::Entity> =
+                Reference { name: $what, record_type: $record, id: $entity::Column::Id, scope: $scope };
+        };
+    }
+
+    use contact_visit::Column as Visit;
+    use plan_goal::Column as GoalCol;
+    use plan_review::Column as Review;
+    use support_offer::Column as Offer;
+
+    // Families.
+    association!(
+        FAMILY_MEMBERS,
+        "Family.members",
+        family_member,
+        FamilyId,
+        Some("FamilyMember"),
+        scope::members,
+        Order::by_id(family_member::Column::Id)
+    );
+    association!(
+        FAMILY_PLACEMENTS,
+        "Family.placements",
+        placement,
+        FamilyId,
+        Some("Placement"),
+        scope::placements,
+        Order::by_id(placement::Column::Id)
+    );
+    association!(
+        FAMILY_PLANS,
+        "Family.parentActionPlans",
+        parent_action_plan,
+        FamilyId,
+        Some("ParentActionPlan"),
+        scope::plans,
+        Order::by_id(parent_action_plan::Column::Id)
+    );
+    association!(
+        FAMILY_REFERRALS,
+        "Family.referrals",
+        referral,
+        FamilyId,
+        Some("Referral"),
+        sharing::referrals_visible,
+        Order::by_id(referral::Column::Id)
+    );
+
+    // Persons: what the caller's organisation recorded about them.
+    association!(
+        PERSON_CONSENTS,
+        "Person.consents",
+        consent,
+        PersonId,
+        Some("Consent"),
+        |r| owned_by(consent::Column::OrganizationId, r.actor),
+        Order::by_id(consent::Column::Id)
+    );
+    association!(
+        PERSON_NOTIFICATIONS,
+        "Person.keyPersonNotifications",
+        key_person_notification,
+        ClientId,
+        Some("KeyPersonNotification"),
+        |r| owned_by(key_person_notification::Column::OrganizationId, r.actor),
+        Order::by_id(key_person_notification::Column::Id)
+    );
+    association!(
+        PERSON_NOTES,
+        "Person.parentalSupportNotes",
+        parental_support_note,
+        ClientId,
+        Some("ParentalSupportNote"),
+        |r| owned_by(parental_support_note::Column::OrganizationId, r.actor),
+        Order::by_id(parental_support_note::Column::Id)
+    );
+    association!(
+        PERSON_KOPP,
+        "Person.koppInterviews",
+        kopp_interview,
+        ClientId,
+        Some("KoppInterview"),
+        |r| owned_by(kopp_interview::Column::OrganizationId, r.actor),
+        Order::by_id(kopp_interview::Column::Id)
+    );
+    association!(
+        PERSON_OTHER_PARENT,
+        "Person.otherParentSupport",
+        other_parent_support,
+        ClientId,
+        Some("OtherParentSupport"),
+        |r| owned_by(other_parent_support::Column::OrganizationId, r.actor),
+        Order::by_id(other_parent_support::Column::Id)
+    );
+
+    // Placements: visits in date order (the latest are `last: n`), offers as they were made.
+    association!(
+        PLACEMENT_VISITS,
+        "Placement.contactVisits",
+        contact_visit,
+        PlacementId,
+        Some("ContactVisit"),
+        scope::visits,
+        Order::by(Visit::PlannedStart, Visit::Id)
+    );
+    association!(
+        PLACEMENT_OFFERS,
+        "Placement.supportOffers",
+        support_offer,
+        PlacementId,
+        Some("SupportOffer"),
+        scope::offers,
+        Order::by(Offer::OfferedOn, Offer::Id)
+    );
+
+    // Plans: goals in the order the parents wrote them, reviews as they were held.
+    association!(
+        PLAN_GOALS,
+        "ParentActionPlan.goals",
+        plan_goal,
+        PlanId,
+        Some("Goal"),
+        scope::goals,
+        Order::by(GoalCol::Position, GoalCol::Id)
+    );
+    association!(
+        PLAN_REVIEWS,
+        "ParentActionPlan.reviews",
+        plan_review,
+        PlanId,
+        Some("PlanReview"),
+        scope::reviews,
+        Order::by(Review::HeldOn, Review::Id)
+    );
+    association!(
+        GOAL_SUB_GOALS,
+        "Goal.subGoals",
+        sub_goal,
+        GoalId,
+        Some("SubGoal"),
+        parental::sub_goals_visible,
+        Order::by_id(sub_goal::Column::Id)
+    );
+
+    // Family partners.
+    association!(
+        PARTNER_ASSIGNMENTS,
+        "FamilyPartner.assignments",
+        family_partner_assignment,
+        FamilyPartnerId,
+        Some("FamilyPartnerAssignment"),
+        scope::assignments,
+        Order::by_id(family_partner_assignment::Column::Id)
+    );
+    association!(
+        ASSIGNMENT_SERVICES,
+        "FamilyPartnerAssignment.services",
+        family_partner_service,
+        AssignmentId,
+        Some("FamilyPartnerService"),
+        scope::services,
+        Order::by_id(family_partner_service::Column::Id)
+    );
+
+    // References by id.
+    reference!(ORGANIZATION, "Organization", organization, None, None);
+    reference!(PERSON, "Person", person, Some("Person"), Some(scope::persons));
+    reference!(FAMILY, "Family", family, Some("Family"), Some(scope::families));
+    reference!(PLACEMENT, "Placement", placement, Some("Placement"), Some(scope::placements));
+    reference!(PLAN, "ParentActionPlan", parent_action_plan, Some("ParentActionPlan"), Some(scope::plans));
+    reference!(GOAL, "Goal", plan_goal, Some("Goal"), Some(scope::goals));
+    reference!(FAMILY_PARTNER, "FamilyPartner", family_partner, Some("FamilyPartner"), Some(scope::partners));
+    reference!(
+        ELIGIBILITY,
+        "ServiceEligibility",
+        service_eligibility,
+        Some("ServiceEligibility"),
+        Some(scope::eligibilities)
+    );
+}
