@@ -7,6 +7,7 @@ mod support;
 
 mod audit;
 mod auth;
+mod batching;
 mod everyday;
 mod families;
 mod guidance;

@@ -195,7 +195,7 @@ impl AlertQuery {
         for (provider, stats) in by_provider {
             let provider = match provider {
                 None => None,
-                Some(id) => Some(Organization(c.reference(&catalogue::ORGANIZATION, id).await?)),
+                Some(id) => Some(Organization(c.reference(ctx, &catalogue::ORGANIZATION, id).await?)),
             };
             out.push(ProviderVisitStatistics { provider, statistics: VisitStatistics::new(from.0, to.0, &stats) });
         }

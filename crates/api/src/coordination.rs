@@ -53,7 +53,7 @@ impl CoordinationPlacement {
 
     async fn placing_municipality(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
         let c = caller(ctx)?;
-        Ok(Organization(c.reference(&catalogue::ORGANIZATION, self.0.placement.organization_id).await?))
+        Ok(Organization(c.reference(ctx, &catalogue::ORGANIZATION, self.0.placement.organization_id).await?))
     }
 
     /// Whom to contact at the placing municipality about the family.

@@ -72,7 +72,7 @@ impl Family {
     /// The municipality responsible for the family.
     async fn responsible_municipality(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
         let c = caller(ctx)?;
-        Ok(Organization(c.reference(&catalogue::ORGANIZATION, self.0.organization_id).await?))
+        Ok(Organization(c.reference(ctx, &catalogue::ORGANIZATION, self.0.organization_id).await?))
     }
 
     /// Increases with every change; send it back as `expectedVersion` to detect lost updates.
@@ -168,7 +168,7 @@ impl FamilyMember {
 
     async fn person(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.reference(&catalogue::PERSON, self.0.person_id).await?))
+        Ok(Person(c.reference(ctx, &catalogue::PERSON, self.0.person_id).await?))
     }
 
     /// Where the member lives; always known for parents.
@@ -176,7 +176,7 @@ impl FamilyMember {
         let c = caller(ctx)?;
         match self.0.residence_municipality_id {
             None => Ok(None),
-            Some(id) => Ok(Some(Organization(c.reference(&catalogue::ORGANIZATION, id).await?))),
+            Some(id) => Ok(Some(Organization(c.reference(ctx, &catalogue::ORGANIZATION, id).await?))),
         }
     }
 }

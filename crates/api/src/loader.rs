@@ -34,12 +34,29 @@ use crate::context::{Caller, caller};
 use crate::error::{ApiError, ApiResult, IntoApi};
 
 /// What a batch reads: which association or reference (by the address of its static
-/// declaration), and with which page.
+/// declaration), with which page, and for which field of the query (its path without list
+/// indices, hashed). Keying by the field keeps the batches the same from one request to
+/// the next: two fields that read the same table at the same depth (a member's `person`
+/// and a placement's `child`) are two statements, never sometimes one and sometimes two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum BatchKey {
-    Pages(usize, PageRequest),
-    Counts(usize),
-    References(usize),
+    Pages(usize, u64, PageRequest),
+    Counts(usize, u64),
+    References(usize, u64),
+}
+
+/// The field being resolved, as the hash of its path's names (`families.edges.node.members…`).
+fn site(ctx: &Context<'_>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut node = ctx.path_node.as_ref();
+    while let Some(n) = node {
+        if let async_graphql::QueryPathSegment::Name(name) = n.segment {
+            name.hash(&mut hasher);
+        }
+        node = n.parent;
+    }
+    hasher.finish()
 }
 
 type Outcome<V> = Option<Result<Arc<HashMap<Uuid, V>>, ApiError>>;
@@ -132,6 +149,9 @@ impl Batches {
         keys.dedup();
         let result = fetch(keys).await.map(Arc::new);
         batch.done.send_replace(Some(result.clone()));
+        // The siblings continue when the task is next polled; so does the leader, so that
+        // all of them reach the next level in the same pass and share its batches.
+        tokio::task::yield_now().await;
         result.map(|values| values.get(&id).cloned())
     }
 }
@@ -144,6 +164,7 @@ impl Caller<'_> {
     /// One page of `assoc` under `parent`, read with the pages of its siblings.
     pub(crate) async fn page<E>(
         &self,
+        ctx: &Context<'_>,
         assoc: &'static Association<E>,
         parent: Uuid,
         req: PageRequest,
@@ -152,7 +173,7 @@ impl Caller<'_> {
         E: EntityTrait,
         E::Model: Sync,
     {
-        let key = BatchKey::Pages(address(assoc), req);
+        let key = BatchKey::Pages(address(assoc), site(ctx), req);
         let page = self
             .batches
             .load(key, parent, async |parents| {
@@ -163,11 +184,16 @@ impl Caller<'_> {
     }
 
     /// How many records of `assoc` the caller may see under `parent`.
-    pub(crate) async fn count<E>(&self, assoc: &'static Association<E>, parent: Uuid) -> Result<u64, ApiError>
+    pub(crate) async fn count<E>(
+        &self,
+        ctx: &Context<'_>,
+        assoc: &'static Association<E>,
+        parent: Uuid,
+    ) -> Result<u64, ApiError>
     where
         E: EntityTrait,
     {
-        let key = BatchKey::Counts(address(assoc));
+        let key = BatchKey::Counts(address(assoc), site(ctx));
         let n = self
             .batches
             .load(key, parent, async |parents| {
@@ -178,12 +204,17 @@ impl Caller<'_> {
     }
 
     /// The record `id` of `reference`, if the caller may see it.
-    pub(crate) async fn reference<E>(&self, reference: &'static Reference<E>, id: Uuid) -> Result<E::Model, ApiError>
+    pub(crate) async fn reference<E>(
+        &self,
+        ctx: &Context<'_>,
+        reference: &'static Reference<E>,
+        id: Uuid,
+    ) -> Result<E::Model, ApiError>
     where
         E: EntityTrait,
         E::Model: Sync,
     {
-        let key = BatchKey::References(address(reference));
+        let key = BatchKey::References(address(reference), site(ctx));
         self.batches
             .load(key, id, async |ids| self.store.references(&self.reader(), reference, &ids).await.api())
             .await?
@@ -211,8 +242,8 @@ where
     let req = connection::page_request(after, before, first, last)?;
     // A client that asks only for `totalCount` is shown no record: none is read, none is
     // logged as seen.
-    let page = async { if wants_page(ctx) { c.page(assoc, parent, req).await } else { Ok(Page::empty()) } };
-    let total = async { if wants_total(ctx) { c.count(assoc, parent).await } else { Ok(0) } };
+    let page = async { if wants_page(ctx) { c.page(ctx, assoc, parent, req).await } else { Ok(Page::empty()) } };
+    let total = async { if wants_total(ctx) { c.count(ctx, assoc, parent).await } else { Ok(0) } };
     let (page, total) = tokio::join!(page, total);
     Ok(connection::build(page?, total?, id, node))
 }

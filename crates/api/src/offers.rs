@@ -25,7 +25,7 @@ impl SupportOffer {
 
     async fn placement(&self, ctx: &Context<'_>) -> ApiResult<Placement> {
         let c = caller(ctx)?;
-        Ok(Placement(c.reference(&catalogue::PLACEMENT, self.0.placement_id).await?))
+        Ok(Placement(c.reference(ctx, &catalogue::PLACEMENT, self.0.placement_id).await?))
     }
 
     async fn kind(&self) -> ApiResult<SupportOfferKind> {

@@ -66,7 +66,7 @@ impl KoppInterview {
         let c = caller(ctx)?;
         let mut out = Vec::new();
         for p in c.store.kopp_participants(self.0.id).await.api()? {
-            let person = c.reference(&catalogue::PERSON, p.person_id).await?;
+            let person = c.reference(ctx, &catalogue::PERSON, p.person_id).await?;
             out.push(KoppParticipant {
                 person: Person(person),
                 role: scalars::stored::<dparental::KoppRole, _>(&p.role)?,
@@ -121,7 +121,7 @@ impl OtherParentSupportRecord {
     }
     async fn other_parent(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.reference(&catalogue::PERSON, self.0.other_parent_id).await?))
+        Ok(Person(c.reference(ctx, &catalogue::PERSON, self.0.other_parent_id).await?))
     }
     async fn recorded_on(&self) -> Date {
         Date(self.0.recorded_on)
@@ -154,7 +154,7 @@ impl SubGoal {
     }
     async fn goal(&self, ctx: &Context<'_>) -> ApiResult<Goal> {
         let c = caller(ctx)?;
-        Ok(Goal(c.reference(&catalogue::GOAL, self.0.goal_id).await?))
+        Ok(Goal(c.reference(ctx, &catalogue::GOAL, self.0.goal_id).await?))
     }
     async fn description(&self) -> &str {
         &self.0.description
@@ -162,7 +162,7 @@ impl SubGoal {
     /// The municipality or referred provider whose person owns the sub-goal.
     async fn owner_organization(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
         let c = caller(ctx)?;
-        Ok(Organization(c.reference(&catalogue::ORGANIZATION, self.0.owner_organization_id).await?))
+        Ok(Organization(c.reference(ctx, &catalogue::ORGANIZATION, self.0.owner_organization_id).await?))
     }
     /// The family therapist or support person who owns it.
     async fn owner_name(&self) -> &str {

@@ -116,12 +116,12 @@ impl ServiceEligibility {
 
     async fn child(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.reference(&catalogue::PERSON, self.0.child_id).await?))
+        Ok(Person(c.reference(ctx, &catalogue::PERSON, self.0.child_id).await?))
     }
 
     async fn primary_caregiver(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.reference(&catalogue::PERSON, self.0.caregiver_id).await?))
+        Ok(Person(c.reference(ctx, &catalogue::PERSON, self.0.caregiver_id).await?))
     }
 
     async fn eligible_from(&self) -> Date {
@@ -146,7 +146,7 @@ impl FamilyPartnerAssignment {
 
     async fn family_partner(&self, ctx: &Context<'_>) -> ApiResult<FamilyPartner> {
         let c = caller(ctx)?;
-        Ok(FamilyPartner(c.reference(&catalogue::FAMILY_PARTNER, self.0.family_partner_id).await?))
+        Ok(FamilyPartner(c.reference(ctx, &catalogue::FAMILY_PARTNER, self.0.family_partner_id).await?))
     }
 
     async fn eligibility(&self, ctx: &Context<'_>) -> ApiResult<ServiceEligibility> {
@@ -162,7 +162,7 @@ impl FamilyPartnerAssignment {
     /// The caregiver the partner serves. Services never go to the child.
     async fn primary_caregiver(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.reference(&catalogue::PERSON, self.0.caregiver_id).await?))
+        Ok(Person(c.reference(ctx, &catalogue::PERSON, self.0.caregiver_id).await?))
     }
 
     async fn start_date(&self) -> Date {
@@ -233,7 +233,7 @@ impl FamilyPartnerService {
     /// The caregiver who received the service.
     async fn recipient(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.reference(&catalogue::PERSON, self.0.recipient_id).await?))
+        Ok(Person(c.reference(ctx, &catalogue::PERSON, self.0.recipient_id).await?))
     }
 }
 

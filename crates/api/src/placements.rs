@@ -35,19 +35,19 @@ impl Placement {
 
     async fn family(&self, ctx: &Context<'_>) -> ApiResult<Family> {
         let c = caller(ctx)?;
-        Ok(Family(c.reference(&catalogue::FAMILY, self.0.family_id).await?))
+        Ok(Family(c.reference(ctx, &catalogue::FAMILY, self.0.family_id).await?))
     }
 
     /// The placed child.
     async fn child(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.reference(&catalogue::PERSON, self.0.child_id).await?))
+        Ok(Person(c.reference(ctx, &catalogue::PERSON, self.0.child_id).await?))
     }
 
     /// The municipality that decided the placement and owns the case.
     async fn placing_municipality(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
         let c = caller(ctx)?;
-        Ok(Organization(c.reference(&catalogue::ORGANIZATION, self.0.organization_id).await?))
+        Ok(Organization(c.reference(ctx, &catalogue::ORGANIZATION, self.0.organization_id).await?))
     }
 
     /// The foster family agency or institution where the child lives.
@@ -55,7 +55,7 @@ impl Placement {
         let c = caller(ctx)?;
         match self.0.provider_id {
             None => Ok(None),
-            Some(id) => Ok(Some(Organization(c.reference(&catalogue::ORGANIZATION, id).await?))),
+            Some(id) => Ok(Some(Organization(c.reference(ctx, &catalogue::ORGANIZATION, id).await?))),
         }
     }
 

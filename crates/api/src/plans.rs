@@ -30,13 +30,13 @@ impl ParentActionPlan {
 
     async fn family(&self, ctx: &Context<'_>) -> ApiResult<Family> {
         let c = caller(ctx)?;
-        Ok(Family(c.reference(&catalogue::FAMILY, self.0.family_id).await?))
+        Ok(Family(c.reference(ctx, &catalogue::FAMILY, self.0.family_id).await?))
     }
 
     /// The placement of the child whose parents the plan supports.
     async fn placement(&self, ctx: &Context<'_>) -> ApiResult<Placement> {
         let c = caller(ctx)?;
-        Ok(Placement(c.reference(&catalogue::PLACEMENT, self.0.placement_id).await?))
+        Ok(Placement(c.reference(ctx, &catalogue::PLACEMENT, self.0.placement_id).await?))
     }
 
     async fn status(&self) -> ApiResult<PlanStatus> {
@@ -175,7 +175,7 @@ impl PlanReview {
         let rows = c.store.review_progress(&c.reader(), PlanReviewId::from_uuid(self.0.id)).await.api()?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let goal = c.reference(&catalogue::GOAL, row.goal_id).await?;
+            let goal = c.reference(ctx, &catalogue::GOAL, row.goal_id).await?;
             out.push(GoalProgress { goal: Goal(goal), score: row.score, note: row.note });
         }
         Ok(out)

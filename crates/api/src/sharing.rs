@@ -30,13 +30,13 @@ impl Referral {
 
     async fn family(&self, ctx: &Context<'_>) -> ApiResult<Family> {
         let c = caller(ctx)?;
-        Ok(Family(c.reference(&catalogue::FAMILY, self.0.family_id).await?))
+        Ok(Family(c.reference(ctx, &catalogue::FAMILY, self.0.family_id).await?))
     }
 
     /// The family services provider the family is referred to.
     async fn provider(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
         let c = caller(ctx)?;
-        Ok(Organization(c.reference(&catalogue::ORGANIZATION, self.0.provider_id).await?))
+        Ok(Organization(c.reference(ctx, &catalogue::ORGANIZATION, self.0.provider_id).await?))
     }
 
     async fn starts_on(&self) -> Date {
@@ -71,7 +71,7 @@ impl Consent {
     /// Who gave the consent.
     async fn person(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.reference(&catalogue::PERSON, self.0.person_id).await?))
+        Ok(Person(c.reference(ctx, &catalogue::PERSON, self.0.person_id).await?))
     }
 
     async fn purpose(&self) -> ApiResult<ConsentPurpose> {
@@ -81,7 +81,7 @@ impl Consent {
     /// The organisation the data may be shared with.
     async fn recipient(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
         let c = caller(ctx)?;
-        Ok(Organization(c.reference(&catalogue::ORGANIZATION, self.0.recipient_id).await?))
+        Ok(Organization(c.reference(ctx, &catalogue::ORGANIZATION, self.0.recipient_id).await?))
     }
 
     async fn given_on(&self) -> Date {
@@ -114,12 +114,12 @@ impl KeyPersonNotification {
     /// The client, a parent, who gave permission.
     async fn client(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.reference(&catalogue::PERSON, self.0.client_id).await?))
+        Ok(Person(c.reference(ctx, &catalogue::PERSON, self.0.client_id).await?))
     }
 
     async fn key_person(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
-        Ok(Person(c.reference(&catalogue::PERSON, self.0.key_person_id).await?))
+        Ok(Person(c.reference(ctx, &catalogue::PERSON, self.0.key_person_id).await?))
     }
 
     async fn notified_on(&self) -> Date {

@@ -85,18 +85,25 @@ impl Store {
     where
         E: EntityTrait,
     {
-        let mut rows: HashMap<Uuid, Vec<E::Model>> = HashMap::with_capacity(parents.len());
+        let mut rows: HashMap<Uuid, Vec<(Uuid, E::Model)>> = HashMap::with_capacity(parents.len());
         for chunk in parents.chunks(MAX_KEYS_PER_STATEMENT) {
             let statement = self.backend().build(&pages_statement(r, assoc, chunk, &req));
             for row in self.conn().query_all_raw(statement).await? {
                 let parent: Uuid = key(&row, "kb_key")?;
-                if let Some(record_type) = assoc.record_type {
-                    r.saw(record_type, key(&row, "kb_id")?);
-                }
-                rows.entry(parent).or_default().push(E::Model::from_query_result(&row, "")?);
+                rows.entry(parent).or_default().push((key(&row, "kb_id")?, E::Model::from_query_result(&row, "")?));
             }
         }
-        Ok(parents.iter().map(|p| (*p, req.cut(rows.remove(p).unwrap_or_default()))).collect())
+        let mut pages = HashMap::with_capacity(parents.len());
+        for parent in parents {
+            // The row beyond the page only tells that there is a next one: it is not shown,
+            // so it is not logged.
+            let page = req.cut(rows.remove(parent).unwrap_or_default());
+            if let Some(record_type) = assoc.record_type {
+                page.items.iter().for_each(|(id, _)| r.saw(record_type, *id));
+            }
+            pages.insert(*parent, page.map(|(_, model)| model));
+        }
+        Ok(pages)
     }
 
     /// How many records of `assoc` the caller may see under each of `parents`, in one

@@ -12,6 +12,8 @@
 
 pub mod alerts;
 pub mod assoc;
+mod audit_writer;
+pub mod bulk;
 pub mod coordination;
 pub mod entities;
 pub mod error;
@@ -36,6 +38,7 @@ use std::time::Duration;
 use kinbridge_migrations::MigratorTrait;
 use sea_orm::{ConnectOptions, DatabaseConnection, DbBackend};
 
+use audit_writer::AuditWriter;
 pub use error::StoreError;
 pub use page::{Page, PageRequest};
 pub use write::{Idempotency, WriteMeta};
@@ -45,6 +48,7 @@ pub use write::{Idempotency, WriteMeta};
 pub struct Store {
     db: DatabaseConnection,
     statements: Arc<AtomicU64>,
+    audit: AuditWriter,
 }
 
 /// Connection settings.
@@ -82,10 +86,12 @@ impl Store {
         let mut db = sea_orm::Database::connect(opts).await?;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&statements);
-        db.set_metric_callback(move |_| {
+        db.set_metric_callback(move |info| {
+            tracing::trace!(target: "kinbridge::sql", elapsed_us = info.elapsed.as_micros() as u64, "{}", info.statement.sql);
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        Ok(Self { db, statements })
+        let audit = AuditWriter::start(db.clone());
+        Ok(Self { db, statements, audit })
     }
 
     /// Brings the schema up to date. Safe to run on every start and from several

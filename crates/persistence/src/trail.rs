@@ -5,12 +5,13 @@ use kinbridge_domain::access::Actor;
 use kinbridge_domain::ids::PersonId;
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 use uuid::Uuid;
 
 use crate::Store;
+use crate::audit_writer::ReadBatch;
 use crate::entities::{
     audit_event, contact_visit, family_member, family_partner_assignment, family_partner_service, outbox,
     parent_action_plan, placement, service_eligibility,
@@ -31,14 +32,13 @@ pub struct AuditFilter {
     pub record_id: Option<Uuid>,
 }
 
-/// How many audit rows one statement inserts; keeps statements within every backend's
-/// limit on bound parameters.
-const AUDIT_BATCH: usize = 500;
-
 impl Store {
-    /// Records that `actor` was shown these records, for request `request_id`, in one
-    /// transaction. Called before the response leaves: a read whose audit event could
-    /// not be written is never answered.
+    /// Records that `actor` was shown these records, for request `request_id`. Called
+    /// before the response leaves, and returns once the rows are committed: a read whose
+    /// audit event could not be written is never answered.
+    ///
+    /// The rows of one request are one statement, and the statements of the requests that
+    /// arrive while a commit is under way share the next commit (see [`AuditWriter`]).
     pub async fn record_reads(
         &self,
         actor: &Actor,
@@ -48,27 +48,15 @@ impl Store {
         if reads.is_empty() {
             return Ok(());
         }
-        let now = Utc::now();
-        let roles = actor.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
-        let subject: String = actor.subject.chars().take(256).collect();
-        let request_id: String = request_id.chars().take(64).collect();
-        let txn = self.conn().begin().await?;
-        for chunk in reads.chunks(AUDIT_BATCH) {
-            let rows = chunk.iter().map(|(record_type, record_id)| audit_event::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                occurred_at: Set(now),
-                request_id: Set(request_id.clone()),
-                subject: Set(subject.clone()),
-                organization_id: Set(actor.organization_id.as_uuid()),
-                roles: Set(roles.clone()),
-                operation: Set("read".to_owned()),
-                record_type: Set((*record_type).to_owned()),
-                record_id: Set(*record_id),
-            });
-            audit_event::Entity::insert_many(rows).exec_without_returning(&txn).await?;
-        }
-        txn.commit().await?;
-        Ok(())
+        let job = ReadBatch {
+            occurred_at: Utc::now(),
+            request_id: request_id.chars().take(64).collect(),
+            subject: actor.subject.chars().take(256).collect(),
+            organization_id: actor.organization_id.as_uuid(),
+            roles: actor.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
+            reads: reads.iter().map(|(t, id)| (Uuid::now_v7(), *t, *id)).collect(),
+        };
+        self.audit.write(job).await
     }
 
     /// The audit trail of the caller's organisation: what its people read and wrote.

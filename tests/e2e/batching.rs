@@ -1,0 +1,92 @@
+//! Nested data loads in batches: one SQL statement per level of the query, whatever the
+//! page size, on a generated data set.
+
+use kinbridge_domain::ids::OrganizationId;
+use kinbridge_domain::organization::OrganizationKind;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, spawn_app};
+
+/// A caseworker's page: families with members, placements with the child, the provider
+/// and their five latest visits, and plans with goals, with every `totalCount`.
+const PAGE: &str = "query($n: Int!) { families(first: $n) { totalCount edges { node { name
+    members(first: 6) { totalCount edges { node { role person { givenName } } } }
+    placements(first: 3) { totalCount edges { node { setting child { givenName } provider { name }
+        contactVisits(last: 5) { totalCount edges { node { plannedStart status } } } } } }
+    parentActionPlans(first: 2) { edges { node { status goals(first: 5) { totalCount edges { node { description } } } } } } } } } }";
+
+async fn seeded() -> (TestApp, String) {
+    let app = spawn_app().await;
+    kinbridge_server::seed::generate(&app.store, 220, 7, false).await.expect("the generated data set");
+    let first = app.store.organization_by_code(OrganizationKind::Municipality, "0101").await.unwrap().unwrap();
+    let token = app.token(OrganizationId::from_uuid(first.id), &["CASEWORKER"]);
+    (app, token)
+}
+
+/// Sends `query` and returns its data with the number of statements it cost.
+async fn counted(app: &TestApp, token: &str, n: i64) -> (Value, u64) {
+    let before = app.store.statements_sent();
+    let data = app.gql(token, PAGE, json!({ "n": n })).await.data().clone();
+    (data, app.store.statements_sent() - before)
+}
+
+#[tokio::test]
+async fn a_page_of_100_families_costs_the_same_statements_as_a_page_of_10() {
+    let (app, token) = seeded().await;
+    let (ten, ten_cost) = counted(&app, &token, 10).await;
+    let (hundred, hundred_cost) = counted(&app, &token, 100).await;
+    assert_eq!(ten["families"]["edges"].as_array().unwrap().len(), 10);
+    assert_eq!(hundred["families"]["edges"].as_array().unwrap().len(), 100);
+    eprintln!("statements for a page of 10 families: {ten_cost}, of 100: {hundred_cost}");
+    assert_eq!(ten_cost, hundred_cost, "statements for 10 families and for 100");
+    // The organisation lookup of the token, two statements for the families (page and
+    // count), then per level a page and a count: members and their persons, placements,
+    // their children, providers, visits, plans and goals; and the audit insert.
+    assert!(hundred_cost <= 20, "{hundred_cost} statements for one page");
+}
+
+#[tokio::test]
+async fn the_latest_visits_are_the_last_in_date_order() {
+    let (app, token) = seeded().await;
+    let (data, _) = counted(&app, &token, 3).await;
+    for family in data["families"]["edges"].as_array().unwrap() {
+        for placement in family["node"]["placements"]["edges"].as_array().unwrap() {
+            let visits = &placement["node"]["contactVisits"];
+            let starts: Vec<&str> = visits["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["node"]["plannedStart"].as_str().unwrap())
+                .collect();
+            assert_eq!(starts.len(), 5, "{visits}");
+            assert!(starts.windows(2).all(|w| w[0] <= w[1]), "in date order: {starts:?}");
+            assert_eq!(visits["totalCount"], 42);
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_record_of_a_batched_page_is_audited() {
+    let (app, token) = seeded().await;
+    let r = app
+        .client
+        .post(app.url())
+        .bearer_auth(&token)
+        .header("x-request-id", "batched-page")
+        .json(&json!({ "query": PAGE, "variables": { "n": 20 } }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    let events = app.store.audit_events_for_request("batched-page").await.unwrap();
+    let shown = |t: &str| events.iter().filter(|e| e.record_type == t).count();
+    let families = body["data"]["families"]["edges"].as_array().unwrap();
+    assert_eq!(shown("Family"), families.len());
+    let visits: usize = families
+        .iter()
+        .flat_map(|f| f["node"]["placements"]["edges"].as_array().unwrap())
+        .map(|p| p["node"]["contactVisits"]["edges"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(shown("ContactVisit"), visits);
+    assert!(shown("Person") > families.len() * 2, "members and children");
+}
