@@ -14,6 +14,7 @@ mod m0003_key_person_notifications;
 mod m0004_partition_audit_events;
 mod m0005_guidance;
 mod m0006_plan_next_review;
+mod m0007_batched_read_indexes;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_partition_audit_events::Migration),
             Box::new(m0005_guidance::Migration),
             Box::new(m0006_plan_next_review::Migration),
+            Box::new(m0007_batched_read_indexes::Migration),
         ]
     }
 }
