@@ -90,3 +90,43 @@ async fn every_record_of_a_batched_page_is_audited() {
     assert_eq!(shown("ContactVisit"), visits);
     assert!(shown("Person") > families.len() * 2, "members and children");
 }
+
+#[tokio::test]
+async fn paging_a_nested_connection_by_cursor_walks_the_whole_order_both_ways() {
+    let (app, token) = seeded().await;
+    let q = "query($a: String, $b: String, $f: Int, $l: Int) { families(first: 2) { edges { node { placements(first: 1) { edges { node {
+        contactVisits(after: $a, before: $b, first: $f, last: $l) { pageInfo { hasNextPage hasPreviousPage } edges { cursor node { plannedStart } } } } } } } } } }";
+    let visits = |data: &Value| -> (Vec<String>, Value) {
+        let conn = &data["families"]["edges"][0]["node"]["placements"]["edges"][0]["node"]["contactVisits"];
+        (
+            conn["edges"].as_array().unwrap().iter().map(|e| e["cursor"].as_str().unwrap().to_owned()).collect(),
+            conn["pageInfo"].clone(),
+        )
+    };
+    let all = visits(app.gql(&token, q, json!({ "f": 42 })).await.data()).0;
+    assert_eq!(all.len(), 42);
+    // Forwards, ten at a time.
+    let (mut walked, mut after) = (Vec::new(), Value::Null);
+    loop {
+        let (page, info) = visits(app.gql(&token, q, json!({ "a": after, "f": 10 })).await.data());
+        walked.extend(page.iter().cloned());
+        if info["hasNextPage"] != true {
+            break;
+        }
+        after = json!(page.last().unwrap());
+    }
+    assert_eq!(walked, all, "forwards");
+    // Backwards, seven at a time: each page in the connection's order.
+    let (mut walked, mut before) = (Vec::new(), Value::Null);
+    loop {
+        let (page, info) = visits(app.gql(&token, q, json!({ "b": before, "l": 7 })).await.data());
+        walked.splice(0..0, page.iter().cloned());
+        if info["hasPreviousPage"] != true {
+            break;
+        }
+        before = json!(page.first().unwrap());
+    }
+    assert_eq!(walked, all, "backwards");
+    let (between, _) = visits(app.gql(&token, q, json!({ "a": all[3], "b": all[9], "f": 100 })).await.data());
+    assert_eq!(between, all[4..9], "between two cursors");
+}

@@ -160,7 +160,8 @@ impl Placement {
         self.0.updated_at
     }
 
-    /// The placement's contact visits, in the order they were planned.
+    /// The placement's contact visits by planned start, earliest first: `last: 5` are the
+    /// latest five.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn contact_visits(
         &self,

@@ -24,8 +24,8 @@ use std::collections::HashMap;
 
 pub use sea_orm::EntityTrait;
 
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, Query, SelectStatement, WindowStatement};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, FromQueryResult, QueryResult};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, JoinType, Query, SelectStatement, WindowStatement};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, FromQueryResult, QueryResult};
 use uuid::Uuid;
 
 use crate::Store;
@@ -87,7 +87,7 @@ impl Store {
     {
         let mut rows: HashMap<Uuid, Vec<(Uuid, E::Model)>> = HashMap::with_capacity(parents.len());
         for chunk in parents.chunks(MAX_KEYS_PER_STATEMENT) {
-            let statement = self.backend().build(&pages_statement(r, assoc, chunk, &req));
+            let statement = self.backend().build(&pages_statement(self.backend(), r, assoc, chunk, &req));
             for row in self.conn().query_all_raw(statement).await? {
                 let parent: Uuid = key(&row, "kb_key")?;
                 rows.entry(parent).or_default().push((key(&row, "kb_id")?, E::Model::from_query_result(&row, "")?));
@@ -169,8 +169,13 @@ impl Store {
     }
 }
 
-/// The statement behind [`Store::association_pages`].
+/// The statement behind [`Store::association_pages`]: on PostgreSQL a `LATERAL` subquery
+/// per parent, which reads each parent's first n + 1 rows down its index and stops; on
+/// SQLite a window function over all the parents' rows, which SQLite evaluates well and
+/// which has no `LATERAL`. Both number the rows of each parent (`kb_rn`) in the
+/// direction of the request.
 fn pages_statement<E: EntityTrait>(
+    backend: DbBackend,
     r: &Reader<'_>,
     assoc: &Association<E>,
     parents: &[Uuid],
@@ -178,7 +183,10 @@ fn pages_statement<E: EntityTrait>(
 ) -> SelectStatement {
     let table = assoc.parent.entity_name();
     let direction = if req.backwards() { sea_orm::Order::Desc } else { sea_orm::Order::Asc };
-    let mut window = WindowStatement::partition_by((table.clone(), assoc.parent));
+    let limit = req.fetch_size();
+    let lateral = backend == DbBackend::Postgres;
+    let mut window =
+        if lateral { WindowStatement::new() } else { WindowStatement::partition_by((table.clone(), assoc.parent)) };
     for c in assoc.order.columns() {
         window.order_by((c.entity_name(), c), direction.clone());
     }
@@ -188,22 +196,34 @@ fn pages_statement<E: EntityTrait>(
         .expr_as(col(assoc.order.id), Alias::new("kb_id"))
         .expr_window_as(Expr::cust("ROW_NUMBER()"), window, Alias::new("kb_rn"))
         .from(table)
-        .and_where(col(assoc.parent).is_in(parents.iter().copied()))
         .cond_where((assoc.scope)(r))
         .to_owned();
     for condition in assoc.order.keyset(req) {
         inner.and_where(condition);
     }
-    let limit = i64::try_from(req.fetch_size()).unwrap_or(i64::MAX);
+    if lateral {
+        inner.and_where(col(assoc.parent).equals((Alias::new("kb_parents"), Alias::new("column1"))));
+        for c in assoc.order.columns() {
+            inner.order_by((c.entity_name(), c), direction.clone());
+        }
+        inner.limit(limit);
+        return Query::select()
+            .expr(Expr::col((Alias::new("kb_page"), Asterisk)))
+            .from_values(parents.iter().copied(), Alias::new("kb_parents"))
+            .join_lateral(JoinType::InnerJoin, inner, Alias::new("kb_page"), Expr::cust("TRUE"))
+            .order_by((Alias::new("kb_page"), Alias::new("kb_key")), sea_orm::Order::Asc)
+            .order_by((Alias::new("kb_page"), Alias::new("kb_rn")), sea_orm::Order::Asc)
+            .to_owned();
+    }
+    inner.and_where(col(assoc.parent).is_in(parents.iter().copied()));
     Query::select()
         .column(Asterisk)
         .from_subquery(inner, Alias::new("kb_page"))
-        .and_where(Expr::col(Alias::new("kb_rn")).lte(limit))
+        .and_where(Expr::col(Alias::new("kb_rn")).lte(i64::try_from(limit).unwrap_or(i64::MAX)))
         .order_by(Alias::new("kb_key"), sea_orm::Order::Asc)
         .order_by(Alias::new("kb_rn"), sea_orm::Order::Asc)
         .to_owned()
 }
-
 /// The catalogue: every association and reference a nested field reads. A new
 /// connection field is one entry here and one resolver line.
 pub mod catalogue {
