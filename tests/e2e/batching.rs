@@ -130,3 +130,23 @@ async fn paging_a_nested_connection_by_cursor_walks_the_whole_order_both_ways() 
     let (between, _) = visits(app.gql(&token, q, json!({ "a": all[3], "b": all[9], "f": 100 })).await.data());
     assert_eq!(between, all[4..9], "between two cursors");
 }
+
+#[tokio::test]
+async fn the_coordination_view_costs_the_same_statements_for_3_placements_as_for_all() {
+    let (app, _) = seeded().await;
+    let second = app.store.organization_by_code(OrganizationKind::Municipality, "0102").await.unwrap().unwrap();
+    let token = app.token(OrganizationId::from_uuid(second.id), &["CASEWORKER"]);
+    let q = "query($n: Int!) { crossMunicipalityPlacements(first: $n) { totalCount edges { node { id setting
+        child { givenName } placingMunicipality { name } caseworkerContact planStatus nextReviewDue } } } }";
+    let mut costs = Vec::new();
+    for n in [3, 100] {
+        let before = app.store.statements_sent();
+        let data = app.gql(&token, q, json!({ "n": n })).await.data().clone();
+        costs.push(app.store.statements_sent() - before);
+        let shown = data["crossMunicipalityPlacements"]["edges"].as_array().unwrap().len() as i64;
+        let total = data["crossMunicipalityPlacements"]["totalCount"].as_i64().unwrap();
+        assert!(total > 3, "the seeded set has cross-municipality placements: {total}");
+        assert_eq!(shown, n.min(total));
+    }
+    assert_eq!(costs[0], costs[1], "statements for 3 placements and for all");
+}

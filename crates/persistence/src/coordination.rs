@@ -7,12 +7,15 @@
 //! and the plan goals only while a parent's consent to share them stands. Never notes,
 //! observations, cancellation reasons or identifiers.
 
+use std::collections::HashMap;
+
 use kinbridge_domain::family::FamilyRole;
 use kinbridge_domain::ids::{ParentActionPlanId, PlacementId};
 use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_domain::sharing::ConsentPurpose;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use uuid::Uuid;
 
 use crate::Store;
 use crate::entities::{family, family_member, parent_action_plan, person, placement, plan_goal};
@@ -46,25 +49,47 @@ impl Store {
             req,
         )
         .await?;
+        // The page's children, contacts and plans: one statement each, whatever the page
+        // size. The placements' condition above is the authorization for all three.
+        let ids = |f: fn(&placement::Model) -> Uuid| page.items.iter().map(f).collect::<Vec<_>>();
+        let children: HashMap<Uuid, person::Model> = person::Entity::find()
+            .filter(person::Column::Id.is_in(ids(|p| p.child_id)))
+            .all(self.conn())
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+        let contacts: HashMap<Uuid, Option<String>> = family::Entity::find()
+            .filter(family::Column::Id.is_in(ids(|p| p.family_id)))
+            .all(self.conn())
+            .await?
+            .into_iter()
+            .map(|f| (f.id, f.caseworker_contact))
+            .collect();
+        // The most recent plan of each placement: the last by id.
+        let mut plans: HashMap<Uuid, parent_action_plan::Model> = HashMap::new();
+        for plan in parent_action_plan::Entity::find()
+            .filter(parent_action_plan::Column::PlacementId.is_in(ids(|p| p.id)))
+            .order_by_asc(parent_action_plan::Column::Id)
+            .all(self.conn())
+            .await?
+        {
+            plans.insert(plan.placement_id, plan);
+        }
         let mut rows = Vec::with_capacity(page.items.len());
-        for p in &page.items {
-            let child = person::Entity::find_by_id(p.child_id)
-                .one(self.conn())
-                .await?
+        for p in page.items {
+            let child = children
+                .get(&p.child_id)
+                .cloned()
                 .ok_or_else(|| StoreError::Corrupt(format!("placement {} has no child", p.id)))?;
-            let contact =
-                family::Entity::find_by_id(p.family_id).one(self.conn()).await?.and_then(|f| f.caseworker_contact);
-            let plan = parent_action_plan::Entity::find()
-                .filter(parent_action_plan::Column::PlacementId.eq(p.id))
-                .order_by_desc(parent_action_plan::Column::Id)
-                .one(self.conn())
-                .await?;
+            let plan = plans.remove(&p.id);
             r.saw("Placement", p.id);
             r.saw("Person", child.id);
             if let Some(plan) = &plan {
                 r.saw("ParentActionPlan", plan.id);
             }
-            rows.push(CoordinationRow { placement: p.clone(), child, caseworker_contact: contact, plan });
+            let caseworker_contact = contacts.get(&p.family_id).cloned().flatten();
+            rows.push(CoordinationRow { placement: p, child, caseworker_contact, plan });
         }
         Ok(Page { items: rows, has_previous: page.has_previous, has_next: page.has_next })
     }
