@@ -15,6 +15,7 @@ mod m0004_partition_audit_events;
 mod m0005_guidance;
 mod m0006_plan_next_review;
 mod m0007_batched_read_indexes;
+mod m0008_audit_reads;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_guidance::Migration),
             Box::new(m0006_plan_next_review::Migration),
             Box::new(m0007_batched_read_indexes::Migration),
+            Box::new(m0008_audit_reads::Migration),
         ]
     }
 }

@@ -258,3 +258,47 @@ async fn on_postgresql_the_audit_trail_is_partitioned_by_month_ahead_of_time() {
     let family = app.seed_family(&aarhus, None).await;
     assert!(!app.store.audit_events_for_record(uuid_of(&family.id)).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn read_events_of_the_old_layout_move_into_one_row_per_request_and_read_as_before() {
+    use kinbridge_migrations::MigratorTrait;
+    use kinbridge_persistence::entities::audit_event;
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+
+    let (url, _dir) = crate::support::fresh_database().await;
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    kinbridge_migrations::Migrator::up(&db, Some(7)).await.unwrap();
+    let (org, family, person) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let event = |operation: &str, record_type: &str, record_id| audit_event::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        occurred_at: Set(chrono::Utc::now()),
+        request_id: Set("old-request".into()),
+        subject: Set("old-caseworker".into()),
+        organization_id: Set(org),
+        roles: Set("CASEWORKER".into()),
+        operation: Set(operation.into()),
+        record_type: Set(record_type.into()),
+        record_id: Set(record_id),
+    };
+    let rows =
+        [event("createFamily", "Family", family), event("read", "Family", family), event("read", "Person", person)];
+    audit_event::Entity::insert_many(rows).exec_without_returning(&db).await.unwrap();
+    kinbridge_migrations::Migrator::up(&db, None).await.unwrap();
+
+    assert_eq!(audit_event::Entity::find().all(&db).await.unwrap().len(), 1, "only the write stays a row of its own");
+    let store = kinbridge_persistence::Store::connect(&url, &Default::default()).await.unwrap();
+    let events = store.audit_events_for_request("old-request").await.unwrap();
+    let seen: Vec<(String, String, uuid::Uuid)> =
+        events.iter().map(|e| (e.operation.clone(), e.record_type.clone(), e.record_id)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("createFamily".into(), "Family".into(), family),
+            ("read".into(), "Family".into(), family),
+            ("read".into(), "Person".into(), person)
+        ],
+        "the same events, in the same order"
+    );
+    assert!(events.iter().all(|e| e.subject == "old-caseworker" && e.organization_id == org));
+    assert_eq!(store.audit_events_for_record(person).await.unwrap().len(), 1);
+}

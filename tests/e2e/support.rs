@@ -110,7 +110,7 @@ pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestAp
     TestApp { addr, store, client: reqwest::Client::new(), secret, _dir: dir }
 }
 
-async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
+pub async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
     match std::env::var("KINBRIDGE_TEST_POSTGRES_URL") {
         Ok(admin_url) => {
             use sea_orm::ConnectionTrait;

@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use kinbridge_domain::access::Role;
 use kinbridge_domain::ids::PersonId;
-use kinbridge_persistence::entities::audit_event;
+use kinbridge_persistence::entities::audit_trail;
 use kinbridge_persistence::trail::AuditFilter;
 
 use crate::connection::{self, Conn, cost};
@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult, IntoApi, id_arg};
 
 /// One access to personal data: who, what, when, from which request. Append-only.
 #[derive(Debug, Clone)]
-pub struct AuditEvent(audit_event::Model);
+pub struct AuditEvent(audit_trail::Model);
 
 #[Object]
 impl AuditEvent {

@@ -2,9 +2,8 @@
 //!
 //! Every request that showed personal data hands its reads to one writer task and waits
 //! for its answer. The writer takes whatever requests have gathered while the previous
-//! commit was under way, writes each request's rows with one statement (all its records
-//! at once, as a JSON array the database unpacks), commits once, and only then answers
-//! each of them. So every response still waits for its own audit rows to be durable, and
+//! commit was under way, writes each request's reads as one row of `audit_reads` (all its
+//! records in one array), commits once, and only then answers each of them. So every response still waits for its own audit rows to be durable, and
 //! none is answered whose audit could be lost, but many requests share one WAL flush
 //! instead of paying one each.
 //!
@@ -31,8 +30,8 @@ pub(crate) struct ReadBatch {
     pub subject: String,
     pub organization_id: Uuid,
     pub roles: String,
-    /// Event id, record type, record id.
-    pub reads: Vec<(Uuid, &'static str, Uuid)>,
+    /// Record type, record id.
+    pub reads: Vec<(&'static str, Uuid)>,
 }
 
 type Job = (ReadBatch, oneshot::Sender<Result<(), StoreError>>);
@@ -81,34 +80,33 @@ async fn commit(db: &DatabaseConnection, jobs: &[Job]) -> Result<(), sea_orm::Db
     txn.commit().await
 }
 
-/// One statement for all of a request's reads: the columns the rows share are bound once,
-/// the rest come from one JSON array of `[event id, record type, record id]`.
+/// One row for all of a request's reads: the records as one JSON array of
+/// `[record type, record id]` (and on PostgreSQL their ids as an indexed array too).
 fn insert(backend: DbBackend, batch: &ReadBatch) -> Statement {
-    let rows: Vec<serde_json::Value> = batch
+    let records: Vec<serde_json::Value> = batch
         .reads
         .iter()
-        .map(|(id, record_type, record_id)| {
-            serde_json::json!([id.simple().to_string(), record_type, record_id.simple().to_string()])
-        })
+        .map(|(record_type, record_id)| serde_json::json!([record_type, record_id.simple().to_string()]))
         .collect();
-    let rows = serde_json::Value::Array(rows).to_string();
+    let records = serde_json::Value::Array(records).to_string();
     let sql = match backend {
         DbBackend::Postgres => {
-            "INSERT INTO audit_events (id, occurred_at, request_id, subject, organization_id, roles, operation, record_type, record_id) \
-             SELECT (r->>0)::uuid, $1, $2, $3, $4, $5, 'read', r->>1, (r->>2)::uuid FROM json_array_elements($6::json) AS r"
+            "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, records, record_ids) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, ARRAY(SELECT (e->>1)::uuid FROM json_array_elements($7::json) AS e)"
         }
         _ => {
-            "INSERT INTO audit_events (id, occurred_at, request_id, subject, organization_id, roles, operation, record_type, record_id) \
-             SELECT unhex(value->>0), ?, ?, ?, ?, ?, 'read', value->>1, unhex(value->>2) FROM json_each(?)"
+            "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, records) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)"
         }
     };
     let values: Vec<Value> = vec![
+        Uuid::now_v7().into(),
         batch.occurred_at.into(),
         batch.request_id.clone().into(),
         batch.subject.clone().into(),
         batch.organization_id.into(),
         batch.roles.clone().into(),
-        rows.into(),
+        records.into(),
     ];
     Statement::from_sql_and_values(backend, sql, values)
 }

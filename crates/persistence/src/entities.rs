@@ -193,8 +193,16 @@ entity!(family_partner_service, "family_partner_services", {
 });
 
 entity!(
-    /// Append-only: no code path updates or deletes an audit event.
+    /// A write's audit event. Append-only: no code path updates or deletes an audit event.
     audit_event, "audit_events", {
+    occurred_at: DateTimeUtc, request_id: String, subject: String, organization_id: Uuid, roles: String,
+    operation: String, record_type: String, record_id: Uuid,
+});
+
+entity!(
+    /// The audit trail as its readers see it (a view): the write events, and one row per
+    /// record each request was shown, unpacked from `audit_reads` (see migration m0008).
+    audit_trail, "audit_trail", {
     occurred_at: DateTimeUtc, request_id: String, subject: String, organization_id: Uuid, roles: String,
     operation: String, record_type: String, record_id: Uuid,
 });

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use kinbridge_domain::access::Actor;
 use kinbridge_domain::ids::PersonId;
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{Expr, Query, UnionType};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Statement,
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::Store;
 use crate::audit_writer::ReadBatch;
 use crate::entities::{
-    audit_event, contact_visit, family_member, family_partner_assignment, family_partner_service, outbox,
+    audit_trail, contact_visit, family_member, family_partner_assignment, family_partner_service, outbox,
     parent_action_plan, placement, service_eligibility,
 };
 use crate::error::StoreError;
@@ -54,7 +54,7 @@ impl Store {
             subject: actor.subject.chars().take(256).collect(),
             organization_id: actor.organization_id.as_uuid(),
             roles: actor.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
-            reads: reads.iter().map(|(t, id)| (Uuid::now_v7(), *t, *id)).collect(),
+            reads: reads.to_vec(),
         };
         self.audit.write(job).await
     }
@@ -65,8 +65,8 @@ impl Store {
         actor: &Actor,
         filter: &AuditFilter,
         req: PageRequest,
-    ) -> Result<Page<audit_event::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), audit_query(actor, filter), page::Order::by_id(audit_event::Column::Id), req)
+    ) -> Result<Page<audit_trail::Model>, StoreError> {
+        Ok(page::fetch(self.conn(), audit_query(actor, filter), page::Order::by_id(audit_trail::Column::Id), req)
             .await?)
     }
 
@@ -81,16 +81,21 @@ impl Store {
     /// organisation that owns the person.
     pub async fn access_log(
         &self,
-        actor: &Actor,
+        _actor: &Actor,
         person: PersonId,
         req: PageRequest,
-    ) -> Result<Page<audit_event::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), access_query(actor, person), page::Order::by_id(audit_event::Column::Id), req)
-            .await?)
+    ) -> Result<Page<audit_trail::Model>, StoreError> {
+        Ok(page::fetch(
+            self.conn(),
+            access_query(self.backend(), person),
+            page::Order::by_id(audit_trail::Column::Id),
+            req,
+        )
+        .await?)
     }
 
-    pub async fn count_access_log(&self, actor: &Actor, person: PersonId) -> Result<u64, StoreError> {
-        Ok(access_query(actor, person).count(self.conn()).await?)
+    pub async fn count_access_log(&self, _actor: &Actor, person: PersonId) -> Result<u64, StoreError> {
+        Ok(access_query(self.backend(), person).count(self.conn()).await?)
     }
 
     /// Makes sure the audit trail has its monthly partitions for this month and the next
@@ -104,21 +109,23 @@ impl Store {
         let mut failed = Vec::new();
         let first = NaiveDate::from_ymd_opt(today.year(), today.month(), 1)
             .ok_or_else(|| StoreError::Corrupt("no first of month".into()))?;
-        for ahead in 0..3 {
-            let (Some(start), Some(end)) =
-                (first.checked_add_months(Months::new(ahead)), first.checked_add_months(Months::new(ahead + 1)))
-            else {
-                continue;
-            };
-            let name = audit_partition_name(start);
-            let sql = format!(
-                "CREATE TABLE IF NOT EXISTS {name} PARTITION OF audit_events FOR VALUES FROM ('{start} 00:00:00+00') TO ('{end} 00:00:00+00')"
-            );
-            if let Err(e) = self.conn().execute_unprepared(&sql).await {
-                // Another replica made it first, or rows of that month already sit in the
-                // default partition; either way no audit event is lost.
-                tracing::warn!(partition = %name, error = %e, "an audit trail partition could not be created");
-                failed.push(name);
+        for table in ["audit_events", "audit_reads"] {
+            for ahead in 0..3 {
+                let (Some(start), Some(end)) =
+                    (first.checked_add_months(Months::new(ahead)), first.checked_add_months(Months::new(ahead + 1)))
+                else {
+                    continue;
+                };
+                let name = audit_partition_name(table, start);
+                let sql = format!(
+                    "CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table} FOR VALUES FROM ('{start} 00:00:00+00') TO ('{end} 00:00:00+00')"
+                );
+                if let Err(e) = self.conn().execute_unprepared(&sql).await {
+                    // Another replica made it first, or rows of that month already sit in the
+                    // default partition; either way no audit event is lost.
+                    tracing::warn!(partition = %name, error = %e, "an audit trail partition could not be created");
+                    failed.push(name);
+                }
             }
         }
         Ok(failed)
@@ -136,19 +143,19 @@ impl Store {
     }
 
     /// The audit events of one request: what it wrote and what it was shown.
-    pub async fn audit_events_for_request(&self, request_id: &str) -> Result<Vec<audit_event::Model>, StoreError> {
-        Ok(audit_event::Entity::find()
-            .filter(audit_event::Column::RequestId.eq(request_id))
-            .order_by_asc(audit_event::Column::Id)
+    pub async fn audit_events_for_request(&self, request_id: &str) -> Result<Vec<audit_trail::Model>, StoreError> {
+        Ok(audit_trail::Entity::find()
+            .filter(audit_trail::Column::RequestId.eq(request_id))
+            .order_by_asc(audit_trail::Column::Id)
             .all(self.conn())
             .await?)
     }
 
     /// The audit events that name one record, oldest first.
-    pub async fn audit_events_for_record(&self, record_id: Uuid) -> Result<Vec<audit_event::Model>, StoreError> {
-        Ok(audit_event::Entity::find()
-            .filter(audit_event::Column::RecordId.eq(record_id))
-            .order_by_asc(audit_event::Column::Id)
+    pub async fn audit_events_for_record(&self, record_id: Uuid) -> Result<Vec<audit_trail::Model>, StoreError> {
+        Ok(audit_trail::Entity::find()
+            .filter(audit_trail::Column::RecordId.eq(record_id))
+            .order_by_asc(audit_trail::Column::Id)
             .all(self.conn())
             .await?)
     }
@@ -194,30 +201,30 @@ impl Store {
     }
 }
 
-/// The partition of the audit trail that holds the month starting on `first`.
-fn audit_partition_name(first: NaiveDate) -> String {
-    format!("audit_events_y{:04}m{:02}", first.year(), first.month())
+/// The partition of an audit table that holds the month starting on `first`.
+fn audit_partition_name(table: &str, first: NaiveDate) -> String {
+    format!("{table}_y{:04}m{:02}", first.year(), first.month())
 }
 
-fn audit_query(actor: &Actor, filter: &AuditFilter) -> sea_orm::Select<audit_event::Entity> {
+fn audit_query(actor: &Actor, filter: &AuditFilter) -> sea_orm::Select<audit_trail::Entity> {
     let mut query =
-        audit_event::Entity::find().filter(audit_event::Column::OrganizationId.eq(actor.organization_id.as_uuid()));
+        audit_trail::Entity::find().filter(audit_trail::Column::OrganizationId.eq(actor.organization_id.as_uuid()));
     if let Some(from) = filter.from {
-        query = query.filter(audit_event::Column::OccurredAt.gte(from));
+        query = query.filter(audit_trail::Column::OccurredAt.gte(from));
     }
     if let Some(until) = filter.until {
-        query = query.filter(audit_event::Column::OccurredAt.lt(until));
+        query = query.filter(audit_trail::Column::OccurredAt.lt(until));
     }
     if let Some(subject) = &filter.subject {
-        query = query.filter(audit_event::Column::Subject.eq(subject.as_str()));
+        query = query.filter(audit_trail::Column::Subject.eq(subject.as_str()));
     }
     if let Some(record) = filter.record_id {
-        query = query.filter(audit_event::Column::RecordId.eq(record));
+        query = query.filter(audit_trail::Column::RecordId.eq(record));
     }
     query
 }
 
-fn access_query(_actor: &Actor, person: PersonId) -> sea_orm::Select<audit_event::Entity> {
+fn access_query(backend: DbBackend, person: PersonId) -> sea_orm::Select<audit_trail::Entity> {
     let p = person.as_uuid();
     let families = Query::select()
         .column(family_member::Column::FamilyId)
@@ -271,16 +278,29 @@ fn access_query(_actor: &Actor, person: PersonId) -> sea_orm::Select<audit_event
         .from(family_partner_service::Entity)
         .and_where(family_partner_service::Column::AssignmentId.in_subquery(assignments.clone()))
         .to_owned();
-    audit_event::Entity::find().filter(
+    let mut related = Query::select().expr(Expr::val(p)).to_owned();
+    for ids in [&families, &memberships, &placements, &visits, &plans, &eligibilities, &assignments, &services] {
+        related.union(UnionType::All, (*ids).clone());
+    }
+    let mut query = audit_trail::Entity::find().filter(
         Condition::any()
-            .add(audit_event::Column::RecordId.eq(p))
-            .add(audit_event::Column::RecordId.in_subquery(families))
-            .add(audit_event::Column::RecordId.in_subquery(memberships))
-            .add(audit_event::Column::RecordId.in_subquery(placements))
-            .add(audit_event::Column::RecordId.in_subquery(visits))
-            .add(audit_event::Column::RecordId.in_subquery(plans))
-            .add(audit_event::Column::RecordId.in_subquery(eligibilities))
-            .add(audit_event::Column::RecordId.in_subquery(assignments))
-            .add(audit_event::Column::RecordId.in_subquery(services)),
-    )
+            .add(audit_trail::Column::RecordId.eq(p))
+            .add(audit_trail::Column::RecordId.in_subquery(families))
+            .add(audit_trail::Column::RecordId.in_subquery(memberships))
+            .add(audit_trail::Column::RecordId.in_subquery(placements))
+            .add(audit_trail::Column::RecordId.in_subquery(visits))
+            .add(audit_trail::Column::RecordId.in_subquery(plans))
+            .add(audit_trail::Column::RecordId.in_subquery(eligibilities))
+            .add(audit_trail::Column::RecordId.in_subquery(assignments))
+            .add(audit_trail::Column::RecordId.in_subquery(services)),
+    );
+    if backend == DbBackend::Postgres {
+        // The requests that showed any of these records, found through the GIN index on
+        // their arrays of record ids, before their arrays are unpacked.
+        query = query.filter(Expr::cust_with_expr(
+            r#""audit_trail"."record_ids" && ARRAY($1)"#,
+            Expr::SubQuery(None, Box::new(related.into())),
+        ));
+    }
+    query
 }
