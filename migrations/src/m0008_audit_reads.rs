@@ -2,7 +2,7 @@
 //!
 //! `audit_reads` holds, per request that showed personal data: who (subject, organisation,
 //! roles), when, which request, and the records shown as one JSON array of
-//! `[record type, record id]`. On PostgreSQL the row also carries the record ids as a
+//! `[record type, record id]` (`jsonb` on PostgreSQL, JSON text on SQLite). On PostgreSQL the row also carries the record ids as a
 //! `uuid[]` with a GIN index, so "who has seen this person" finds its requests through
 //! the index, and the table is partitioned by month like `audit_events`. A page of 50
 //! families (about a thousand records) is then one row and one index entry per record in
@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS audit_reads (
     subject varchar(256) NOT NULL,
     organization_id uuid NOT NULL,
     roles varchar(256) NOT NULL,
-    records text NOT NULL,
+    records jsonb NOT NULL,
     record_ids uuid[] NOT NULL,
     PRIMARY KEY (id, occurred_at)
 ) PARTITION BY RANGE (occurred_at);
@@ -38,9 +38,25 @@ CREATE INDEX IF NOT EXISTS ix_audit_reads_organization_id_occurred_at ON audit_r
 CREATE INDEX IF NOT EXISTS ix_audit_reads_request_id ON audit_reads (request_id);
 CREATE INDEX IF NOT EXISTS ix_audit_reads_record_ids ON audit_reads USING gin (record_ids);
 
+-- The monthly partitions the moved events and this month's reads belong in, made before
+-- the rows arrive: a month whose rows already sit in the default partition can get no
+-- partition of its own. Names and bounds as Store::ensure_audit_partitions makes them.
+DO $$
+DECLARE month date;
+BEGIN
+    FOR month IN SELECT DISTINCT date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date FROM audit_events
+                  WHERE operation = 'read'
+                 UNION SELECT date_trunc('month', now() AT TIME ZONE 'UTC')::date
+    LOOP
+        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF audit_reads FOR VALUES FROM (%L) TO (%L)',
+                       'audit_reads_y' || to_char(month, 'YYYY') || 'm' || to_char(month, 'MM'),
+                       month::text || ' 00:00:00+00', (month + interval '1 month')::date::text || ' 00:00:00+00');
+    END LOOP;
+END $$;
+
 INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, records, record_ids)
 SELECT min(id::text)::uuid, min(occurred_at), request_id, subject, organization_id, roles,
-       json_agg(json_build_array(record_type, replace(record_id::text, '-', '')) ORDER BY id)::text,
+       jsonb_agg(jsonb_build_array(record_type, replace(record_id::text, '-', '')) ORDER BY id),
        array_agg(record_id ORDER BY id)
   FROM audit_events WHERE operation = 'read'
  GROUP BY request_id, subject, organization_id, roles;
@@ -54,7 +70,7 @@ UNION ALL
 SELECT encode(substring(uuid_send(r.id) FROM 1 FOR 12) || int4send(e.n::int), 'hex')::uuid,
        r.occurred_at, r.request_id, r.subject, r.organization_id, r.roles, 'read',
        e.value->>0, (e.value->>1)::uuid, r.record_ids
-  FROM audit_reads r CROSS JOIN LATERAL json_array_elements(r.records::json) WITH ORDINALITY AS e(value, n);
+  FROM audit_reads r CROSS JOIN LATERAL jsonb_array_elements(r.records) WITH ORDINALITY AS e(value, n);
 "#;
 
 const SQLITE: &[&str] = &[

@@ -92,7 +92,7 @@ fn insert(backend: DbBackend, batch: &ReadBatch) -> Statement {
     let sql = match backend {
         DbBackend::Postgres => {
             "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, records, record_ids) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, ARRAY(SELECT (e->>1)::uuid FROM json_array_elements($7::json) AS e)"
+             SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, ARRAY(SELECT (e->>1)::uuid FROM jsonb_array_elements($7::jsonb) AS e)"
         }
         _ => {
             "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, records) \
