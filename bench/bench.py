@@ -380,16 +380,18 @@ def chart(results, meta, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     names = {"raw": "raw SQL (pgbench)", "pgl": "PostGraphile 5", "kb": "Kinbridge / PostgreSQL", "kbs": "Kinbridge / SQLite"}
+    colours = {"raw": "tab:blue", "pgl": "tab:orange", "kb": "tab:green", "kbs": "tab:red"}
     fig, axes = plt.subplots(2, len(WORKLOADS), figsize=(4 * len(WORKLOADS), 7), squeeze=False)
     for i, (w, title) in enumerate(WORKLOADS.items()):
         for s, label in names.items():
             cs = [c for c in meta["concurrency"] if results.get((s, w, c))]
             if not cs:
                 continue
-            axes[0][i].plot(cs, [results[(s, w, c)]["rps"] for c in cs], marker="o", label=label)
+            axes[0][i].plot(cs, [results[(s, w, c)]["rps"] for c in cs], marker="o", label=label, color=colours[s])
             p99 = [results[(s, w, c)]["p99"] for c in cs]
+            # pgbench reports no percentiles: raw SQL has no p99 line.
             if all(p is not None for p in p99):
-                axes[1][i].plot(cs, p99, marker="o", label=label)
+                axes[1][i].plot(cs, p99, marker="o", label=label, color=colours[s])
         axes[0][i].set_title(title, fontsize=9)
         axes[0][i].set_ylabel("requests per second")
         axes[1][i].set_ylabel("p99 latency (ms)")
@@ -399,23 +401,30 @@ def chart(results, meta, path):
             ax.set_xlabel("concurrent connections")
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
+    axes[1][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--postgres-url", required=True, help="a superuser URL of the throwaway cluster")
-    p.add_argument("--pg-bindir", required=True)
-    p.add_argument("--kinbridge", required=True)
-    p.add_argument("--postgraphile", required=True, help="the postgraphile executable (Node 22 on PATH)")
+    p.add_argument("--postgres-url", help="a superuser URL of the throwaway cluster")
+    p.add_argument("--pg-bindir")
+    p.add_argument("--kinbridge")
+    p.add_argument("--postgraphile", help="the postgraphile executable (Node 22 on PATH)")
     p.add_argument("--families", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--seconds", type=int, default=6)
     p.add_argument("--concurrency", default="1,8,32")
     p.add_argument("--workloads", default="a,b,c,d")
     p.add_argument("--out", default=str(HERE / "results"))
+    p.add_argument("--report-only", action="store_true", help="rewrite the report from --out's results.json")
     args = p.parse_args()
+    if args.report_only:
+        saved = json.loads((Path(args.out) / "results.json").read_text())
+        runs = {(r["server"], r["workload"], r["c"]): r for r in saved["runs"]}
+        report(runs, saved["rss_mib"], saved["meta"], Path(args.out))
+        return
     concurrency = [int(c) for c in args.concurrency.split(",")]
     workloads = args.workloads.split(",")
     out_dir = Path(args.out)
