@@ -29,6 +29,10 @@ const INDEXES: &[(&str, &[&str], Option<&str>)] = &[
     ("support_offers", &["placement_id", "offered_on", "id"], Some("ix_support_offers_placement_id_offered_on")),
     ("plan_reviews", &["plan_id", "held_on", "id"], Some("ix_plan_reviews_plan_id_held_on")),
     ("family_members", &["family_id", "id"], None),
+    // The residence municipality's coordination view: families whose parents live here.
+    // Without it, every crossMunicipalityPlacements page and count scanned all members
+    // (22 ms each on the 10,000-family set; 5.9 ms with it).
+    ("family_members", &["residence_municipality_id", "family_id"], None),
 ];
 
 #[async_trait::async_trait]
