@@ -302,3 +302,30 @@ async fn read_events_of_the_old_layout_move_into_one_row_per_request_and_read_as
     assert!(events.iter().all(|e| e.subject == "old-caseworker" && e.organization_id == org));
     assert_eq!(store.audit_events_for_record(person).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn concurrent_requests_share_commits_yet_each_answer_waits_for_its_own_audit() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let q = "query($id: ID!) { family(id: $id) { members { edges { node { person { givenName } } } } } }";
+    let requests = (0..24).map(|i| {
+        let (app, token, id) = (&app, aarhus.token.clone(), family.id.clone());
+        async move {
+            let request_id = format!("concurrent-{i}");
+            traced(app, &token, &request_id, q, json!({ "id": id })).await;
+            // The answer has arrived: its audit rows must already be committed.
+            app.store.audit_events_for_request(&request_id).await.unwrap()
+        }
+    });
+    let written = futures_util::future::join_all(requests).await;
+    let first: BTreeSet<(String, uuid::Uuid)> =
+        written[0].iter().map(|e| (e.record_type.clone(), e.record_id)).collect();
+    assert!(first.contains(&("Family".into(), uuid_of(&family.id))), "{first:?}");
+    for (i, events) in written.iter().enumerate() {
+        let seen: BTreeSet<(String, uuid::Uuid)> =
+            events.iter().map(|e| (e.record_type.clone(), e.record_id)).collect();
+        assert_eq!(seen, first, "request {i} recorded what it was shown, no more, no less");
+        assert!(events.iter().all(|e| e.request_id == format!("concurrent-{i}") && e.operation == "read"));
+    }
+}

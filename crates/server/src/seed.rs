@@ -271,6 +271,26 @@ async fn organizations(
     Ok(Organizations { municipalities, providers, services, authorities, partners })
 }
 
+fn person_row(
+    id: Uuid,
+    organization_id: Uuid,
+    now: DateTime<Utc>,
+    given_name: &str,
+    family_name: &str,
+    birth_date: Option<NaiveDate>,
+) -> person::ActiveModel {
+    person::ActiveModel {
+        id: Set(id),
+        organization_id: Set(organization_id),
+        created_at: Set(now),
+        updated_at: Set(now),
+        version: Set(1),
+        given_name: Set(given_name.to_owned()),
+        family_name: Set(family_name.to_owned()),
+        birth_date: Set(birth_date),
+    }
+}
+
 #[allow(clippy::too_many_lines)]
 fn one_family(
     i: usize,
@@ -286,16 +306,9 @@ fn one_family(
     let person = |b: &mut Batch, ids: &mut Ids, rng: &mut Rng, from_year: i32, years: usize| {
         let id = ids.next();
         let birth_year = from_year + rng.below(years) as i32;
-        b.persons.push(person::ActiveModel {
-            id: Set(id),
-            organization_id: Set(municipality),
-            created_at: Set(now),
-            updated_at: Set(now),
-            version: Set(1),
-            given_name: Set((*rng.pick(GIVEN)).to_owned()),
-            family_name: Set(family_name.to_owned()),
-            birth_date: Set(NaiveDate::from_ymd_opt(birth_year, 1 + rng.below(12) as u32, 1 + rng.below(28) as u32)),
-        });
+        let given = *rng.pick(GIVEN);
+        let birth_date = NaiveDate::from_ymd_opt(birth_year, 1 + rng.below(12) as u32, 1 + rng.below(28) as u32);
+        b.persons.push(person_row(id, municipality, now, given, family_name, birth_date));
         id
     };
     let family_id = ids.next();
@@ -479,16 +492,7 @@ fn one_family(
         let authority = orgs.authorities[a];
         let client = |b: &mut Batch, ids: &mut Ids, given: &str, year: i32| {
             let id = ids.next();
-            b.persons.push(person::ActiveModel {
-                id: Set(id),
-                organization_id: Set(authority),
-                created_at: Set(now),
-                updated_at: Set(now),
-                version: Set(1),
-                given_name: Set(given.to_owned()),
-                family_name: Set(family_name.to_owned()),
-                birth_date: Set(NaiveDate::from_ymd_opt(year, 6, 1)),
-            });
+            b.persons.push(person_row(id, authority, now, given, family_name, NaiveDate::from_ymd_opt(year, 6, 1)));
             id
         };
         let child = client(b, ids, "Barn", 2014);

@@ -143,21 +143,23 @@ async fn every_page_of_an_ordered_connection_is_cut_from_the_whole_order_ties_br
     let all = all_visible(&store, BY_RANK).await;
     let ranks: Vec<i32> = all.iter().map(|r| r.rank).collect();
     assert_eq!(ranks, [1, 1, 2, 2, 2, 3, 4], "the hidden row is not among them");
-    for req in every_request(&all) {
-        let query = row::Entity::find().filter(row::Column::Hidden.eq(false));
-        let page = fetch(store.conn(), query, BY_RANK, req).await.expect("a page");
-        assert_eq!((ids(&page), page.has_previous, page.has_next), expected(&all, &req), "{req:?}");
-    }
+    every_page_is_cut_from(&store, &all, BY_RANK).await;
 }
 
 #[tokio::test]
 async fn every_page_of_a_connection_in_creation_order_is_cut_by_id() {
     let (store, _, _) = store().await;
     let all = all_visible(&store, BY_ID).await;
-    for req in every_request(&all) {
+    every_page_is_cut_from(&store, &all, BY_ID).await;
+}
+
+/// Fetches every page of every request in `order` and compares it with the page cut from
+/// `all` in memory.
+async fn every_page_is_cut_from(store: &Store, all: &[row::Model], order: Order<row::Column>) {
+    for req in every_request(all) {
         let query = row::Entity::find().filter(row::Column::Hidden.eq(false));
-        let page = fetch(store.conn(), query, BY_ID, req).await.expect("a page");
-        assert_eq!((ids(&page), page.has_previous, page.has_next), expected(&all, &req), "{req:?}");
+        let page = fetch(store.conn(), query, order, req).await.expect("a page");
+        assert_eq!((ids(&page), page.has_previous, page.has_next), expected(all, &req), "{req:?}");
     }
 }
 
