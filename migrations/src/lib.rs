@@ -16,6 +16,7 @@ mod m0005_guidance;
 mod m0006_plan_next_review;
 mod m0007_batched_read_indexes;
 mod m0008_audit_reads;
+mod m0009_audit_read_arrays;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_plan_next_review::Migration),
             Box::new(m0007_batched_read_indexes::Migration),
             Box::new(m0008_audit_reads::Migration),
+            Box::new(m0009_audit_read_arrays::Migration),
         ]
     }
 }

@@ -80,33 +80,75 @@ async fn commit(db: &DatabaseConnection, jobs: &[Job]) -> Result<(), sea_orm::Db
     txn.commit().await
 }
 
-/// One row for all of a request's reads: the records as one JSON array of
-/// `[record type, record id]` (and on PostgreSQL their ids as an indexed array too).
+/// One row for all of a request's reads. On PostgreSQL the record types and ids are two
+/// parallel arrays, each bound as one array literal (see migration m0009); on SQLite the
+/// records are one JSON array of `[record type, record id]`.
 fn insert(backend: DbBackend, batch: &ReadBatch) -> Statement {
-    let records: Vec<serde_json::Value> = batch
-        .reads
-        .iter()
-        .map(|(record_type, record_id)| serde_json::json!([record_type, record_id.simple().to_string()]))
-        .collect();
-    let records = serde_json::Value::Array(records).to_string();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, records, record_ids) \
-             SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, ARRAY(SELECT (e->>1)::uuid FROM jsonb_array_elements($7::jsonb) AS e)"
-        }
-        _ => {
-            "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, records) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)"
-        }
-    };
-    let values: Vec<Value> = vec![
+    let mut values: Vec<Value> = vec![
         Uuid::now_v7().into(),
         batch.occurred_at.into(),
         batch.request_id.clone().into(),
         batch.subject.clone().into(),
         batch.organization_id.into(),
         batch.roles.clone().into(),
-        records.into(),
     ];
+    let sql = match backend {
+        DbBackend::Postgres => {
+            let (types, ids) = array_literals(&batch.reads);
+            values.extend([types.into(), ids.into()]);
+            "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, record_types, record_ids) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8::uuid[])"
+        }
+        _ => {
+            let records: Vec<serde_json::Value> = batch
+                .reads
+                .iter()
+                .map(|(record_type, record_id)| serde_json::json!([record_type, record_id.simple().to_string()]))
+                .collect();
+            values.push(serde_json::Value::Array(records).to_string().into());
+            "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, records) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)"
+        }
+    };
     Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// The PostgreSQL array literals `{Family,Person,…}` and `{uuid,uuid,…}` of `reads`.
+/// Record types are type names (letters only), so neither literal needs quoting.
+fn array_literals(reads: &[(&'static str, Uuid)]) -> (String, String) {
+    use std::fmt::Write;
+    let mut types = String::with_capacity(2 + reads.len() * 12);
+    let mut ids = String::with_capacity(2 + reads.len() * 37);
+    types.push('{');
+    ids.push('{');
+    for (i, (record_type, record_id)) in reads.iter().enumerate() {
+        debug_assert!(record_type.bytes().all(|b| b.is_ascii_alphanumeric()), "{record_type}");
+        if i > 0 {
+            types.push(',');
+            ids.push(',');
+        }
+        types.push_str(record_type);
+        let _ = write!(ids, "{}", record_id.hyphenated());
+    }
+    types.push('}');
+    ids.push('}');
+    (types, ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_literals_list_the_reads_in_order() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert_eq!(
+            array_literals(&[("Family", a), ("Person", b)]),
+            (
+                "{Family,Person}".to_owned(),
+                "{00000000-0000-0000-0000-000000000001,00000000-0000-0000-0000-000000000002}".to_owned()
+            )
+        );
+        assert_eq!(array_literals(&[]), ("{}".to_owned(), "{}".to_owned()));
+    }
 }

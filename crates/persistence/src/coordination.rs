@@ -14,7 +14,7 @@ use kinbridge_domain::ids::{ParentActionPlanId, PlacementId};
 use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_domain::sharing::ConsentPurpose;
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::Store;
@@ -44,7 +44,7 @@ impl Store {
     ) -> Result<Page<CoordinationRow>, StoreError> {
         let page = page::fetch(
             self.conn(),
-            coordination_query(r, include_ended),
+            coordination_query(self.backend(), r, include_ended),
             page::Order::by_id(placement::Column::Id),
             req,
         )
@@ -99,7 +99,7 @@ impl Store {
         r: &Reader<'_>,
         include_ended: bool,
     ) -> Result<u64, StoreError> {
-        Ok(coordination_query(r, include_ended).count(self.conn()).await?)
+        Ok(coordination_query(self.backend(), r, include_ended).count(self.conn()).await?)
     }
 
     /// The goals of a plan in the coordination view, if a parent's consent to share them
@@ -117,7 +117,7 @@ impl Store {
                     Query::select()
                         .column(placement::Column::Id)
                         .from(placement::Entity)
-                        .cond_where(coordination_condition(r, true))
+                        .cond_where(coordination_condition(self.backend(), r, true))
                         .to_owned(),
                 ),
             )
@@ -138,7 +138,7 @@ impl Store {
     }
 }
 
-fn coordination_condition(r: &Reader<'_>, include_ended: bool) -> Condition {
+fn coordination_condition(backend: DbBackend, r: &Reader<'_>, include_ended: bool) -> Condition {
     if r.actor.organization_kind != OrganizationKind::Municipality {
         return Condition::all().add(Expr::cust("1 = 0"));
     }
@@ -150,9 +150,18 @@ fn coordination_condition(r: &Reader<'_>, include_ended: bool) -> Condition {
         .and_where(family_member::Column::Role.is_in(parents))
         .and_where(family_member::Column::ResidenceMunicipalityId.eq(org))
         .to_owned();
-    let mut condition = Condition::all()
-        .add(placement::Column::OrganizationId.ne(org))
-        .add(placement::Column::FamilyId.in_subquery(families_living_here));
+    // On PostgreSQL the families are gathered first into an array (an InitPlan), and the
+    // placements found through their family index. As `IN (subquery)`, the prepared
+    // statement's generic plan walked all 12,000 placements in id order probing the
+    // members for each (24 ms against 2.5 ms on the 10,000-family data set).
+    let living_here = match backend {
+        DbBackend::Postgres => Expr::cust_with_exprs(
+            r#""placements"."family_id" = ANY(ARRAY($1))"#,
+            [Expr::SubQuery(None, Box::new(families_living_here.into()))],
+        ),
+        _ => placement::Column::FamilyId.in_subquery(families_living_here),
+    };
+    let mut condition = Condition::all().add(placement::Column::OrganizationId.ne(org)).add(living_here);
     if !include_ended {
         condition = condition.add(
             Condition::any().add(placement::Column::EndDate.is_null()).add(placement::Column::EndDate.gt(r.today)),
@@ -161,6 +170,6 @@ fn coordination_condition(r: &Reader<'_>, include_ended: bool) -> Condition {
     condition
 }
 
-fn coordination_query(r: &Reader<'_>, include_ended: bool) -> sea_orm::Select<placement::Entity> {
-    placement::Entity::find().filter(coordination_condition(r, include_ended))
+fn coordination_query(backend: DbBackend, r: &Reader<'_>, include_ended: bool) -> sea_orm::Select<placement::Entity> {
+    placement::Entity::find().filter(coordination_condition(backend, r, include_ended))
 }

@@ -201,7 +201,7 @@ entity!(
 
 entity!(
     /// The audit trail as its readers see it (a view): the write events, and one row per
-    /// record each request was shown, unpacked from `audit_reads` (see migration m0008).
+    /// record each request was shown, unpacked from `audit_reads` (see migrations m0008 and m0009).
     audit_trail, "audit_trail", {
     occurred_at: DateTimeUtc, request_id: String, subject: String, organization_id: Uuid, roles: String,
     operation: String, record_type: String, record_id: Uuid,
