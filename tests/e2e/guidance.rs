@@ -606,4 +606,42 @@ async fn a_sub_goal_is_owned_by_a_referred_provider_who_moves_it_on() {
         "CONFLICT",
         "achieved stays achieved"
     );
+
+    // Once the referral has ended, the provider may no longer change its sub-goals: the
+    // write is refused as the read is, and nothing is written.
+    let second = s.app.gql(&s.org.token, add, json!({ "g": s.goals[0], "o": fsp.id.to_string() })).await;
+    let second = second.data()["addSubGoal"]["subGoal"]["id"].clone();
+    let referral = s
+        .app
+        .gql(
+            &s.org.token,
+            "query($f: ID!) { family(id: $f) { referrals { edges { node { id } } } } }",
+            json!({ "f": family }),
+        )
+        .await
+        .data()["family"]["referrals"]["edges"][0]["node"]["id"]
+        .clone();
+    let today = chrono::Utc::now().date_naive().to_string();
+    s.app
+        .gql(
+            &s.org.token,
+            "mutation($r: ID!, $e: Date!) { endReferral(input: { id: $r, endsOn: $e }) { referral { id } } }",
+            json!({ "r": referral, "e": today }),
+        )
+        .await
+        .data();
+    let changes = s.app.outbox_len().await;
+    assert_eq!(s.app.gql(&fsp.token, set, json!({ "id": second, "s": "IN_PROGRESS" })).await.code(), "NOT_FOUND");
+    assert_eq!(s.app.outbox_len().await, changes, "a refused write writes nothing");
+    let subs = s
+        .app
+        .gql(
+            &s.org.token,
+            "query($p: ID!) { parentActionPlan(id: $p) { goals(first: 1) { edges { node { subGoals { edges { node { id status version } } } } } } } }",
+            json!({ "p": s.plan }),
+        )
+        .await;
+    let subs = &subs.data()["parentActionPlan"]["goals"]["edges"][0]["node"]["subGoals"]["edges"];
+    let unchanged = subs.as_array().unwrap().iter().find(|e| e["node"]["id"] == second).unwrap();
+    assert_eq!(unchanged["node"], json!({ "id": second, "status": "OPEN", "version": 1 }));
 }

@@ -319,7 +319,13 @@ async fn every_caller_gets_exactly_what_the_matrix_says() {
                     c.sub = (*subject).to_owned();
                     c.roles = roles.iter().map(|r| (*r).to_owned()).collect();
                 });
+                let changes = app.outbox_len().await;
                 let got = outcome(&app.gql(&token, query, s.variables.clone()).await);
+                let refused = !(got == "ok" || got.parse::<u64>().is_ok());
+                if refused && app.outbox_len().await != changes {
+                    failures
+                        .push(format!("{operation}: {} as {roles:?} was refused ({got}) yet wrote", CALLERS[column]));
+                }
                 if got != expected[column] {
                     failures.push(format!(
                         "{operation}: {} as {roles:?} got {got}, expected {}",

@@ -305,6 +305,7 @@ impl Store {
         }
         let org = tx.organization_id();
         let row = sub_goal::Entity::find_by_id(id.as_uuid())
+            .filter(sub_goals_visible(&tx.scope()))
             .filter(
                 sea_orm::Condition::any()
                     .add(sub_goal::Column::OrganizationId.eq(org))

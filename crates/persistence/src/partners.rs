@@ -18,7 +18,7 @@ use crate::Store;
 use crate::entities::{family_partner, family_partner_assignment, family_partner_service, person, service_eligibility};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
-use crate::scope::{self, ReadLog, Reader, owned_by};
+use crate::scope::{self, Reader, owned_by};
 use crate::write::WriteMeta;
 
 impl Store {
@@ -166,7 +166,7 @@ impl Store {
         }
         // A family partner records services on their own assignments only.
         let assignment = family_partner_assignment::Entity::find_by_id(assignment_id.as_uuid())
-            .filter(scope::assignments(&Reader::new(tx.actor(), tx.now.date_naive(), &ReadLog::default())))
+            .filter(scope::assignments(&tx.scope()))
             .one(&*tx)
             .await?
             .ok_or(StoreError::not_found("FamilyPartnerAssignment"))?;

@@ -16,7 +16,7 @@ use crate::entities::{contact_visit, contact_visit_participant, placement, visit
 use crate::error::StoreError;
 use crate::families::membership;
 use crate::placements::placement_owned;
-use crate::scope::{self, ReadLog, Reader};
+use crate::scope::{self, Reader};
 use crate::write::{WriteMeta, unique_to_conflict};
 
 impl Store {
@@ -112,7 +112,7 @@ impl Store {
             return Ok(ContactVisitId::from_uuid(id));
         }
         let visit = contact_visit::Entity::find_by_id(id.as_uuid())
-            .filter(scope::visits(&Reader::new(tx.actor(), tx.now.date_naive(), &ReadLog::default())))
+            .filter(scope::visits(&tx.scope()))
             .one(&*tx)
             .await?
             .ok_or(StoreError::not_found("ContactVisit"))?;

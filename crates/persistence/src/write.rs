@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::Store;
 use crate::entities::{audit_event, idempotency_key, outbox};
 use crate::error::{StoreError, is_unique_violation};
+use crate::scope::{ReadLog, Reader};
 
 /// Who writes, for which request, as which operation.
 #[derive(Debug, Clone)]
@@ -51,6 +52,9 @@ pub struct WriteTx<'a> {
     backend: DbBackend,
     /// The time of this write, used for every timestamp it stores.
     pub now: DateTime<Utc>,
+    /// What the write's own lookups saw; never written to the audit trail (a write's
+    /// audit event is its record), it only lets them use the read scope.
+    lookups: ReadLog,
 }
 
 impl std::ops::Deref for WriteTx<'_> {
@@ -71,7 +75,7 @@ impl Store {
             ..TransactionOptions::default()
         };
         let txn = self.conn().begin_with_options(options).await?;
-        Ok(WriteTx { txn, meta, backend, now: Utc::now() })
+        Ok(WriteTx { txn, meta, backend, now: Utc::now(), lookups: ReadLog::default() })
     }
 }
 
@@ -86,6 +90,12 @@ impl<'a> WriteTx<'a> {
 
     pub fn backend(&self) -> DbBackend {
         self.backend
+    }
+
+    /// The caller's read scope as of this write: a write may touch only what its caller
+    /// may see, so a refused write is `NOT_FOUND` exactly where the read would be.
+    pub(crate) fn scope(&self) -> Reader<'_> {
+        Reader::new(self.meta.actor, self.now.date_naive(), &self.lookups)
     }
 
     /// If this request repeats an earlier one with the same idempotency key, the id of the
