@@ -17,6 +17,7 @@ mod m0006_plan_next_review;
 mod m0007_batched_read_indexes;
 mod m0008_audit_reads;
 mod m0009_audit_read_arrays;
+mod m0010_write_integrity;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_batched_read_indexes::Migration),
             Box::new(m0008_audit_reads::Migration),
             Box::new(m0009_audit_read_arrays::Migration),
+            Box::new(m0010_write_integrity::Migration),
         ]
     }
 }

@@ -444,6 +444,26 @@ async fn client(s: &Setup) -> (String, String) {
     (parent, p["child"]["id"].as_str().unwrap().to_owned())
 }
 
+/// Adds a new person to the placement's family in `role`; their person id.
+async fn add_member(s: &Setup, role: &str, given_name: &str) -> String {
+    let family = s
+        .app
+        .gql(&s.org.token, "query($p: ID!) { placement(id: $p) { family { id } } }", json!({ "p": s.placement }))
+        .await
+        .data()["placement"]["family"]["id"]
+        .clone();
+    let residence = (role == "OTHER_PARENT").then(|| s.org.id.to_string());
+    let r = s
+        .app
+        .gql(
+            &s.org.token,
+            "mutation($f: ID!, $m: FamilyMemberInput!) { addFamilyMember(input: { familyId: $f, member: $m }) { member { person { id } } } }",
+            json!({ "f": family, "m": { "role": role, "person": { "givenName": given_name, "familyName": "Holm" }, "residenceMunicipalityId": residence } }),
+        )
+        .await;
+    r.data()["addFamilyMember"]["member"]["person"]["id"].as_str().unwrap().to_owned()
+}
+
 const PILLAR: &str = "mutation($input: RecordResiliencePillarInput!) { recordResiliencePillar(input: $input) { client { resiliencePillars { pillar status recordedOn history { status } } } } }";
 
 #[tokio::test]
@@ -482,15 +502,26 @@ async fn a_kopp_interview_is_held_with_the_partner_or_a_confidant_of_the_child()
     assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.participants"));
     let r = s.app.gql(&s.org.token, m, json!({ "input": { "clientId": parent, "heldOn": day(-3), "participants": [{ "personId": parent, "role": "PARTNER" }] } })).await;
     assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.participants.0.personId"));
-    let r = s
-        .app
-        .gql(&s.org.token, m, json!({ "input": { "clientId": parent, "heldOn": day(-3), "participants": [{ "personId": child, "role": "CHILD_CONFIDANT" }] } }))
-        .await;
+    // A confidant of the child is a key person of the family: not the child, not a stranger.
+    let interview = |who: &str, role: &str| json!({ "input": { "clientId": parent, "heldOn": day(-3), "participants": [{ "personId": who, "role": role }] } });
+    let r = s.app.gql(&s.org.token, m, interview(&child, "CHILD_CONFIDANT")).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.participants.0.personId"), "the child is no confidant");
+    let stranger = s.app.gql(&s.org.token, "mutation { createPerson(input: { person: { givenName: \"Ole\", familyName: \"Dam\" } }) { person { id } } }", json!({})).await;
+    let stranger = stranger.data()["createPerson"]["person"]["id"].as_str().unwrap().to_owned();
+    let r = s.app.gql(&s.org.token, m, interview(&stranger, "PARTNER")).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.participants.0.personId"), "not of the family");
+    let r = s.app.gql(&s.org.token, m, json!({ "input": { "clientId": parent, "heldOn": day(-3), "participants": [{ "personId": add_member(&s, "KEY_PERSON", "Lise").await, "role": "CHILD_CONFIDANT" }] } })).await;
     let interviews = &r.data()["recordKoppInterview"]["client"]["koppInterviews"];
     assert_eq!(interviews["totalCount"], 1);
     assert_eq!(
         interviews["edges"][0]["node"]["participants"],
-        json!([{ "role": "CHILD_CONFIDANT", "person": { "givenName": "Emma" } }])
+        json!([{ "role": "CHILD_CONFIDANT", "person": { "givenName": "Lise" } }])
+    );
+    let r = s.app.gql(&s.org.token, m, json!({ "input": { "clientId": parent, "heldOn": day(1), "participants": [{ "personId": add_member(&s, "PARTNER", "Kim").await, "role": "PARTNER" }] } })).await;
+    assert_eq!(
+        (r.code(), r.field()),
+        ("BAD_USER_INPUT", "input.heldOn"),
+        "an interview held tomorrow has not been held"
     );
 }
 
@@ -508,14 +539,22 @@ async fn notes_and_support_for_the_other_parent_record_how_the_client_was_suppor
     );
 
     let m = "mutation($input: RecordOtherParentSupportInput!) { recordOtherParentSupport(input: $input) { client { otherParentSupport { totalCount edges { node { wellbeingAsked networkInvolved informedOfSupportOptions otherParent { givenName } } } } } } }";
-    let input = |w: bool, n: bool, i: bool| json!({ "input": { "clientId": parent, "otherParentId": child, "recordedOn": day(0), "wellbeingAsked": w, "networkInvolved": n, "informedOfSupportOptions": i } });
-    let r = s.app.gql(&s.org.token, m, input(false, false, false)).await;
+    let other = add_member(&s, "OTHER_PARENT", "Jens").await;
+    let input = |who: &str, w: bool, n: bool, i: bool| json!({ "input": { "clientId": parent, "otherParentId": who, "recordedOn": day(0), "wellbeingAsked": w, "networkInvolved": n, "informedOfSupportOptions": i } });
+    let r = s.app.gql(&s.org.token, m, input(&other, false, false, false)).await;
     assert_eq!(r.code(), "BAD_USER_INPUT", "a record says what was done");
-    let r = s.app.gql(&s.org.token, m, input(true, false, true)).await;
+    let r = s.app.gql(&s.org.token, m, input(&child, true, false, true)).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.otherParentId"), "the child is not the other parent");
+    let r = s.app.gql(&s.org.token, m, input(&other, true, false, true)).await;
     assert_eq!(
         r.data()["recordOtherParentSupport"]["client"]["otherParentSupport"]["edges"][0]["node"],
-        json!({ "wellbeingAsked": true, "networkInvolved": false, "informedOfSupportOptions": true, "otherParent": { "givenName": "Emma" } })
+        json!({ "wellbeingAsked": true, "networkInvolved": false, "informedOfSupportOptions": true, "otherParent": { "givenName": "Jens" } })
     );
+    let r = s
+        .app
+        .gql(&s.org.token, "mutation($c: ID!, $on: Date!) { recordParentalSupportNote(input: { clientId: $c, notedOn: $on, text: \"Later\" }) { client { id } } }", json!({ "c": parent, "on": day(1) }))
+        .await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.notedOn"), "a note of tomorrow has not been taken");
 }
 
 #[tokio::test]

@@ -89,7 +89,7 @@ const MATRIX: &[Row] = &[
     ("activate plan, stale version",      "mutation($plan: ID!) { activateParentActionPlan(input: { id: $plan, expectedVersion: 999 }) { parentActionPlan { id } } }", ["CF", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
     ("close plan, stale version",         "mutation($plan: ID!) { closeParentActionPlan(input: { id: $plan, expectedVersion: 999 }) { parentActionPlan { id } } }", ["CF", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
     ("review a draft plan",               "mutation($plan: ID!) { recordPlanReview(input: { planId: $plan, kind: STATUS_MEETING, heldOn: \"2026-01-05\" }) { review { id } } }", ["CF", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
-    ("offerSupport",                      "mutation($p: ID!) { offerSupport(input: { placementId: $p, kind: PARENT_NETWORK, offeredOn: \"2026-01-05\" }) { supportOffer { id } } }", ["ok", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
+    ("offerSupport",                      "mutation($p: ID!, $start: Date!) { offerSupport(input: { placementId: $p, kind: PARENT_NETWORK, offeredOn: $start }) { supportOffer { id } } }", ["ok", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
     ("answer an answered offer",          "mutation($offer: ID!) { answerSupportOffer(input: { id: $offer, response: DECLINED, respondedOn: \"2026-01-06\", reofferOn: \"2026-03-01\" }) { supportOffer { id } } }", ["BI", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
     ("plans overdue for review",          "{ plansOverdueForReview { totalCount } }",  ["1",  "FB", "0",  "0",  "0",  "0",  "0",  "0",  "0",  "0",  "0",  "0",  "0"]),
     ("placements awaiting an offer",      "{ placementsAwaitingSupportOffer(afterDays: 0) { totalCount } }", ["1", "FB", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0"]),
@@ -102,13 +102,13 @@ const MATRIX: &[Row] = &[
     ("addSubGoal, owned by the provider", "mutation($goal: ID!, $fspId: ID!) { addSubGoal(input: { goalId: $goal, description: \"Step\", ownerOrganizationId: $fspId, ownerName: \"Karin\" }) { subGoal { id } } }", ["ok", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
     ("set an achieved sub-goal's status", "mutation($sub: ID!) { setSubGoalStatus(input: { id: $sub, status: OPEN }) { subGoal { id } } }", ["CF", "FB", "NF", "NF", "CF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
     ("recordParentalSupportNote",         "mutation($parent: ID!) { recordParentalSupportNote(input: { clientId: $parent, notedOn: \"2026-01-05\", text: \"T\" }) { client { id } } }", ["ok", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
-    ("recordKoppInterview",               "mutation($parent: ID!, $child: ID!) { recordKoppInterview(input: { clientId: $parent, heldOn: \"2026-01-05\", participants: [{ personId: $child, role: CHILD_CONFIDANT }] }) { client { id } } }", ["ok", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
+    ("recordKoppInterview",               "mutation($parent: ID!, $keyPerson: ID!) { recordKoppInterview(input: { clientId: $parent, heldOn: \"2026-01-05\", participants: [{ personId: $keyPerson, role: CHILD_CONFIDANT }] }) { client { id } } }", ["ok", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
     ("recordResiliencePillar",            "mutation($parent: ID!) { recordResiliencePillar(input: { clientId: $parent, pillar: CHILDRENS_EMOTIONS, status: DISCUSSED, recordedOn: \"2026-01-05\" }) { client { id } } }", ["ok", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
-    ("recordOtherParentSupport",          "mutation($parent: ID!, $child: ID!) { recordOtherParentSupport(input: { clientId: $parent, otherParentId: $child, recordedOn: \"2026-01-05\", wellbeingAsked: true, networkInvolved: false, informedOfSupportOptions: false }) { client { id } } }", ["ok", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
+    ("recordOtherParentSupport",          "mutation($parent: ID!, $otherParent: ID!) { recordOtherParentSupport(input: { clientId: $parent, otherParentId: $otherParent, recordedOn: \"2026-01-05\", wellbeingAsked: true, networkInvolved: false, informedOfSupportOptions: false }) { client { id } } }", ["ok", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
     ("change feed",                       "{ changes(first: 1) { edges { node { event } } } }", ["ok", "FB", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok"]),
     ("upsertFamily by case id",           "mutation { upsertFamily(input: { externalId: \"SAG-M\", name: \"M\" }) { family { id } } }", ["ok", "FB", "ok", "ok", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB"]),
     ("endPlacement, stale version",       "mutation($p: ID!) { endPlacement(input: { id: $p, endDate: \"2030-01-01\", endReason: RETURNED_HOME, expectedVersion: 999 }) { placement { id } } }", ["CF", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
-    ("notifyKeyPerson, with consent",     "mutation($parent: ID!, $child: ID!) { notifyKeyPerson(input: { clientId: $parent, keyPersonId: $child, notifiedOn: \"2026-11-01\" }) { notification { id } } }", ["ok", "FB", "BI", "BI", "BI", "BI", "BI", "BI", "BI", "BI", "BI", "BI", "BI"]),
+    ("notifyKeyPerson, with consent",     "mutation($parent: ID!, $keyPerson: ID!) { notifyKeyPerson(input: { clientId: $parent, keyPersonId: $keyPerson, notifiedOn: \"2026-11-01\" }) { notification { id } } }", ["ok", "FB", "BI", "BI", "BI", "BI", "BI", "BI", "BI", "BI", "BI", "BI", "BI"]),
 ];
 
 fn day(offset: i64) -> String {
@@ -151,6 +151,15 @@ async fn scenario(app: &TestApp) -> Scenario {
         data(app, &aarhus.token, "mutation($f: ID!, $p: ID!, $s: Date!, $e: Date) { createReferral(input: { familyId: $f, providerId: $p, startsOn: $s, endsOn: $e }) { referral { id } } }",
             json!({ "f": family.id, "p": provider.id.to_string(), "s": day(starts), "e": ends.map(day) })).await;
     };
+    // The child's other parent, and a key person of the child (a confidant).
+    let member = async |role: &str, name: &str| {
+        let v = data(app, &aarhus.token, "mutation($f: ID!, $m: FamilyMemberInput!) { addFamilyMember(input: { familyId: $f, member: $m }) { member { person { id } } } }",
+            json!({ "f": family.id, "m": { "role": role, "person": { "givenName": name, "familyName": "Hansen" },
+                "residenceMunicipalityId": (role == "OTHER_PARENT").then(|| aarhus.id.to_string()) } })).await;
+        id_at(&v, &["addFamilyMember", "member", "person", "id"])
+    };
+    let other_parent = member("OTHER_PARENT", "Jens").await;
+    let key_person = member("KEY_PERSON", "Lærer Ib").await;
     refer(&fsp, -30, None).await;
     refer(&fsp_former, -30, Some(-1)).await;
     let place = async |f: &crate::support::SeededFamily| {
@@ -191,12 +200,12 @@ async fn scenario(app: &TestApp) -> Scenario {
         json!({ "s": sub }),
     )
     .await;
-    let offer = data(app, &aarhus.token, "mutation($p: ID!) { offerSupport(input: { placementId: $p, kind: SUPPORT_PERSON, offeredOn: \"2026-01-02\" }) { supportOffer { id } } }", json!({ "p": placement })).await;
+    let offer = data(app, &aarhus.token, "mutation($p: ID!, $on: Date!) { offerSupport(input: { placementId: $p, kind: SUPPORT_PERSON, offeredOn: $on }) { supportOffer { id } } }", json!({ "p": placement, "on": day(-29) })).await;
     let offer = id_at(&offer, &["offerSupport", "supportOffer", "id"]);
-    let declined = data(app, &aarhus.token, "mutation($p: ID!) { offerSupport(input: { placementId: $p, kind: PMTO, offeredOn: \"2026-01-02\" }) { supportOffer { id } } }", json!({ "p": placement })).await;
-    data(app, &aarhus.token, "mutation($o: ID!) { answerSupportOffer(input: { id: $o, response: DECLINED, respondedOn: \"2026-01-03\", reofferOn: \"2026-02-01\" }) { supportOffer { id } } }",
-        json!({ "o": id_at(&declined, &["offerSupport", "supportOffer", "id"]) })).await;
-    data(app, &aarhus.token, "mutation($o: ID!) { answerSupportOffer(input: { id: $o, response: ACCEPTED, respondedOn: \"2026-01-03\" }) { supportOffer { id } } }", json!({ "o": offer })).await;
+    let declined = data(app, &aarhus.token, "mutation($p: ID!, $on: Date!) { offerSupport(input: { placementId: $p, kind: PMTO, offeredOn: $on }) { supportOffer { id } } }", json!({ "p": placement, "on": day(-29) })).await;
+    data(app, &aarhus.token, "mutation($o: ID!, $on: Date!, $again: Date!) { answerSupportOffer(input: { id: $o, response: DECLINED, respondedOn: $on, reofferOn: $again }) { supportOffer { id } } }",
+        json!({ "o": id_at(&declined, &["offerSupport", "supportOffer", "id"]), "on": day(-28), "again": day(-10) })).await;
+    data(app, &aarhus.token, "mutation($o: ID!, $on: Date!) { answerSupportOffer(input: { id: $o, response: ACCEPTED, respondedOn: $on }) { supportOffer { id } } }", json!({ "o": offer, "on": day(-28) })).await;
     consent(&family.parent_id).await;
 
     // A second family at the same site, whose parent's consent was revoked.
@@ -266,7 +275,7 @@ async fn scenario(app: &TestApp) -> Scenario {
             "v": id_at(&visit, &["planContactVisit", "contactVisit", "id"]), "plan": plan1, "plan2": plan2,
             "a": id_at(&a, &["assignFamilyPartner", "assignment", "id"]), "target": fsp_target.id.to_string(), "siteId": site.id.to_string(),
             "aarhus": aarhus.id.to_string(), "hanne": partners[0], "peter": partners[1], "e": eligibility,
-            "mhaChild": child, "caregiver": caregiver, "former": former_referral, "offer": offer, "goal": goal, "sub": sub, "fspId": fsp.id.to_string(), "revoked": revoked, "start": day(-30),
+            "mhaChild": child, "caregiver": caregiver, "otherParent": other_parent, "keyPerson": key_person, "former": former_referral, "offer": offer, "goal": goal, "sub": sub, "fspId": fsp.id.to_string(), "revoked": revoked, "start": day(-30),
             "vs": (Utc::now() + Duration::days(7)).to_rfc3339(), "ve": (Utc::now() + Duration::days(7) + Duration::hours(1)).to_rfc3339(),
         }),
         columns: vec![

@@ -139,17 +139,21 @@ async fn a_family_partner_service_is_delivered_to_the_caregiver_never_to_the_chi
     assert_eq!(r.data()["familyPartnerAssignment"]["services"]["totalCount"], 0);
 }
 
+fn in_days(n: u64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::Days::new(n)).to_string()
+}
+
 #[tokio::test]
 async fn a_partner_past_the_training_deadline_without_certification_gets_no_new_assignment() {
     let a = authority().await;
     let peter =
-        partner(&a, json!({ "certificationStatus": "PENDING_CERTIFICATION", "trainingDeadline": "2026-01-31" })).await;
+        partner(&a, json!({ "certificationStatus": "PENDING_CERTIFICATION", "trainingDeadline": in_days(30) })).await;
     let r = a
         .app
         .gql(
             &a.org.token,
             ASSIGN,
-            json!({ "input": { "familyPartnerId": peter, "eligibilityId": a.eligibility, "startDate": "2026-02-01" } }),
+            json!({ "input": { "familyPartnerId": peter, "eligibilityId": a.eligibility, "startDate": in_days(31) } }),
         )
         .await;
     assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.familyPartnerId"));
@@ -160,7 +164,7 @@ async fn a_partner_past_the_training_deadline_without_certification_gets_no_new_
         .gql(
             &a.org.token,
             ASSIGN,
-            json!({ "input": { "familyPartnerId": peter, "eligibilityId": a.eligibility, "startDate": "2026-01-15" } }),
+            json!({ "input": { "familyPartnerId": peter, "eligibilityId": a.eligibility, "startDate": in_days(5) } }),
         )
         .await;
     r.data();

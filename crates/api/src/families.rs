@@ -9,6 +9,7 @@ use kinbridge_domain::person::{IdentifierKind as DomainIdentifierKind, NewPerson
 use kinbridge_domain::{ValidationError, family as dfamily};
 use kinbridge_persistence::entities::{family, family_member, person, person_identifier};
 use kinbridge_persistence::families::{MemberPerson, NewMember};
+use kinbridge_persistence::write::Outcome;
 use serde::Serialize;
 
 use crate::connection::{self, Conn, cost};
@@ -423,8 +424,12 @@ pub struct UpsertFamilyInput {
 #[derive(SimpleObject, Debug, Clone)]
 pub struct UpsertFamilyPayload {
     pub family: Family,
-    /// Whether this call created the family (rather than updating it).
+    /// Whether this call created the family (rather than updating it). A retry with the
+    /// same idempotency key answers as the first call did.
     pub created: bool,
+    /// Whether this call changed what was stored. An upsert of exactly what is stored
+    /// changes nothing: no new version, nothing in the change feed.
+    pub changed: bool,
 }
 
 #[derive(InputObject, Serialize, Debug, Clone)]
@@ -548,8 +553,12 @@ impl FamilyMutation {
             .and_then(|f| f.with_contact(input.caseworker_contact.as_deref()))
             .map_err(in_input)?;
         let meta = c.write("upsertFamily", input.idempotency_key.as_deref(), &input)?;
-        let (id, created) = c.store.upsert_family(&meta, &family).await.map_err(under("input"))?;
-        Ok(UpsertFamilyPayload { family: Family(c.store.family(&c.reader(), id).await.api()?), created })
+        let (id, outcome) = c.store.upsert_family(&meta, &family).await.map_err(under("input"))?;
+        Ok(UpsertFamilyPayload {
+            family: Family(c.store.family(&c.reader(), id).await.api()?),
+            created: outcome == Outcome::Created,
+            changed: outcome != Outcome::Unchanged,
+        })
     }
 
     /// Adds a member to one of the caller's families.

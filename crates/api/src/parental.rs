@@ -8,6 +8,7 @@ use kinbridge_domain::ids::{
 };
 use kinbridge_domain::parental::{self as dparental, OtherParentSupport};
 use kinbridge_domain::text::{FreeText, Name};
+use kinbridge_domain::when;
 use kinbridge_persistence::assoc::catalogue;
 use kinbridge_persistence::entities::{
     kopp_interview, other_parent_support, parental_support_note, resilience_pillar_record, sub_goal,
@@ -318,8 +319,9 @@ impl ParentalMutation {
         let c = caller(ctx)?;
         let client: PersonId = id_arg("input.clientId", &input.client_id)?;
         let note = FreeText::parse(&input.text).at("text").map_err(in_input)?;
+        let noted_on = when::has_happened("notedOn", input.noted_on.0, c.today()).map_err(in_input)?;
         let meta = c.write("recordParentalSupportNote", input.idempotency_key.as_deref(), &input)?;
-        c.store.record_parental_note(&meta, client, input.noted_on.0, &note).await.map_err(under("input"))?;
+        c.store.record_parental_note(&meta, client, noted_on, &note).await.map_err(under("input"))?;
         Ok(ParentalSupportPayload { client: Person(c.store.person(&c.reader(), client).await.api()?) })
     }
 
@@ -338,9 +340,10 @@ impl ParentalMutation {
             .map(|(i, p)| Ok((id_arg(&format!("input.participants.{i}.personId"), &p.person_id)?, p.role.into())))
             .collect::<Result<Vec<_>, ApiError>>()?;
         let note = text("note", input.note.as_deref())?;
+        let held_on = when::has_happened("heldOn", input.held_on.0, c.today()).map_err(in_input)?;
         let meta = c.write("recordKoppInterview", input.idempotency_key.as_deref(), &input)?;
         c.store
-            .record_kopp_interview(&meta, client, input.held_on.0, &participants, note.as_ref())
+            .record_kopp_interview(&meta, client, held_on, &participants, note.as_ref())
             .await
             .map_err(under("input"))?;
         Ok(ParentalSupportPayload { client: Person(c.store.person(&c.reader(), client).await.api()?) })
@@ -356,9 +359,10 @@ impl ParentalMutation {
         let c = caller(ctx)?;
         let client: PersonId = id_arg("input.clientId", &input.client_id)?;
         let note = text("note", input.note.as_deref())?;
+        let recorded_on = when::has_happened("recordedOn", input.recorded_on.0, c.today()).map_err(in_input)?;
         let meta = c.write("recordResiliencePillar", input.idempotency_key.as_deref(), &input)?;
         c.store
-            .record_pillar(&meta, client, input.pillar.into(), input.status.into(), input.recorded_on.0, note.as_ref())
+            .record_pillar(&meta, client, input.pillar.into(), input.status.into(), recorded_on, note.as_ref())
             .await
             .map_err(under("input"))?;
         Ok(ParentalSupportPayload { client: Person(c.store.person(&c.reader(), client).await.api()?) })
@@ -378,9 +382,10 @@ impl ParentalMutation {
             OtherParentSupport::new(input.wellbeing_asked, input.network_involved, input.informed_of_support_options)
                 .map_err(in_input)?;
         let note = text("note", input.note.as_deref())?;
+        let recorded_on = when::has_happened("recordedOn", input.recorded_on.0, c.today()).map_err(in_input)?;
         let meta = c.write("recordOtherParentSupport", input.idempotency_key.as_deref(), &input)?;
         c.store
-            .record_other_parent_support(&meta, client, other, input.recorded_on.0, support, note.as_ref())
+            .record_other_parent_support(&meta, client, other, recorded_on, support, note.as_ref())
             .await
             .map_err(under("input"))?;
         Ok(ParentalSupportPayload { client: Person(c.store.person(&c.reader(), client).await.api()?) })

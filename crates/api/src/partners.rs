@@ -10,6 +10,7 @@ use kinbridge_domain::organization::OrganizationKind as DomainOrganizationKind;
 use kinbridge_domain::partner::{self as dpartner, Certification, ServiceMinutes};
 use kinbridge_domain::person::NewPerson;
 use kinbridge_domain::text::{ExternalId, Name};
+use kinbridge_domain::when;
 use kinbridge_persistence::entities::{
     family_partner, family_partner_assignment, family_partner_service, service_eligibility,
 };
@@ -393,6 +394,9 @@ impl PartnerMutation {
             input.training_deadline.map(|d| d.0),
         )
         .map_err(in_input)?;
+        if let Some(certified_on) = input.certified_on {
+            when::has_happened("certifiedOn", certified_on.0, c.today()).map_err(in_input)?;
+        }
         let subject = input.subject.as_deref().map(ExternalId::parse).transpose().at("subject").map_err(in_input)?;
         let meta = c.write("createFamilyPartner", input.idempotency_key.as_deref(), &input)?;
         let id = c
@@ -459,10 +463,11 @@ impl PartnerMutation {
         let assignment: FamilyPartnerAssignmentId = id_arg("input.assignmentId", &input.assignment_id)?;
         let recipient: PersonId = id_arg("input.recipientId", &input.recipient_id)?;
         let minutes = ServiceMinutes::new(i64::from(input.minutes)).at("minutes").map_err(in_input)?;
+        let date = when::has_happened("date", input.date.0, c.today()).map_err(in_input)?;
         let meta = c.write("recordFamilyPartnerService", input.idempotency_key.as_deref(), &input)?;
         let id = c
             .store
-            .record_partner_service(&meta, assignment, recipient, input.date.0, minutes, input.activity.into())
+            .record_partner_service(&meta, assignment, recipient, date, minutes, input.activity.into())
             .await
             .map_err(under("input"))?;
         Ok(RecordFamilyPartnerServicePayload {

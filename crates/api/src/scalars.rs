@@ -20,6 +20,12 @@ impl ScalarType for Date {
         }
     }
 
+    /// Checked when the request is validated, so that a date that does not exist
+    /// (`2023-02-30`) is refused with the path of the field it was given in.
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(s) if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok())
+    }
+
     fn to_value(&self) -> Value {
         Value::String(self.0.format("%Y-%m-%d").to_string())
     }

@@ -7,6 +7,7 @@ use kinbridge_domain::error::AtField;
 use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId, VisitArrangementId};
 use kinbridge_domain::text::FreeText;
 use kinbridge_domain::visit::{self as dvisit, Cancellation, NewVisit, VisitInput, VisitOutcome};
+use kinbridge_domain::when;
 use kinbridge_persistence::assoc::catalogue;
 use kinbridge_persistence::entities::{contact_visit, visit_arrangement};
 use serde::Serialize;
@@ -372,7 +373,8 @@ impl VisitMutation {
     ) -> ApiResult<ContactVisitPayload> {
         let c = caller(ctx)?;
         let id: ContactVisitId = id_arg("input.id", &input.id)?;
-        let at = input.cancelled_at.unwrap_or_else(Utc::now);
+        let at = when::has_happened_at("cancelledAt", input.cancelled_at.unwrap_or_else(Utc::now), Utc::now())
+            .map_err(in_input)?;
         let cancellation = Cancellation::parse(input.cancelled_by.into(), at, &input.reason).map_err(in_input)?;
         let meta = c.write("cancelContactVisit", input.idempotency_key.as_deref(), &input)?;
         let outcome = VisitOutcome::Cancelled(cancellation);

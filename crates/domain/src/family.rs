@@ -28,6 +28,40 @@ impl FamilyRole {
     }
 }
 
+/// The family roles a person must hold beside a client, in a family the client belongs
+/// to, to take part as each rule says: a KOPP interview's partner is the client's partner
+/// or the child's other parent, its confidant is a key person of the child (000, 001); the
+/// other parent supported is a parent of the child, never the child; a notified key person
+/// is a key person of the family.
+pub mod beside {
+    use super::FamilyRole::{self, *};
+
+    pub const KOPP_PARTNER: &[FamilyRole] = &[Partner, Parent, OtherParent, PrimaryCaregiver];
+    pub const CHILD_CONFIDANT: &[FamilyRole] = &[KeyPerson];
+    pub const OTHER_PARENT: &[FamilyRole] = &[Parent, OtherParent, PrimaryCaregiver];
+    pub const KEY_PERSON: &[FamilyRole] = &[KeyPerson];
+}
+
+/// Checks that a person holds one of the `needed` roles among `held`, the roles they have
+/// in the client's families; `what` names the part they are to play.
+pub fn ensure_role_beside(
+    field: &str,
+    held: &[FamilyRole],
+    needed: &[FamilyRole],
+    what: &str,
+) -> Result<(), ValidationError> {
+    if held.iter().any(|r| needed.contains(r)) {
+        return Ok(());
+    }
+    let needed: Vec<&str> = needed.iter().map(|r| r.as_str()).collect();
+    let message = if held.is_empty() {
+        format!("is not a member of the client's family; {what} is one of its members ({})", needed.join(", "))
+    } else {
+        format!("{what} is a member of the client's family as {}", needed.join(", "))
+    };
+    Err(ValidationError::new(field, message))
+}
+
 /// A family to register under the caller's municipality.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFamily {
@@ -98,5 +132,16 @@ mod tests {
         assert_eq!(NewFamily::parse(Some(""), "Hansen").unwrap_err().field, "externalId");
         assert_eq!(NewFamily::parse(None, " ").unwrap_err().field, "name");
         assert!(NewFamily::parse(Some("SAG-1"), "Hansen").is_ok());
+    }
+
+    #[test]
+    fn a_participant_holds_the_role_the_rule_needs_in_the_clients_family() {
+        use super::beside;
+        assert!(ensure_role_beside("x", &[FamilyRole::KeyPerson], beside::CHILD_CONFIDANT, "a confidant").is_ok());
+        let child = ensure_role_beside("otherParentId", &[FamilyRole::Child], beside::OTHER_PARENT, "the other parent");
+        assert_eq!(child.unwrap_err().field, "otherParentId", "the child is never the other parent");
+        let stranger = ensure_role_beside("keyPersonId", &[], beside::KEY_PERSON, "a key person").unwrap_err();
+        assert!(stranger.message.contains("not a member"), "{}", stranger.message);
+        assert!(ensure_role_beside("x", &[FamilyRole::OtherParent], beside::KOPP_PARTNER, "the partner").is_ok());
     }
 }

@@ -19,5 +19,6 @@ pub mod plan;
 pub mod sharing;
 pub mod text;
 pub mod visit;
+pub mod when;
 
 pub use error::{TransitionError, ValidationError};

@@ -91,8 +91,11 @@ impl Certification {
 
     /// A partner past the training deadline without certification gets no new
     /// assignment (002: services are provided by a certified family partner or one
-    /// waiting to complete approved training).
-    pub fn ensure_may_take_assignment(&self, on: NaiveDate) -> Result<(), ValidationError> {
+    /// waiting to complete approved training). The deadline is judged by today, and by the
+    /// assignment's start when that is later: a start date backdated to before the
+    /// deadline does not make a partner who is past it eligible.
+    pub fn ensure_may_take_assignment(&self, today: NaiveDate, starts_on: NaiveDate) -> Result<(), ValidationError> {
+        let on = today.max(starts_on);
         match self {
             Self::Certified { .. } => Ok(()),
             Self::Pending { training_deadline } if on <= *training_deadline => Ok(()),
@@ -211,8 +214,16 @@ mod tests {
     fn a_partner_past_the_training_deadline_without_certification_gets_no_new_assignment() {
         let pending =
             Certification::parse(CertificationStatus::PendingCertification, None, None, Some(d("2026-06-30"))).unwrap();
-        assert!(pending.ensure_may_take_assignment(d("2026-06-30")).is_ok());
-        let err = pending.ensure_may_take_assignment(d("2026-07-01")).unwrap_err();
+        assert!(pending.ensure_may_take_assignment(d("2026-06-01"), d("2026-06-30")).is_ok());
+        let err = pending.ensure_may_take_assignment(d("2026-06-01"), d("2026-07-01")).unwrap_err();
+        assert_eq!(err.field, "familyPartnerId");
+    }
+
+    #[test]
+    fn the_training_deadline_is_judged_by_today_not_by_a_backdated_start() {
+        let pending =
+            Certification::parse(CertificationStatus::PendingCertification, None, None, Some(d("2026-06-30"))).unwrap();
+        let err = pending.ensure_may_take_assignment(d("2026-11-22"), d("2026-03-01")).unwrap_err();
         assert_eq!(err.field, "familyPartnerId");
     }
 
@@ -221,7 +232,7 @@ mod tests {
         let c =
             Certification::parse(CertificationStatus::Certified, Some(d("2025-01-01")), Some(d("2027-01-01")), None)
                 .unwrap();
-        assert!(c.ensure_may_take_assignment(d("2026-11-22")).is_ok());
+        assert!(c.ensure_may_take_assignment(d("2026-11-22"), d("2026-11-22")).is_ok());
     }
 
     #[test]

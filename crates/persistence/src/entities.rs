@@ -262,8 +262,12 @@ pub mod idempotency_key {
         pub key: String,
         pub operation: String,
         pub request_hash: String,
+        /// The record the first request wrote; the nil id while that request is still
+        /// under way (its transaction holds the row).
         pub record_id: Uuid,
         pub created_at: DateTimeUtc,
+        /// What the first request did: `created`, `updated` or `unchanged`.
+        pub outcome: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,8 +21,10 @@ pub enum StoreError {
     #[error("{message}")]
     Conflict { message: String, existing_id: Option<String> },
     /// The database failed. Logged whole where handled; answered `INTERNAL` with no detail.
+    /// A unique violation, a serialization failure or a deadlock is never this: those are
+    /// races between concurrent writes, and become [`StoreError::Conflict`] on the way in.
     #[error("database error: {0}")]
-    Database(#[from] sea_orm::DbErr),
+    Database(sea_orm::DbErr),
     /// A stored value no longer parses: a bug or a damaged row. Answered `INTERNAL`.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
@@ -36,6 +38,32 @@ impl StoreError {
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::Conflict { message: message.into(), existing_id: None }
     }
+}
+
+impl From<sea_orm::DbErr> for StoreError {
+    /// Every database error passes here. A concurrent write that broke a unique
+    /// constraint, or that PostgreSQL could not serialize or chose as a deadlock's victim,
+    /// is a race the client resolves by reading again and retrying: `CONFLICT`, never
+    /// `INTERNAL`, and not an error of the service's own.
+    fn from(e: sea_orm::DbErr) -> Self {
+        if is_unique_violation(&e) {
+            return Self::conflict("a concurrent request wrote the same record; read it again and retry");
+        }
+        if is_concurrency_failure(&e) {
+            return Self::conflict("the write collided with a concurrent one; retry");
+        }
+        Self::Database(e)
+    }
+}
+
+/// PostgreSQL's serialization failure (40001) or deadlock (40P01).
+fn is_concurrency_failure(err: &sea_orm::DbErr) -> bool {
+    let source = match err {
+        sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+        | sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    source.as_database_error().and_then(|d| d.code()).is_some_and(|code| code == "40001" || code == "40P01")
 }
 
 impl From<kinbridge_domain::error::UnknownValue> for StoreError {

@@ -15,7 +15,7 @@ use crate::entities::{family, family_member, person, person_identifier};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
 use crate::scope::{self, Reader, owned_by};
-use crate::write::{WriteMeta, WriteTx, unique_to_conflict};
+use crate::write::{Outcome, WriteMeta, WriteTx, unique_to_conflict, updated_one};
 
 /// The person a new member is: one the organisation already knows, or a new one.
 #[derive(Debug, Clone)]
@@ -85,6 +85,9 @@ impl Store {
             return Ok(FamilyMemberId::from_uuid(id));
         }
         let family = family_owned(&*tx, tx.actor(), family_id).await?;
+        // Concurrent additions to one family take turns, so that the same person added
+        // twice at once is "already a member" for all but the first.
+        tx.lock::<family::Entity>(family.id).await?;
         let id = insert_member(&tx, FamilyId::from_uuid(family.id), member).await?;
         tx.commit(id.as_uuid()).await?;
         Ok(id)
@@ -226,7 +229,50 @@ pub(crate) async fn membership<C: ConnectionTrait>(
         .await?)
 }
 
+/// Refuses `person` unless they hold one of the `needed` roles in a family `client`
+/// belongs to (see `kinbridge_domain::family::beside`).
+pub(crate) async fn ensure_role_beside(
+    tx: &WriteTx<'_>,
+    client: PersonId,
+    person: PersonId,
+    field: &str,
+    needed: &[FamilyRole],
+    what: &str,
+) -> Result<(), StoreError> {
+    let clients_families = sea_orm::sea_query::Query::select()
+        .column(family_member::Column::FamilyId)
+        .from(family_member::Entity)
+        .and_where(family_member::Column::PersonId.eq(client.as_uuid()))
+        .to_owned();
+    let held = family_member::Entity::find()
+        .filter(family_member::Column::PersonId.eq(person.as_uuid()))
+        .filter(family_member::Column::FamilyId.in_subquery(clients_families))
+        .all(&**tx)
+        .await?
+        .into_iter()
+        .map(|m| m.role.parse::<FamilyRole>())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(kinbridge_domain::family::ensure_role_beside(field, &held, needed, what)?)
+}
+
 async fn insert_person(tx: &WriteTx<'_>, new: &NewPerson) -> Result<PersonId, StoreError> {
+    // A national id names one person: registering it again is a duplicate of the person
+    // the organisation already has (the unique index of m0010 backs this under races).
+    for identifier in new.identifiers.iter().filter(|i| i.kind == IdentifierKind::NationalId) {
+        let existing = person_identifier::Entity::find()
+            .filter(person_identifier::Column::OrganizationId.eq(tx.organization_id()))
+            .filter(person_identifier::Column::Kind.eq(IdentifierKind::NationalId.as_str()))
+            .filter(person_identifier::Column::System.eq(identifier.system.as_str()))
+            .filter(person_identifier::Column::Value.eq(identifier.value.as_str()))
+            .one(&**tx)
+            .await?;
+        if let Some(existing) = existing {
+            return Err(StoreError::Conflict {
+                message: "a person with this national id is already registered".into(),
+                existing_id: Some(PersonId::from_uuid(existing.person_id).to_string()),
+            });
+        }
+    }
     let id = PersonId::new();
     person::Entity::insert(person::ActiveModel {
         id: Set(id.as_uuid()),
@@ -322,23 +368,33 @@ pub(crate) async fn is_child_of<C: ConnectionTrait>(
 impl Store {
     /// Creates the family with the caller's case id, or updates its name and contact if
     /// it exists: what a case system does on every sync, without duplicates. Returns the
-    /// family and whether it was created.
-    pub async fn upsert_family(&self, meta: &WriteMeta<'_>, new: &NewFamily) -> Result<(FamilyId, bool), StoreError> {
+    /// family and what was done: an upsert of what is already stored writes nothing and
+    /// puts nothing in the change feed. Concurrent upserts of one new case id: one
+    /// creates, the others wait for it (a lock on the case id) and update or return it.
+    pub async fn upsert_family(
+        &self,
+        meta: &WriteMeta<'_>,
+        new: &NewFamily,
+    ) -> Result<(FamilyId, Outcome), StoreError> {
         let external_id = new
             .external_id
             .as_ref()
             .ok_or_else(|| ValidationError::new("externalId", "an upsert needs your case id"))?;
         let tx = self.begin_write(meta).await?;
-        if let Some(id) = tx.replayed().await? {
-            return Ok((FamilyId::from_uuid(id), false));
+        if let Some(replay) = tx.replay().await? {
+            return Ok((FamilyId::from_uuid(replay.record_id), replay.outcome));
         }
+        tx.lock_name("family", external_id.as_str()).await?;
         let existing = family::Entity::find()
             .filter(family::Column::OrganizationId.eq(tx.organization_id()))
             .filter(family::Column::ExternalId.eq(external_id.as_str()))
             .one(&*tx)
             .await?;
         let contact = new.caseworker_contact.as_ref().map(|c| c.as_str().to_owned());
-        let (id, created) = match existing {
+        let (id, outcome) = match existing {
+            Some(row) if row.name == new.name.as_str() && row.caseworker_contact == contact => {
+                (FamilyId::from_uuid(row.id), Outcome::Unchanged)
+            }
             Some(row) => {
                 let result = family::Entity::update_many()
                     .col_expr(family::Column::Name, Expr::value(new.name.as_str()))
@@ -349,17 +405,13 @@ impl Store {
                     .filter(family::Column::Version.eq(row.version))
                     .exec(&*tx)
                     .await?;
-                if result.rows_affected != 1 {
-                    return Err(StoreError::conflict(
-                        "the family was changed by another request at the same time; retry",
-                    ));
-                }
+                updated_one(result, "family")?;
                 tx.record("Family", row.id, &FamilyId::from_uuid(row.id).to_string(), "family.updated").await?;
-                (FamilyId::from_uuid(row.id), false)
+                (FamilyId::from_uuid(row.id), Outcome::Updated)
             }
             None => {
                 let id = FamilyId::new();
-                let inserted = family::Entity::insert(family::ActiveModel {
+                family::Entity::insert(family::ActiveModel {
                     id: Set(id.as_uuid()),
                     organization_id: Set(tx.organization_id()),
                     created_at: Set(tx.now),
@@ -370,17 +422,13 @@ impl Store {
                     caseworker_contact: Set(contact),
                 })
                 .exec_without_returning(&*tx)
-                .await;
-                unique_to_conflict(
-                    inserted,
-                    "a family with this case id was created concurrently; retry to update it",
-                )?;
+                .await?;
                 tx.record("Family", id.as_uuid(), &id.to_string(), "family.created").await?;
-                (id, true)
+                (id, Outcome::Created)
             }
         };
-        tx.commit(id.as_uuid()).await?;
-        Ok((id, created))
+        tx.commit_as(id.as_uuid(), outcome).await?;
+        Ok((id, outcome))
     }
 }
 

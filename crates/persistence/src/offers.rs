@@ -27,6 +27,8 @@ impl Store {
             return Ok(SupportOfferId::from_uuid(id));
         }
         let placement = placement_owned(&*tx, tx.actor(), placement_id).await?;
+        let offered_on =
+            kinbridge_domain::when::offer_made_on(offered_on, placement.decision_date, tx.now.date_naive())?;
         let id = SupportOfferId::new();
         support_offer::Entity::insert(support_offer::ActiveModel {
             id: Set(id.as_uuid()),

@@ -24,9 +24,11 @@ use crate::entities::{
     plan_goal, referral, resilience_pillar_record, sub_goal,
 };
 use crate::error::StoreError;
+use crate::families::ensure_role_beside;
 use crate::page::{self, Page, PageRequest};
 use crate::scope::{self, Reader, owned_by};
 use crate::write::{WriteMeta, WriteTx};
+use kinbridge_domain::family::beside;
 
 /// The person, if the caller's organisation owns it; a validation error on `field` otherwise.
 async fn owned_person(tx: &WriteTx<'_>, id: PersonId, field: &str) -> Result<(), StoreError> {
@@ -93,8 +95,14 @@ impl Store {
         }
         client(&tx, client_id).await?;
         check_kopp_participants(client_id, participants)?;
-        for (i, (p, _)) in participants.iter().enumerate() {
-            owned_person(&tx, *p, &format!("participants.{i}.personId")).await?;
+        for (i, (p, role)) in participants.iter().enumerate() {
+            let field = format!("participants.{i}.personId");
+            owned_person(&tx, *p, &field).await?;
+            let (needed, what) = match role {
+                KoppRole::Partner => (beside::KOPP_PARTNER, "the interview's partner"),
+                KoppRole::ChildConfidant => (beside::CHILD_CONFIDANT, "a confidant of the child"),
+            };
+            ensure_role_beside(&tx, client_id, *p, &field, needed, what).await?;
         }
         let id = KoppInterviewId::new();
         kopp_interview::Entity::insert(kopp_interview::ActiveModel {
@@ -175,6 +183,8 @@ impl Store {
                 ValidationError::new("otherParentId", "the other parent is someone other than the client").into()
             );
         }
+        ensure_role_beside(&tx, client_id, other_parent_id, "otherParentId", beside::OTHER_PARENT, "the other parent")
+            .await?;
         let id = OtherParentSupportId::new();
         other_parent_support::Entity::insert(other_parent_support::ActiveModel {
             id: Set(id.as_uuid()),

@@ -12,7 +12,7 @@ use kinbridge_domain::partner::{
 use kinbridge_domain::person::NewPerson;
 use kinbridge_domain::placement::Period;
 use kinbridge_domain::text::ExternalId;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::Store;
 use crate::entities::{family_partner, family_partner_assignment, family_partner_service, person, service_eligibility};
@@ -34,6 +34,20 @@ impl Store {
         let tx = self.begin_write(meta).await?;
         if let Some(id) = tx.replayed().await? {
             return Ok(FamilyPartnerId::from_uuid(id));
+        }
+        // The token subject decides what a partner sees: one partner per subject.
+        if let Some(subject) = subject {
+            let existing = family_partner::Entity::find()
+                .filter(family_partner::Column::OrganizationId.eq(tx.organization_id()))
+                .filter(family_partner::Column::Subject.eq(subject.as_str()))
+                .one(&*tx)
+                .await?;
+            if let Some(existing) = existing {
+                return Err(StoreError::Conflict {
+                    message: "a family partner with this token subject already exists".into(),
+                    existing_id: Some(FamilyPartnerId::from_uuid(existing.id).to_string()),
+                });
+            }
         }
         let id = FamilyPartnerId::new();
         let (certified_on, renewal_due, training_deadline) = match *certification {
@@ -117,7 +131,7 @@ impl Store {
             .one(&*tx)
             .await?
             .ok_or_else(|| ValidationError::new("familyPartnerId", "no such family partner"))?;
-        certification_of(&partner)?.ensure_may_take_assignment(start_date)?;
+        certification_of(&partner)?.ensure_may_take_assignment(tx.now.date_naive(), start_date)?;
         let eligibility = service_eligibility::Entity::find_by_id(eligibility_id.as_uuid())
             .filter(owned_by(service_eligibility::Column::OrganizationId, tx.actor()))
             .one(&*tx)

@@ -16,7 +16,7 @@ use crate::entities::{parent_action_plan, plan_goal, plan_review, plan_review_pr
 use crate::error::StoreError;
 use crate::placements::placement_owned;
 use crate::scope::{self, Reader, owned_by};
-use crate::write::{WriteMeta, WriteTx};
+use crate::write::{WriteMeta, WriteTx, updated_one};
 
 impl Store {
     /// Makes a plan, in draft, for the parents of a child in one of the caller's placements.
@@ -69,6 +69,8 @@ impl Store {
             return Ok(GoalId::from_uuid(id));
         }
         let plan = plan_owned(&*tx, tx.actor(), plan_id).await?;
+        // Concurrent goals of one plan take the next positions in turn.
+        tx.lock::<parent_action_plan::Entity>(plan.id).await?;
         let count = plan_goal::Entity::find().filter(plan_goal::Column::PlanId.eq(plan.id)).count(&*tx).await?;
         if count >= NewPlan::MAX_GOALS as u64 {
             return Err(kinbridge_domain::ValidationError::new(
@@ -204,6 +206,7 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(PlanReviewId::from_uuid(id));
         }
+        tx.lock::<parent_action_plan::Entity>(plan_id.as_uuid()).await?;
         let plan = plan_owned(&*tx, tx.actor(), plan_id).await?;
         if plan.status != PlanStatus::Active.as_str() {
             return Err(TransitionError(format!("the plan is {}; only an active plan is reviewed", plan.status)).into());
@@ -243,13 +246,15 @@ impl Store {
             .await?;
         }
         let due = plan_next_review(&*tx, &plan, plan.activated_on).await?;
-        parent_action_plan::Entity::update_many()
+        let updated = parent_action_plan::Entity::update_many()
             .col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(due))
             .col_expr(parent_action_plan::Column::UpdatedAt, Expr::value(tx.now))
             .col_expr(parent_action_plan::Column::Version, Expr::value(plan.version + 1))
             .filter(parent_action_plan::Column::Id.eq(plan.id))
+            .filter(parent_action_plan::Column::Version.eq(plan.version))
             .exec(&*tx)
             .await?;
+        updated_one(updated, "plan")?;
         tx.record("PlanReview", id.as_uuid(), &id.to_string(), "plan_review.recorded").await?;
         tx.commit(id.as_uuid()).await?;
         Ok(id)

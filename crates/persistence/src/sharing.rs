@@ -165,12 +165,15 @@ impl Store {
         if row.revoked_at.is_some() {
             return Err(TransitionError("the consent is already revoked".into()).into());
         }
-        consent::Entity::update_many()
+        let updated = consent::Entity::update_many()
             .col_expr(consent::Column::RevokedAt, Expr::value(tx.now))
             .filter(consent::Column::Id.eq(row.id))
             .filter(consent::Column::RevokedAt.is_null())
             .exec(&*tx)
             .await?;
+        if updated.rows_affected != 1 {
+            return Err(TransitionError("the consent is already revoked".into()).into());
+        }
         tx.record("Consent", row.id, &id.to_string(), "consent.revoked").await?;
         tx.commit(row.id).await?;
         Ok(id)
@@ -221,6 +224,15 @@ impl Store {
         if client_id == key_person_id {
             return Err(ValidationError::new("keyPersonId", "a key person is someone other than the client").into());
         }
+        crate::families::ensure_role_beside(
+            &tx,
+            client_id,
+            key_person_id,
+            "keyPersonId",
+            kinbridge_domain::family::beside::KEY_PERSON,
+            "a key person",
+        )
+        .await?;
         let consents: Vec<ConsentRecord> = consent::Entity::find()
             .filter(consent::Column::PersonId.eq(client_id.as_uuid()))
             .filter(consent::Column::RecipientId.eq(tx.organization_id()))

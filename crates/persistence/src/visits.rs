@@ -17,7 +17,7 @@ use crate::error::StoreError;
 use crate::families::membership;
 use crate::placements::placement_owned;
 use crate::scope::{self, Reader};
-use crate::write::{WriteMeta, unique_to_conflict};
+use crate::write::{WriteMeta, unique_to_conflict, updated_one};
 
 impl Store {
     /// Plans a visit for one of the caller's placements. Participants are members of the
@@ -211,6 +211,8 @@ impl Store {
             return Ok(VisitArrangementId::from_uuid(id));
         }
         let placement = placement_owned(&*tx, tx.actor(), placement_id).await?;
+        // A placement has one arrangement: concurrent settings of it take turns.
+        tx.lock::<placement::Entity>(placement.id).await?;
         let existing = visit_arrangement::Entity::find()
             .filter(visit_arrangement::Column::PlacementId.eq(placement.id))
             .one(&*tx)
@@ -218,7 +220,7 @@ impl Store {
         let supervisor = arrangement.supervisor_name.as_ref().map(|n| n.as_str().to_owned());
         let id = match existing {
             Some(row) => {
-                visit_arrangement::Entity::update_many()
+                let updated = visit_arrangement::Entity::update_many()
                     .col_expr(
                         visit_arrangement::Column::IntervalDays,
                         Expr::value(i32::from(arrangement.interval_days)),
@@ -228,8 +230,10 @@ impl Store {
                     .col_expr(visit_arrangement::Column::UpdatedAt, Expr::value(tx.now))
                     .col_expr(visit_arrangement::Column::Version, Expr::value(row.version + 1))
                     .filter(visit_arrangement::Column::Id.eq(row.id))
+                    .filter(visit_arrangement::Column::Version.eq(row.version))
                     .exec(&*tx)
                     .await?;
+                updated_one(updated, "visit arrangement")?;
                 VisitArrangementId::from_uuid(row.id)
             }
             None => {

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use kinbridge_domain::access::Actor;
 use kinbridge_domain::text::ExternalId;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
@@ -99,25 +100,54 @@ impl<'a> WriteTx<'a> {
     }
 
     /// If this request repeats an earlier one with the same idempotency key, the id of the
-    /// record that request wrote. A key reused for another operation or other input is a
-    /// conflict, never a silent replay.
+    /// record that request wrote. See [`WriteTx::replay`].
     pub async fn replayed(&self) -> Result<Option<Uuid>, StoreError> {
+        Ok(self.replay().await?.map(|r| r.record_id))
+    }
+
+    /// Claims this request's idempotency key, or finds the request that claimed it first.
+    ///
+    /// The key row is inserted first, in this transaction (`ON CONFLICT DO NOTHING`): a
+    /// concurrent request with the same key waits on PostgreSQL's unique index until the
+    /// holder commits or rolls back (SQLite's write transactions queue anyway). If the
+    /// holder committed, this request is its retry and gets its answer: the record it wrote
+    /// and what it did. If it rolled back, the key is this request's. A key reused for
+    /// another operation or other input is a conflict, never a silent replay.
+    pub async fn replay(&self) -> Result<Option<Replay>, StoreError> {
         let Some(idem) = &self.meta.idempotency else { return Ok(None) };
-        let found = idempotency_key::Entity::find()
+        let claim = idempotency_key::Entity::insert(idempotency_key::ActiveModel {
+            organization_id: Set(self.organization_id()),
+            key: Set(idem.key.clone()),
+            operation: Set(self.meta.operation.to_owned()),
+            request_hash: Set(idem.request_hash.clone()),
+            record_id: Set(Uuid::nil()),
+            created_at: Set(self.now),
+            outcome: Set(None),
+        })
+        .on_conflict(
+            OnConflict::columns([idempotency_key::Column::OrganizationId, idempotency_key::Column::Key])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.txn)
+        .await?;
+        if claim == 1 {
+            return Ok(None);
+        }
+        let first = idempotency_key::Entity::find()
             .filter(idempotency_key::Column::OrganizationId.eq(self.organization_id()))
             .filter(idempotency_key::Column::Key.eq(idem.key.as_str()))
             .one(&self.txn)
-            .await?;
-        match found {
-            None => Ok(None),
-            Some(row) if row.operation == self.meta.operation && row.request_hash == idem.request_hash => {
-                Ok(Some(row.record_id))
-            }
-            Some(row) => Err(StoreError::conflict(format!(
+            .await?
+            .ok_or_else(|| StoreError::conflict("the idempotency key was released concurrently; retry"))?;
+        if first.operation != self.meta.operation || first.request_hash != idem.request_hash {
+            return Err(StoreError::conflict(format!(
                 "idempotency key already used for a different request ({}); use a new key for a new request",
-                row.operation
-            ))),
+                first.operation
+            )));
         }
+        let outcome = first.outcome.as_deref().and_then(Outcome::parse).unwrap_or(Outcome::Created);
+        Ok(Some(Replay { record_id: first.record_id, outcome }))
     }
 
     /// Records the write of one record of the caller's own organisation: an audit event
@@ -174,41 +204,94 @@ impl<'a> WriteTx<'a> {
         Ok(())
     }
 
-    /// Stores the idempotency key (if any) against `record_id` and commits.
+    /// Completes the idempotency key (if any) with `record_id` and commits.
     pub async fn commit(self, record_id: Uuid) -> Result<(), StoreError> {
+        self.commit_as(record_id, Outcome::Created).await
+    }
+
+    /// Completes the idempotency key (if any) with `record_id` and what this write did,
+    /// so that a retry is answered the same, and commits.
+    pub async fn commit_as(self, record_id: Uuid, outcome: Outcome) -> Result<(), StoreError> {
         if let Some(idem) = &self.meta.idempotency {
-            let inserted = idempotency_key::Entity::insert(idempotency_key::ActiveModel {
-                organization_id: Set(self.organization_id()),
-                key: Set(idem.key.clone()),
-                operation: Set(self.meta.operation.to_owned()),
-                request_hash: Set(idem.request_hash.clone()),
-                record_id: Set(record_id),
-                created_at: Set(self.now),
-            })
-            .exec_without_returning(&self.txn)
-            .await;
-            match inserted {
-                Ok(_) => {}
-                // Another request with this key committed first; this one rolls back.
-                Err(e) if is_unique_violation(&e) => {
-                    return Err(StoreError::conflict(
-                        "a request with this idempotency key was processed concurrently; retry to receive its result",
-                    ));
-                }
-                Err(e) => return Err(e.into()),
-            }
+            idempotency_key::Entity::update_many()
+                .col_expr(idempotency_key::Column::RecordId, Expr::value(record_id))
+                .col_expr(idempotency_key::Column::Outcome, Expr::value(outcome.as_str()))
+                .filter(idempotency_key::Column::OrganizationId.eq(self.organization_id()))
+                .filter(idempotency_key::Column::Key.eq(idem.key.as_str()))
+                .exec(&self.txn)
+                .await?;
         }
-        self.txn.commit().await.map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::conflict("a concurrent request wrote the same record; retry")
-            } else {
-                e.into()
-            }
-        })
+        Ok(self.txn.commit().await?)
     }
 }
 
+/// What a write did, as its payload and its retries tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated,
+    /// The input matched what was stored: nothing was written, nothing is in the feed.
+    Unchanged,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Created, Self::Updated, Self::Unchanged].into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// The answer of the first request with this idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replay {
+    pub record_id: Uuid,
+    pub outcome: Outcome,
+}
+
 impl WriteTx<'_> {
+    /// Locks row `id` of `E` until this write commits (PostgreSQL: `SELECT … FOR UPDATE`;
+    /// SQLite's write transactions are serialized already), so that concurrent writes under
+    /// one parent (numbering its goals, adding its members, setting its visit arrangement)
+    /// take turns instead of racing to a unique constraint.
+    pub(crate) async fn lock<E>(&self, id: Uuid) -> Result<(), StoreError>
+    where
+        E: EntityTrait,
+        Uuid: Into<<E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType>,
+    {
+        if supports_row_locks(self.backend) {
+            use sea_orm::QuerySelect;
+            E::find_by_id(id).lock_exclusive().one(&self.txn).await?;
+        }
+        Ok(())
+    }
+
+    /// Locks the name `key` of kind `kind` (a case id, say) within the caller's
+    /// organisation until this write commits, for a record that does not exist yet: two
+    /// upserts of one new case id take turns, so one creates and the other finds it.
+    /// PostgreSQL: a transaction-scoped advisory lock on a hash of the name (a collision
+    /// only makes two writes wait for each other); SQLite's writes queue anyway.
+    pub(crate) async fn lock_name(&self, kind: &str, key: &str) -> Result<(), StoreError> {
+        if supports_row_locks(self.backend) {
+            use sea_orm::ConnectionTrait;
+            let name = format!("{}/{kind}/{key}", self.organization_id());
+            self.txn
+                .execute_raw(sea_orm::Statement::from_sql_and_values(
+                    self.backend,
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    [name.into()],
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Refuses an external id that the caller's organisation already uses for a record of
     /// entity `E`, naming the existing record so that an integration can update it instead.
     pub(crate) async fn ensure_external_id_free<E: EntityTrait>(
@@ -242,6 +325,16 @@ fn truncate(s: &str, max_chars: usize) -> String {
 /// Runs `exec` and turns a unique-constraint violation into a conflict.
 pub(crate) fn unique_to_conflict(result: Result<u64, sea_orm::DbErr>, message: &str) -> Result<u64, StoreError> {
     result.map_err(|e| if is_unique_violation(&e) { StoreError::conflict(message) } else { e.into() })
+}
+
+/// Checks that a versioned update (`WHERE id = … AND version = <the version read>`)
+/// changed its row; if not, another request changed it first.
+pub(crate) fn updated_one(result: sea_orm::UpdateResult, what: &str) -> Result<(), StoreError> {
+    if result.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::conflict(format!("the {what} was changed by another request at the same time; read it again")))
+    }
 }
 
 /// Whether the connection may take row locks (`SELECT … FOR UPDATE`). SQLite has none and

@@ -246,9 +246,13 @@ async fn execute(
         // Errors raised by async-graphql itself (syntax, validation, an argument that does
         // not coerce, a query too deep or complex) carry no code: they are all bad input.
         for error in &mut response.errors {
+            let field = coercion_field(&error.message);
             let extensions = error.extensions.get_or_insert_with(Default::default);
             if extensions.get("code").is_none() {
                 extensions.set("code", "BAD_USER_INPUT");
+                if let Some(field) = field {
+                    extensions.set("field", field);
+                }
             }
         }
         let request_failed = response.data == async_graphql::Value::Null && !response.errors.is_empty();
@@ -315,6 +319,15 @@ fn plain_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, [(header::CONTENT_TYPE, JSON)], body.to_string()).into_response()
 }
 
+/// The input path an argument coercion error names: async-graphql's validation reports
+/// `Invalid value for argument "input.members.0.role", enumeration type …`, and the
+/// path, as written, is what a client reads in `extensions.field`.
+fn coercion_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("Invalid value for argument \"")?;
+    let end = rest.find('"')?;
+    Some(&rest[..end]).filter(|path| !path.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,5 +355,12 @@ mod tests {
         assert_eq!(request_id(&headers), "abc-123");
         headers.insert(&REQUEST_ID, HeaderValue::from_static("a b"));
         assert_ne!(request_id(&headers), "a b");
+    }
+
+    #[test]
+    fn a_coercion_error_names_the_input_path() {
+        let message = r#"Invalid value for argument "input.members.0.role", enumeration type "FamilyRole" does not contain the value "KING""#;
+        assert_eq!(coercion_field(message), Some("input.members.0.role"));
+        assert_eq!(coercion_field("Unknown field \"x\""), None);
     }
 }

@@ -1,0 +1,194 @@
+//! Concurrency is input too: simultaneous requests, as integrations that retry and sync
+//! in parallel send them. Retries get the first answer; races are `CONFLICT` or the
+//! domain's own refusal, never `INTERNAL`. Run on SQLite and on PostgreSQL.
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use crate::support::{Gql, Org, TestApp, spawn_app};
+
+const UPSERT: &str = "mutation($input: UpsertFamilyInput!) { upsertFamily(input: $input) { created changed family { id name version } } }";
+
+fn no_internal(results: &[Gql]) {
+    for r in results {
+        if r.body.get("errors").is_some() {
+            assert_ne!(r.code(), "INTERNAL", "{}", r.body);
+        }
+    }
+}
+
+async fn burst(app: &TestApp, token: &str, n: usize, query: &str, variables: impl Fn(usize) -> Value) -> Vec<Gql> {
+    join_all((0..n).map(|i| app.gql(token, query, variables(i)))).await
+}
+
+#[tokio::test]
+async fn twenty_concurrent_retries_with_one_key_all_get_the_first_answer() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let create = "mutation($input: CreateFamilyInput!) { createFamily(input: $input) { family { id name } } }";
+    let input = json!({ "input": { "name": "Hansen", "idempotencyKey": "burst" } });
+    let results = burst(&app, &aarhus.token, 20, create, |_| input.clone()).await;
+    let first = results[0].data().clone();
+    for r in &results {
+        assert_eq!(r.data(), &first, "every retry gets the first answer");
+    }
+    assert_eq!(app.family_count(&aarhus).await, 1);
+}
+
+#[tokio::test]
+async fn a_retried_upsert_answers_created_as_the_first_did() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let input = json!({ "input": { "externalId": "SAG-1", "name": "Hansen", "idempotencyKey": "sync-1" } });
+    let results = burst(&app, &aarhus.token, 20, UPSERT, |_| input.clone()).await;
+    for r in &results {
+        assert_eq!(r.data()["upsertFamily"]["created"], true, "{}", r.body);
+        assert_eq!(r.data()["upsertFamily"]["changed"], true);
+    }
+    let ids: std::collections::BTreeSet<_> =
+        results.iter().map(|r| r.data()["upsertFamily"]["family"]["id"].clone().to_string()).collect();
+    assert_eq!(ids.len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_upserts_of_one_new_case_id_create_it_once_and_never_conflict() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let results = burst(
+        &app,
+        &aarhus.token,
+        10,
+        UPSERT,
+        |i| json!({ "input": { "externalId": "SAG-2", "name": format!("Hansen {}", i % 2) } }),
+    )
+    .await;
+    let created = results.iter().filter(|r| r.data()["upsertFamily"]["created"] == true).count();
+    assert_eq!(created, 1, "exactly one creates");
+    assert_eq!(app.family_count(&aarhus).await, 1);
+}
+
+#[tokio::test]
+async fn an_upsert_of_what_is_stored_changes_nothing() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let input = json!({ "input": { "externalId": "SAG-3", "name": "Hansen", "caseworkerContact": "Lone, 8940 0000" } });
+    let first = app.gql(&aarhus.token, UPSERT, input.clone()).await;
+    let changes = app.outbox_len().await;
+    let again = app.gql(&aarhus.token, UPSERT, input).await;
+    let payload = &again.data()["upsertFamily"];
+    assert_eq!((&payload["created"], &payload["changed"]), (&json!(false), &json!(false)));
+    assert_eq!(payload["family"]["version"], first.data()["upsertFamily"]["family"]["version"]);
+    assert_eq!(app.outbox_len().await, changes, "nothing in the change feed");
+    let renamed = json!({ "input": { "externalId": "SAG-3", "name": "Berg", "caseworkerContact": "Lone, 8940 0000" } });
+    let changed = app.gql(&aarhus.token, UPSERT, renamed).await;
+    assert_eq!(changed.data()["upsertFamily"]["changed"], true);
+    assert_eq!(changed.data()["upsertFamily"]["family"]["version"], 2);
+}
+
+async fn plan(app: &TestApp, org: &Org) -> String {
+    let family = app.seed_family(org, None).await;
+    let placement = app.seed_placement(org, &family, "2026-01-05").await;
+    let r = app
+        .gql(
+            &org.token,
+            "mutation($p: ID!) { createParentActionPlan(input: { placementId: $p, reviewIntervalDays: 30 }) { parentActionPlan { id } } }",
+            json!({ "p": placement }),
+        )
+        .await;
+    r.data()["createParentActionPlan"]["parentActionPlan"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn eight_concurrent_goals_of_one_plan_take_the_next_positions_in_turn() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let plan = plan(&app, &aarhus).await;
+    let add = "mutation($p: ID!, $d: String!) { addGoal(input: { planId: $p, goal: { description: $d, purpose: PARENT_WELLBEING } }) { goal { id } } }";
+    let results = burst(&app, &aarhus.token, 8, add, |i| json!({ "p": plan, "d": format!("Goal {i}") })).await;
+    no_internal(&results);
+    for r in &results {
+        r.data();
+    }
+    let goals = app
+        .gql(
+            &aarhus.token,
+            "query($p: ID!) { parentActionPlan(id: $p) { goals { totalCount } } }",
+            json!({ "p": plan }),
+        )
+        .await;
+    assert_eq!(goals.data()["parentActionPlan"]["goals"]["totalCount"], 8);
+}
+
+#[tokio::test]
+async fn the_same_person_added_eight_times_at_once_is_a_member_once() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let other = app.seed_family(&aarhus, None).await;
+    let add = "mutation($f: ID!, $p: ID!) { addFamilyMember(input: { familyId: $f, member: { role: GRANDPARENT, personId: $p } }) { member { id } } }";
+    let results = burst(&app, &aarhus.token, 8, add, |_| json!({ "f": family.id, "p": other.parent_id })).await;
+    no_internal(&results);
+    let added = results.iter().filter(|r| r.body.get("errors").is_none()).count();
+    assert_eq!(added, 1, "one adds the person");
+    for r in results.iter().filter(|r| r.body.get("errors").is_some()) {
+        assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.member.personId"), "{}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_visit_arrangements_of_one_placement_take_turns() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let placement = app.seed_placement(&aarhus, &family, "2026-01-05").await;
+    let set = "mutation($p: ID!, $d: Int!) { setVisitArrangement(input: { placementId: $p, intervalDays: $d, supervision: UNSUPERVISED }) { visitArrangement { id } } }";
+    let results = burst(&app, &aarhus.token, 8, set, |i| json!({ "p": placement, "d": 7 + i })).await;
+    no_internal(&results);
+    let ids: std::collections::BTreeSet<String> =
+        results.iter().map(|r| r.data()["setVisitArrangement"]["visitArrangement"]["id"].to_string()).collect();
+    assert_eq!(ids.len(), 1, "one arrangement per placement");
+}
+
+#[tokio::test]
+async fn a_national_id_is_registered_once_per_organisation() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let randers = app.municipality("Randers").await;
+    let create = "mutation($n: String!) { createPerson(input: { person: { givenName: $n, familyName: \"Hansen\",
+        identifiers: [{ kind: NATIONAL_ID, system: \"DK-CPR\", value: \"0101901234\" }] } }) { person { id } } }";
+    let first = app.gql(&aarhus.token, create, json!({ "n": "Mette" })).await;
+    let id = first.data()["createPerson"]["person"]["id"].clone();
+    let again = app.gql(&aarhus.token, create, json!({ "n": "Mette" })).await;
+    assert_eq!(again.code(), "CONFLICT");
+    assert_eq!(again.body["errors"][0]["extensions"]["existingId"], id);
+    // Another municipality keeps its own register.
+    randers_ok(&app, &randers, create).await;
+    // A new national id sent eight times at once: one registers it, the others are told
+    // of the duplicate.
+    let other = create.replace("0101901234", "0202901234");
+    let results = burst(&app, &aarhus.token, 8, &other, |i| json!({ "n": format!("M{i}") })).await;
+    no_internal(&results);
+    assert_eq!(results.iter().filter(|r| r.body.get("errors").is_none()).count(), 1);
+    assert!(results.iter().filter(|r| r.body.get("errors").is_some()).all(|r| r.code() == "CONFLICT"));
+}
+
+async fn randers_ok(app: &TestApp, randers: &Org, create: &str) {
+    app.gql(&randers.token, create, json!({ "n": "Mette" })).await.data();
+}
+
+#[tokio::test]
+async fn a_token_subject_is_one_family_partner() {
+    let app = spawn_app().await;
+    let mha =
+        app.org(kinbridge_domain::organization::OrganizationKind::MentalHealthAuthority, "LMHA", &["MANAGER"]).await;
+    let create = "mutation($n: String!) { createFamilyPartner(input: { givenName: $n, familyName: \"P\", certificationStatus: CERTIFIED,
+        certifiedOn: \"2025-01-01\", renewalDue: \"2027-01-01\", subject: \"hanne\" }) { familyPartner { id } } }";
+    let results = burst(&app, &mha.token, 8, create, |i| json!({ "n": format!("Hanne {i}") })).await;
+    no_internal(&results);
+    let created: Vec<&Gql> = results.iter().filter(|r| r.body.get("errors").is_none()).collect();
+    assert_eq!(created.len(), 1, "one partner per subject");
+    let id = created[0].data()["createFamilyPartner"]["familyPartner"]["id"].clone();
+    let again = app.gql(&mha.token, create, json!({ "n": "Hanne" })).await;
+    assert_eq!(again.code(), "CONFLICT");
+    assert_eq!(again.body["errors"][0]["extensions"]["existingId"], id);
+}

@@ -1,0 +1,165 @@
+//! Every rule of the guidance is checked on input: each refusal is `BAD_USER_INPUT` naming
+//! the field, and writes nothing.
+
+use chrono::{Days, Duration, Utc};
+use kinbridge_domain::organization::OrganizationKind;
+use serde_json::{Value, json};
+
+use crate::support::{Org, TestApp, spawn_app};
+
+fn day(offset: i64) -> String {
+    let today = Utc::now().date_naive();
+    (if offset < 0 { today - Days::new(offset.unsigned_abs()) } else { today + Days::new(offset.unsigned_abs()) })
+        .to_string()
+}
+
+/// Sends `query` and checks that it is refused on `field` and changed nothing.
+async fn refused(app: &TestApp, token: &str, query: &str, variables: Value, field: &str) {
+    let changes = app.outbox_len().await;
+    let r = app.gql(token, query, variables).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", field), "{}", r.body);
+    assert_eq!(app.outbox_len().await, changes, "a refused write writes nothing");
+}
+
+#[tokio::test]
+async fn an_offer_of_support_follows_the_decision_and_has_been_made() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let placement = app.seed_placement(&aarhus, &family, &day(-30)).await;
+    let offer = "mutation($p: ID!, $on: Date!) { offerSupport(input: { placementId: $p, kind: PMTO, offeredOn: $on }) { supportOffer { id } } }";
+    refused(&app, &aarhus.token, offer, json!({ "p": placement, "on": day(-31) }), "input.offeredOn").await;
+    refused(&app, &aarhus.token, offer, json!({ "p": placement, "on": day(1) }), "input.offeredOn").await;
+    app.gql(&aarhus.token, offer, json!({ "p": placement, "on": day(-30) })).await.data();
+}
+
+#[tokio::test]
+async fn a_cancellation_is_not_dated_in_the_future() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let placement = app.seed_placement(&aarhus, &family, &day(-30)).await;
+    let start = Utc::now() + Duration::days(3);
+    let visit = app
+        .gql(
+            &aarhus.token,
+            "mutation($p: ID!, $s: DateTime!, $e: DateTime!) { planContactVisit(input: { placementId: $p, plannedStart: $s, plannedEnd: $e, supervision: UNSUPERVISED }) { contactVisit { id } } }",
+            json!({ "p": placement, "s": start.to_rfc3339(), "e": (start + Duration::hours(1)).to_rfc3339() }),
+        )
+        .await;
+    let visit = visit.data()["planContactVisit"]["contactVisit"]["id"].clone();
+    let cancel = "mutation($v: ID!, $at: DateTime!) { cancelContactVisit(input: { id: $v, cancelledBy: PARENT, reason: \"Ill\", cancelledAt: $at }) { contactVisit { id } } }";
+    let tomorrow = (Utc::now() + Duration::days(1)).to_rfc3339();
+    refused(&app, &aarhus.token, cancel, json!({ "v": visit, "at": tomorrow }), "input.cancelledAt").await;
+}
+
+#[tokio::test]
+async fn a_pillar_record_is_not_dated_in_the_future() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let pillar = "mutation($c: ID!, $on: Date!) { recordResiliencePillar(input: { clientId: $c, pillar: INFORM_CHILDREN, status: DISCUSSED, recordedOn: $on }) { client { id } } }";
+    refused(&app, &aarhus.token, pillar, json!({ "c": family.parent_id, "on": day(1) }), "input.recordedOn").await;
+}
+
+#[tokio::test]
+async fn only_a_key_person_of_the_family_is_notified_as_one() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    app.gql(
+        &aarhus.token,
+        "mutation($p: ID!, $r: ID!) { giveConsent(input: { personId: $p, purpose: NOTIFY_KEY_PEOPLE, recipientId: $r, givenOn: \"2026-01-01\" }) { consent { id } } }",
+        json!({ "p": family.parent_id, "r": aarhus.id.to_string() }),
+    )
+    .await
+    .data();
+    let notify = "mutation($c: ID!, $k: ID!, $on: Date!) { notifyKeyPerson(input: { clientId: $c, keyPersonId: $k, notifiedOn: $on }) { notification { id } } }";
+    refused(
+        &app,
+        &aarhus.token,
+        notify,
+        json!({ "c": family.parent_id, "k": family.child_id, "on": day(0) }),
+        "input.keyPersonId",
+    )
+    .await;
+}
+
+struct Authority {
+    mha: Org,
+    eligibility: String,
+    caregiver: String,
+}
+
+async fn authority(app: &TestApp) -> Authority {
+    let mha = app.org(OrganizationKind::MentalHealthAuthority, "LMHA", &["MANAGER"]).await;
+    let person = async |name: &str| {
+        let v = app
+            .gql(&mha.token, "mutation($n: String!) { createPerson(input: { person: { givenName: $n, familyName: \"J\" } }) { person { id } } }", json!({ "n": name }))
+            .await;
+        v.data()["createPerson"]["person"]["id"].as_str().unwrap().to_owned()
+    };
+    let (child, caregiver) = (person("Oliver").await, person("Maria").await);
+    let e = app
+        .gql(&mha.token, "mutation($c: ID!, $g: ID!) { recordServiceEligibility(input: { childId: $c, primaryCaregiverId: $g, eligibleFrom: \"2026-01-01\" }) { eligibility { id } } }", json!({ "c": child, "g": caregiver }))
+        .await;
+    let eligibility = e.data()["recordServiceEligibility"]["eligibility"]["id"].as_str().unwrap().to_owned();
+    Authority { mha, eligibility, caregiver }
+}
+
+const PARTNER: &str =
+    "mutation($i: CreateFamilyPartnerInput!) { createFamilyPartner(input: $i) { familyPartner { id } } }";
+
+#[tokio::test]
+async fn a_certification_is_not_dated_in_the_future() {
+    let app = spawn_app().await;
+    let a = authority(&app).await;
+    let input = json!({ "i": { "givenName": "H", "familyName": "P", "certificationStatus": "CERTIFIED", "certifiedOn": day(1), "renewalDue": day(400) } });
+    refused(&app, &a.mha.token, PARTNER, input, "input.certifiedOn").await;
+}
+
+#[tokio::test]
+async fn a_partner_past_the_training_deadline_is_not_assigned_by_backdating_the_start() {
+    let app = spawn_app().await;
+    let a = authority(&app).await;
+    let late = app
+        .gql(&a.mha.token, PARTNER, json!({ "i": { "givenName": "H", "familyName": "P", "certificationStatus": "PENDING_CERTIFICATION", "trainingDeadline": day(-10) } }))
+        .await;
+    let late = late.data()["createFamilyPartner"]["familyPartner"]["id"].clone();
+    let assign = "mutation($p: ID!, $e: ID!, $s: Date!) { assignFamilyPartner(input: { familyPartnerId: $p, eligibilityId: $e, startDate: $s }) { assignment { id } } }";
+    refused(
+        &app,
+        &a.mha.token,
+        assign,
+        json!({ "p": late, "e": a.eligibility, "s": day(-20) }),
+        "input.familyPartnerId",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_family_partner_service_is_not_dated_in_the_future() {
+    let app = spawn_app().await;
+    let a = authority(&app).await;
+    let partner = app
+        .gql(&a.mha.token, PARTNER, json!({ "i": { "givenName": "H", "familyName": "P", "certificationStatus": "CERTIFIED", "certifiedOn": "2025-01-01", "renewalDue": day(400) } }))
+        .await;
+    let partner = partner.data()["createFamilyPartner"]["familyPartner"]["id"].clone();
+    let assignment = app
+        .gql(&a.mha.token, "mutation($p: ID!, $e: ID!) { assignFamilyPartner(input: { familyPartnerId: $p, eligibilityId: $e, startDate: \"2026-02-01\" }) { assignment { id } } }", json!({ "p": partner, "e": a.eligibility }))
+        .await;
+    let assignment = assignment.data()["assignFamilyPartner"]["assignment"]["id"].clone();
+    let service = "mutation($a: ID!, $r: ID!, $d: Date!) { recordFamilyPartnerService(input: { assignmentId: $a, recipientId: $r, date: $d, minutes: 30, activity: INFORMATION }) { service { id } } }";
+    refused(&app, &a.mha.token, service, json!({ "a": assignment, "r": a.caregiver, "d": day(1) }), "input.date").await;
+}
+
+#[tokio::test]
+async fn coercion_errors_name_the_field() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let create = "mutation($input: CreateFamilyInput!) { createFamily(input: $input) { family { id } } }";
+    let king = json!({ "input": { "name": "H", "members": [{ "person": { "givenName": "A", "familyName": "B" }, "role": "KING" }] } });
+    refused(&app, &aarhus.token, create, king, "input.members.0.role").await;
+    let feb30 = json!({ "input": { "name": "H", "members": [{ "person": { "givenName": "A", "familyName": "B", "birthDate": "2023-02-30" }, "role": "CHILD" }] } });
+    refused(&app, &aarhus.token, create, feb30, "input.members.0.person.birthDate").await;
+}
