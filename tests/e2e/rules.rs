@@ -162,4 +162,13 @@ async fn coercion_errors_name_the_field() {
     refused(&app, &aarhus.token, create, king, "input.members.0.role").await;
     let feb30 = json!({ "input": { "name": "H", "members": [{ "person": { "givenName": "A", "familyName": "B", "birthDate": "2023-02-30" }, "role": "CHILD" }] } });
     refused(&app, &aarhus.token, create, feb30, "input.members.0.person.birthDate").await;
+    let placement = app.seed_placement(&aarhus, &app.seed_family(&aarhus, None).await, &day(-30)).await;
+    let plan = "mutation($i: PlanContactVisitInput!) { planContactVisit(input: $i) { contactVisit { id } } }";
+    let feb30 = json!({ "i": { "placementId": placement, "plannedStart": "2027-02-30T10:00:00Z", "plannedEnd": "2027-03-01T10:00:00Z", "supervision": "UNSUPERVISED" } });
+    refused(&app, &aarhus.token, plan, feb30, "input.plannedStart").await;
+    let arrangement = "mutation($p: ID!, $d: Int!) { setVisitArrangement(input: { placementId: $p, intervalDays: $d, supervision: UNSUPERVISED }) { visitArrangement { id } } }";
+    refused(&app, &aarhus.token, arrangement, json!({ "p": placement, "d": 3_000_000_000_i64 }), "input.intervalDays")
+        .await;
+    let r = app.gql(&aarhus.token, "{ families(first: 3000000000) { totalCount } }", json!({})).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "first"));
 }

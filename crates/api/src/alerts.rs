@@ -65,8 +65,8 @@ impl AlertQuery {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<ParentActionPlan>> {
         let c = caller(ctx)?;
         connection::resolve(
@@ -88,11 +88,11 @@ impl AlertQuery {
     async fn placements_awaiting_support_offer(
         &self,
         ctx: &Context<'_>,
-        after_days: Option<i32>,
+        after_days: Option<i64>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<Placement>> {
         let c = caller(ctx)?;
         let default = ctx.data_opt::<AlertSettings>().copied().unwrap_or_default().support_offer_days;
@@ -122,8 +122,8 @@ impl AlertQuery {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<SupportOffer>> {
         let c = caller(ctx)?;
         connection::resolve(
@@ -144,11 +144,11 @@ impl AlertQuery {
     async fn family_partners_due_for_certification(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 30)] within_days: i32,
+        #[graphql(default = 30)] within_days: i64,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<FamilyPartner>> {
         let c = caller(ctx)?;
         let days = u64::try_from(within_days)

@@ -1,7 +1,6 @@
 //! The audit trail, for auditors of the same organisation.
 
 use async_graphql::{Context, ID, InputObject, Object};
-use chrono::{DateTime, Utc};
 use kinbridge_domain::access::Role;
 use kinbridge_domain::ids::PersonId;
 use kinbridge_persistence::entities::audit_trail;
@@ -10,6 +9,7 @@ use kinbridge_persistence::trail::AuditFilter;
 use crate::connection::{self, Conn, cost};
 use crate::context::{Caller, any_caller};
 use crate::error::{ApiError, ApiResult, IntoApi, id_arg};
+use crate::scalars::Timestamp;
 
 /// One access to personal data: who, what, when, from which request. Append-only.
 #[derive(Debug, Clone)]
@@ -21,8 +21,8 @@ impl AuditEvent {
         ID(format!("aud_{}", self.0.id.simple()))
     }
 
-    async fn occurred_at(&self) -> DateTime<Utc> {
-        self.0.occurred_at
+    async fn occurred_at(&self) -> Timestamp {
+        Timestamp(self.0.occurred_at)
     }
 
     /// The token subject of the caller.
@@ -64,9 +64,9 @@ impl AuditEvent {
 #[derive(InputObject, Debug, Clone, Default)]
 pub struct AuditEventFilter {
     /// From this time on.
-    pub from: Option<DateTime<Utc>>,
+    pub from: Option<Timestamp>,
     /// Before this time.
-    pub until: Option<DateTime<Utc>>,
+    pub until: Option<Timestamp>,
     /// One token subject.
     pub subject: Option<String>,
     /// One record, by its public id (such as `per_…`).
@@ -92,8 +92,8 @@ impl AuditQuery {
         filter: Option<AuditEventFilter>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<AuditEvent>> {
         let c = auditor(ctx)?;
         let filter = filter.unwrap_or_default();
@@ -105,7 +105,12 @@ impl AuditQuery {
                     .ok_or_else(|| ApiError::bad_input("filter.recordId", "is not a record id"))?,
             ),
         };
-        let filter = AuditFilter { from: filter.from, until: filter.until, subject: filter.subject, record_id };
+        let filter = AuditFilter {
+            from: filter.from.map(|t| t.0),
+            until: filter.until.map(|t| t.0),
+            subject: filter.subject,
+            record_id,
+        };
         connection::resolve(
             ctx,
             (after, before, first, last),
@@ -126,8 +131,8 @@ impl AuditQuery {
         person_id: ID,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<AuditEvent>> {
         let c = auditor(ctx)?;
         let person: PersonId = id_arg("personId", &person_id)?;

@@ -3,18 +3,18 @@
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 use kinbridge_persistence::entities::outbox;
 
 use crate::connection::{ConnectionFields, MAX_PAGE_SIZE, wants_total};
 use crate::context::caller;
 use crate::error::{ApiError, ApiResult, IntoApi};
+use crate::scalars::Timestamp;
 
 /// One change to a record the caller's organisation owns. It names the record; read the
 /// record itself through the API, which decides what the caller may see.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct Change {
-    pub occurred_at: DateTime<Utc>,
+    pub occurred_at: Timestamp,
     /// The record's type, such as `Family` or `ContactVisit`.
     pub record_type: String,
     /// The record's id, as the API gives it (`fam_…`).
@@ -29,7 +29,12 @@ impl TryFrom<outbox::Model> for Change {
         let payload: serde_json::Value = serde_json::from_str(&row.payload).map_err(|e| ApiError::internal(&e))?;
         let record_id =
             payload["id"].as_str().ok_or_else(|| ApiError::internal(&"outbox payload without id"))?.to_owned();
-        Ok(Self { occurred_at: row.occurred_at, record_type: row.aggregate_type, record_id, event: row.event_type })
+        Ok(Self {
+            occurred_at: Timestamp(row.occurred_at),
+            record_type: row.aggregate_type,
+            record_id,
+            event: row.event_type,
+        })
     }
 }
 
@@ -46,7 +51,7 @@ impl ChangeQuery {
         &self,
         ctx: &Context<'_>,
         after: Option<String>,
-        first: Option<i32>,
+        first: Option<i64>,
     ) -> ApiResult<Connection<String, Change, ConnectionFields>> {
         let c = caller(ctx)?;
         let cursor = match &after {
@@ -58,7 +63,7 @@ impl ChangeQuery {
                 .ok_or_else(|| ApiError::bad_input("after", "is not a cursor returned by changes"))?,
         };
         let first = first.unwrap_or(20);
-        if !(0..=MAX_PAGE_SIZE).contains(&first) {
+        if !(0..=i64::from(MAX_PAGE_SIZE)).contains(&first) {
             return Err(ApiError::bad_input("first", format!("must be from 0 to {MAX_PAGE_SIZE}")).into());
         }
         let n = u64::try_from(first).unwrap_or(0);

@@ -26,8 +26,8 @@ pub type Conn<Node> = Connection<String, Node, ConnectionFields>;
 
 /// The cost of a connection field for query complexity: the page size times the cost
 /// of what is asked of each node, so that `first` drives the cost.
-pub fn cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
-    let n = first.or(last).unwrap_or(DEFAULT_PAGE_SIZE).clamp(0, MAX_PAGE_SIZE);
+pub fn cost(first: Option<i64>, last: Option<i64>, child_complexity: usize) -> usize {
+    let n = first.or(last).unwrap_or(i64::from(DEFAULT_PAGE_SIZE)).clamp(0, i64::from(MAX_PAGE_SIZE));
     1 + usize::try_from(n).unwrap_or(0) * child_complexity
 }
 
@@ -35,11 +35,11 @@ pub fn cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> u
 pub fn page_request(
     after: Option<String>,
     before: Option<String>,
-    first: Option<i32>,
-    last: Option<i32>,
+    first: Option<i64>,
+    last: Option<i64>,
 ) -> Result<PageRequest, ApiError> {
-    let check = |name: &str, n: i32| {
-        if (0..=MAX_PAGE_SIZE).contains(&n) {
+    let check = |name: &str, n: i64| {
+        if (0..=i64::from(MAX_PAGE_SIZE)).contains(&n) {
             Ok(u64::try_from(n).unwrap_or(0))
         } else {
             Err(ApiError::bad_input(name, format!("must be from 0 to {MAX_PAGE_SIZE}")))
@@ -79,7 +79,7 @@ pub fn wants_total(ctx: &Context<'_>) -> bool {
 }
 
 /// The four Relay pagination arguments of a connection field.
-pub type PageArgs = (Option<String>, Option<String>, Option<i32>, Option<i32>);
+pub type PageArgs = (Option<String>, Option<String>, Option<i64>, Option<i64>);
 
 /// Resolves a connection field: validates the page arguments, fetches one page, and
 /// counts the total only when the client asked for `totalCount`.
@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_page_larger_than_the_maximum_is_refused() {
-        assert!(page_request(None, None, Some(MAX_PAGE_SIZE + 1), None).is_err());
+        assert!(page_request(None, None, Some(i64::from(MAX_PAGE_SIZE) + 1), None).is_err());
         assert!(page_request(None, None, Some(-1), None).is_err());
     }
 
@@ -137,6 +137,6 @@ mod tests {
     #[test]
     fn the_page_size_drives_the_cost() {
         assert!(cost(Some(100), None, 10) > cost(Some(10), None, 10));
-        assert_eq!(cost(Some(1000), None, 1), cost(Some(MAX_PAGE_SIZE), None, 1));
+        assert_eq!(cost(Some(1000), None, 1), cost(Some(i64::from(MAX_PAGE_SIZE)), None, 1));
     }
 }

@@ -134,8 +134,8 @@ impl CoordinationQuery {
         #[graphql(default = false)] include_ended: bool,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<CoordinationPlacement>> {
         let c = caller(ctx)?;
         c.require_kind(

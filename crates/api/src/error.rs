@@ -148,6 +148,14 @@ where
     id.as_str().parse::<T>().map_err(|e| ApiError::bad_input(field, e.0))
 }
 
+/// The `expectedVersion` of an input: a version Kinbridge could have given out (a
+/// positive 32-bit number), or `BAD_USER_INPUT` on `input.expectedVersion`.
+pub(crate) fn expected_version(v: Option<i64>) -> Result<Option<i32>, ApiError> {
+    v.map(|v| i32::try_from(v).ok().filter(|v| *v > 0))
+        .map(|v| v.ok_or_else(|| ApiError::bad_input("input.expectedVersion", "is not a version of this record")))
+        .transpose()
+}
+
 /// Converts a storage error, placing the field it names under `prefix`: storage names
 /// fields relative to the input it was given.
 pub(crate) fn under(prefix: &'static str) -> impl Fn(StoreError) -> ApiError {

@@ -1,7 +1,7 @@
 //! Families, their members, and persons.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use kinbridge_domain::family::{Membership, NewFamily};
 use kinbridge_domain::ids::{ConsentId, FamilyId, FamilyMemberId, OrganizationId, PersonId, ReferralId};
 use kinbridge_domain::organization::OrganizationKind as DomainOrganizationKind;
@@ -20,7 +20,7 @@ use crate::organizations::Organization;
 use crate::parental::{KoppInterview, OtherParentSupportRecord, ParentalSupportNote, PillarState, pillar_states};
 use crate::placements::Placement;
 use crate::plans::ParentActionPlan;
-use crate::scalars::{self, Date, FamilyRole, IdentifierKind};
+use crate::scalars::{self, Date, FamilyRole, IdentifierKind, Timestamp};
 use crate::sharing::{Consent, KeyPersonNotification, Referral};
 use kinbridge_persistence::assoc::catalogue;
 
@@ -56,8 +56,8 @@ impl Family {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<Referral>> {
         loader::nested(
             ctx,
@@ -81,12 +81,12 @@ impl Family {
         self.0.version
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> Timestamp {
+        Timestamp(self.0.updated_at)
     }
 
     /// The family's members, in the order they were added.
@@ -96,8 +96,8 @@ impl Family {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<FamilyMember>> {
         loader::nested(
             ctx,
@@ -117,8 +117,8 @@ impl Family {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<Placement>> {
         loader::nested(
             ctx,
@@ -138,8 +138,8 @@ impl Family {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<ParentActionPlan>> {
         loader::nested(
             ctx,
@@ -211,8 +211,8 @@ impl Person {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<Consent>> {
         loader::nested(
             ctx,
@@ -232,8 +232,8 @@ impl Person {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<KeyPersonNotification>> {
         loader::nested(
             ctx,
@@ -253,8 +253,8 @@ impl Person {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<ParentalSupportNote>> {
         loader::nested(
             ctx,
@@ -274,8 +274,8 @@ impl Person {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<KoppInterview>> {
         loader::nested(
             ctx,
@@ -302,8 +302,8 @@ impl Person {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<OtherParentSupportRecord>> {
         loader::nested(
             ctx,
@@ -480,8 +480,8 @@ impl FamilyQuery {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<Family>> {
         let c = caller(ctx)?;
         connection::resolve(

@@ -88,8 +88,8 @@ impl OrganizationQuery {
         kind: Option<OrganizationKind>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<Organization>> {
         let c = any_caller(ctx)?;
         let kind = kind.map(Into::into);

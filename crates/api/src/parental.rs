@@ -285,8 +285,8 @@ impl ParentalQuery {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<SubGoal>> {
         let c = caller(ctx)?;
         connection::resolve(

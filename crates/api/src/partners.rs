@@ -1,7 +1,6 @@
 //! Family partners, service eligibility, assignments and services (002).
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 use kinbridge_domain::error::AtField;
 use kinbridge_domain::ids::{
     FamilyPartnerAssignmentId, FamilyPartnerId, FamilyPartnerServiceId, PersonId, ServiceEligibilityId,
@@ -21,7 +20,7 @@ use crate::context::caller;
 use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Person;
 use crate::loader;
-use crate::scalars::{self, CertificationStatus, Date, ServiceActivity};
+use crate::scalars::{self, CertificationStatus, Date, ServiceActivity, Timestamp};
 use kinbridge_persistence::assoc::catalogue;
 
 /// A family partner of a mental health authority: a caregiver with lived experience who
@@ -86,8 +85,8 @@ impl FamilyPartner {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<FamilyPartnerAssignment>> {
         loader::nested(
             ctx,
@@ -181,8 +180,8 @@ impl FamilyPartnerAssignment {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<FamilyPartnerService>> {
         loader::nested(
             ctx,
@@ -199,8 +198,8 @@ impl FamilyPartnerAssignment {
         self.0.version
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 }
 
@@ -282,7 +281,7 @@ pub struct RecordFamilyPartnerServiceInput {
     pub recipient_id: ID,
     pub date: Date,
     /// From 1 to 720.
-    pub minutes: i32,
+    pub minutes: i64,
     pub activity: ServiceActivity,
     pub idempotency_key: Option<String>,
 }
@@ -325,8 +324,8 @@ impl PartnerQuery {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<FamilyPartner>> {
         let c = caller(ctx)?;
         connection::resolve(
@@ -462,7 +461,7 @@ impl PartnerMutation {
         c.require_kind(DomainOrganizationKind::MentalHealthAuthority, WHAT)?;
         let assignment: FamilyPartnerAssignmentId = id_arg("input.assignmentId", &input.assignment_id)?;
         let recipient: PersonId = id_arg("input.recipientId", &input.recipient_id)?;
-        let minutes = ServiceMinutes::new(i64::from(input.minutes)).at("minutes").map_err(in_input)?;
+        let minutes = ServiceMinutes::new(input.minutes).at("minutes").map_err(in_input)?;
         let date = when::has_happened("date", input.date.0, c.today()).map_err(in_input)?;
         let meta = c.write("recordFamilyPartnerService", input.idempotency_key.as_deref(), &input)?;
         let id = c

@@ -1,7 +1,6 @@
 //! Placements of a child out of home.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 use kinbridge_domain::ids::{ContactVisitId, FamilyId, OrganizationId, PersonId, PlacementId};
 use kinbridge_domain::placement::{self as dplacement, NewPlacement, PlacementInput, is_cross_municipality};
 use kinbridge_persistence::entities::placement;
@@ -14,7 +13,7 @@ use crate::families::{Family, Person};
 use crate::loader;
 use crate::offers::SupportOffer;
 use crate::organizations::Organization;
-use crate::scalars::{self, Date, PlacementEndReason, PlacementSetting};
+use crate::scalars::{self, Date, PlacementEndReason, PlacementSetting, Timestamp};
 use crate::visits::{ContactVisit, VisitArrangement, VisitStatistics};
 use kinbridge_persistence::assoc::catalogue;
 
@@ -123,8 +122,8 @@ impl Placement {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<SupportOffer>> {
         loader::nested(
             ctx,
@@ -152,12 +151,12 @@ impl Placement {
         self.0.version
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> Timestamp {
+        Timestamp(self.0.updated_at)
     }
 
     /// The placement's contact visits by planned start, earliest first: `last: 5` are the
@@ -168,8 +167,8 @@ impl Placement {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<ContactVisit>> {
         loader::nested(
             ctx,
@@ -208,7 +207,7 @@ pub struct EndPlacementInput {
     /// The first day the child no longer lives at the placement.
     pub end_date: Date,
     pub end_reason: PlacementEndReason,
-    pub expected_version: Option<i32>,
+    pub expected_version: Option<i64>,
     pub idempotency_key: Option<String>,
 }
 
@@ -246,7 +245,11 @@ impl PlacementMutation {
         let id: PlacementId = id_arg("input.id", &input.id)?;
         let end = dplacement::PlacementEnd { date: input.end_date.0, reason: input.end_reason.into() };
         let meta = c.write("endPlacement", input.idempotency_key.as_deref(), &input)?;
-        let id = c.store.end_placement(&meta, id, end, input.expected_version).await.map_err(under("input"))?;
+        let id = c
+            .store
+            .end_placement(&meta, id, end, crate::error::expected_version(input.expected_version)?)
+            .await
+            .map_err(under("input"))?;
         Ok(EndPlacementPayload { placement: Placement(c.store.placement(&c.reader(), id).await.api()?) })
     }
 

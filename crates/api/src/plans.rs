@@ -1,7 +1,6 @@
 //! Parent action plans and their goals.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 use kinbridge_domain::error::AtField;
 use kinbridge_domain::ids::{GoalId, ParentActionPlanId, PlacementId, PlanReviewId};
 use kinbridge_domain::plan::{self as dplan, NewGoal, NewPlan, NewReview, ProgressScore};
@@ -15,7 +14,7 @@ use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Family;
 use crate::loader;
 use crate::placements::Placement;
-use crate::scalars::{self, Date, GoalPurpose, PlanStatus, ReviewKind};
+use crate::scalars::{self, Date, GoalPurpose, PlanStatus, ReviewKind, Timestamp};
 use kinbridge_persistence::assoc::catalogue;
 
 /// The plan made with the parents of a placed child for the support they receive.
@@ -77,8 +76,8 @@ impl ParentActionPlan {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<PlanReview>> {
         loader::nested(
             ctx,
@@ -103,8 +102,8 @@ impl ParentActionPlan {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<Goal>> {
         loader::nested(
             ctx,
@@ -121,12 +120,12 @@ impl ParentActionPlan {
         self.0.version
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> Timestamp {
+        Timestamp(self.0.updated_at)
     }
 }
 
@@ -208,8 +207,8 @@ impl Goal {
         ctx: &Context<'_>,
         after: Option<String>,
         before: Option<String>,
-        first: Option<i32>,
-        last: Option<i32>,
+        first: Option<i64>,
+        last: Option<i64>,
     ) -> ApiResult<Conn<crate::parental::SubGoal>> {
         loader::nested(
             ctx,
@@ -239,7 +238,7 @@ pub struct GoalInput {
 pub struct CreateParentActionPlanInput {
     pub placement_id: ID,
     /// Days between reviews, from 7 to 366.
-    pub review_interval_days: i32,
+    pub review_interval_days: i64,
     pub child_plan_reference: Option<String>,
     pub goals: Option<Vec<GoalInput>>,
     pub idempotency_key: Option<String>,
@@ -255,7 +254,7 @@ pub struct AddGoalInput {
 #[derive(InputObject, Serialize, Debug, Clone)]
 pub struct ChangePlanStatusInput {
     pub id: ID,
-    pub expected_version: Option<i32>,
+    pub expected_version: Option<i64>,
     pub idempotency_key: Option<String>,
 }
 
@@ -263,7 +262,7 @@ pub struct ChangePlanStatusInput {
 pub struct GoalProgressInput {
     pub goal_id: ID,
     /// From 1 (no progress yet) to 5 (achieved).
-    pub score: i32,
+    pub score: i64,
     pub note: Option<String>,
 }
 
@@ -337,7 +336,7 @@ impl PlanMutation {
             .map(|(i, g)| NewGoal::parse(&g.description, g.purpose.into()).map_err(|e| e.under(&format!("goals.{i}"))))
             .collect::<Result<Vec<_>, _>>()
             .map_err(in_input)?;
-        let plan = NewPlan::parse(i64::from(input.review_interval_days), input.child_plan_reference.as_deref(), goals)
+        let plan = NewPlan::parse(input.review_interval_days, input.child_plan_reference.as_deref(), goals)
             .map_err(in_input)?;
         let meta = c.write("createParentActionPlan", input.idempotency_key.as_deref(), &input)?;
         let id = c.store.create_plan(&meta, placement_id, &plan).await.map_err(under("input"))?;
@@ -379,7 +378,7 @@ impl PlanMutation {
         for (i, p) in input.progress.iter().flatten().enumerate() {
             progress.push(dplan::GoalProgress {
                 goal_id: id_arg(&format!("input.progress.{i}.goalId"), &p.goal_id)?,
-                score: ProgressScore::new(i64::from(p.score)).at(&format!("progress.{i}.score")).map_err(in_input)?,
+                score: ProgressScore::new(p.score).at(&format!("progress.{i}.score")).map_err(in_input)?,
                 note: text(&format!("progress.{i}.note"), &p.note)?,
             });
         }
@@ -424,6 +423,10 @@ async fn change_status(
     let c = caller(ctx)?;
     let id: ParentActionPlanId = id_arg("input.id", &input.id)?;
     let meta = c.write(operation, input.idempotency_key.as_deref(), &input)?;
-    let id = c.store.set_plan_status(&meta, id, to, input.expected_version).await.map_err(under("input"))?;
+    let id = c
+        .store
+        .set_plan_status(&meta, id, to, crate::error::expected_version(input.expected_version)?)
+        .await
+        .map_err(under("input"))?;
     Ok(ParentActionPlanPayload { parent_action_plan: ParentActionPlan(c.store.plan(&c.reader(), id).await.api()?) })
 }

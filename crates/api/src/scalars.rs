@@ -37,6 +37,38 @@ impl From<NaiveDate> for Date {
     }
 }
 
+/// An instant, written in RFC 3339 (`2026-11-20T08:30:00+01:00`); answered in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Timestamp(pub chrono::DateTime<chrono::Utc>);
+
+fn parse_instant(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// A date and time with its offset from UTC, written in RFC 3339
+/// (`2026-11-20T08:30:00+01:00`, or `Z` for UTC). Kinbridge answers in UTC.
+#[Scalar(name = "DateTime", specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339")]
+impl ScalarType for Timestamp {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => parse_instant(s)
+                .map(Timestamp)
+                .ok_or_else(|| InputValueError::custom(format!("`{s}` is not an RFC 3339 date and time"))),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    /// Checked when the request is validated, so that a time that does not exist or is
+    /// out of range is refused with the path of the field it was given in.
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(s) if parse_instant(s).is_some())
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_rfc3339())
+    }
+}
+
 /// Declares a GraphQL enum mirroring a domain enum, with conversions both ways. The
 /// variants must match the domain's one for one; the compiler checks it.
 macro_rules! mirror_enum {

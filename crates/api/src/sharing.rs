@@ -1,7 +1,7 @@
 //! Referrals to family services providers, and consents.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use kinbridge_domain::error::AtField;
 use kinbridge_domain::ids::{ConsentId, FamilyId, KeyPersonNotificationId, OrganizationId, PersonId, ReferralId};
 use kinbridge_domain::organization::OrganizationKind as DomainOrganizationKind;
@@ -15,7 +15,7 @@ use crate::context::{Caller, caller};
 use crate::error::{ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::{Family, Person};
 use crate::organizations::Organization;
-use crate::scalars::{self, ConsentPurpose, Date};
+use crate::scalars::{self, ConsentPurpose, Date, Timestamp};
 
 /// A municipality's referral of a family to a family services provider. While it is
 /// active, the provider sees the family.
@@ -89,8 +89,8 @@ impl Consent {
     }
 
     /// When the consent was revoked; from then on nothing more is shared under it.
-    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
-        self.0.revoked_at
+    async fn revoked_at(&self) -> Option<Timestamp> {
+        self.0.revoked_at.map(Timestamp)
     }
 
     /// Whether the consent stands: given, and not revoked.

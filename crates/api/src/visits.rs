@@ -16,7 +16,7 @@ use crate::context::{Caller, caller};
 use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Person;
 use crate::placements::Placement;
-use crate::scalars::{self, CancelledBy, Date, Supervision, VisitStatus};
+use crate::scalars::{self, CancelledBy, Date, Supervision, Timestamp, VisitStatus};
 
 /// A meeting between a placed child and parents or other relatives.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub struct ContactVisit(pub(crate) contact_visit::Model);
 #[derive(SimpleObject, Debug, Clone)]
 pub struct VisitCancellation {
     pub cancelled_by: CancelledBy,
-    pub cancelled_at: DateTime<Utc>,
+    pub cancelled_at: Timestamp,
     pub reason: String,
 }
 
@@ -45,12 +45,12 @@ impl ContactVisit {
         Ok(Placement(c.reference(ctx, &catalogue::PLACEMENT, self.0.placement_id).await?))
     }
 
-    async fn planned_start(&self) -> DateTime<Utc> {
-        self.0.planned_start
+    async fn planned_start(&self) -> Timestamp {
+        Timestamp(self.0.planned_start)
     }
 
-    async fn planned_end(&self) -> DateTime<Utc> {
-        self.0.planned_end
+    async fn planned_end(&self) -> Timestamp {
+        Timestamp(self.0.planned_end)
     }
 
     async fn location(&self) -> Option<&str> {
@@ -75,7 +75,7 @@ impl ContactVisit {
         match (&self.0.cancelled_by, self.0.cancelled_at, &self.0.cancellation_reason) {
             (Some(by), Some(at), Some(reason)) => Ok(Some(VisitCancellation {
                 cancelled_by: scalars::stored::<dvisit::CancelledBy, _>(by)?,
-                cancelled_at: at,
+                cancelled_at: Timestamp(at),
                 reason: reason.clone(),
             })),
             _ => Ok(None),
@@ -88,8 +88,8 @@ impl ContactVisit {
     }
 
     /// When the outcome (held, cancelled, no-show) was recorded.
-    async fn outcome_recorded_at(&self) -> Option<DateTime<Utc>> {
-        self.0.outcome_recorded_at
+    async fn outcome_recorded_at(&self) -> Option<Timestamp> {
+        self.0.outcome_recorded_at.map(Timestamp)
     }
 
     /// The family members taking part.
@@ -108,12 +108,12 @@ impl ContactVisit {
         self.0.version
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> Timestamp {
+        Timestamp(self.0.updated_at)
     }
 }
 
@@ -215,7 +215,7 @@ pub(crate) fn add_counts(
 pub struct SetVisitArrangementInput {
     pub placement_id: ID,
     /// Days between visits: 7 for weekly, 14 for every other week.
-    pub interval_days: i32,
+    pub interval_days: i64,
     pub supervision: Supervision,
     /// Required for supported and supervised visits.
     pub supervisor_name: Option<String>,
@@ -231,8 +231,8 @@ pub struct SetVisitArrangementPayload {
 pub struct PlanContactVisitInput {
     pub placement_id: ID,
     pub external_id: Option<String>,
-    pub planned_start: DateTime<Utc>,
-    pub planned_end: DateTime<Utc>,
+    pub planned_start: Timestamp,
+    pub planned_end: Timestamp,
     pub location: Option<String>,
     pub supervision: Supervision,
     /// Required for a supported or supervised visit.
@@ -247,7 +247,7 @@ pub struct RecordContactVisitHeldInput {
     pub id: ID,
     pub observations: Option<String>,
     /// The version the caller last read; a visit changed since is refused with `CONFLICT`.
-    pub expected_version: Option<i32>,
+    pub expected_version: Option<i64>,
     pub idempotency_key: Option<String>,
 }
 
@@ -258,15 +258,15 @@ pub struct CancelContactVisitInput {
     /// Why the visit was cancelled. Always required.
     pub reason: String,
     /// When it was cancelled; now, if not given.
-    pub cancelled_at: Option<DateTime<Utc>>,
-    pub expected_version: Option<i32>,
+    pub cancelled_at: Option<Timestamp>,
+    pub expected_version: Option<i64>,
     pub idempotency_key: Option<String>,
 }
 
 #[derive(InputObject, Serialize, Debug, Clone)]
 pub struct RecordContactVisitNoShowInput {
     pub id: ID,
-    pub expected_version: Option<i32>,
+    pub expected_version: Option<i64>,
     pub idempotency_key: Option<String>,
 }
 
@@ -303,7 +303,7 @@ impl VisitMutation {
         let c = caller(ctx)?;
         let placement: PlacementId = id_arg("input.placementId", &input.placement_id)?;
         let arrangement = dvisit::VisitArrangement::parse(
-            i64::from(input.interval_days),
+            input.interval_days,
             input.supervision.into(),
             input.supervisor_name.as_deref(),
         )
@@ -336,8 +336,8 @@ impl VisitMutation {
             .collect::<Result<Vec<_>, _>>()?;
         let new = NewVisit::parse(VisitInput {
             external_id: input.external_id.as_deref(),
-            planned_start: input.planned_start,
-            planned_end: input.planned_end,
+            planned_start: input.planned_start.0,
+            planned_end: input.planned_end.0,
             location: input.location.as_deref(),
             supervision: input.supervision.into(),
             supervisor_name: input.supervisor_name.as_deref(),
@@ -360,8 +360,11 @@ impl VisitMutation {
             input.observations.as_deref().map(FreeText::parse).transpose().at("observations").map_err(in_input)?;
         let meta = c.write("recordContactVisitHeld", input.idempotency_key.as_deref(), &input)?;
         let outcome = VisitOutcome::Held { observations };
-        let id =
-            c.store.record_visit_outcome(&meta, id, &outcome, input.expected_version).await.map_err(under("input"))?;
+        let id = c
+            .store
+            .record_visit_outcome(&meta, id, &outcome, crate::error::expected_version(input.expected_version)?)
+            .await
+            .map_err(under("input"))?;
         payload(c, id).await
     }
 
@@ -373,13 +376,16 @@ impl VisitMutation {
     ) -> ApiResult<ContactVisitPayload> {
         let c = caller(ctx)?;
         let id: ContactVisitId = id_arg("input.id", &input.id)?;
-        let at = when::has_happened_at("cancelledAt", input.cancelled_at.unwrap_or_else(Utc::now), Utc::now())
+        let at = when::has_happened_at("cancelledAt", input.cancelled_at.map_or_else(Utc::now, |t| t.0), Utc::now())
             .map_err(in_input)?;
         let cancellation = Cancellation::parse(input.cancelled_by.into(), at, &input.reason).map_err(in_input)?;
         let meta = c.write("cancelContactVisit", input.idempotency_key.as_deref(), &input)?;
         let outcome = VisitOutcome::Cancelled(cancellation);
-        let id =
-            c.store.record_visit_outcome(&meta, id, &outcome, input.expected_version).await.map_err(under("input"))?;
+        let id = c
+            .store
+            .record_visit_outcome(&meta, id, &outcome, crate::error::expected_version(input.expected_version)?)
+            .await
+            .map_err(under("input"))?;
         payload(c, id).await
     }
 
@@ -394,7 +400,12 @@ impl VisitMutation {
         let meta = c.write("recordContactVisitNoShow", input.idempotency_key.as_deref(), &input)?;
         let id = c
             .store
-            .record_visit_outcome(&meta, id, &VisitOutcome::NoShow, input.expected_version)
+            .record_visit_outcome(
+                &meta,
+                id,
+                &VisitOutcome::NoShow,
+                crate::error::expected_version(input.expected_version)?,
+            )
             .await
             .map_err(under("input"))?;
         payload(c, id).await
