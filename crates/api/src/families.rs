@@ -598,3 +598,116 @@ impl FamilyMutation {
         Ok(CreatePersonPayload { person: Person(c.store.person(&c.reader(), id).await.api()?) })
     }
 }
+
+#[cfg(test)]
+mod input_properties {
+    //! GraphQL inputs become domain types or fail on a named field; nothing panics.
+
+    use super::*;
+    use crate::scalars::Date;
+    use proptest::prelude::*;
+
+    /// Strings as clients send them: blank, padded, long, control characters, non-ASCII.
+    fn text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just(String::new()),
+            Just(" ".to_owned()),
+            Just("\n".to_owned()),
+            Just("\u{0}".to_owned()),
+            Just("Mette".to_owned()),
+            Just("Søren Ærø".to_owned()),
+            Just("a".repeat(201)),
+            any::<char>().prop_map(String::from),
+        ];
+        proptest::collection::vec(piece, 0..4).prop_map(|p| p.concat())
+    }
+
+    fn id() -> impl Strategy<Value = ID> {
+        prop_oneof![
+            Just(ID::from("per_0190f7a1b2c34d5e8f9012345678abcd")),
+            Just(ID::from("org_0190f7a1b2c34d5e8f9012345678abcd")),
+            text().prop_map(ID::from),
+        ]
+    }
+
+    fn role() -> impl Strategy<Value = FamilyRole> {
+        prop_oneof![
+            Just(FamilyRole::Child),
+            Just(FamilyRole::Parent),
+            Just(FamilyRole::OtherParent),
+            Just(FamilyRole::KeyPerson),
+            Just(FamilyRole::Grandparent),
+        ]
+    }
+
+    fn person() -> impl Strategy<Value = PersonInput> {
+        let identifier = (text(), text()).prop_map(|(system, value)| PersonIdentifierInput {
+            kind: IdentifierKind::NationalId,
+            system,
+            value,
+        });
+        (
+            text(),
+            text(),
+            proptest::option::of(-40_000i64..40_000),
+            proptest::option::of(proptest::collection::vec(identifier, 0..3)),
+        )
+            .prop_map(|(given_name, family_name, born, identifiers)| PersonInput {
+                given_name,
+                family_name,
+                birth_date: born.and_then(|d| NaiveDate::from_num_days_from_ce_opt(739_000 + d as i32)).map(Date),
+                identifiers,
+            })
+    }
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 12, 1).expect("a date")
+    }
+
+    const PERSON_FIELDS: &[&str] = &["givenName", "familyName", "birthDate", "identifiers"];
+
+    proptest! {
+        #[test]
+        fn a_person_input_converts_or_names_its_field(input in person()) {
+            match input.to_domain(today()) {
+                Ok(p) => {
+                    prop_assert!(!p.given_name.as_str().trim().is_empty());
+                    prop_assert!(p.birth_date.is_none_or(|d| d <= today()));
+                }
+                Err(e) => prop_assert!(PERSON_FIELDS.iter().any(|f| e.field.starts_with(f)), "{}", e.field),
+            }
+        }
+
+        #[test]
+        fn a_clean_person_input_converts(given in "[A-Za-zÆØÅæøå]{1,40}", family in "[A-Za-zÆØÅæøå]{1,40}", age in 0i64..36_000) {
+            let input = PersonInput {
+                given_name: given,
+                family_name: family,
+                birth_date: Some(Date(today() - chrono::Days::new(age.unsigned_abs()))),
+                identifiers: None,
+            };
+            prop_assert!(input.to_domain(today()).is_ok());
+        }
+
+        #[test]
+        fn a_member_input_converts_or_names_its_field(
+            new in proptest::option::of(person()), existing in proptest::option::of(id()), role in role(), residence in proptest::option::of(id()),
+        ) {
+            let input = FamilyMemberInput { person: new, person_id: existing, role, residence_municipality_id: residence };
+            if let Err(e) = input.to_domain(today()) {
+                let known = ["person", "personId", "residenceMunicipalityId"];
+                prop_assert!(known.iter().any(|f| e.field.starts_with(f)), "{}", e.field);
+            }
+        }
+
+        #[test]
+        fn page_arguments_convert_or_name_their_field(
+            after in proptest::option::of(text()), before in proptest::option::of(text()),
+            first in proptest::option::of(any::<i64>()), last in proptest::option::of(any::<i64>()),
+        ) {
+            if let Err(ApiError::BadUserInput { field, .. }) = crate::connection::page_request(after, before, first, last) {
+                prop_assert!(["after", "before", "first", "last"].contains(&field.as_str()), "{}", field);
+            }
+        }
+    }
+}
