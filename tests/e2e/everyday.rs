@@ -66,7 +66,6 @@ async fn a_case_system_upserts_by_its_own_case_id_and_reads_what_changed() {
         .await;
     assert_eq!(r.code(), "CONFLICT");
     assert!(r.body["errors"][0]["extensions"]["existingId"].as_str().unwrap().starts_with("fam_"));
-    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
     non_empty(
         &app.gql(&t, "{ changes(first: 100) { totalCount } }", json!({})).await.data()["changes"],
         "what changed",

@@ -3,7 +3,11 @@
 //!
 //! The database is SQLite in a temporary directory, or, when
 //! `KINBRIDGE_TEST_POSTGRES_URL` names a PostgreSQL server, a new database created on it
-//! for this test alone. The test command runs every test once on each.
+//! for this test alone, dropped when the test's app is. The test command runs every test
+//! once on each.
+//!
+//! `TEST_LOG=1` (or a filter such as `TEST_LOG=kinbridge=debug`) shows the server's log
+//! lines beside a failing test's output.
 
 use std::net::SocketAddr;
 
@@ -25,7 +29,46 @@ pub struct TestApp {
     pub store: Store,
     pub client: reqwest::Client,
     pub secret: Vec<u8>,
-    _dir: Option<tempfile::TempDir>,
+    _database: TestDatabase,
+}
+
+/// A test's database, removed when it is dropped: the SQLite file's directory, or the
+/// PostgreSQL database created for the test.
+pub enum TestDatabase {
+    Sqlite { _dir: tempfile::TempDir },
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Self::Postgres { admin_url, name } = self else { return };
+        let (admin_url, name) = (admin_url.clone(), name.clone());
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its
+        // own with a runtime of its own drops the database, closing the app's connections.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                use sea_orm::ConnectionTrait;
+                let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
+                admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()?;
+                admin.close().await.ok()
+            })
+        });
+        let _ = dropped.join();
+    }
+}
+
+/// Shows the server's log when `TEST_LOG` is set, once per test binary.
+fn init_test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(filter) = std::env::var("TEST_LOG") else { return };
+        let filter = if filter == "1" || filter.is_empty() { "info".to_owned() } else { filter };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    });
 }
 
 /// An organisation and a token for one of its people.
@@ -84,7 +127,8 @@ pub async fn spawn_app_with(demo: bool) -> TestApp {
 
 /// Starts the application with its configuration changed by `edit`.
 pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestApp {
-    let (database_url, dir) = fresh_database().await;
+    init_test_log();
+    let (database_url, database) = fresh_database().await;
     let mut secret = vec![0u8; 32];
     getrandom::fill(&mut secret).expect("randomness for the test signing key");
     let mut config = ServeConfig {
@@ -101,16 +145,21 @@ pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestAp
         limits: kinbridge_api::Limits::default(),
         alerts: kinbridge_api::alerts::AlertSettings::default(),
         max_body_bytes: 1024 * 1024,
+        // The change feed shows a change at once: tests do not wait out a settle time.
+        store: kinbridge_persistence::StoreOptions {
+            change_feed_settle: std::time::Duration::ZERO,
+            ..Default::default()
+        },
     };
     edit(&mut config);
     let app = Application::build(&config).await.expect("the application starts");
     let addr = app.local_addr();
     let store = app.store().clone();
     tokio::spawn(app.run(std::future::pending()));
-    TestApp { addr, store, client: reqwest::Client::new(), secret, _dir: dir }
+    TestApp { addr, store, client: reqwest::Client::new(), secret, _database: database }
 }
 
-pub async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
+pub async fn fresh_database() -> (String, TestDatabase) {
     match std::env::var("KINBRIDGE_TEST_POSTGRES_URL") {
         Ok(admin_url) => {
             use sea_orm::ConnectionTrait;
@@ -119,12 +168,12 @@ pub async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
             admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("a test database is created");
             admin.close().await.expect("the admin connection closes");
             let (base, _) = admin_url.rsplit_once('/').expect("the PostgreSQL URL names a database");
-            (format!("{base}/{name}"), None)
+            (format!("{base}/{name}"), TestDatabase::Postgres { admin_url: admin_url.clone(), name })
         }
         Err(_) => {
             let dir = tempfile::tempdir().expect("a temporary directory");
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("kinbridge.db").display());
-            (url, Some(dir))
+            (url, TestDatabase::Sqlite { _dir: dir })
         }
     }
 }

@@ -19,8 +19,9 @@ use crate::entities::{
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
 
-/// How old a change must be before the change feed shows it (see [`Store::changes`]).
-pub const CHANGE_FEED_SETTLE: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+/// How old a change must be before the change feed shows it, unless configured otherwise
+/// (see [`Store::changes`] and `StoreOptions::change_feed_settle`).
+pub const CHANGE_FEED_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What an auditor asks of the trail. Every field narrows; none is required.
 #[derive(Debug, Clone, Default)]
@@ -165,11 +166,11 @@ impl Store {
     ///
     /// On PostgreSQL a sequence id is taken before its transaction commits, so a row with
     /// a smaller id can become visible after a larger one. Rows younger than
-    /// [`CHANGE_FEED_SETTLE`] are held back, so that a reader who resumes from the last
+    /// the configured settle time ([`CHANGE_FEED_SETTLE`] by default) are held back, so that a reader who resumes from the last
     /// cursor it saw does not skip a transaction that committed late; writes are short
     /// transactions, well inside that margin.
     pub async fn changes(&self, actor: &Actor, cursor: i64, limit: u64) -> Result<Vec<outbox::Model>, StoreError> {
-        let settled = Utc::now() - CHANGE_FEED_SETTLE;
+        let settled = Utc::now() - self.settle;
         Ok(outbox::Entity::find()
             .filter(outbox::Column::OrganizationId.eq(actor.organization_id.as_uuid()))
             .filter(outbox::Column::Id.gt(cursor))
@@ -182,7 +183,7 @@ impl Store {
 
     /// How many settled changes the caller's organisation's feed holds in all.
     pub async fn count_changes(&self, actor: &Actor) -> Result<u64, StoreError> {
-        let settled = Utc::now() - CHANGE_FEED_SETTLE;
+        let settled = Utc::now() - self.settle;
         Ok(outbox::Entity::find()
             .filter(outbox::Column::OrganizationId.eq(actor.organization_id.as_uuid()))
             .filter(outbox::Column::OccurredAt.lte(settled))

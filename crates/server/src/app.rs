@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use kinbridge_api::auth::{KeyError, TokenVerifier};
-use kinbridge_persistence::{Store, StoreError, StoreOptions};
+use kinbridge_persistence::{Store, StoreError};
 use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
@@ -41,9 +41,7 @@ impl Application {
     /// Connects, migrates, loads the demo data when asked and the database is empty,
     /// and binds the listener. Port 0 binds a free port; [`Self::local_addr`] tells which.
     pub async fn build(config: &ServeConfig) -> Result<Self, StartError> {
-        let store = Store::connect(config.database_url.expose(), &StoreOptions::default())
-            .await
-            .map_err(StartError::Connect)?;
+        let store = Store::connect(config.database_url.expose(), &config.store).await.map_err(StartError::Connect)?;
         store.migrate().await.map_err(StartError::Migrate)?;
         maintain_audit_partitions(&store).await;
         let backfilled = store.backfill_review_dates().await.map_err(StartError::Demo)?;

@@ -51,6 +51,8 @@ pub struct ServeConfig {
     pub alerts: kinbridge_api::alerts::AlertSettings,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Connection pool and change feed settings.
+    pub store: kinbridge_persistence::StoreOptions,
 }
 
 /// How tokens are verified.

@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// flagged (placementsAwaitingSupportOffer).
     #[arg(long, env = "KINBRIDGE_SUPPORT_OFFER_DAYS", default_value_t = 14)]
     pub support_offer_days: u16,
+    /// How long, in milliseconds, a change is held out of the change feed so that a
+    /// transaction committing late is not skipped.
+    #[arg(long, env = "KINBRIDGE_CHANGE_FEED_SETTLE_MS", default_value_t = 2000)]
+    pub change_feed_settle_ms: u64,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -186,6 +190,10 @@ async fn serve(args: ServeArgs) -> CommandResult {
         limits: kinbridge_api::Limits::default(),
         alerts: kinbridge_api::alerts::AlertSettings { support_offer_days: args.support_offer_days },
         max_body_bytes: 1024 * 1024,
+        store: StoreOptions {
+            change_feed_settle: std::time::Duration::from_millis(args.change_feed_settle_ms),
+            ..StoreOptions::default()
+        },
     };
     let app = app::Application::build(&config).await?;
     tracing::info!(address = %app.local_addr(), "Kinbridge is serving GraphQL at http://{}/graphql", app.local_addr());
