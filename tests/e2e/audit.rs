@@ -329,3 +329,14 @@ async fn concurrent_requests_share_commits_yet_each_answer_waits_for_its_own_aud
         assert!(events.iter().all(|e| e.request_id == format!("concurrent-{i}") && e.operation == "read"));
     }
 }
+
+#[tokio::test]
+async fn registering_an_organisation_is_an_audited_write() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let events = app.store.audit_events_for_record(aarhus.id.as_uuid()).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.operation == "registerOrganization" && e.subject == kinbridge_persistence::write::SYSTEM_SUBJECT),
+        "{events:?}"
+    );
+}

@@ -23,6 +23,32 @@ macro_rules! entity {
     };
 }
 
+/// Implements [`Versioned`](crate::write::Versioned) for entities with `version` and
+/// `updated_at` columns: the ones a write updates through `WriteTx::update`.
+macro_rules! versioned {
+    ($($module:ident),+ $(,)?) => {
+        $(impl crate::write::Versioned for $module::Entity {
+            const ID: $module::Column = $module::Column::Id;
+            const VERSION: $module::Column = $module::Column::Version;
+            const UPDATED_AT: $module::Column = $module::Column::UpdatedAt;
+        })+
+    };
+}
+
+versioned!(
+    person,
+    family,
+    placement,
+    contact_visit,
+    parent_action_plan,
+    support_offer,
+    sub_goal,
+    visit_arrangement,
+    family_partner,
+    referral,
+    family_partner_assignment,
+);
+
 entity!(organization, "organizations", { kind: String, name: String, code: String, created_at: DateTimeUtc });
 
 entity!(person, "persons", {

@@ -15,7 +15,7 @@ use crate::entities::{family, family_member, person, person_identifier};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
 use crate::scope::{self, Reader, owned_by};
-use crate::write::{Outcome, WriteMeta, WriteTx, unique_to_conflict, updated_one};
+use crate::write::{Outcome, WriteMeta, WriteTx, unique_to_conflict};
 
 /// The person a new member is: one the organisation already knows, or a new one.
 #[derive(Debug, Clone)]
@@ -52,18 +52,18 @@ impl Store {
         )
         .await?;
         let id = FamilyId::new();
-        let inserted = family::Entity::insert(family::ActiveModel {
-            id: Set(id.as_uuid()),
-            organization_id: Set(tx.organization_id()),
-            created_at: Set(tx.now),
-            updated_at: Set(tx.now),
-            version: Set(1),
-            external_id: Set(new.external_id.as_ref().map(|e| e.as_str().to_owned())),
-            name: Set(new.name.as_str().to_owned()),
-            caseworker_contact: Set(new.caseworker_contact.as_ref().map(|c| c.as_str().to_owned())),
-        })
-        .exec_without_returning(&*tx)
-        .await;
+        let inserted = tx
+            .insert(family::ActiveModel {
+                id: Set(id.as_uuid()),
+                organization_id: Set(tx.organization_id()),
+                created_at: Set(tx.now),
+                updated_at: Set(tx.now),
+                version: Set(1),
+                external_id: Set(new.external_id.as_ref().map(|e| e.as_str().to_owned())),
+                name: Set(new.name.as_str().to_owned()),
+                caseworker_contact: Set(new.caseworker_contact.as_ref().map(|c| c.as_str().to_owned())),
+            })
+            .await;
         unique_to_conflict(inserted, "a family with this external id was created concurrently")?;
         tx.record("Family", id.as_uuid(), &id.to_string(), "family.created").await?;
         for (i, member) in members.iter().enumerate() {
@@ -84,7 +84,7 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(FamilyMemberId::from_uuid(id));
         }
-        let family = family_owned(&*tx, tx.actor(), family_id).await?;
+        let family = family_owned(&tx.reads(), tx.actor(), family_id).await?;
         // Concurrent additions to one family take turns, so that the same person added
         // twice at once is "already a member" for all but the first.
         tx.lock::<family::Entity>(family.id).await?;
@@ -247,7 +247,7 @@ pub(crate) async fn ensure_role_beside(
     let held = family_member::Entity::find()
         .filter(family_member::Column::PersonId.eq(person.as_uuid()))
         .filter(family_member::Column::FamilyId.in_subquery(clients_families))
-        .all(&**tx)
+        .all(&tx.reads())
         .await?
         .into_iter()
         .map(|m| m.role.parse::<FamilyRole>())
@@ -264,7 +264,7 @@ async fn insert_person(tx: &WriteTx<'_>, new: &NewPerson) -> Result<PersonId, St
             .filter(person_identifier::Column::Kind.eq(IdentifierKind::NationalId.as_str()))
             .filter(person_identifier::Column::System.eq(identifier.system.as_str()))
             .filter(person_identifier::Column::Value.eq(identifier.value.as_str()))
-            .one(&**tx)
+            .one(&tx.reads())
             .await?;
         if let Some(existing) = existing {
             return Err(StoreError::Conflict {
@@ -274,7 +274,7 @@ async fn insert_person(tx: &WriteTx<'_>, new: &NewPerson) -> Result<PersonId, St
         }
     }
     let id = PersonId::new();
-    person::Entity::insert(person::ActiveModel {
+    tx.insert(person::ActiveModel {
         id: Set(id.as_uuid()),
         organization_id: Set(tx.organization_id()),
         created_at: Set(tx.now),
@@ -284,10 +284,9 @@ async fn insert_person(tx: &WriteTx<'_>, new: &NewPerson) -> Result<PersonId, St
         family_name: Set(new.family_name.as_str().to_owned()),
         birth_date: Set(new.birth_date),
     })
-    .exec_without_returning(&**tx)
     .await?;
     for identifier in &new.identifiers {
-        person_identifier::Entity::insert(person_identifier::ActiveModel {
+        tx.insert(person_identifier::ActiveModel {
             id: Set(Uuid::now_v7()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -296,7 +295,6 @@ async fn insert_person(tx: &WriteTx<'_>, new: &NewPerson) -> Result<PersonId, St
             system: Set(identifier.system.as_str().to_owned()),
             value: Set(identifier.value.as_str().to_owned()),
         })
-        .exec_without_returning(&**tx)
         .await?;
     }
     tx.record("Person", id.as_uuid(), &id.to_string(), "person.created").await?;
@@ -309,15 +307,20 @@ async fn insert_member(
     member: &NewMember,
 ) -> Result<FamilyMemberId, StoreError> {
     if let Some(residence) = member.membership.residence_municipality_id {
-        Store::expect_organization_kind(&**tx, residence, OrganizationKind::Municipality, "residenceMunicipalityId")
-            .await?;
+        Store::expect_organization_kind(
+            &tx.reads(),
+            residence,
+            OrganizationKind::Municipality,
+            "residenceMunicipalityId",
+        )
+        .await?;
     }
     let person_id = match &member.person {
         MemberPerson::New(new) => insert_person(tx, new).await.map_err(|e| prefix_field(e, "person"))?,
         MemberPerson::Existing(id) => {
             let found = person::Entity::find_by_id(id.as_uuid())
                 .filter(owned_by(person::Column::OrganizationId, tx.actor()))
-                .one(&**tx)
+                .one(&tx.reads())
                 .await?;
             if found.is_none() {
                 return Err(ValidationError::new("personId", "no such person").into());
@@ -325,11 +328,11 @@ async fn insert_member(
             *id
         }
     };
-    if membership(&**tx, family_id.as_uuid(), person_id.as_uuid()).await?.is_some() {
+    if membership(&tx.reads(), family_id.as_uuid(), person_id.as_uuid()).await?.is_some() {
         return Err(ValidationError::new("personId", "the person is already a member of this family").into());
     }
     let id = FamilyMemberId::new();
-    family_member::Entity::insert(family_member::ActiveModel {
+    tx.insert(family_member::ActiveModel {
         id: Set(id.as_uuid()),
         organization_id: Set(tx.organization_id()),
         created_at: Set(tx.now),
@@ -341,7 +344,6 @@ async fn insert_member(
             .residence_municipality_id
             .map(|o: OrganizationId| o.as_uuid())),
     })
-    .exec_without_returning(&**tx)
     .await?;
     tx.record("FamilyMember", id.as_uuid(), &id.to_string(), "family.member_added").await?;
     Ok(id)
@@ -388,7 +390,7 @@ impl Store {
         let existing = family::Entity::find()
             .filter(family::Column::OrganizationId.eq(tx.organization_id()))
             .filter(family::Column::ExternalId.eq(external_id.as_str()))
-            .one(&*tx)
+            .one(&tx.reads())
             .await?;
         let contact = new.caseworker_contact.as_ref().map(|c| c.as_str().to_owned());
         let (id, outcome) = match existing {
@@ -396,22 +398,17 @@ impl Store {
                 (FamilyId::from_uuid(row.id), Outcome::Unchanged)
             }
             Some(row) => {
-                let result = family::Entity::update_many()
-                    .col_expr(family::Column::Name, Expr::value(new.name.as_str()))
-                    .col_expr(family::Column::CaseworkerContact, Expr::value(contact))
-                    .col_expr(family::Column::UpdatedAt, Expr::value(tx.now))
-                    .col_expr(family::Column::Version, Expr::value(row.version + 1))
-                    .filter(family::Column::Id.eq(row.id))
-                    .filter(family::Column::Version.eq(row.version))
-                    .exec(&*tx)
-                    .await?;
-                updated_one(result, "family")?;
+                tx.update::<family::Entity>("family", row.id, row.version, |u| {
+                    u.col_expr(family::Column::Name, Expr::value(new.name.as_str()))
+                        .col_expr(family::Column::CaseworkerContact, Expr::value(contact))
+                })
+                .await?;
                 tx.record("Family", row.id, &FamilyId::from_uuid(row.id).to_string(), "family.updated").await?;
                 (FamilyId::from_uuid(row.id), Outcome::Updated)
             }
             None => {
                 let id = FamilyId::new();
-                family::Entity::insert(family::ActiveModel {
+                tx.insert(family::ActiveModel {
                     id: Set(id.as_uuid()),
                     organization_id: Set(tx.organization_id()),
                     created_at: Set(tx.now),
@@ -421,7 +418,6 @@ impl Store {
                     name: Set(new.name.as_str().to_owned()),
                     caseworker_contact: Set(contact),
                 })
-                .exec_without_returning(&*tx)
                 .await?;
                 tx.record("Family", id.as_uuid(), &id.to_string(), "family.created").await?;
                 (id, Outcome::Created)

@@ -26,11 +26,11 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(SupportOfferId::from_uuid(id));
         }
-        let placement = placement_owned(&*tx, tx.actor(), placement_id).await?;
+        let placement = placement_owned(&tx.reads(), tx.actor(), placement_id).await?;
         let offered_on =
             kinbridge_domain::when::offer_made_on(offered_on, placement.decision_date, tx.now.date_naive())?;
         let id = SupportOfferId::new();
-        support_offer::Entity::insert(support_offer::ActiveModel {
+        tx.insert(support_offer::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -43,7 +43,6 @@ impl Store {
             responded_on: Set(None),
             reoffer_on: Set(None),
         })
-        .exec_without_returning(&*tx)
         .await?;
         tx.record("SupportOffer", id.as_uuid(), &id.to_string(), "support_offer.made").await?;
         tx.commit(id.as_uuid()).await?;
@@ -65,25 +64,16 @@ impl Store {
         }
         let offer = support_offer::Entity::find_by_id(id.as_uuid())
             .filter(owned_by(support_offer::Column::OrganizationId, tx.actor()))
-            .one(&*tx)
+            .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("SupportOffer"))?;
         respond_to_offer(offer.response.parse()?, offer.offered_on, response, responded_on, reoffer_on)?;
-        let result = support_offer::Entity::update_many()
-            .col_expr(support_offer::Column::Response, Expr::value(response.as_str()))
-            .col_expr(support_offer::Column::RespondedOn, Expr::value(responded_on))
-            .col_expr(support_offer::Column::ReofferOn, Expr::value(reoffer_on))
-            .col_expr(support_offer::Column::UpdatedAt, Expr::value(tx.now))
-            .col_expr(support_offer::Column::Version, Expr::value(offer.version + 1))
-            .filter(support_offer::Column::Id.eq(offer.id))
-            .filter(support_offer::Column::Version.eq(offer.version))
-            .exec(&*tx)
-            .await?;
-        if result.rows_affected != 1 {
-            return Err(StoreError::conflict(
-                "the offer was changed by another request at the same time; read it again",
-            ));
-        }
+        tx.update::<support_offer::Entity>("offer", offer.id, offer.version, |u| {
+            u.col_expr(support_offer::Column::Response, Expr::value(response.as_str()))
+                .col_expr(support_offer::Column::RespondedOn, Expr::value(responded_on))
+                .col_expr(support_offer::Column::ReofferOn, Expr::value(reoffer_on))
+        })
+        .await?;
         tx.record("SupportOffer", offer.id, &id.to_string(), "support_offer.answered").await?;
         tx.commit(offer.id).await?;
         Ok(id)

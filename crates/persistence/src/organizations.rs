@@ -1,36 +1,38 @@
 //! Organisations: the directory every caller may read. They are registered by operators
 //! (the `kinbridge` command and the demo data), not through the API.
 
-use chrono::Utc;
 use kinbridge_domain::ids::OrganizationId;
 use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::Store;
 use crate::entities::organization;
-use crate::error::{StoreError, is_unique_violation};
+use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
+use crate::write::{WriteMeta, system_actor, unique_to_conflict};
 
 impl Store {
-    /// Registers an organisation. Its kind and code are unique together.
+    /// Registers an organisation. Its kind and code are unique together. The audit trail
+    /// names Kinbridge as the writer, on the new organisation's behalf. The registry is
+    /// operator data, not an organisation's case record: it is audited, not in a change feed.
     pub async fn create_organization(&self, new: &NewOrganization) -> Result<OrganizationId, StoreError> {
         let id = OrganizationId::new();
-        organization::Entity::insert(organization::ActiveModel {
-            id: Set(id.as_uuid()),
-            kind: Set(new.kind.as_str().to_owned()),
-            name: Set(new.name.as_str().to_owned()),
-            code: Set(new.code.as_str().to_owned()),
-            created_at: Set(Utc::now()),
-        })
-        .exec_without_returning(self.conn())
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::conflict(format!("a {} with code {} is already registered", new.kind, new.code))
-            } else {
-                e.into()
-            }
-        })?;
+        let actor = system_actor(id, new.kind);
+        let meta =
+            WriteMeta { actor: &actor, request_id: "register", operation: "registerOrganization", idempotency: None };
+        let tx = self.begin_write(&meta).await?;
+        let inserted = tx
+            .insert(organization::ActiveModel {
+                id: Set(id.as_uuid()),
+                kind: Set(new.kind.as_str().to_owned()),
+                name: Set(new.name.as_str().to_owned()),
+                code: Set(new.code.as_str().to_owned()),
+                created_at: Set(tx.now),
+            })
+            .await;
+        unique_to_conflict(inserted, &format!("a {} with code {} is already registered", new.kind, new.code))?;
+        tx.audit("Organization", id.as_uuid()).await?;
+        tx.commit(id.as_uuid()).await?;
         Ok(id)
     }
 

@@ -34,7 +34,7 @@ use kinbridge_domain::family::beside;
 async fn owned_person(tx: &WriteTx<'_>, id: PersonId, field: &str) -> Result<(), StoreError> {
     person::Entity::find_by_id(id.as_uuid())
         .filter(owned_by(person::Column::OrganizationId, tx.actor()))
-        .one(&**tx)
+        .one(&tx.reads())
         .await?
         .map(|_| ())
         .ok_or_else(|| ValidationError::new(field, "no such person").into())
@@ -44,7 +44,7 @@ async fn owned_person(tx: &WriteTx<'_>, id: PersonId, field: &str) -> Result<(),
 async fn client(tx: &WriteTx<'_>, id: PersonId) -> Result<(), StoreError> {
     person::Entity::find_by_id(id.as_uuid())
         .filter(owned_by(person::Column::OrganizationId, tx.actor()))
-        .one(&**tx)
+        .one(&tx.reads())
         .await?
         .map(|_| ())
         .ok_or(StoreError::not_found("Person"))
@@ -65,7 +65,7 @@ impl Store {
         }
         client(&tx, client_id).await?;
         let id = ParentalSupportNoteId::new();
-        parental_support_note::Entity::insert(parental_support_note::ActiveModel {
+        tx.insert(parental_support_note::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -73,7 +73,6 @@ impl Store {
             noted_on: Set(on),
             text: Set(text.as_str().to_owned()),
         })
-        .exec_without_returning(&*tx)
         .await?;
         tx.record("ParentalSupportNote", id.as_uuid(), &id.to_string(), "parental_support.noted").await?;
         tx.commit(id.as_uuid()).await?;
@@ -105,7 +104,7 @@ impl Store {
             ensure_role_beside(&tx, client_id, *p, &field, needed, what).await?;
         }
         let id = KoppInterviewId::new();
-        kopp_interview::Entity::insert(kopp_interview::ActiveModel {
+        tx.insert(kopp_interview::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -113,15 +112,13 @@ impl Store {
             held_on: Set(held_on),
             note: Set(note.map(|n| n.as_str().to_owned())),
         })
-        .exec_without_returning(&*tx)
         .await?;
         for (p, role) in participants {
-            kopp_participant::Entity::insert(kopp_participant::ActiveModel {
+            tx.insert(kopp_participant::ActiveModel {
                 interview_id: Set(id.as_uuid()),
                 person_id: Set(p.as_uuid()),
                 role: Set(role.as_str().to_owned()),
             })
-            .exec_without_returning(&*tx)
             .await?;
         }
         tx.record("KoppInterview", id.as_uuid(), &id.to_string(), "kopp_interview.held").await?;
@@ -145,7 +142,7 @@ impl Store {
         }
         client(&tx, client_id).await?;
         let id = PillarRecordId::new();
-        resilience_pillar_record::Entity::insert(resilience_pillar_record::ActiveModel {
+        tx.insert(resilience_pillar_record::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -155,7 +152,6 @@ impl Store {
             recorded_on: Set(on),
             note: Set(note.map(|n| n.as_str().to_owned())),
         })
-        .exec_without_returning(&*tx)
         .await?;
         tx.record("PillarRecord", id.as_uuid(), &id.to_string(), "resilience_pillar.recorded").await?;
         tx.commit(id.as_uuid()).await?;
@@ -186,7 +182,7 @@ impl Store {
         ensure_role_beside(&tx, client_id, other_parent_id, "otherParentId", beside::OTHER_PARENT, "the other parent")
             .await?;
         let id = OtherParentSupportId::new();
-        other_parent_support::Entity::insert(other_parent_support::ActiveModel {
+        tx.insert(other_parent_support::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -198,7 +194,6 @@ impl Store {
             informed_of_support_options: Set(support.informed_of_support_options),
             note: Set(note.map(|n| n.as_str().to_owned())),
         })
-        .exec_without_returning(&*tx)
         .await?;
         tx.record("OtherParentSupport", id.as_uuid(), &id.to_string(), "other_parent.supported").await?;
         tx.commit(id.as_uuid()).await?;
@@ -248,16 +243,16 @@ impl Store {
         }
         let goal = plan_goal::Entity::find_by_id(goal_id.as_uuid())
             .filter(owned_by(plan_goal::Column::OrganizationId, tx.actor()))
-            .one(&*tx)
+            .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("Goal"))?;
         if owner_organization != tx.actor().organization_id {
             let plan = parent_action_plan::Entity::find_by_id(goal.plan_id)
-                .one(&*tx)
+                .one(&tx.reads())
                 .await?
                 .ok_or_else(|| StoreError::Corrupt(format!("goal {} has no plan", goal.id)))?;
             Store::expect_organization_kind(
-                &*tx,
+                &tx.reads(),
                 owner_organization,
                 OrganizationKind::FamilyServicesProvider,
                 "ownerOrganizationId",
@@ -273,7 +268,7 @@ impl Store {
                         .add(referral::Column::EndsOn.is_null())
                         .add(referral::Column::EndsOn.gt(today)),
                 )
-                .count(&*tx)
+                .count(&tx.reads())
                 .await?;
             if referred == 0 {
                 return Err(
@@ -282,7 +277,7 @@ impl Store {
             }
         }
         let id = SubGoalId::new();
-        sub_goal::Entity::insert(sub_goal::ActiveModel {
+        tx.insert(sub_goal::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -294,7 +289,6 @@ impl Store {
             owner_name: Set(owner_name.as_str().to_owned()),
             status: Set(SubGoalStatus::Open.as_str().to_owned()),
         })
-        .exec_without_returning(&*tx)
         .await?;
         tx.record("SubGoal", id.as_uuid(), &id.to_string(), "sub_goal.added").await?;
         tx.commit(id.as_uuid()).await?;
@@ -321,24 +315,15 @@ impl Store {
                     .add(sub_goal::Column::OrganizationId.eq(org))
                     .add(sub_goal::Column::OwnerOrganizationId.eq(org)),
             )
-            .one(&*tx)
+            .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("SubGoal"))?;
         let current: SubGoalStatus = row.status.parse()?;
         current.transition(to)?;
-        let result = sub_goal::Entity::update_many()
-            .col_expr(sub_goal::Column::Status, Expr::value(to.as_str()))
-            .col_expr(sub_goal::Column::UpdatedAt, Expr::value(tx.now))
-            .col_expr(sub_goal::Column::Version, Expr::value(row.version + 1))
-            .filter(sub_goal::Column::Id.eq(row.id))
-            .filter(sub_goal::Column::Version.eq(row.version))
-            .exec(&*tx)
-            .await?;
-        if result.rows_affected != 1 {
-            return Err(StoreError::conflict(
-                "the sub-goal was changed by another request at the same time; read it again",
-            ));
-        }
+        tx.update::<sub_goal::Entity>("sub-goal", row.id, row.version, |u| {
+            u.col_expr(sub_goal::Column::Status, Expr::value(to.as_str()))
+        })
+        .await?;
         tx.record_for(row.organization_id, "SubGoal", row.id, &id.to_string(), "sub_goal.status_changed").await?;
         tx.commit(row.id).await?;
         Ok(id)

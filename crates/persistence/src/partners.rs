@@ -40,7 +40,7 @@ impl Store {
             let existing = family_partner::Entity::find()
                 .filter(family_partner::Column::OrganizationId.eq(tx.organization_id()))
                 .filter(family_partner::Column::Subject.eq(subject.as_str()))
-                .one(&*tx)
+                .one(&tx.reads())
                 .await?;
             if let Some(existing) = existing {
                 return Err(StoreError::Conflict {
@@ -54,7 +54,7 @@ impl Store {
             Certification::Certified { certified_on, renewal_due } => (Some(certified_on), Some(renewal_due), None),
             Certification::Pending { training_deadline } => (None, None, Some(training_deadline)),
         };
-        family_partner::Entity::insert(family_partner::ActiveModel {
+        tx.insert(family_partner::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -68,7 +68,6 @@ impl Store {
             training_deadline: Set(training_deadline),
             subject: Set(subject.map(|s| s.as_str().to_owned())),
         })
-        .exec_without_returning(&*tx)
         .await?;
         tx.record("FamilyPartner", id.as_uuid(), &id.to_string(), "family_partner.created").await?;
         tx.commit(id.as_uuid()).await?;
@@ -93,10 +92,10 @@ impl Store {
         if child_id == caregiver_id {
             return Err(ValidationError::new("primaryCaregiverId", "the primary caregiver is not the child").into());
         }
-        expect_person(&*tx, tx.actor(), child_id, "childId").await?;
-        expect_person(&*tx, tx.actor(), caregiver_id, "primaryCaregiverId").await?;
+        expect_person(&tx.reads(), tx.actor(), child_id, "childId").await?;
+        expect_person(&tx.reads(), tx.actor(), caregiver_id, "primaryCaregiverId").await?;
         let id = ServiceEligibilityId::new();
-        service_eligibility::Entity::insert(service_eligibility::ActiveModel {
+        tx.insert(service_eligibility::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -105,7 +104,6 @@ impl Store {
             eligible_from: Set(from),
             eligible_to: Set(to),
         })
-        .exec_without_returning(&*tx)
         .await?;
         tx.record("ServiceEligibility", id.as_uuid(), &id.to_string(), "service_eligibility.recorded").await?;
         tx.commit(id.as_uuid()).await?;
@@ -128,13 +126,13 @@ impl Store {
         }
         let partner = family_partner::Entity::find_by_id(partner_id.as_uuid())
             .filter(owned_by(family_partner::Column::OrganizationId, tx.actor()))
-            .one(&*tx)
+            .one(&tx.reads())
             .await?
             .ok_or_else(|| ValidationError::new("familyPartnerId", "no such family partner"))?;
         certification_of(&partner)?.ensure_may_take_assignment(tx.now.date_naive(), start_date)?;
         let eligibility = service_eligibility::Entity::find_by_id(eligibility_id.as_uuid())
             .filter(owned_by(service_eligibility::Column::OrganizationId, tx.actor()))
-            .one(&*tx)
+            .one(&tx.reads())
             .await?
             .ok_or_else(|| ValidationError::new("eligibilityId", "no such service eligibility"))?;
         let eligible =
@@ -143,7 +141,7 @@ impl Store {
             return Err(ValidationError::new("startDate", "the child is not eligible for services on this date").into());
         }
         let id = FamilyPartnerAssignmentId::new();
-        family_partner_assignment::Entity::insert(family_partner_assignment::ActiveModel {
+        tx.insert(family_partner_assignment::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -155,7 +153,6 @@ impl Store {
             start_date: Set(start_date),
             end_date: Set(None),
         })
-        .exec_without_returning(&*tx)
         .await?;
         tx.record("FamilyPartnerAssignment", id.as_uuid(), &id.to_string(), "family_partner_assignment.created")
             .await?;
@@ -181,11 +178,11 @@ impl Store {
         // A family partner records services on their own assignments only.
         let assignment = family_partner_assignment::Entity::find_by_id(assignment_id.as_uuid())
             .filter(scope::assignments(&tx.scope()))
-            .one(&*tx)
+            .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("FamilyPartnerAssignment"))?;
         let eligibility = service_eligibility::Entity::find_by_id(assignment.eligibility_id)
-            .one(&*tx)
+            .one(&tx.reads())
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("assignment {} has no eligibility", assignment.id)))?;
         ensure_service_recipient(
@@ -197,7 +194,7 @@ impl Store {
             return Err(ValidationError::new("date", "the service predates the assignment").into());
         }
         let id = FamilyPartnerServiceId::new();
-        family_partner_service::Entity::insert(family_partner_service::ActiveModel {
+        tx.insert(family_partner_service::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -207,7 +204,6 @@ impl Store {
             minutes: Set(i32::from(minutes.get())),
             activity: Set(activity.as_str().to_owned()),
         })
-        .exec_without_returning(&*tx)
         .await?;
         tx.record("FamilyPartnerService", id.as_uuid(), &id.to_string(), "family_partner_service.recorded").await?;
         tx.commit(id.as_uuid()).await?;

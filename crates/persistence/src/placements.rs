@@ -31,12 +31,13 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(PlacementId::from_uuid(id));
         }
-        let family = family_owned(&*tx, tx.actor(), family_id).await?;
-        if !is_child_of(&*tx, family.id, child_id.as_uuid()).await? {
+        let family = family_owned(&tx.reads(), tx.actor(), family_id).await?;
+        if !is_child_of(&tx.reads(), family.id, child_id.as_uuid()).await? {
             return Err(ValidationError::new("childId", "is not a member of this family with the role CHILD").into());
         }
         if let Some(provider) = new.provider_id {
-            Store::expect_organization_kind(&*tx, provider, OrganizationKind::PlacementProvider, "providerId").await?;
+            Store::expect_organization_kind(&tx.reads(), provider, OrganizationKind::PlacementProvider, "providerId")
+                .await?;
         }
         tx.ensure_external_id_free::<placement::Entity>(
             new.external_id.as_ref(),
@@ -51,10 +52,10 @@ impl Store {
         if supports_row_locks(tx.backend()) {
             lock = lock.lock_exclusive();
         }
-        lock.one(&*tx).await?;
+        lock.one(&tx.reads()).await?;
         let existing: Vec<(PlacementId, Period)> = placement::Entity::find()
             .filter(placement::Column::ChildId.eq(child_id.as_uuid()))
-            .all(&*tx)
+            .all(&tx.reads())
             .await?
             .into_iter()
             .map(|p| (PlacementId::from_uuid(p.id), Period { start: p.start_date, end: p.end_date }))
@@ -62,25 +63,25 @@ impl Store {
         ensure_no_overlap(&new.period(), &existing)?;
 
         let id = PlacementId::new();
-        let inserted = placement::Entity::insert(placement::ActiveModel {
-            id: Set(id.as_uuid()),
-            organization_id: Set(tx.organization_id()),
-            created_at: Set(tx.now),
-            updated_at: Set(tx.now),
-            version: Set(1),
-            family_id: Set(family.id),
-            child_id: Set(child_id.as_uuid()),
-            provider_id: Set(new.provider_id.map(|p| p.as_uuid())),
-            external_id: Set(new.external_id.as_ref().map(|e| e.as_str().to_owned())),
-            setting: Set(new.setting.as_str().to_owned()),
-            voluntary: Set(new.voluntary),
-            decision_date: Set(new.decision_date),
-            start_date: Set(new.start_date),
-            end_date: Set(new.end.map(|e| e.date)),
-            end_reason: Set(new.end.map(|e| e.reason.as_str().to_owned())),
-        })
-        .exec_without_returning(&*tx)
-        .await;
+        let inserted = tx
+            .insert(placement::ActiveModel {
+                id: Set(id.as_uuid()),
+                organization_id: Set(tx.organization_id()),
+                created_at: Set(tx.now),
+                updated_at: Set(tx.now),
+                version: Set(1),
+                family_id: Set(family.id),
+                child_id: Set(child_id.as_uuid()),
+                provider_id: Set(new.provider_id.map(|p| p.as_uuid())),
+                external_id: Set(new.external_id.as_ref().map(|e| e.as_str().to_owned())),
+                setting: Set(new.setting.as_str().to_owned()),
+                voluntary: Set(new.voluntary),
+                decision_date: Set(new.decision_date),
+                start_date: Set(new.start_date),
+                end_date: Set(new.end.map(|e| e.date)),
+                end_reason: Set(new.end.map(|e| e.reason.as_str().to_owned())),
+            })
+            .await;
         unique_to_conflict(inserted, "a placement with this external id was created concurrently")?;
         tx.record("Placement", id.as_uuid(), &id.to_string(), "placement.created").await?;
         tx.commit(id.as_uuid()).await?;
@@ -125,7 +126,7 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(PlacementId::from_uuid(id));
         }
-        let row = placement_owned(&*tx, tx.actor(), id).await?;
+        let row = placement_owned(&tx.reads(), tx.actor(), id).await?;
         if let Some(expected) = expected_version.filter(|e| *e != row.version) {
             return Err(StoreError::conflict(format!(
                 "the placement has changed since version {expected}; read it again"
@@ -137,20 +138,11 @@ impl Store {
         if end.date < row.start_date {
             return Err(ValidationError::new("endDate", "a placement cannot end before it starts").into());
         }
-        let result = placement::Entity::update_many()
-            .col_expr(placement::Column::EndDate, Expr::value(end.date))
-            .col_expr(placement::Column::EndReason, Expr::value(end.reason.as_str()))
-            .col_expr(placement::Column::UpdatedAt, Expr::value(tx.now))
-            .col_expr(placement::Column::Version, Expr::value(row.version + 1))
-            .filter(placement::Column::Id.eq(row.id))
-            .filter(placement::Column::Version.eq(row.version))
-            .exec(&*tx)
-            .await?;
-        if result.rows_affected != 1 {
-            return Err(StoreError::conflict(
-                "the placement was changed by another request at the same time; read it again",
-            ));
-        }
+        tx.update::<placement::Entity>("placement", row.id, row.version, |u| {
+            u.col_expr(placement::Column::EndDate, Expr::value(end.date))
+                .col_expr(placement::Column::EndReason, Expr::value(end.reason.as_str()))
+        })
+        .await?;
         tx.record("Placement", row.id, &id.to_string(), "placement.ended").await?;
         tx.commit(row.id).await?;
         Ok(id)

@@ -2,7 +2,8 @@
 
 use chrono::NaiveDate;
 use kinbridge_domain::access::Actor;
-use kinbridge_domain::ids::{GoalId, ParentActionPlanId, PlacementId, PlanReviewId};
+use kinbridge_domain::ids::{GoalId, OrganizationId, ParentActionPlanId, PlacementId, PlanReviewId};
+use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_domain::plan::{NewGoal, NewPlan, NewReview, PlanStatus, ReviewInterval, next_review_due};
 use kinbridge_domain::{TransitionError, ValidationError};
 use sea_orm::sea_query::{Expr, Func};
@@ -16,7 +17,7 @@ use crate::entities::{parent_action_plan, plan_goal, plan_review, plan_review_pr
 use crate::error::StoreError;
 use crate::placements::placement_owned;
 use crate::scope::{self, Reader, owned_by};
-use crate::write::{WriteMeta, WriteTx, updated_one};
+use crate::write::{WriteMeta, WriteTx, system_actor};
 
 impl Store {
     /// Makes a plan, in draft, for the parents of a child in one of the caller's placements.
@@ -30,9 +31,9 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(ParentActionPlanId::from_uuid(id));
         }
-        let placement = placement_owned(&*tx, tx.actor(), placement_id).await?;
+        let placement = placement_owned(&tx.reads(), tx.actor(), placement_id).await?;
         let id = ParentActionPlanId::new();
-        parent_action_plan::Entity::insert(parent_action_plan::ActiveModel {
+        tx.insert(parent_action_plan::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -47,7 +48,6 @@ impl Store {
             closed_on: Set(None),
             next_review_due: Set(Some(new.review_interval.next_review_due(tx.now.date_naive()))),
         })
-        .exec_without_returning(&*tx)
         .await?;
         tx.record("ParentActionPlan", id.as_uuid(), &id.to_string(), "parent_action_plan.created").await?;
         for (position, goal) in new.goals.iter().enumerate() {
@@ -68,10 +68,10 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(GoalId::from_uuid(id));
         }
-        let plan = plan_owned(&*tx, tx.actor(), plan_id).await?;
+        let plan = plan_owned(&tx.reads(), tx.actor(), plan_id).await?;
         // Concurrent goals of one plan take the next positions in turn.
         tx.lock::<parent_action_plan::Entity>(plan.id).await?;
-        let count = plan_goal::Entity::find().filter(plan_goal::Column::PlanId.eq(plan.id)).count(&*tx).await?;
+        let count = plan_goal::Entity::find().filter(plan_goal::Column::PlanId.eq(plan.id)).count(&tx.reads()).await?;
         if count >= NewPlan::MAX_GOALS as u64 {
             return Err(kinbridge_domain::ValidationError::new(
                 "planId",
@@ -84,7 +84,7 @@ impl Store {
             .column_as(Expr::from(Func::max(Expr::col(plan_goal::Column::Position))), "max")
             .filter(plan_goal::Column::PlanId.eq(plan.id))
             .into_tuple::<Option<i32>>()
-            .one(&*tx)
+            .one(&tx.reads())
             .await?
             .flatten();
         let id = insert_goal(&tx, plan.id, last.map_or(0, |p| p + 1), goal).await?;
@@ -128,7 +128,7 @@ async fn plan_owned<C: ConnectionTrait>(
 
 async fn insert_goal(tx: &WriteTx<'_>, plan_id: Uuid, position: i32, goal: &NewGoal) -> Result<GoalId, StoreError> {
     let id = GoalId::new();
-    plan_goal::Entity::insert(plan_goal::ActiveModel {
+    tx.insert(plan_goal::ActiveModel {
         id: Set(id.as_uuid()),
         organization_id: Set(tx.organization_id()),
         created_at: Set(tx.now),
@@ -137,7 +137,6 @@ async fn insert_goal(tx: &WriteTx<'_>, plan_id: Uuid, position: i32, goal: &NewG
         description: Set(goal.description.as_str().to_owned()),
         purpose: Set(goal.purpose.as_str().to_owned()),
     })
-    .exec_without_returning(&**tx)
     .await?;
     tx.record("Goal", id.as_uuid(), &id.to_string(), "goal.added").await?;
     Ok(id)
@@ -156,38 +155,27 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(ParentActionPlanId::from_uuid(id));
         }
-        let plan = plan_owned(&*tx, tx.actor(), plan_id).await?;
+        let plan = plan_owned(&tx.reads(), tx.actor(), plan_id).await?;
         if let Some(expected) = expected_version.filter(|e| *e != plan.version) {
             return Err(StoreError::conflict(format!("the plan has changed since version {expected}; read it again")));
         }
         let current: PlanStatus = plan.status.parse()?;
         current.transition(to)?;
         let today = tx.now.date_naive();
-        let mut update = parent_action_plan::Entity::update_many()
-            .col_expr(parent_action_plan::Column::Status, Expr::value(to.as_str()))
-            .col_expr(parent_action_plan::Column::UpdatedAt, Expr::value(tx.now))
-            .col_expr(parent_action_plan::Column::Version, Expr::value(plan.version + 1));
-        update = match to {
-            PlanStatus::Active => {
-                let due = plan_next_review(&*tx, &plan, Some(today)).await?;
-                update
-                    .col_expr(parent_action_plan::Column::ActivatedOn, Expr::value(today))
-                    .col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(due))
-            }
-            _ => update
-                .col_expr(parent_action_plan::Column::ClosedOn, Expr::value(today))
-                .col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(Option::<NaiveDate>::None)),
+        let due = match to {
+            PlanStatus::Active => plan_next_review(&tx.reads(), &plan, Some(today)).await?,
+            _ => None,
         };
-        let result = update
-            .filter(parent_action_plan::Column::Id.eq(plan.id))
-            .filter(parent_action_plan::Column::Version.eq(plan.version))
-            .exec(&*tx)
-            .await?;
-        if result.rows_affected != 1 {
-            return Err(StoreError::conflict(
-                "the plan was changed by another request at the same time; read it again",
-            ));
-        }
+        tx.update::<parent_action_plan::Entity>("plan", plan.id, plan.version, |u| {
+            let u = u
+                .col_expr(parent_action_plan::Column::Status, Expr::value(to.as_str()))
+                .col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(due));
+            match to {
+                PlanStatus::Active => u.col_expr(parent_action_plan::Column::ActivatedOn, Expr::value(today)),
+                _ => u.col_expr(parent_action_plan::Column::ClosedOn, Expr::value(today)),
+            }
+        })
+        .await?;
         let event = if to == PlanStatus::Active { "parent_action_plan.activated" } else { "parent_action_plan.closed" };
         tx.record("ParentActionPlan", plan.id, &plan_id.to_string(), event).await?;
         tx.commit(plan.id).await?;
@@ -207,21 +195,21 @@ impl Store {
             return Ok(PlanReviewId::from_uuid(id));
         }
         tx.lock::<parent_action_plan::Entity>(plan_id.as_uuid()).await?;
-        let plan = plan_owned(&*tx, tx.actor(), plan_id).await?;
+        let plan = plan_owned(&tx.reads(), tx.actor(), plan_id).await?;
         if plan.status != PlanStatus::Active.as_str() {
             return Err(TransitionError(format!("the plan is {}; only an active plan is reviewed", plan.status)).into());
         }
         for (i, p) in review.progress.iter().enumerate() {
             let goal = plan_goal::Entity::find_by_id(p.goal_id.as_uuid())
                 .filter(plan_goal::Column::PlanId.eq(plan.id))
-                .one(&*tx)
+                .one(&tx.reads())
                 .await?;
             if goal.is_none() {
                 return Err(ValidationError::new(format!("progress.{i}.goalId"), "is not a goal of this plan").into());
             }
         }
         let id = PlanReviewId::new();
-        plan_review::Entity::insert(plan_review::ActiveModel {
+        tx.insert(plan_review::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -232,29 +220,22 @@ impl Store {
             adjustments: Set(review.adjustments.as_ref().map(|n| n.as_str().to_owned())),
             next_review_on: Set(review.next_review_on),
         })
-        .exec_without_returning(&*tx)
         .await?;
         for p in &review.progress {
-            plan_review_progress::Entity::insert(plan_review_progress::ActiveModel {
+            tx.insert(plan_review_progress::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 review_id: Set(id.as_uuid()),
                 goal_id: Set(p.goal_id.as_uuid()),
                 score: Set(i32::from(p.score.get())),
                 note: Set(p.note.as_ref().map(|n| n.as_str().to_owned())),
             })
-            .exec_without_returning(&*tx)
             .await?;
         }
-        let due = plan_next_review(&*tx, &plan, plan.activated_on).await?;
-        let updated = parent_action_plan::Entity::update_many()
-            .col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(due))
-            .col_expr(parent_action_plan::Column::UpdatedAt, Expr::value(tx.now))
-            .col_expr(parent_action_plan::Column::Version, Expr::value(plan.version + 1))
-            .filter(parent_action_plan::Column::Id.eq(plan.id))
-            .filter(parent_action_plan::Column::Version.eq(plan.version))
-            .exec(&*tx)
-            .await?;
-        updated_one(updated, "plan")?;
+        let due = plan_next_review(&tx.reads(), &plan, plan.activated_on).await?;
+        tx.update::<parent_action_plan::Entity>("plan", plan.id, plan.version, |u| {
+            u.col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(due))
+        })
+        .await?;
         tx.record("PlanReview", id.as_uuid(), &id.to_string(), "plan_review.recorded").await?;
         tx.commit(id.as_uuid()).await?;
         Ok(id)
@@ -291,15 +272,32 @@ impl Store {
             .filter(parent_action_plan::Column::Status.ne(PlanStatus::Closed.as_str()))
             .all(self.conn())
             .await?;
+        // Each plan is a write of its own, by Kinbridge for the plan's municipality: versioned,
+        // audited and in the change feed like any other. A plan changed meanwhile by a
+        // caseworker got its date from that change, and is left alone.
+        let mut done = 0;
         for plan in &plans {
-            let due = plan_next_review(self.conn(), plan, plan.activated_on).await?;
-            parent_action_plan::Entity::update_many()
-                .col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(due))
-                .filter(parent_action_plan::Column::Id.eq(plan.id))
-                .exec(self.conn())
-                .await?;
+            let actor = system_actor(OrganizationId::from_uuid(plan.organization_id), OrganizationKind::Municipality);
+            let meta =
+                WriteMeta { actor: &actor, request_id: "start-up", operation: "setNextReviewDate", idempotency: None };
+            let tx = self.begin_write(&meta).await?;
+            let due = plan_next_review(&tx.reads(), plan, plan.activated_on).await?;
+            let updated = tx
+                .update::<parent_action_plan::Entity>("plan", plan.id, plan.version, |u| {
+                    u.col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(due))
+                })
+                .await;
+            match updated {
+                Ok(()) => {}
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+            let public = ParentActionPlanId::from_uuid(plan.id).to_string();
+            tx.record("ParentActionPlan", plan.id, &public, "parent_action_plan.next_review_set").await?;
+            tx.commit(plan.id).await?;
+            done += 1;
         }
-        Ok(plans.len() as u64)
+        Ok(done)
     }
 }
 

@@ -31,11 +31,16 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(ReferralId::from_uuid(id));
         }
-        let family = family_owned(&*tx, tx.actor(), family_id).await?;
-        Store::expect_organization_kind(&*tx, provider_id, OrganizationKind::FamilyServicesProvider, "providerId")
-            .await?;
+        let family = family_owned(&tx.reads(), tx.actor(), family_id).await?;
+        Store::expect_organization_kind(
+            &tx.reads(),
+            provider_id,
+            OrganizationKind::FamilyServicesProvider,
+            "providerId",
+        )
+        .await?;
         let id = ReferralId::new();
-        referral::Entity::insert(referral::ActiveModel {
+        tx.insert(referral::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -46,7 +51,6 @@ impl Store {
             starts_on: Set(period.starts_on),
             ends_on: Set(period.ends_on),
         })
-        .exec_without_returning(&*tx)
         .await?;
         tx.record("Referral", id.as_uuid(), &id.to_string(), "referral.created").await?;
         tx.commit(id.as_uuid()).await?;
@@ -66,7 +70,7 @@ impl Store {
         }
         let row = referral::Entity::find_by_id(id.as_uuid())
             .filter(owned_by(referral::Column::OrganizationId, tx.actor()))
-            .one(&*tx)
+            .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("Referral"))?;
         if row.ends_on.is_some_and(|end| end <= ends_on) {
@@ -75,17 +79,10 @@ impl Store {
             );
         }
         ReferralPeriod::new(row.starts_on, Some(ends_on))?;
-        let result = referral::Entity::update_many()
-            .col_expr(referral::Column::EndsOn, Expr::value(ends_on))
-            .col_expr(referral::Column::UpdatedAt, Expr::value(tx.now))
-            .col_expr(referral::Column::Version, Expr::value(row.version + 1))
-            .filter(referral::Column::Id.eq(row.id))
-            .filter(referral::Column::Version.eq(row.version))
-            .exec(&*tx)
-            .await?;
-        if result.rows_affected != 1 {
-            return Err(TransitionError("the referral was changed by another request at the same time".into()).into());
-        }
+        tx.update::<referral::Entity>("referral", row.id, row.version, |u| {
+            u.col_expr(referral::Column::EndsOn, Expr::value(ends_on))
+        })
+        .await?;
         tx.record("Referral", row.id, &id.to_string(), "referral.ended").await?;
         tx.commit(row.id).await?;
         Ok(id)
@@ -119,11 +116,11 @@ impl Store {
         }
         person::Entity::find_by_id(person_id.as_uuid())
             .filter(owned_by(person::Column::OrganizationId, tx.actor()))
-            .one(&*tx)
+            .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("Person"))?;
         match purpose.recipient_kind() {
-            Some(kind) => Store::expect_organization_kind(&*tx, recipient_id, kind, "recipientId").await?,
+            Some(kind) => Store::expect_organization_kind(&tx.reads(), recipient_id, kind, "recipientId").await?,
             None if recipient_id == tx.actor().organization_id => {}
             None => {
                 return Err(ValidationError::new(
@@ -134,7 +131,7 @@ impl Store {
             }
         }
         let id = ConsentId::new();
-        consent::Entity::insert(consent::ActiveModel {
+        tx.insert(consent::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -144,7 +141,6 @@ impl Store {
             given_on: Set(given_on),
             revoked_at: Set(None),
         })
-        .exec_without_returning(&*tx)
         .await?;
         tx.record("Consent", id.as_uuid(), &id.to_string(), "consent.given").await?;
         tx.commit(id.as_uuid()).await?;
@@ -159,19 +155,21 @@ impl Store {
         }
         let row = consent::Entity::find_by_id(id.as_uuid())
             .filter(owned_by(consent::Column::OrganizationId, tx.actor()))
-            .one(&*tx)
+            .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("Consent"))?;
         if row.revoked_at.is_some() {
             return Err(TransitionError("the consent is already revoked".into()).into());
         }
-        let updated = consent::Entity::update_many()
-            .col_expr(consent::Column::RevokedAt, Expr::value(tx.now))
-            .filter(consent::Column::Id.eq(row.id))
-            .filter(consent::Column::RevokedAt.is_null())
-            .exec(&*tx)
+        let updated = tx
+            .update_where(
+                consent::Entity::update_many()
+                    .col_expr(consent::Column::RevokedAt, Expr::value(tx.now))
+                    .filter(consent::Column::Id.eq(row.id))
+                    .filter(consent::Column::RevokedAt.is_null()),
+            )
             .await?;
-        if updated.rows_affected != 1 {
+        if updated != 1 {
             return Err(TransitionError("the consent is already revoked".into()).into());
         }
         tx.record("Consent", row.id, &id.to_string(), "consent.revoked").await?;
@@ -215,7 +213,7 @@ impl Store {
         for (person, field) in [(client_id, "clientId"), (key_person_id, "keyPersonId")] {
             let found = person::Entity::find_by_id(person.as_uuid())
                 .filter(owned_by(person::Column::OrganizationId, tx.actor()))
-                .one(&*tx)
+                .one(&tx.reads())
                 .await?;
             if found.is_none() {
                 return Err(ValidationError::new(field, "no such person").into());
@@ -237,7 +235,7 @@ impl Store {
             .filter(consent::Column::PersonId.eq(client_id.as_uuid()))
             .filter(consent::Column::RecipientId.eq(tx.organization_id()))
             .filter(consent::Column::Purpose.eq(ConsentPurpose::NotifyKeyPeople.as_str()))
-            .all(&*tx)
+            .all(&tx.reads())
             .await?
             .into_iter()
             .map(|c| ConsentRecord {
@@ -248,7 +246,7 @@ impl Store {
             .collect();
         ensure_may_notify_key_people(&consents, notified_on)?;
         let id = KeyPersonNotificationId::new();
-        key_person_notification::Entity::insert(key_person_notification::ActiveModel {
+        tx.insert(key_person_notification::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -257,7 +255,6 @@ impl Store {
             notified_on: Set(notified_on),
             note: Set(note.map(|n| n.as_str().to_owned())),
         })
-        .exec_without_returning(&*tx)
         .await?;
         tx.record("KeyPersonNotification", id.as_uuid(), &id.to_string(), "key_person.notified").await?;
         tx.commit(id.as_uuid()).await?;

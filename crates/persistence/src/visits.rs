@@ -1,10 +1,10 @@
 //! Contact visits and their outcomes.
 
 use chrono::{DateTime, Utc};
+use kinbridge_domain::ValidationError;
 use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId, VisitArrangementId};
 use kinbridge_domain::placement::Period;
 use kinbridge_domain::visit::{NewVisit, VisitArrangement, VisitOutcome, VisitStatus, record_outcome};
-use kinbridge_domain::{TransitionError, ValidationError};
 use sea_orm::QuerySelect;
 use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::Query;
@@ -17,7 +17,7 @@ use crate::error::StoreError;
 use crate::families::membership;
 use crate::placements::placement_owned;
 use crate::scope::{self, Reader};
-use crate::write::{WriteMeta, unique_to_conflict, updated_one};
+use crate::write::{WriteMeta, unique_to_conflict};
 
 impl Store {
     /// Plans a visit for one of the caller's placements. Participants are members of the
@@ -33,13 +33,13 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(ContactVisitId::from_uuid(id));
         }
-        let placement = placement_owned(&*tx, tx.actor(), placement_id).await?;
+        let placement = placement_owned(&tx.reads(), tx.actor(), placement_id).await?;
         let period = Period { start: placement.start_date, end: placement.end_date };
         if !period.contains(new.planned_start.date_naive()) {
             return Err(ValidationError::new("plannedStart", "the visit falls outside the placement's dates").into());
         }
         for (i, person) in participants.iter().enumerate() {
-            if membership(&*tx, placement.family_id, person.as_uuid()).await?.is_none() {
+            if membership(&tx.reads(), placement.family_id, person.as_uuid()).await?.is_none() {
                 return Err(ValidationError::new(
                     format!("participantIds.{i}"),
                     "is not a member of the placed child's family",
@@ -59,35 +59,34 @@ impl Store {
         )
         .await?;
         let id = ContactVisitId::new();
-        let inserted = contact_visit::Entity::insert(contact_visit::ActiveModel {
-            id: Set(id.as_uuid()),
-            organization_id: Set(tx.organization_id()),
-            created_at: Set(tx.now),
-            updated_at: Set(tx.now),
-            version: Set(1),
-            placement_id: Set(placement.id),
-            external_id: Set(new.external_id.as_ref().map(|e| e.as_str().to_owned())),
-            planned_start: Set(new.planned_start),
-            planned_end: Set(new.planned_end),
-            location: Set(new.location.as_ref().map(|l| l.as_str().to_owned())),
-            supervision: Set(new.supervision.as_str().to_owned()),
-            supervisor_name: Set(new.supervisor_name.as_ref().map(|s| s.as_str().to_owned())),
-            status: Set(VisitStatus::Planned.as_str().to_owned()),
-            cancelled_by: Set(None),
-            cancelled_at: Set(None),
-            cancellation_reason: Set(None),
-            observations: Set(None),
-            outcome_recorded_at: Set(None),
-        })
-        .exec_without_returning(&*tx)
-        .await;
+        let inserted = tx
+            .insert(contact_visit::ActiveModel {
+                id: Set(id.as_uuid()),
+                organization_id: Set(tx.organization_id()),
+                created_at: Set(tx.now),
+                updated_at: Set(tx.now),
+                version: Set(1),
+                placement_id: Set(placement.id),
+                external_id: Set(new.external_id.as_ref().map(|e| e.as_str().to_owned())),
+                planned_start: Set(new.planned_start),
+                planned_end: Set(new.planned_end),
+                location: Set(new.location.as_ref().map(|l| l.as_str().to_owned())),
+                supervision: Set(new.supervision.as_str().to_owned()),
+                supervisor_name: Set(new.supervisor_name.as_ref().map(|s| s.as_str().to_owned())),
+                status: Set(VisitStatus::Planned.as_str().to_owned()),
+                cancelled_by: Set(None),
+                cancelled_at: Set(None),
+                cancellation_reason: Set(None),
+                observations: Set(None),
+                outcome_recorded_at: Set(None),
+            })
+            .await;
         unique_to_conflict(inserted, "a contact visit with this external id was created concurrently")?;
         for person in participants {
-            contact_visit_participant::Entity::insert(contact_visit_participant::ActiveModel {
+            tx.insert(contact_visit_participant::ActiveModel {
                 visit_id: Set(id.as_uuid()),
                 person_id: Set(person.as_uuid()),
             })
-            .exec_without_returning(&*tx)
             .await?;
         }
         tx.record("ContactVisit", id.as_uuid(), &id.to_string(), "contact_visit.planned").await?;
@@ -113,7 +112,7 @@ impl Store {
         }
         let visit = contact_visit::Entity::find_by_id(id.as_uuid())
             .filter(scope::visits(&tx.scope()))
-            .one(&*tx)
+            .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("ContactVisit"))?;
         if let Some(expected) = expected_version.filter(|e| *e != visit.version) {
@@ -125,37 +124,23 @@ impl Store {
         let current: VisitStatus = visit.status.parse()?;
         record_outcome(current, visit.planned_start, outcome, tx.now)?;
 
-        let mut update = contact_visit::Entity::update_many()
-            .col_expr(contact_visit::Column::Status, Expr::value(outcome.status().as_str()))
-            .col_expr(contact_visit::Column::OutcomeRecordedAt, Expr::value(tx.now))
-            .col_expr(contact_visit::Column::UpdatedAt, Expr::value(tx.now))
-            .col_expr(contact_visit::Column::Version, Expr::value(visit.version + 1));
-        match outcome {
-            VisitOutcome::Held { observations } => {
-                update = update.col_expr(
+        tx.update::<contact_visit::Entity>("visit", visit.id, visit.version, |u| {
+            let u = u
+                .col_expr(contact_visit::Column::Status, Expr::value(outcome.status().as_str()))
+                .col_expr(contact_visit::Column::OutcomeRecordedAt, Expr::value(tx.now));
+            match outcome {
+                VisitOutcome::Held { observations } => u.col_expr(
                     contact_visit::Column::Observations,
                     Expr::value(observations.as_ref().map(|o| o.as_str().to_owned())),
-                );
-            }
-            VisitOutcome::Cancelled(c) => {
-                update = update
+                ),
+                VisitOutcome::Cancelled(c) => u
                     .col_expr(contact_visit::Column::CancelledBy, Expr::value(c.by.as_str()))
                     .col_expr(contact_visit::Column::CancelledAt, Expr::value(c.at))
-                    .col_expr(contact_visit::Column::CancellationReason, Expr::value(c.reason.as_str()));
+                    .col_expr(contact_visit::Column::CancellationReason, Expr::value(c.reason.as_str())),
+                VisitOutcome::NoShow => u,
             }
-            VisitOutcome::NoShow => {}
-        }
-        let result = update
-            .filter(contact_visit::Column::Id.eq(visit.id))
-            .filter(contact_visit::Column::Version.eq(visit.version))
-            .exec(&*tx)
-            .await?;
-        if result.rows_affected != 1 {
-            return Err(TransitionError(
-                "the visit was changed by another request at the same time; read it again".into(),
-            )
-            .into());
-        }
+        })
+        .await?;
         let event = match outcome.status() {
             VisitStatus::Held => "contact_visit.held",
             VisitStatus::Cancelled => "contact_visit.cancelled",
@@ -210,47 +195,42 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(VisitArrangementId::from_uuid(id));
         }
-        let placement = placement_owned(&*tx, tx.actor(), placement_id).await?;
+        let placement = placement_owned(&tx.reads(), tx.actor(), placement_id).await?;
         // A placement has one arrangement: concurrent settings of it take turns.
         tx.lock::<placement::Entity>(placement.id).await?;
         let existing = visit_arrangement::Entity::find()
             .filter(visit_arrangement::Column::PlacementId.eq(placement.id))
-            .one(&*tx)
+            .one(&tx.reads())
             .await?;
         let supervisor = arrangement.supervisor_name.as_ref().map(|n| n.as_str().to_owned());
         let id = match existing {
             Some(row) => {
-                let updated = visit_arrangement::Entity::update_many()
-                    .col_expr(
+                tx.update::<visit_arrangement::Entity>("visit arrangement", row.id, row.version, |u| {
+                    u.col_expr(
                         visit_arrangement::Column::IntervalDays,
                         Expr::value(i32::from(arrangement.interval_days)),
                     )
                     .col_expr(visit_arrangement::Column::Supervision, Expr::value(arrangement.supervision.as_str()))
                     .col_expr(visit_arrangement::Column::SupervisorName, Expr::value(supervisor))
-                    .col_expr(visit_arrangement::Column::UpdatedAt, Expr::value(tx.now))
-                    .col_expr(visit_arrangement::Column::Version, Expr::value(row.version + 1))
-                    .filter(visit_arrangement::Column::Id.eq(row.id))
-                    .filter(visit_arrangement::Column::Version.eq(row.version))
-                    .exec(&*tx)
-                    .await?;
-                updated_one(updated, "visit arrangement")?;
+                })
+                .await?;
                 VisitArrangementId::from_uuid(row.id)
             }
             None => {
                 let id = VisitArrangementId::new();
-                let inserted = visit_arrangement::Entity::insert(visit_arrangement::ActiveModel {
-                    id: Set(id.as_uuid()),
-                    organization_id: Set(tx.organization_id()),
-                    created_at: Set(tx.now),
-                    updated_at: Set(tx.now),
-                    version: Set(1),
-                    placement_id: Set(placement.id),
-                    interval_days: Set(i32::from(arrangement.interval_days)),
-                    supervision: Set(arrangement.supervision.as_str().to_owned()),
-                    supervisor_name: Set(supervisor),
-                })
-                .exec_without_returning(&*tx)
-                .await;
+                let inserted = tx
+                    .insert(visit_arrangement::ActiveModel {
+                        id: Set(id.as_uuid()),
+                        organization_id: Set(tx.organization_id()),
+                        created_at: Set(tx.now),
+                        updated_at: Set(tx.now),
+                        version: Set(1),
+                        placement_id: Set(placement.id),
+                        interval_days: Set(i32::from(arrangement.interval_days)),
+                        supervision: Set(arrangement.supervision.as_str().to_owned()),
+                        supervisor_name: Set(supervisor),
+                    })
+                    .await;
                 unique_to_conflict(inserted, "the placement's arrangement was set concurrently; read it again")?;
                 id
             }

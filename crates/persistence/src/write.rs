@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::Store;
 use crate::entities::{audit_event, idempotency_key, outbox};
-use crate::error::{StoreError, is_unique_violation};
+use crate::error::StoreError;
 use crate::scope::{ReadLog, Reader};
 
 /// Who writes, for which request, as which operation.
@@ -25,6 +25,18 @@ pub struct WriteMeta<'a> {
     /// The GraphQL mutation's name, recorded in the audit trail.
     pub operation: &'static str,
     pub idempotency: Option<Idempotency>,
+}
+
+/// The subject the audit trail names for writes Kinbridge makes itself: organisations
+/// registered by an operator's command, and maintenance at start-up.
+pub const SYSTEM_SUBJECT: &str = "kinbridge";
+
+/// Kinbridge itself, writing on behalf of an organisation (see [`SYSTEM_SUBJECT`]).
+pub(crate) fn system_actor(
+    organization_id: kinbridge_domain::ids::OrganizationId,
+    organization_kind: kinbridge_domain::organization::OrganizationKind,
+) -> Actor {
+    Actor { subject: SYSTEM_SUBJECT.to_owned(), organization_id, organization_kind, roles: Vec::new() }
 }
 
 /// A client's idempotency key and a hash of the request it came with.
@@ -58,10 +70,60 @@ pub struct WriteTx<'a> {
     lookups: ReadLog,
 }
 
-impl std::ops::Deref for WriteTx<'_> {
-    type Target = DatabaseTransaction;
-    fn deref(&self) -> &Self::Target {
-        &self.txn
+/// An entity whose rows carry a `version` and an `updated_at`, changed only by
+/// [`WriteTx::update`].
+pub(crate) trait Versioned: EntityTrait {
+    const ID: Self::Column;
+    const VERSION: Self::Column;
+    const UPDATED_AT: Self::Column;
+}
+
+/// The write transaction, for the reads a write makes before it writes (does the record
+/// exist, may the caller change it, what version is it at). Every statement that changes
+/// a row is refused here: writes go through [`WriteTx`]'s methods, which keep the
+/// versions, the audit trail and the change feed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reads<'a>(&'a DatabaseTransaction);
+
+fn refuse_write(sql: &str) -> Result<(), sea_orm::DbErr> {
+    let verb = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or_default();
+    if verb.eq_ignore_ascii_case("select") || verb.eq_ignore_ascii_case("with") || verb.eq_ignore_ascii_case("values") {
+        Ok(())
+    } else {
+        Err(sea_orm::DbErr::Custom(format!(
+            "BUG: a {verb} statement was sent through WriteTx::reads; writes go through WriteTx"
+        )))
+    }
+}
+
+#[async_trait::async_trait]
+impl sea_orm::ConnectionTrait for Reads<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        self.0.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+        refuse_write(&stmt.sql)?;
+        self.0.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+        refuse_write(sql)?;
+        self.0.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: sea_orm::Statement) -> Result<Option<sea_orm::QueryResult>, sea_orm::DbErr> {
+        refuse_write(&stmt.sql)?;
+        self.0.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: sea_orm::Statement) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+        refuse_write(&stmt.sql)?;
+        self.0.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        false
     }
 }
 
@@ -91,6 +153,63 @@ impl<'a> WriteTx<'a> {
 
     pub fn backend(&self) -> DbBackend {
         self.backend
+    }
+
+    /// Reads in this write's transaction; see [`Reads`].
+    pub(crate) fn reads(&self) -> Reads<'_> {
+        Reads(&self.txn)
+    }
+
+    /// Inserts one row. The caller records the write ([`WriteTx::record`]) once per
+    /// record it creates; the rows that make up a record (a plan's goals, a visit's
+    /// participants) are part of that record's event.
+    pub(crate) async fn insert<A>(&self, row: A) -> Result<(), StoreError>
+    where
+        A: sea_orm::ActiveModelTrait + Send,
+    {
+        <A::Entity as EntityTrait>::insert(row).exec_without_returning(&self.txn).await?;
+        Ok(())
+    }
+
+    /// Changes the record `id` of `E` from the version the write read, `read_version`:
+    /// `change` sets the columns, this sets `version` to the next and `updated_at` to now,
+    /// and changes the row only if it is still at `read_version`. If another request
+    /// changed it first, nothing is written and the answer is `CONFLICT` with the current
+    /// version. `what` names the record in that message.
+    pub(crate) async fn update<E>(
+        &self,
+        what: &str,
+        id: Uuid,
+        read_version: i32,
+        change: impl FnOnce(sea_orm::UpdateMany<E>) -> sea_orm::UpdateMany<E>,
+    ) -> Result<(), StoreError>
+    where
+        E: Versioned,
+    {
+        use sea_orm::QuerySelect;
+        let update = E::update_many()
+            .col_expr(E::VERSION, Expr::value(read_version + 1))
+            .col_expr(E::UPDATED_AT, Expr::value(self.now))
+            .filter(E::ID.eq(id))
+            .filter(E::VERSION.eq(read_version));
+        let result = change(update).exec(&self.txn).await?;
+        if result.rows_affected == 1 {
+            return Ok(());
+        }
+        let current: Option<i32> =
+            E::find().select_only().column(E::VERSION).filter(E::ID.eq(id)).into_tuple().one(&self.txn).await?;
+        Err(StoreError::conflict(match current {
+            Some(now) => format!(
+                "the {what} was changed by another request: you read version {read_version}, it is now at version {now}; read it again"
+            ),
+            None => format!("the {what} was removed by another request"),
+        }))
+    }
+
+    /// Changes rows of a table without versions (a consent's revocation, a plan's review
+    /// date) where `update`'s filter still holds; returns how many it changed.
+    pub(crate) async fn update_where<E: EntityTrait>(&self, update: sea_orm::UpdateMany<E>) -> Result<u64, StoreError> {
+        Ok(update.exec(&self.txn).await?.rows_affected)
     }
 
     /// The caller's read scope as of this write: a write may touch only what its caller
@@ -175,6 +294,26 @@ impl<'a> WriteTx<'a> {
         public_id: &str,
         event: &str,
     ) -> Result<(), StoreError> {
+        self.audit(record_type, record_id).await?;
+        let payload = serde_json::json!({ "event": event, "id": public_id, "at": self.now });
+        outbox::Entity::insert(outbox::ActiveModel {
+            occurred_at: Set(self.now),
+            organization_id: Set(owner),
+            aggregate_type: Set(record_type.to_owned()),
+            aggregate_id: Set(record_id),
+            event_type: Set(event.to_owned()),
+            payload: Set(payload.to_string()),
+            ..Default::default()
+        })
+        .exec_without_returning(&self.txn)
+        .await?;
+        Ok(())
+    }
+
+    /// Records who wrote `record_id`, when, in which request and operation, without a
+    /// change-feed row: for the organisation registry, which is operator data and no
+    /// organisation's case record.
+    pub(crate) async fn audit(&self, record_type: &'static str, record_id: Uuid) -> Result<(), StoreError> {
         let actor = self.meta.actor;
         audit_event::Entity::insert(audit_event::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -186,18 +325,6 @@ impl<'a> WriteTx<'a> {
             operation: Set(self.meta.operation.to_owned()),
             record_type: Set(record_type.to_owned()),
             record_id: Set(record_id),
-        })
-        .exec_without_returning(&self.txn)
-        .await?;
-        let payload = serde_json::json!({ "event": event, "id": public_id, "at": self.now });
-        outbox::Entity::insert(outbox::ActiveModel {
-            occurred_at: Set(self.now),
-            organization_id: Set(owner),
-            aggregate_type: Set(record_type.to_owned()),
-            aggregate_id: Set(record_id),
-            event_type: Set(event.to_owned()),
-            payload: Set(payload.to_string()),
-            ..Default::default()
         })
         .exec_without_returning(&self.txn)
         .await?;
@@ -322,23 +449,34 @@ fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
 }
 
-/// Runs `exec` and turns a unique-constraint violation into a conflict.
-pub(crate) fn unique_to_conflict(result: Result<u64, sea_orm::DbErr>, message: &str) -> Result<u64, StoreError> {
-    result.map_err(|e| if is_unique_violation(&e) { StoreError::conflict(message) } else { e.into() })
-}
-
-/// Checks that a versioned update (`WHERE id = … AND version = <the version read>`)
-/// changed its row; if not, another request changed it first.
-pub(crate) fn updated_one(result: sea_orm::UpdateResult, what: &str) -> Result<(), StoreError> {
-    if result.rows_affected == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::conflict(format!("the {what} was changed by another request at the same time; read it again")))
-    }
+/// Words the conflict of a write that lost a race to a unique constraint (every such
+/// violation is already a [`StoreError::Conflict`]) for what the write was doing.
+pub(crate) fn unique_to_conflict(result: Result<(), StoreError>, message: &str) -> Result<(), StoreError> {
+    result.map_err(|e| match e {
+        StoreError::Conflict { existing_id, .. } => StoreError::Conflict { message: message.to_owned(), existing_id },
+        other => other,
+    })
 }
 
 /// Whether the connection may take row locks (`SELECT … FOR UPDATE`). SQLite has none and
 /// needs none: its write transactions are serialized by `BEGIN IMMEDIATE`.
 pub(crate) fn supports_row_locks(backend: DbBackend) -> bool {
     backend == DbBackend::Postgres
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refuse_write;
+
+    #[test]
+    fn the_reads_of_a_write_refuse_every_statement_that_changes_a_row() {
+        for read in ["SELECT 1", "  select * from families", "WITH x AS (SELECT 1) SELECT * FROM x", "VALUES (1)"] {
+            assert!(refuse_write(read).is_ok(), "{read}");
+        }
+        for write in
+            ["INSERT INTO families VALUES (1)", "update families set name = 'x'", "DELETE FROM families", "TRUNCATE t"]
+        {
+            assert!(refuse_write(write).is_err(), "{write}");
+        }
+    }
 }
