@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod batching;
 mod concurrency;
+mod corrections;
 mod everyday;
 mod families;
 mod guidance;

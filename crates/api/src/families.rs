@@ -204,6 +204,11 @@ impl Person {
         self.0.birth_date.map(Date)
     }
 
+    /// Changes with every correction; send it back as `expectedVersion` of `correctPerson`.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
     /// The consents the person has given, as recorded by the caller's organisation.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn consents(

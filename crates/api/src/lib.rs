@@ -14,6 +14,7 @@ pub mod changes;
 pub mod connection;
 pub mod context;
 pub mod coordination;
+pub mod corrections;
 pub mod error;
 pub mod families;
 pub mod loader;
@@ -60,6 +61,7 @@ pub struct MutationRoot(
     sharing::SharingMutation,
     offers::OfferMutation,
     parental::ParentalMutation,
+    corrections::CorrectionMutation,
 );
 
 pub type KinbridgeSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

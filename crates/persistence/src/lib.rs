@@ -15,6 +15,7 @@ pub mod assoc;
 mod audit_writer;
 pub mod bulk;
 pub mod coordination;
+pub mod corrections;
 pub mod entities;
 pub mod error;
 pub mod families;

@@ -1,0 +1,284 @@
+//! Corrections: case systems correct what they sent. Each is a versioned update through
+//! the write path: the caller names the version it read, a stale one is `CONFLICT` with
+//! the current version, the domain's rules are checked again on the corrected record,
+//! and a correction that changes nothing writes nothing and says so.
+//!
+//! Goals are part of their plan: a goal is corrected against the plan's version, and the
+//! plan's version moves on.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kinbridge_domain::ValidationError;
+use kinbridge_domain::ids::{ContactVisitId, GoalId, OrganizationId, PersonId, PlacementId};
+use kinbridge_domain::organization::OrganizationKind;
+use kinbridge_domain::placement::{NewPlacement, Period, PlacementInput, PlacementSetting, ensure_no_overlap};
+use kinbridge_domain::plan::{GoalPurpose, NewGoal};
+use kinbridge_domain::visit::{NewVisit, Supervision, VisitInput, VisitStatus};
+use kinbridge_domain::{TransitionError, text::Name};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+
+use crate::Store;
+use crate::entities::{contact_visit, parent_action_plan, person, placement, plan_goal};
+use crate::error::StoreError;
+use crate::placements::placement_owned;
+use crate::scope::owned_by;
+use crate::write::{Outcome, WriteMeta, WriteTx};
+
+/// What a correction of a person sets; `None` keeps what is stored.
+#[derive(Debug, Clone, Default)]
+pub struct PersonCorrection {
+    pub given_name: Option<Name>,
+    pub family_name: Option<Name>,
+    pub birth_date: Option<NaiveDate>,
+}
+
+/// What a correction of a placement sets; `None` keeps what is stored.
+#[derive(Debug, Clone, Default)]
+pub struct PlacementCorrection {
+    pub provider_id: Option<OrganizationId>,
+    pub setting: Option<PlacementSetting>,
+    pub decision_date: Option<NaiveDate>,
+    pub start_date: Option<NaiveDate>,
+}
+
+/// What a correction of a planned contact visit sets; `None` keeps what is stored.
+#[derive(Debug, Clone, Default)]
+pub struct VisitCorrection {
+    pub planned_start: Option<DateTime<Utc>>,
+    pub planned_end: Option<DateTime<Utc>>,
+    pub location: Option<String>,
+    pub supervision: Option<Supervision>,
+    pub supervisor_name: Option<String>,
+}
+
+/// What a correction of a goal sets; `None` keeps what is stored.
+#[derive(Debug, Clone, Default)]
+pub struct GoalCorrection {
+    pub description: Option<String>,
+    pub purpose: Option<GoalPurpose>,
+}
+
+/// `CONFLICT` unless the caller read the version that is stored.
+fn expect_version(what: &str, expected: i32, current: i32) -> Result<(), StoreError> {
+    if expected == current {
+        return Ok(());
+    }
+    Err(StoreError::conflict(format!(
+        "the {what} has changed since version {expected}: it is now at version {current}; read it again"
+    )))
+}
+
+/// Finishes a correction: records it unless nothing changed, and commits.
+async fn finish(
+    tx: WriteTx<'_>,
+    changed: bool,
+    record: (&'static str, uuid::Uuid, &str, &str),
+) -> Result<Outcome, StoreError> {
+    let (record_type, id, public_id, event) = record;
+    let outcome = if changed { Outcome::Updated } else { Outcome::Unchanged };
+    if changed {
+        tx.record(record_type, id, public_id, event).await?;
+    }
+    tx.commit_as(id, outcome).await?;
+    Ok(outcome)
+}
+
+impl Store {
+    /// Corrects a person's names and birth date.
+    pub async fn correct_person(
+        &self,
+        meta: &WriteMeta<'_>,
+        id: PersonId,
+        expected_version: i32,
+        correction: &PersonCorrection,
+    ) -> Result<Outcome, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(replay) = tx.replay().await? {
+            return Ok(replay.outcome);
+        }
+        let row = person::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(person::Column::OrganizationId, tx.actor()))
+            .one(&tx.reads())
+            .await?
+            .ok_or(StoreError::not_found("Person"))?;
+        expect_version("person", expected_version, row.version)?;
+        let given = correction.given_name.as_ref().map_or(row.given_name.as_str(), Name::as_str).to_owned();
+        let family = correction.family_name.as_ref().map_or(row.family_name.as_str(), Name::as_str).to_owned();
+        let born = correction.birth_date.or(row.birth_date);
+        if born.is_some_and(|d| d > tx.now.date_naive()) {
+            return Err(ValidationError::new("birthDate", "must not be in the future").into());
+        }
+        let changed = given != row.given_name || family != row.family_name || born != row.birth_date;
+        if changed {
+            tx.update::<person::Entity>("person", row.id, row.version, |u| {
+                u.col_expr(person::Column::GivenName, Expr::value(given))
+                    .col_expr(person::Column::FamilyName, Expr::value(family))
+                    .col_expr(person::Column::BirthDate, Expr::value(born))
+            })
+            .await?;
+        }
+        finish(tx, changed, ("Person", row.id, &id.to_string(), "person.corrected")).await
+    }
+
+    /// Corrects a placement's provider, setting and dates. The child's placements are
+    /// compared again (under the child's lock), so a correction never makes two overlap.
+    pub async fn correct_placement(
+        &self,
+        meta: &WriteMeta<'_>,
+        id: PlacementId,
+        expected_version: i32,
+        correction: &PlacementCorrection,
+    ) -> Result<Outcome, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(replay) = tx.replay().await? {
+            return Ok(replay.outcome);
+        }
+        let row = placement_owned(&tx.reads(), tx.actor(), id).await?;
+        expect_version("placement", expected_version, row.version)?;
+        if let Some(provider) = correction.provider_id {
+            Store::expect_organization_kind(&tx.reads(), provider, OrganizationKind::PlacementProvider, "providerId")
+                .await?;
+        }
+        let stored_setting: PlacementSetting = row.setting.parse()?;
+        let end_reason = row.end_reason.as_deref().map(str::parse).transpose()?;
+        let corrected = NewPlacement::parse(PlacementInput {
+            external_id: None,
+            provider_id: correction.provider_id.or(row.provider_id.map(OrganizationId::from_uuid)),
+            setting: correction.setting.unwrap_or(stored_setting),
+            voluntary: row.voluntary,
+            decision_date: correction.decision_date.unwrap_or(row.decision_date),
+            start_date: correction.start_date.unwrap_or(row.start_date),
+            end_date: row.end_date,
+            end_reason,
+        })?;
+        let provider = corrected.provider_id.map(|p| p.as_uuid());
+        let changed = provider != row.provider_id
+            || corrected.setting != stored_setting
+            || corrected.decision_date != row.decision_date
+            || corrected.start_date != row.start_date;
+        if changed {
+            tx.lock::<person::Entity>(row.child_id).await?;
+            let others: Vec<(PlacementId, Period)> = placement::Entity::find()
+                .filter(placement::Column::ChildId.eq(row.child_id))
+                .filter(placement::Column::Id.ne(row.id))
+                .all(&tx.reads())
+                .await?
+                .into_iter()
+                .map(|p| (PlacementId::from_uuid(p.id), Period { start: p.start_date, end: p.end_date }))
+                .collect();
+            ensure_no_overlap(&corrected.period(), &others)?;
+            tx.update::<placement::Entity>("placement", row.id, row.version, |u| {
+                u.col_expr(placement::Column::ProviderId, Expr::value(provider))
+                    .col_expr(placement::Column::Setting, Expr::value(corrected.setting.as_str()))
+                    .col_expr(placement::Column::DecisionDate, Expr::value(corrected.decision_date))
+                    .col_expr(placement::Column::StartDate, Expr::value(corrected.start_date))
+            })
+            .await?;
+        }
+        finish(tx, changed, ("Placement", row.id, &id.to_string(), "placement.corrected")).await
+    }
+
+    /// Corrects a planned visit's time, place and supervision. A visit that has taken
+    /// place (or was cancelled) is history and is not corrected.
+    pub async fn correct_contact_visit(
+        &self,
+        meta: &WriteMeta<'_>,
+        id: ContactVisitId,
+        expected_version: i32,
+        correction: &VisitCorrection,
+    ) -> Result<Outcome, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(replay) = tx.replay().await? {
+            return Ok(replay.outcome);
+        }
+        let row = contact_visit::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(contact_visit::Column::OrganizationId, tx.actor()))
+            .one(&tx.reads())
+            .await?
+            .ok_or(StoreError::not_found("ContactVisit"))?;
+        expect_version("visit", expected_version, row.version)?;
+        if row.status != VisitStatus::Planned.as_str() {
+            return Err(
+                TransitionError(format!("the visit is {}; only a planned visit is corrected", row.status)).into()
+            );
+        }
+        let stored_supervision: Supervision = row.supervision.parse()?;
+        let supervision = correction.supervision.unwrap_or(stored_supervision);
+        // An unsupervised visit names no supervisor; any other keeps the one it has.
+        let supervisor = match (&correction.supervisor_name, supervision) {
+            (Some(name), _) => Some(name.as_str()),
+            (None, Supervision::Unsupervised) => None,
+            (None, _) => row.supervisor_name.as_deref(),
+        };
+        let corrected = NewVisit::parse(VisitInput {
+            external_id: None,
+            planned_start: correction.planned_start.unwrap_or(row.planned_start),
+            planned_end: correction.planned_end.unwrap_or(row.planned_end),
+            location: correction.location.as_deref().or(row.location.as_deref()),
+            supervision,
+            supervisor_name: supervisor,
+        })?;
+        let location = corrected.location.as_ref().map(|l| l.as_str().to_owned());
+        let supervisor = corrected.supervisor_name.as_ref().map(|n| n.as_str().to_owned());
+        let changed = corrected.planned_start != row.planned_start
+            || corrected.planned_end != row.planned_end
+            || location != row.location
+            || corrected.supervision != stored_supervision
+            || supervisor != row.supervisor_name;
+        if changed {
+            tx.update::<contact_visit::Entity>("visit", row.id, row.version, |u| {
+                u.col_expr(contact_visit::Column::PlannedStart, Expr::value(corrected.planned_start))
+                    .col_expr(contact_visit::Column::PlannedEnd, Expr::value(corrected.planned_end))
+                    .col_expr(contact_visit::Column::Location, Expr::value(location))
+                    .col_expr(contact_visit::Column::Supervision, Expr::value(corrected.supervision.as_str()))
+                    .col_expr(contact_visit::Column::SupervisorName, Expr::value(supervisor))
+            })
+            .await?;
+        }
+        finish(tx, changed, ("ContactVisit", row.id, &id.to_string(), "contact_visit.corrected")).await
+    }
+
+    /// Corrects a goal's wording and purpose, against its plan's version.
+    pub async fn correct_goal(
+        &self,
+        meta: &WriteMeta<'_>,
+        id: GoalId,
+        expected_plan_version: i32,
+        correction: &GoalCorrection,
+    ) -> Result<Outcome, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(replay) = tx.replay().await? {
+            return Ok(replay.outcome);
+        }
+        let goal = plan_goal::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(plan_goal::Column::OrganizationId, tx.actor()))
+            .one(&tx.reads())
+            .await?
+            .ok_or(StoreError::not_found("Goal"))?;
+        let plan_version: i32 = parent_action_plan::Entity::find_by_id(goal.plan_id)
+            .select_only()
+            .column(parent_action_plan::Column::Version)
+            .into_tuple()
+            .one(&tx.reads())
+            .await?
+            .ok_or(StoreError::not_found("Goal"))?;
+        expect_version("plan", expected_plan_version, plan_version)?;
+        let stored_purpose: GoalPurpose = goal.purpose.parse()?;
+        let corrected = NewGoal::parse(
+            correction.description.as_deref().unwrap_or(&goal.description),
+            correction.purpose.unwrap_or(stored_purpose),
+        )?;
+        let changed = corrected.description.as_str() != goal.description || corrected.purpose != stored_purpose;
+        if changed {
+            tx.update::<parent_action_plan::Entity>("plan", goal.plan_id, plan_version, |u| u).await?;
+            tx.update_where(
+                plan_goal::Entity::update_many()
+                    .col_expr(plan_goal::Column::Description, Expr::value(corrected.description.as_str()))
+                    .col_expr(plan_goal::Column::Purpose, Expr::value(corrected.purpose.as_str()))
+                    .filter(plan_goal::Column::Id.eq(goal.id)),
+            )
+            .await?;
+        }
+        finish(tx, changed, ("Goal", goal.id, &id.to_string(), "goal.corrected")).await
+    }
+}
