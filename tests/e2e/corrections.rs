@@ -239,3 +239,103 @@ async fn a_goal_is_corrected_against_its_plans_version() {
         .await;
     assert_eq!((blank.code(), blank.field()), ("BAD_USER_INPUT", "input.description"));
 }
+
+const MEMBER: &str = "mutation($i: CorrectFamilyMemberInput!) { correctFamilyMember(input: $i) { changed member { role residenceMunicipality { name } } } }";
+
+#[tokio::test]
+async fn a_member_is_corrected_against_the_familys_version_and_the_placed_child_stays_the_child() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let randers = app.municipality("Randers").await;
+    let (family, _) = placed(&app, &aarhus).await;
+    let read = async || {
+        let r = app
+            .gql(
+                &aarhus.token,
+                "query($f: ID!) { family(id: $f) { version members { edges { node { id role } } } } }",
+                json!({ "f": family.id }),
+            )
+            .await;
+        let f = r.data()["family"].clone();
+        let id = |role: &str| {
+            f["members"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["role"] == role).unwrap()["node"]["id"]
+                .clone()
+        };
+        (f["version"].as_i64().unwrap(), id("PARENT"), id("CHILD"))
+    };
+    let (version, parent, child) = read().await;
+    let r = app.gql(&aarhus.token, MEMBER, json!({ "i": { "id": parent, "expectedFamilyVersion": version, "residenceMunicipalityId": randers.id.to_string() } })).await;
+    assert_eq!(
+        r.data()["correctFamilyMember"]["member"],
+        json!({ "role": "PARENT", "residenceMunicipality": { "name": "Randers" } })
+    );
+    let (after, _, _) = read().await;
+    assert_eq!(after, version + 1, "the family's version moves on");
+    let r = app
+        .gql(&aarhus.token, MEMBER, json!({ "i": { "id": child, "expectedFamilyVersion": after, "role": "SIBLING" } }))
+        .await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.role"));
+    let r = app
+        .gql(
+            &aarhus.token,
+            MEMBER,
+            json!({ "i": { "id": parent, "expectedFamilyVersion": version, "role": "PARTNER" } }),
+        )
+        .await;
+    assert_eq!(r.code(), "CONFLICT");
+}
+
+#[tokio::test]
+async fn a_persons_identifiers_are_replaced_and_a_national_id_stays_one_persons() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let create = "mutation($n: String!, $v: String!) { createPerson(input: { person: { givenName: $n, familyName: \"Hansen\", identifiers: [{ kind: NATIONAL_ID, system: \"DK-CPR\", value: $v }] } }) { person { id version } } }";
+    let a = app.gql(&aarhus.token, create, json!({ "n": "A", "v": "0101901111" })).await;
+    let a = a.data()["createPerson"]["person"].clone();
+    let b = app.gql(&aarhus.token, create, json!({ "n": "B", "v": "0101902222" })).await;
+    let b = b.data()["createPerson"]["person"].clone();
+    let ids = |v: &str| json!([{ "kind": "NATIONAL_ID", "system": "DK-CPR", "value": v }, { "kind": "CASE_SYSTEM", "system": "Sag", "value": "P-17" }]);
+    let r = app
+        .gql(
+            &aarhus.token,
+            PERSON,
+            json!({ "i": { "id": a["id"], "expectedVersion": a["version"], "identifiers": ids("0101903333") } }),
+        )
+        .await;
+    assert_eq!(r.data()["correctPerson"]["changed"], true);
+    let found = app
+        .gql(
+            &aarhus.token,
+            "{ personByIdentifier(kind: NATIONAL_ID, system: \"DK-CPR\", value: \"0101903333\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(found.data()["personByIdentifier"]["id"], a["id"]);
+    let gone = app
+        .gql(
+            &aarhus.token,
+            "{ personByIdentifier(kind: NATIONAL_ID, system: \"DK-CPR\", value: \"0101901111\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(gone.code(), "NOT_FOUND", "the old one is replaced");
+    let taken = app
+        .gql(
+            &aarhus.token,
+            PERSON,
+            json!({ "i": { "id": b["id"], "expectedVersion": b["version"], "identifiers": ids("0101903333") } }),
+        )
+        .await;
+    assert_eq!(taken.code(), "CONFLICT");
+    assert_eq!(taken.body["errors"][0]["extensions"]["existingId"], a["id"]);
+    let twice =
+        json!([{ "kind": "OTHER", "system": "X", "value": "1" }, { "kind": "OTHER", "system": "X", "value": "2" }]);
+    let r = app
+        .gql(
+            &aarhus.token,
+            PERSON,
+            json!({ "i": { "id": b["id"], "expectedVersion": b["version"], "identifiers": twice } }),
+        )
+        .await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.identifiers.1"));
+}

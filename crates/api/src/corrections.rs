@@ -6,18 +6,21 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use kinbridge_domain::error::AtField;
-use kinbridge_domain::ids::{ContactVisitId, GoalId, OrganizationId, PersonId, PlacementId};
+use kinbridge_domain::ids::{ContactVisitId, FamilyMemberId, GoalId, OrganizationId, PersonId, PlacementId};
+use kinbridge_domain::person::parse_identifiers;
 use kinbridge_domain::text::Name;
-use kinbridge_persistence::corrections::{GoalCorrection, PersonCorrection, PlacementCorrection, VisitCorrection};
+use kinbridge_persistence::corrections::{
+    GoalCorrection, MemberCorrection, PersonCorrection, PlacementCorrection, VisitCorrection,
+};
 use kinbridge_persistence::write::Outcome;
 use serde::Serialize;
 
 use crate::context::caller;
 use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
-use crate::families::Person;
+use crate::families::{FamilyMember, Person, PersonIdentifierInput};
 use crate::placements::Placement;
 use crate::plans::Goal;
-use crate::scalars::{Date, GoalPurpose, PlacementSetting, Supervision, Timestamp};
+use crate::scalars::{Date, FamilyRole, GoalPurpose, PlacementSetting, Supervision, Timestamp};
 use crate::visits::ContactVisit;
 
 /// The version a correction was made against, as a stored version.
@@ -40,6 +43,8 @@ pub struct CorrectPersonInput {
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     pub birth_date: Option<Date>,
+    /// All of the person's identifiers: given, they replace the ones stored.
+    pub identifiers: Option<Vec<PersonIdentifierInput>>,
     pub idempotency_key: Option<String>,
 }
 
@@ -108,6 +113,24 @@ pub struct CorrectGoalPayload {
     pub changed: bool,
 }
 
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct CorrectFamilyMemberInput {
+    /// The member (`mem_…`), not the person.
+    pub id: ID,
+    /// The version of the member's family as you read it: a member is part of the family.
+    pub expected_family_version: i64,
+    pub role: Option<FamilyRole>,
+    pub residence_municipality_id: Option<ID>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CorrectFamilyMemberPayload {
+    pub member: FamilyMember,
+    /// Whether the correction changed what was stored.
+    pub changed: bool,
+}
+
 #[derive(Default, Debug)]
 pub struct CorrectionMutation;
 
@@ -122,11 +145,44 @@ impl CorrectionMutation {
             given_name: name("givenName", input.given_name.as_deref())?,
             family_name: name("familyName", input.family_name.as_deref())?,
             birth_date: input.birth_date.map(|d| d.0),
+            identifiers: input
+                .identifiers
+                .as_ref()
+                .map(|ids| {
+                    let raw: Vec<_> =
+                        ids.iter().map(|i| (i.kind.into(), i.system.as_str(), i.value.as_str())).collect();
+                    parse_identifiers(&raw)
+                })
+                .transpose()
+                .map_err(in_input)?,
         };
         let meta = c.write("correctPerson", input.idempotency_key.as_deref(), &input)?;
         let outcome = c.store.correct_person(&meta, id, version, &correction).await.map_err(under("input"))?;
         Ok(CorrectPersonPayload {
             person: Person(c.store.person(&c.reader(), id).await.api()?),
+            changed: outcome != Outcome::Unchanged,
+        })
+    }
+
+    /// Corrects a member's role in the family or where they live.
+    async fn correct_family_member(
+        &self,
+        ctx: &Context<'_>,
+        input: CorrectFamilyMemberInput,
+    ) -> ApiResult<CorrectFamilyMemberPayload> {
+        let c = caller(ctx)?;
+        let id: FamilyMemberId = id_arg("input.id", &input.id)?;
+        let version = read_version("input.expectedFamilyVersion", input.expected_family_version)?;
+        let residence = input
+            .residence_municipality_id
+            .as_ref()
+            .map(|r| id_arg::<OrganizationId>("input.residenceMunicipalityId", r))
+            .transpose()?;
+        let correction = MemberCorrection { role: input.role.map(Into::into), residence_municipality_id: residence };
+        let meta = c.write("correctFamilyMember", input.idempotency_key.as_deref(), &input)?;
+        let outcome = c.store.correct_family_member(&meta, id, version, &correction).await.map_err(under("input"))?;
+        Ok(CorrectFamilyMemberPayload {
+            member: FamilyMember(c.store.family_member(&c.reader(), id).await.api()?),
             changed: outcome != Outcome::Unchanged,
         })
     }

@@ -77,21 +77,28 @@ impl NewPerson {
         if input.birth_date.is_some_and(|born| born > today) {
             return Err(ValidationError::new("birthDate", "must not be in the future"));
         }
-        let mut identifiers: Vec<PersonIdentifier> = Vec::with_capacity(input.identifiers.len());
-        for (i, (kind, system, value)) in input.identifiers.iter().enumerate() {
-            let field = format!("identifiers.{i}");
-            let identifier = PersonIdentifier {
-                kind: *kind,
-                system: ExternalId::parse(system).at(&format!("{field}.system"))?,
-                value: IdentifierValue::parse(value).at(&format!("{field}.value"))?,
-            };
-            if identifiers.iter().any(|x| x.kind == identifier.kind && x.system == identifier.system) {
-                return Err(ValidationError::new(field, "a person has at most one identifier per kind and system"));
-            }
-            identifiers.push(identifier);
-        }
+        let identifiers = parse_identifiers(input.identifiers)?;
         Ok(Self { given_name, family_name, birth_date: input.birth_date, identifiers })
     }
+}
+
+/// Validates a person's identifiers: at most one per kind and system. Fields are named
+/// `identifiers.N.system` and `identifiers.N.value`.
+pub fn parse_identifiers(input: &[(IdentifierKind, &str, &str)]) -> Result<Vec<PersonIdentifier>, ValidationError> {
+    let mut identifiers: Vec<PersonIdentifier> = Vec::with_capacity(input.len());
+    for (i, (kind, system, value)) in input.iter().enumerate() {
+        let field = format!("identifiers.{i}");
+        let identifier = PersonIdentifier {
+            kind: *kind,
+            system: ExternalId::parse(system).at(&format!("{field}.system"))?,
+            value: IdentifierValue::parse(value).at(&format!("{field}.value"))?,
+        };
+        if identifiers.iter().any(|x| x.kind == identifier.kind && x.system == identifier.system) {
+            return Err(ValidationError::new(field, "a person has at most one identifier per kind and system"));
+        }
+        identifiers.push(identifier);
+    }
+    Ok(identifiers)
 }
 
 #[cfg(test)]

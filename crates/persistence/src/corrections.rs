@@ -8,18 +8,25 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kinbridge_domain::ValidationError;
-use kinbridge_domain::ids::{ContactVisitId, GoalId, OrganizationId, PersonId, PlacementId};
+use std::collections::BTreeSet;
+
+use kinbridge_domain::family::{FamilyRole, Membership};
+use kinbridge_domain::ids::{ContactVisitId, FamilyId, FamilyMemberId, GoalId, OrganizationId, PersonId, PlacementId};
 use kinbridge_domain::organization::OrganizationKind;
+use kinbridge_domain::person::{IdentifierKind, PersonIdentifier};
 use kinbridge_domain::placement::{NewPlacement, Period, PlacementInput, PlacementSetting, ensure_no_overlap};
 use kinbridge_domain::plan::{GoalPurpose, NewGoal};
 use kinbridge_domain::visit::{NewVisit, Supervision, VisitInput, VisitStatus};
 use kinbridge_domain::{TransitionError, text::Name};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::Store;
-use crate::entities::{contact_visit, parent_action_plan, person, placement, plan_goal};
+use crate::entities::{
+    contact_visit, family, family_member, parent_action_plan, person, person_identifier, placement, plan_goal,
+};
 use crate::error::StoreError;
+use crate::families::family_owned;
 use crate::placements::placement_owned;
 use crate::scope::owned_by;
 use crate::write::{Outcome, WriteMeta, WriteTx};
@@ -30,6 +37,15 @@ pub struct PersonCorrection {
     pub given_name: Option<Name>,
     pub family_name: Option<Name>,
     pub birth_date: Option<NaiveDate>,
+    /// All of the person's identifiers, replacing the ones stored.
+    pub identifiers: Option<Vec<PersonIdentifier>>,
+}
+
+/// What a correction of a family member sets; `None` keeps what is stored.
+#[derive(Debug, Clone, Default)]
+pub struct MemberCorrection {
+    pub role: Option<FamilyRole>,
+    pub residence_municipality_id: Option<OrganizationId>,
 }
 
 /// What a correction of a placement sets; `None` keeps what is stored.
@@ -108,7 +124,24 @@ impl Store {
         if born.is_some_and(|d| d > tx.now.date_naive()) {
             return Err(ValidationError::new("birthDate", "must not be in the future").into());
         }
-        let changed = given != row.given_name || family != row.family_name || born != row.birth_date;
+        let key = |kind: &str, system: &str, value: &str| (kind.to_owned(), system.to_owned(), value.to_owned());
+        let stored: BTreeSet<_> = person_identifier::Entity::find()
+            .filter(person_identifier::Column::PersonId.eq(row.id))
+            .all(&tx.reads())
+            .await?
+            .iter()
+            .map(|i| key(&i.kind, &i.system, &i.value))
+            .collect();
+        let identifiers = match &correction.identifiers {
+            Some(new) => {
+                let set: BTreeSet<_> =
+                    new.iter().map(|i| key(i.kind.as_str(), i.system.as_str(), i.value.as_str())).collect();
+                (set != stored).then_some((new, set))
+            }
+            None => None,
+        };
+        let changed =
+            given != row.given_name || family != row.family_name || born != row.birth_date || identifiers.is_some();
         if changed {
             tx.update::<person::Entity>("person", row.id, row.version, |u| {
                 u.col_expr(person::Column::GivenName, Expr::value(given))
@@ -117,7 +150,103 @@ impl Store {
             })
             .await?;
         }
+        if let Some((new, _)) = identifiers {
+            for (i, identifier) in new.iter().enumerate().filter(|(_, i)| i.kind == IdentifierKind::NationalId) {
+                let taken = person_identifier::Entity::find()
+                    .filter(person_identifier::Column::OrganizationId.eq(tx.organization_id()))
+                    .filter(person_identifier::Column::Kind.eq(IdentifierKind::NationalId.as_str()))
+                    .filter(person_identifier::Column::System.eq(identifier.system.as_str()))
+                    .filter(person_identifier::Column::Value.eq(identifier.value.as_str()))
+                    .filter(person_identifier::Column::PersonId.ne(row.id))
+                    .one(&tx.reads())
+                    .await?;
+                if let Some(other) = taken {
+                    return Err(StoreError::Conflict {
+                        message: format!("identifiers.{i}: another person is registered with this national id"),
+                        existing_id: Some(PersonId::from_uuid(other.person_id).to_string()),
+                    });
+                }
+            }
+            tx.delete_where(
+                person_identifier::Entity::delete_many().filter(person_identifier::Column::PersonId.eq(row.id)),
+            )
+            .await?;
+            for identifier in new {
+                tx.insert(person_identifier::ActiveModel {
+                    id: Set(uuid::Uuid::now_v7()),
+                    organization_id: Set(tx.organization_id()),
+                    created_at: Set(tx.now),
+                    person_id: Set(row.id),
+                    kind: Set(identifier.kind.as_str().to_owned()),
+                    system: Set(identifier.system.as_str().to_owned()),
+                    value: Set(identifier.value.as_str().to_owned()),
+                })
+                .await?;
+            }
+        }
         finish(tx, changed, ("Person", row.id, &id.to_string(), "person.corrected")).await
+    }
+
+    /// Corrects a member's role in the family and where they live, against the family's
+    /// version (a member is part of the family). The child of one of the family's
+    /// placements stays its child.
+    pub async fn correct_family_member(
+        &self,
+        meta: &WriteMeta<'_>,
+        id: FamilyMemberId,
+        expected_family_version: i32,
+        correction: &MemberCorrection,
+    ) -> Result<Outcome, StoreError> {
+        let tx = self.begin_write(meta).await?;
+        if let Some(replay) = tx.replay().await? {
+            return Ok(replay.outcome);
+        }
+        let member = family_member::Entity::find_by_id(id.as_uuid())
+            .filter(owned_by(family_member::Column::OrganizationId, tx.actor()))
+            .one(&tx.reads())
+            .await?
+            .ok_or(StoreError::not_found("FamilyMember"))?;
+        let family = family_owned(&tx.reads(), tx.actor(), FamilyId::from_uuid(member.family_id)).await?;
+        expect_version("family", expected_family_version, family.version)?;
+        let stored_role: FamilyRole = member.role.parse()?;
+        let role = correction.role.unwrap_or(stored_role);
+        let residence =
+            correction.residence_municipality_id.or(member.residence_municipality_id.map(OrganizationId::from_uuid));
+        let membership = Membership::new(role, residence)?;
+        if let Some(residence) = correction.residence_municipality_id {
+            Store::expect_organization_kind(
+                &tx.reads(),
+                residence,
+                OrganizationKind::Municipality,
+                "residenceMunicipalityId",
+            )
+            .await?;
+        }
+        if stored_role == FamilyRole::Child && role != FamilyRole::Child {
+            let placed = placement::Entity::find()
+                .filter(placement::Column::FamilyId.eq(member.family_id))
+                .filter(placement::Column::ChildId.eq(member.person_id))
+                .one(&tx.reads())
+                .await?;
+            if placed.is_some() {
+                return Err(
+                    ValidationError::new("role", "the member is the child of a placement of this family").into()
+                );
+            }
+        }
+        let residence = membership.residence_municipality_id.map(|r| r.as_uuid());
+        let changed = role != stored_role || residence != member.residence_municipality_id;
+        if changed {
+            tx.update::<family::Entity>("family", family.id, family.version, |u| u).await?;
+            tx.update_where(
+                family_member::Entity::update_many()
+                    .col_expr(family_member::Column::Role, Expr::value(role.as_str()))
+                    .col_expr(family_member::Column::ResidenceMunicipalityId, Expr::value(residence))
+                    .filter(family_member::Column::Id.eq(member.id)),
+            )
+            .await?;
+        }
+        finish(tx, changed, ("FamilyMember", member.id, &id.to_string(), "family_member.corrected")).await
     }
 
     /// Corrects a placement's provider, setting and dates. The child's placements are

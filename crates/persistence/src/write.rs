@@ -68,6 +68,10 @@ pub struct WriteTx<'a> {
     /// What the write's own lookups saw; never written to the audit trail (a write's
     /// audit event is its record), it only lets them use the read scope.
     lookups: ReadLog,
+    /// Rows changed and writes recorded so far: a write that changed rows commits only if
+    /// it recorded what it did (audit event and change-feed row).
+    changed_rows: std::sync::atomic::AtomicU64,
+    recorded: std::sync::atomic::AtomicU64,
 }
 
 /// An entity whose rows carry a `version` and an `updated_at`, changed only by
@@ -138,7 +142,15 @@ impl Store {
             ..TransactionOptions::default()
         };
         let txn = self.conn().begin_with_options(options).await?;
-        Ok(WriteTx { txn, meta, backend, now: Utc::now(), lookups: ReadLog::default() })
+        Ok(WriteTx {
+            txn,
+            meta,
+            backend,
+            now: Utc::now(),
+            lookups: ReadLog::default(),
+            changed_rows: Default::default(),
+            recorded: Default::default(),
+        })
     }
 }
 
@@ -168,6 +180,7 @@ impl<'a> WriteTx<'a> {
         A: sea_orm::ActiveModelTrait + Send,
     {
         <A::Entity as EntityTrait>::insert(row).exec_without_returning(&self.txn).await?;
+        self.changed(1);
         Ok(())
     }
 
@@ -194,6 +207,7 @@ impl<'a> WriteTx<'a> {
             .filter(E::VERSION.eq(read_version));
         let result = change(update).exec(&self.txn).await?;
         if result.rows_affected == 1 {
+            self.changed(1);
             return Ok(());
         }
         let current: Option<i32> =
@@ -209,7 +223,21 @@ impl<'a> WriteTx<'a> {
     /// Changes rows of a table without versions (a consent's revocation, a plan's review
     /// date) where `update`'s filter still holds; returns how many it changed.
     pub(crate) async fn update_where<E: EntityTrait>(&self, update: sea_orm::UpdateMany<E>) -> Result<u64, StoreError> {
-        Ok(update.exec(&self.txn).await?.rows_affected)
+        let rows = update.exec(&self.txn).await?.rows_affected;
+        self.changed(rows);
+        Ok(rows)
+    }
+
+    /// Deletes the rows `delete` selects (the parts of a record being replaced, such as a
+    /// person's identifiers); returns how many.
+    pub(crate) async fn delete_where<E: EntityTrait>(&self, delete: sea_orm::DeleteMany<E>) -> Result<u64, StoreError> {
+        let rows = delete.exec(&self.txn).await?.rows_affected;
+        self.changed(rows);
+        Ok(rows)
+    }
+
+    fn changed(&self, rows: u64) {
+        self.changed_rows.fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The caller's read scope as of this write: a write may touch only what its caller
@@ -314,6 +342,7 @@ impl<'a> WriteTx<'a> {
     /// change-feed row: for the organisation registry, which is operator data and no
     /// organisation's case record.
     pub(crate) async fn audit(&self, record_type: &'static str, record_id: Uuid) -> Result<(), StoreError> {
+        self.recorded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let actor = self.meta.actor;
         audit_event::Entity::insert(audit_event::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -339,6 +368,14 @@ impl<'a> WriteTx<'a> {
     /// Completes the idempotency key (if any) with `record_id` and what this write did,
     /// so that a retry is answered the same, and commits.
     pub async fn commit_as(self, record_id: Uuid, outcome: Outcome) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.changed_rows.load(Relaxed) > 0 && self.recorded.load(Relaxed) == 0 {
+            // Rolls back: a change nobody can trace is worse than a failed request.
+            return Err(StoreError::Corrupt(format!(
+                "BUG: {} changed rows without recording the write in the audit trail",
+                self.meta.operation
+            )));
+        }
         if let Some(idem) = &self.meta.idempotency {
             idempotency_key::Entity::update_many()
                 .col_expr(idempotency_key::Column::RecordId, Expr::value(record_id))
