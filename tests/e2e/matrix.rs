@@ -386,6 +386,12 @@ fn the_matrix_covers_every_query_and_mutation() {
                     || document.contains(&format!("{field} }}"))
             });
             assert!(used, "{root}.{field} has no row in the authorization matrix");
+            if root == "Mutation" {
+                assert!(
+                    kinbridge_persistence::authz::writers(&field).is_some(),
+                    "Mutation.{field} is not in the table of writes (crates/persistence/src/authz.rs)"
+                );
+            }
         }
     }
 }

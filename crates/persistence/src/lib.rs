@@ -13,6 +13,7 @@
 pub mod alerts;
 pub mod assoc;
 mod audit_writer;
+pub mod authz;
 pub mod bulk;
 pub mod coordination;
 pub mod corrections;

@@ -307,14 +307,8 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(SubGoalId::from_uuid(id));
         }
-        let org = tx.organization_id();
         let row = sub_goal::Entity::find_by_id(id.as_uuid())
-            .filter(sub_goals_visible(&tx.scope()))
-            .filter(
-                sea_orm::Condition::any()
-                    .add(sub_goal::Column::OrganizationId.eq(org))
-                    .add(sub_goal::Column::OwnerOrganizationId.eq(org)),
-            )
+            .filter(crate::authz::sub_goal_owner(&tx.scope()))
             .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("SubGoal"))?;

@@ -177,7 +177,7 @@ impl Store {
         }
         // A family partner records services on their own assignments only.
         let assignment = family_partner_assignment::Entity::find_by_id(assignment_id.as_uuid())
-            .filter(scope::assignments(&tx.scope()))
+            .filter(crate::authz::assignment_holder(&tx.scope()))
             .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("FamilyPartnerAssignment"))?;

@@ -111,7 +111,7 @@ impl Store {
             return Ok(ContactVisitId::from_uuid(id));
         }
         let visit = contact_visit::Entity::find_by_id(id.as_uuid())
-            .filter(scope::visits(&tx.scope()))
+            .filter(crate::authz::visit_viewer(&tx.scope()))
             .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("ContactVisit"))?;

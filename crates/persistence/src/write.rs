@@ -136,6 +136,12 @@ impl Store {
     /// (`BEGIN IMMEDIATE`), so that two writers queue on the busy timeout instead of one
     /// failing when it upgrades a read lock.
     pub(crate) async fn begin_write<'a>(&self, meta: &'a WriteMeta<'a>) -> Result<WriteTx<'a>, StoreError> {
+        if crate::authz::writers(meta.operation).is_none() {
+            return Err(StoreError::Corrupt(format!(
+                "BUG: {} is not in the table of writes (authz.rs)",
+                meta.operation
+            )));
+        }
         let backend = self.backend();
         let options = TransactionOptions {
             sqlite_transaction_mode: (backend == DbBackend::Sqlite).then_some(SqliteTransactionMode::Immediate),

@@ -545,7 +545,12 @@ async fn visit(
     })?;
     let id = s.store.plan_visit(&meta(actor, "planContactVisit"), placement, &new, &[]).await?;
     if let Some(outcome) = outcome {
-        s.store.record_visit_outcome(&meta(actor, "recordContactVisitOutcome"), id, &outcome, None).await?;
+        let operation = match outcome {
+            VisitOutcome::Held { .. } => "recordContactVisitHeld",
+            VisitOutcome::Cancelled(_) => "cancelContactVisit",
+            VisitOutcome::NoShow => "recordContactVisitNoShow",
+        };
+        s.store.record_visit_outcome(&meta(actor, operation), id, &outcome, None).await?;
     }
     Ok(())
 }
