@@ -17,6 +17,11 @@ fn no_internal(results: &[Gql]) {
     }
 }
 
+/// Races are answered, not failures of the service: nothing was logged as an error.
+fn no_error_lines(app: &TestApp) {
+    assert_eq!(app.errors_logged(), 0, "the server logged ERROR lines for this test's requests");
+}
+
 async fn burst(app: &TestApp, token: &str, n: usize, query: &str, variables: impl Fn(usize) -> Value) -> Vec<Gql> {
     join_all((0..n).map(|i| app.gql(token, query, variables(i)))).await
 }
@@ -33,6 +38,7 @@ async fn twenty_concurrent_retries_with_one_key_all_get_the_first_answer() {
         assert_eq!(r.data(), &first, "every retry gets the first answer");
     }
     assert_eq!(app.family_count(&aarhus).await, 1);
+    no_error_lines(&app);
 }
 
 #[tokio::test]
@@ -48,6 +54,7 @@ async fn a_retried_upsert_answers_created_as_the_first_did() {
     let ids: std::collections::BTreeSet<_> =
         results.iter().map(|r| r.data()["upsertFamily"]["family"]["id"].clone().to_string()).collect();
     assert_eq!(ids.len(), 1);
+    no_error_lines(&app);
 }
 
 #[tokio::test]
@@ -65,6 +72,7 @@ async fn concurrent_upserts_of_one_new_case_id_create_it_once_and_never_conflict
     let created = results.iter().filter(|r| r.data()["upsertFamily"]["created"] == true).count();
     assert_eq!(created, 1, "exactly one creates");
     assert_eq!(app.family_count(&aarhus).await, 1);
+    no_error_lines(&app);
 }
 
 #[tokio::test]
@@ -83,6 +91,7 @@ async fn an_upsert_of_what_is_stored_changes_nothing() {
     let changed = app.gql(&aarhus.token, UPSERT, renamed).await;
     assert_eq!(changed.data()["upsertFamily"]["changed"], true);
     assert_eq!(changed.data()["upsertFamily"]["family"]["version"], 2);
+    no_error_lines(&app);
 }
 
 async fn plan(app: &TestApp, org: &Org) -> String {
@@ -117,6 +126,7 @@ async fn eight_concurrent_goals_of_one_plan_take_the_next_positions_in_turn() {
         )
         .await;
     assert_eq!(goals.data()["parentActionPlan"]["goals"]["totalCount"], 8);
+    no_error_lines(&app);
 }
 
 #[tokio::test]
@@ -133,6 +143,7 @@ async fn the_same_person_added_eight_times_at_once_is_a_member_once() {
     for r in results.iter().filter(|r| r.body.get("errors").is_some()) {
         assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.member.personId"), "{}", r.body);
     }
+    no_error_lines(&app);
 }
 
 #[tokio::test]
@@ -147,6 +158,7 @@ async fn concurrent_visit_arrangements_of_one_placement_take_turns() {
     let ids: std::collections::BTreeSet<String> =
         results.iter().map(|r| r.data()["setVisitArrangement"]["visitArrangement"]["id"].to_string()).collect();
     assert_eq!(ids.len(), 1, "one arrangement per placement");
+    no_error_lines(&app);
 }
 
 #[tokio::test]
@@ -174,6 +186,7 @@ async fn a_national_id_is_registered_once_per_organisation() {
 
 async fn randers_ok(app: &TestApp, randers: &Org, create: &str) {
     app.gql(&randers.token, create, json!({ "n": "Mette" })).await.data();
+    no_error_lines(&app);
 }
 
 #[tokio::test]
@@ -191,4 +204,5 @@ async fn a_token_subject_is_one_family_partner() {
     let again = app.gql(&mha.token, create, json!({ "n": "Hanne" })).await;
     assert_eq!(again.code(), "CONFLICT");
     assert_eq!(again.body["errors"][0]["extensions"]["existingId"], id);
+    no_error_lines(&app);
 }

@@ -214,3 +214,23 @@ async fn malformed_requests_get_a_coded_error_and_never_a_server_error() {
     assert_eq!(json["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     assert_eq!(app.family_count(&org).await, 0);
 }
+
+#[tokio::test]
+async fn a_damaged_row_is_answered_internal_and_logged_once_as_an_error() {
+    use sea_orm::ConnectionTrait;
+    let app = crate::support::spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    db.execute_unprepared("UPDATE family_members SET role = 'KING' WHERE role = 'CHILD'").await.unwrap();
+    let r = app
+        .gql(
+            &aarhus.token,
+            "query($f: ID!) { family(id: $f) { members { edges { node { role } } } } }",
+            serde_json::json!({ "f": family.id }),
+        )
+        .await;
+    assert_eq!(r.code(), "INTERNAL");
+    assert!(!r.message().contains("KING"), "no detail reaches the client: {}", r.message());
+    assert_eq!(app.errors_logged(), 1, "the detail is in the log, once");
+}

@@ -29,6 +29,11 @@ pub struct TestApp {
     pub store: Store,
     pub client: reqwest::Client,
     pub secret: Vec<u8>,
+    /// The app's database, for a test that must reach past the API (to damage a row).
+    pub database_url: String,
+    /// Distinguishes this app's request ids from those of tests running beside it.
+    tag: u64,
+    requests: std::sync::atomic::AtomicU64,
     _database: TestDatabase,
 }
 
@@ -58,15 +63,70 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Shows the server's log when `TEST_LOG` is set, once per test binary.
+/// The request ids of the `ERROR` lines the server logged, in this test binary: a test
+/// asks for those of its own app's requests (`TestApp::errors_logged`).
+static ERRORS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps, for every span, the `request.id` it was opened with, and records the request id
+/// of every `ERROR` event.
+struct ErrorLines;
+
+struct RequestId(String);
+
+impl<S> tracing_subscriber::Layer<S> for ErrorLines
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Visit(Option<String>);
+        impl tracing::field::Visit for Visit {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "request.id" {
+                    self.0 = Some(format!("{value:?}"));
+                }
+            }
+        }
+        let mut visit = Visit(None);
+        attrs.record(&mut visit);
+        if let (Some(request), Some(span)) = (visit.0, ctx.span(id)) {
+            span.extensions_mut().insert(RequestId(request));
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if *event.metadata().level() != tracing::Level::ERROR {
+            return;
+        }
+        let request = ctx
+            .event_scope(event)
+            .and_then(|scope| scope.from_root().find_map(|s| s.extensions().get::<RequestId>().map(|r| r.0.clone())))
+            .unwrap_or_default();
+        if let Ok(mut errors) = ERRORS.lock() {
+            errors.push(request);
+        }
+    }
+}
+
+/// Records the server's `ERROR` lines, and shows its log when `TEST_LOG` is set; once per
+/// test binary.
 fn init_test_log() {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let Ok(filter) = std::env::var("TEST_LOG") else { return };
-        let filter = if filter == "1" || filter.is_empty() { "info".to_owned() } else { filter };
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_test_writer()
+        let shown = std::env::var("TEST_LOG").ok().map(|filter| {
+            let filter = if filter == "1" || filter.is_empty() { "info".to_owned() } else { filter };
+            tracing_subscriber::fmt::layer().with_test_writer().with_filter(tracing_subscriber::EnvFilter::new(filter))
+        });
+        let _ = tracing_subscriber::registry()
+            .with(shown)
+            .with(ErrorLines)
             .try_init();
     });
 }
@@ -129,6 +189,7 @@ pub async fn spawn_app_with(demo: bool) -> TestApp {
 pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestApp {
     init_test_log();
     let (database_url, database) = fresh_database().await;
+    let url = database_url.clone();
     let mut secret = vec![0u8; 32];
     getrandom::fill(&mut secret).expect("randomness for the test signing key");
     let mut config = ServeConfig {
@@ -156,7 +217,18 @@ pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestAp
     let addr = app.local_addr();
     let store = app.store().clone();
     tokio::spawn(app.run(std::future::pending()));
-    TestApp { addr, store, client: reqwest::Client::new(), secret, _database: database }
+    static APPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let tag = APPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    TestApp {
+        addr,
+        store,
+        client: reqwest::Client::new(),
+        secret,
+        database_url: url,
+        tag,
+        requests: Default::default(),
+        _database: database,
+    }
 }
 
 pub async fn fresh_database() -> (String, TestDatabase) {
@@ -219,11 +291,19 @@ impl TestApp {
         mint_hs256(&self.secret, &claims).unwrap()
     }
 
-    /// Posts a GraphQL request with a bearer token.
+    /// The `ERROR` lines the server logged while handling this app's requests.
+    pub fn errors_logged(&self) -> usize {
+        let prefix = format!("t{}-", self.tag);
+        ERRORS.lock().map(|e| e.iter().filter(|r| r.starts_with(&prefix)).count()).unwrap_or(usize::MAX)
+    }
+
+    /// Posts a GraphQL request with a bearer token, under a request id of this app's.
     pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Gql {
+        let n = self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = self
             .client
             .post(self.url())
+            .header("x-request-id", format!("t{}-{n}", self.tag))
             .bearer_auth(token)
             .json(&json!({ "query": query, "variables": variables }))
             .send()
