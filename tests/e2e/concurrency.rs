@@ -158,6 +158,20 @@ async fn concurrent_visit_arrangements_of_one_placement_take_turns() {
     let ids: std::collections::BTreeSet<String> =
         results.iter().map(|r| r.data()["setVisitArrangement"]["visitArrangement"]["id"].to_string()).collect();
     assert_eq!(ids.len(), 1, "one arrangement per placement");
+    // Setting it again as it now is changes nothing.
+    let now = app
+        .gql(
+            &aarhus.token,
+            "query($p: ID!) { placement(id: $p) { visitArrangement { intervalDays } } }",
+            json!({ "p": placement }),
+        )
+        .await;
+    let days = now.data()["placement"]["visitArrangement"]["intervalDays"].clone();
+    let changes = app.outbox_len().await;
+    let again = "mutation($p: ID!, $d: Int!) { setVisitArrangement(input: { placementId: $p, intervalDays: $d, supervision: UNSUPERVISED }) { changed } }";
+    let r = app.gql(&aarhus.token, again, json!({ "p": placement, "d": days })).await;
+    assert_eq!(r.data()["setVisitArrangement"]["changed"], false);
+    assert_eq!(app.outbox_len().await, changes);
     no_error_lines(&app);
 }
 

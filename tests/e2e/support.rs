@@ -124,10 +124,7 @@ fn init_test_log() {
             let filter = if filter == "1" || filter.is_empty() { "info".to_owned() } else { filter };
             tracing_subscriber::fmt::layer().with_test_writer().with_filter(tracing_subscriber::EnvFilter::new(filter))
         });
-        let _ = tracing_subscriber::registry()
-            .with(shown)
-            .with(ErrorLines)
-            .try_init();
+        let _ = tracing_subscriber::registry().with(shown).with(ErrorLines).try_init();
     });
 }
 

@@ -225,6 +225,9 @@ pub struct SetVisitArrangementInput {
 #[derive(SimpleObject, Debug, Clone)]
 pub struct SetVisitArrangementPayload {
     pub visit_arrangement: VisitArrangement,
+    /// Whether this call changed what was stored: setting the arrangement as it is
+    /// writes nothing and puts nothing in the change feed.
+    pub changed: bool,
 }
 
 #[derive(InputObject, Serialize, Debug, Clone)]
@@ -309,14 +312,18 @@ impl VisitMutation {
         )
         .map_err(in_input)?;
         let meta = c.write("setVisitArrangement", input.idempotency_key.as_deref(), &input)?;
-        c.store.set_visit_arrangement(&meta, placement, &arrangement).await.map_err(under("input"))?;
+        let (_, outcome) =
+            c.store.set_visit_arrangement(&meta, placement, &arrangement).await.map_err(under("input"))?;
         let found = c
             .store
             .visit_arrangement(&c.reader(), placement)
             .await
             .api()?
             .ok_or(ApiError::NotFound { record_type: "VisitArrangement" })?;
-        Ok(SetVisitArrangementPayload { visit_arrangement: VisitArrangement(found) })
+        Ok(SetVisitArrangementPayload {
+            visit_arrangement: VisitArrangement(found),
+            changed: outcome != kinbridge_persistence::write::Outcome::Unchanged,
+        })
     }
 
     /// Plans a contact visit for one of the caller's placements.

@@ -314,8 +314,11 @@ impl Store {
             .ok_or(StoreError::not_found("SubGoal"))?;
         let current: SubGoalStatus = row.status.parse()?;
         current.transition(to)?;
+        // The rule is decided again in the update itself: a referral that ended meanwhile
+        // leaves the row unchanged (and the caller reads NOT_FOUND when it reads again).
         tx.update::<sub_goal::Entity>("sub-goal", row.id, row.version, |u| {
             u.col_expr(sub_goal::Column::Status, Expr::value(to.as_str()))
+                .filter(crate::authz::sub_goal_owner(&tx.scope()))
         })
         .await?;
         tx.record_for(row.organization_id, "SubGoal", row.id, &id.to_string(), "sub_goal.status_changed").await?;

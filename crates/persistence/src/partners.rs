@@ -175,7 +175,9 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(FamilyPartnerServiceId::from_uuid(id));
         }
-        // A family partner records services on their own assignments only.
+        // A family partner records services on their own assignments only. The assignment
+        // is locked, so that it cannot be handed to another partner before this commits.
+        tx.lock::<family_partner_assignment::Entity>(assignment_id.as_uuid()).await?;
         let assignment = family_partner_assignment::Entity::find_by_id(assignment_id.as_uuid())
             .filter(crate::authz::assignment_holder(&tx.scope()))
             .one(&tx.reads())

@@ -17,7 +17,7 @@ use crate::error::StoreError;
 use crate::families::membership;
 use crate::placements::placement_owned;
 use crate::scope::{self, Reader};
-use crate::write::{WriteMeta, unique_to_conflict};
+use crate::write::{Outcome, WriteMeta, unique_to_conflict};
 
 impl Store {
     /// Plans a visit for one of the caller's placements. Participants are members of the
@@ -124,10 +124,13 @@ impl Store {
         let current: VisitStatus = visit.status.parse()?;
         record_outcome(current, visit.planned_start, outcome, tx.now)?;
 
+        // The rule is decided again in the update itself, so that a referral ended or a
+        // placement moved meanwhile leaves the visit unchanged.
         tx.update::<contact_visit::Entity>("visit", visit.id, visit.version, |u| {
             let u = u
                 .col_expr(contact_visit::Column::Status, Expr::value(outcome.status().as_str()))
-                .col_expr(contact_visit::Column::OutcomeRecordedAt, Expr::value(tx.now));
+                .col_expr(contact_visit::Column::OutcomeRecordedAt, Expr::value(tx.now))
+                .filter(crate::authz::visit_viewer(&tx.scope()));
             match outcome {
                 VisitOutcome::Held { observations } => u.col_expr(
                     contact_visit::Column::Observations,
@@ -190,10 +193,10 @@ impl Store {
         meta: &WriteMeta<'_>,
         placement_id: PlacementId,
         arrangement: &VisitArrangement,
-    ) -> Result<VisitArrangementId, StoreError> {
+    ) -> Result<(VisitArrangementId, Outcome), StoreError> {
         let tx = self.begin_write(meta).await?;
-        if let Some(id) = tx.replayed().await? {
-            return Ok(VisitArrangementId::from_uuid(id));
+        if let Some(replay) = tx.replay().await? {
+            return Ok((VisitArrangementId::from_uuid(replay.record_id), replay.outcome));
         }
         let placement = placement_owned(&tx.reads(), tx.actor(), placement_id).await?;
         // A placement has one arrangement: concurrent settings of it take turns.
@@ -203,7 +206,18 @@ impl Store {
             .one(&tx.reads())
             .await?;
         let supervisor = arrangement.supervisor_name.as_ref().map(|n| n.as_str().to_owned());
-        let id = match existing {
+        let interval = i32::from(arrangement.interval_days);
+        let (id, outcome) = match existing {
+            Some(row)
+                if row.interval_days == interval
+                    && row.supervision == arrangement.supervision.as_str()
+                    && row.supervisor_name == supervisor =>
+            {
+                // The arrangement as stored: nothing is written, nothing is in the feed.
+                let id = VisitArrangementId::from_uuid(row.id);
+                tx.commit_as(id.as_uuid(), Outcome::Unchanged).await?;
+                return Ok((id, Outcome::Unchanged));
+            }
             Some(row) => {
                 tx.update::<visit_arrangement::Entity>("visit arrangement", row.id, row.version, |u| {
                     u.col_expr(
@@ -214,7 +228,7 @@ impl Store {
                     .col_expr(visit_arrangement::Column::SupervisorName, Expr::value(supervisor))
                 })
                 .await?;
-                VisitArrangementId::from_uuid(row.id)
+                (VisitArrangementId::from_uuid(row.id), Outcome::Updated)
             }
             None => {
                 let id = VisitArrangementId::new();
@@ -232,12 +246,12 @@ impl Store {
                     })
                     .await;
                 unique_to_conflict(inserted, "the placement's arrangement was set concurrently; read it again")?;
-                id
+                (id, Outcome::Created)
             }
         };
         tx.record("VisitArrangement", id.as_uuid(), &id.to_string(), "visit_arrangement.set").await?;
-        tx.commit(id.as_uuid()).await?;
-        Ok(id)
+        tx.commit_as(id.as_uuid(), outcome).await?;
+        Ok((id, outcome))
     }
 
     /// How a placement's visits are arranged, if the caller may see the placement.
