@@ -16,20 +16,12 @@ use kinbridge_persistence::write::Outcome;
 use serde::Serialize;
 
 use crate::context::caller;
-use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
+use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under, version_arg};
 use crate::families::{FamilyMember, Person, PersonIdentifierInput};
 use crate::placements::Placement;
 use crate::plans::Goal;
 use crate::scalars::{Date, FamilyRole, GoalPurpose, PlacementSetting, Supervision, Timestamp};
 use crate::visits::ContactVisit;
-
-/// The version a correction was made against, as a stored version.
-fn read_version(field: &str, v: i64) -> Result<i32, ApiError> {
-    i32::try_from(v)
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| ApiError::bad_input(field, "is not a version of this record"))
-}
 
 fn name(field: &str, value: Option<&str>) -> Result<Option<Name>, ApiError> {
     value.map(Name::parse).transpose().at(field).map_err(in_input)
@@ -140,7 +132,7 @@ impl CorrectionMutation {
     async fn correct_person(&self, ctx: &Context<'_>, input: CorrectPersonInput) -> ApiResult<CorrectPersonPayload> {
         let c = caller(ctx)?;
         let id: PersonId = id_arg("input.id", &input.id)?;
-        let version = read_version("input.expectedVersion", input.expected_version)?;
+        let version = version_arg("input.expectedVersion", input.expected_version)?;
         let correction = PersonCorrection {
             given_name: name("givenName", input.given_name.as_deref())?,
             family_name: name("familyName", input.family_name.as_deref())?,
@@ -172,7 +164,7 @@ impl CorrectionMutation {
     ) -> ApiResult<CorrectFamilyMemberPayload> {
         let c = caller(ctx)?;
         let id: FamilyMemberId = id_arg("input.id", &input.id)?;
-        let version = read_version("input.expectedFamilyVersion", input.expected_family_version)?;
+        let version = version_arg("input.expectedFamilyVersion", input.expected_family_version)?;
         let residence = input
             .residence_municipality_id
             .as_ref()
@@ -196,7 +188,7 @@ impl CorrectionMutation {
     ) -> ApiResult<CorrectPlacementPayload> {
         let c = caller(ctx)?;
         let id: PlacementId = id_arg("input.id", &input.id)?;
-        let version = read_version("input.expectedVersion", input.expected_version)?;
+        let version = version_arg("input.expectedVersion", input.expected_version)?;
         let provider_id =
             input.provider_id.as_ref().map(|p| id_arg::<OrganizationId>("input.providerId", p)).transpose()?;
         let correction = PlacementCorrection {
@@ -221,7 +213,7 @@ impl CorrectionMutation {
     ) -> ApiResult<CorrectContactVisitPayload> {
         let c = caller(ctx)?;
         let id: ContactVisitId = id_arg("input.id", &input.id)?;
-        let version = read_version("input.expectedVersion", input.expected_version)?;
+        let version = version_arg("input.expectedVersion", input.expected_version)?;
         let correction = VisitCorrection {
             planned_start: input.planned_start.map(|t| t.0),
             planned_end: input.planned_end.map(|t| t.0),
@@ -241,7 +233,7 @@ impl CorrectionMutation {
     async fn correct_goal(&self, ctx: &Context<'_>, input: CorrectGoalInput) -> ApiResult<CorrectGoalPayload> {
         let c = caller(ctx)?;
         let id: GoalId = id_arg("input.id", &input.id)?;
-        let version = read_version("input.expectedPlanVersion", input.expected_plan_version)?;
+        let version = version_arg("input.expectedPlanVersion", input.expected_plan_version)?;
         let correction =
             GoalCorrection { description: input.description.clone(), purpose: input.purpose.map(Into::into) };
         let meta = c.write("correctGoal", input.idempotency_key.as_deref(), &input)?;

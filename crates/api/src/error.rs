@@ -148,12 +148,18 @@ where
     id.as_str().parse::<T>().map_err(|e| ApiError::bad_input(field, e.0))
 }
 
-/// The `expectedVersion` of an input: a version Kinbridge could have given out (a
-/// positive 32-bit number), or `BAD_USER_INPUT` on `input.expectedVersion`.
+/// A version the client read: one Kinbridge could have given out (a positive 32-bit
+/// number), or `BAD_USER_INPUT` on `field`.
+pub(crate) fn version_arg(field: &str, v: i64) -> Result<i32, ApiError> {
+    i32::try_from(v)
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| ApiError::bad_input(field, "is not a version of this record"))
+}
+
+/// The optional `expectedVersion` of an input; see [`version_arg`].
 pub(crate) fn expected_version(v: Option<i64>) -> Result<Option<i32>, ApiError> {
-    v.map(|v| i32::try_from(v).ok().filter(|v| *v > 0))
-        .map(|v| v.ok_or_else(|| ApiError::bad_input("input.expectedVersion", "is not a version of this record")))
-        .transpose()
+    v.map(|v| version_arg("input.expectedVersion", v)).transpose()
 }
 
 /// Converts a storage error, placing the field it names under `prefix`: storage names

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use kinbridge_domain::family::{FamilyRole, Membership};
 use kinbridge_domain::ids::{ContactVisitId, FamilyId, FamilyMemberId, GoalId, OrganizationId, PersonId, PlacementId};
 use kinbridge_domain::organization::OrganizationKind;
-use kinbridge_domain::person::{IdentifierKind, PersonIdentifier};
+use kinbridge_domain::person::PersonIdentifier;
 use kinbridge_domain::placement::{NewPlacement, Period, PlacementInput, PlacementSetting, ensure_no_overlap};
 use kinbridge_domain::plan::{GoalPurpose, NewGoal};
 use kinbridge_domain::visit::{NewVisit, Supervision, VisitInput, VisitStatus};
@@ -26,10 +26,10 @@ use crate::entities::{
     contact_visit, family, family_member, parent_action_plan, person, person_identifier, placement, plan_goal,
 };
 use crate::error::StoreError;
-use crate::families::family_owned;
+use crate::families::{ensure_national_ids_free, family_owned};
 use crate::placements::placement_owned;
 use crate::scope::owned_by;
-use crate::write::{Outcome, WriteMeta, WriteTx};
+use crate::write::{Outcome, WriteMeta, WriteTx, expect_version};
 
 /// What a correction of a person sets; `None` keeps what is stored.
 #[derive(Debug, Clone, Default)]
@@ -74,16 +74,6 @@ pub struct GoalCorrection {
     pub purpose: Option<GoalPurpose>,
 }
 
-/// `CONFLICT` unless the caller read the version that is stored.
-fn expect_version(what: &str, expected: i32, current: i32) -> Result<(), StoreError> {
-    if expected == current {
-        return Ok(());
-    }
-    Err(StoreError::conflict(format!(
-        "the {what} has changed since version {expected}: it is now at version {current}; read it again"
-    )))
-}
-
 /// Finishes a correction: records it unless nothing changed, and commits.
 async fn finish(
     tx: WriteTx<'_>,
@@ -117,7 +107,7 @@ impl Store {
             .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("Person"))?;
-        expect_version("person", expected_version, row.version)?;
+        expect_version("person", Some(expected_version), row.version)?;
         let given = correction.given_name.as_ref().map_or(row.given_name.as_str(), Name::as_str).to_owned();
         let family = correction.family_name.as_ref().map_or(row.family_name.as_str(), Name::as_str).to_owned();
         let born = correction.birth_date.or(row.birth_date);
@@ -136,7 +126,7 @@ impl Store {
             Some(new) => {
                 let set: BTreeSet<_> =
                     new.iter().map(|i| key(i.kind.as_str(), i.system.as_str(), i.value.as_str())).collect();
-                (set != stored).then_some((new, set))
+                (set != stored).then_some(new)
             }
             None => None,
         };
@@ -150,23 +140,8 @@ impl Store {
             })
             .await?;
         }
-        if let Some((new, _)) = identifiers {
-            for (i, identifier) in new.iter().enumerate().filter(|(_, i)| i.kind == IdentifierKind::NationalId) {
-                let taken = person_identifier::Entity::find()
-                    .filter(person_identifier::Column::OrganizationId.eq(tx.organization_id()))
-                    .filter(person_identifier::Column::Kind.eq(IdentifierKind::NationalId.as_str()))
-                    .filter(person_identifier::Column::System.eq(identifier.system.as_str()))
-                    .filter(person_identifier::Column::Value.eq(identifier.value.as_str()))
-                    .filter(person_identifier::Column::PersonId.ne(row.id))
-                    .one(&tx.reads())
-                    .await?;
-                if let Some(other) = taken {
-                    return Err(StoreError::Conflict {
-                        message: format!("identifiers.{i}: another person is registered with this national id"),
-                        existing_id: Some(PersonId::from_uuid(other.person_id).to_string()),
-                    });
-                }
-            }
+        if let Some(new) = identifiers {
+            ensure_national_ids_free(&tx, new, Some(row.id)).await?;
             tx.delete_where(
                 person_identifier::Entity::delete_many().filter(person_identifier::Column::PersonId.eq(row.id)),
             )
@@ -207,7 +182,7 @@ impl Store {
             .await?
             .ok_or(StoreError::not_found("FamilyMember"))?;
         let family = family_owned(&tx.reads(), tx.actor(), FamilyId::from_uuid(member.family_id)).await?;
-        expect_version("family", expected_family_version, family.version)?;
+        expect_version("family", Some(expected_family_version), family.version)?;
         let stored_role: FamilyRole = member.role.parse()?;
         let role = correction.role.unwrap_or(stored_role);
         let residence =
@@ -263,7 +238,7 @@ impl Store {
             return Ok(replay.outcome);
         }
         let row = placement_owned(&tx.reads(), tx.actor(), id).await?;
-        expect_version("placement", expected_version, row.version)?;
+        expect_version("placement", Some(expected_version), row.version)?;
         if let Some(provider) = correction.provider_id {
             Store::expect_organization_kind(&tx.reads(), provider, OrganizationKind::PlacementProvider, "providerId")
                 .await?;
@@ -325,7 +300,7 @@ impl Store {
             .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("ContactVisit"))?;
-        expect_version("visit", expected_version, row.version)?;
+        expect_version("visit", Some(expected_version), row.version)?;
         if row.status != VisitStatus::Planned.as_str() {
             return Err(
                 TransitionError(format!("the visit is {}; only a planned visit is corrected", row.status)).into()
@@ -391,7 +366,7 @@ impl Store {
             .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("Goal"))?;
-        expect_version("plan", expected_plan_version, plan_version)?;
+        expect_version("plan", Some(expected_plan_version), plan_version)?;
         let stored_purpose: GoalPurpose = goal.purpose.parse()?;
         let corrected = NewGoal::parse(
             correction.description.as_deref().unwrap_or(&goal.description),

@@ -5,7 +5,7 @@ use kinbridge_domain::access::Actor;
 use kinbridge_domain::family::{FamilyRole, Membership, NewFamily};
 use kinbridge_domain::ids::{FamilyId, FamilyMemberId, OrganizationId, PersonId};
 use kinbridge_domain::organization::OrganizationKind;
-use kinbridge_domain::person::{IdentifierKind, NewPerson};
+use kinbridge_domain::person::{IdentifierKind, NewPerson, PersonIdentifier};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
@@ -255,24 +255,35 @@ pub(crate) async fn ensure_role_beside(
     Ok(kinbridge_domain::family::ensure_role_beside(field, &held, needed, what)?)
 }
 
-async fn insert_person(tx: &WriteTx<'_>, new: &NewPerson) -> Result<PersonId, StoreError> {
-    // A national id names one person: registering it again is a duplicate of the person
-    // the organisation already has (the unique index of m0010 backs this under races).
-    for identifier in new.identifiers.iter().filter(|i| i.kind == IdentifierKind::NationalId) {
-        let existing = person_identifier::Entity::find()
+/// A national id names one person: refuses `identifiers` if one of their national ids is
+/// already held by a person of the caller's organisation other than `except`, naming that
+/// person (the unique index of m0010 backs this under races).
+pub(crate) async fn ensure_national_ids_free(
+    tx: &WriteTx<'_>,
+    identifiers: &[PersonIdentifier],
+    except: Option<Uuid>,
+) -> Result<(), StoreError> {
+    for identifier in identifiers.iter().filter(|i| i.kind == IdentifierKind::NationalId) {
+        let mut holder = person_identifier::Entity::find()
             .filter(person_identifier::Column::OrganizationId.eq(tx.organization_id()))
             .filter(person_identifier::Column::Kind.eq(IdentifierKind::NationalId.as_str()))
             .filter(person_identifier::Column::System.eq(identifier.system.as_str()))
-            .filter(person_identifier::Column::Value.eq(identifier.value.as_str()))
-            .one(&tx.reads())
-            .await?;
-        if let Some(existing) = existing {
+            .filter(person_identifier::Column::Value.eq(identifier.value.as_str()));
+        if let Some(except) = except {
+            holder = holder.filter(person_identifier::Column::PersonId.ne(except));
+        }
+        if let Some(existing) = holder.one(&tx.reads()).await? {
             return Err(StoreError::Conflict {
                 message: "a person with this national id is already registered".into(),
                 existing_id: Some(PersonId::from_uuid(existing.person_id).to_string()),
             });
         }
     }
+    Ok(())
+}
+
+async fn insert_person(tx: &WriteTx<'_>, new: &NewPerson) -> Result<PersonId, StoreError> {
+    ensure_national_ids_free(tx, &new.identifiers, None).await?;
     let id = PersonId::new();
     tx.insert(person::ActiveModel {
         id: Set(id.as_uuid()),

@@ -14,7 +14,7 @@ use crate::entities::{person, placement};
 use crate::error::StoreError;
 use crate::families::{family_owned, is_child_of};
 use crate::scope::{self, Reader, owned_by};
-use crate::write::{WriteMeta, supports_row_locks, unique_to_conflict};
+use crate::write::{WriteMeta, expect_version, supports_row_locks, unique_to_conflict};
 
 impl Store {
     /// Records a placement of a child of one of the caller's families. The child's
@@ -127,11 +127,7 @@ impl Store {
             return Ok(PlacementId::from_uuid(id));
         }
         let row = placement_owned(&tx.reads(), tx.actor(), id).await?;
-        if let Some(expected) = expected_version.filter(|e| *e != row.version) {
-            return Err(StoreError::conflict(format!(
-                "the placement has changed since version {expected}; read it again"
-            )));
-        }
+        expect_version("placement", expected_version, row.version)?;
         if let Some(ended) = row.end_date {
             return Err(TransitionError(format!("the placement already ended on {ended}")).into());
         }

@@ -17,7 +17,7 @@ use crate::entities::{parent_action_plan, plan_goal, plan_review, plan_review_pr
 use crate::error::StoreError;
 use crate::placements::placement_owned;
 use crate::scope::{self, Reader, owned_by};
-use crate::write::{WriteMeta, WriteTx, system_actor};
+use crate::write::{WriteMeta, WriteTx, expect_version, system_actor};
 
 impl Store {
     /// Makes a plan, in draft, for the parents of a child in one of the caller's placements.
@@ -156,9 +156,7 @@ impl Store {
             return Ok(ParentActionPlanId::from_uuid(id));
         }
         let plan = plan_owned(&tx.reads(), tx.actor(), plan_id).await?;
-        if let Some(expected) = expected_version.filter(|e| *e != plan.version) {
-            return Err(StoreError::conflict(format!("the plan has changed since version {expected}; read it again")));
-        }
+        expect_version("plan", expected_version, plan.version)?;
         let current: PlanStatus = plan.status.parse()?;
         current.transition(to)?;
         let today = tx.now.date_naive();

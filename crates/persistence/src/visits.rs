@@ -17,7 +17,7 @@ use crate::error::StoreError;
 use crate::families::membership;
 use crate::placements::placement_owned;
 use crate::scope::{self, Reader};
-use crate::write::{Outcome, WriteMeta, unique_to_conflict};
+use crate::write::{Outcome, WriteMeta, expect_version, unique_to_conflict};
 
 impl Store {
     /// Plans a visit for one of the caller's placements. Participants are members of the
@@ -115,12 +115,7 @@ impl Store {
             .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("ContactVisit"))?;
-        if let Some(expected) = expected_version.filter(|e| *e != visit.version) {
-            return Err(StoreError::conflict(format!(
-                "the visit has changed since version {expected} (it is now version {}); read it again",
-                visit.version
-            )));
-        }
+        expect_version("visit", expected_version, visit.version)?;
         let current: VisitStatus = visit.status.parse()?;
         record_outcome(current, visit.planned_start, outcome, tx.now)?;
 

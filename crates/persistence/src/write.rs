@@ -501,6 +501,17 @@ pub(crate) fn unique_to_conflict(result: Result<(), StoreError>, message: &str) 
     })
 }
 
+/// `CONFLICT`, naming the version stored, unless the caller read the version that is
+/// stored; `None` (no version sent) passes.
+pub(crate) fn expect_version(what: &str, expected: Option<i32>, current: i32) -> Result<(), StoreError> {
+    match expected {
+        Some(expected) if expected != current => Err(StoreError::conflict(format!(
+            "the {what} has changed since version {expected}: it is now at version {current}; read it again"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Whether the connection may take row locks (`SELECT … FOR UPDATE`). SQLite has none and
 /// needs none: its write transactions are serialized by `BEGIN IMMEDIATE`.
 pub(crate) fn supports_row_locks(backend: DbBackend) -> bool {
