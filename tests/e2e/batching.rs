@@ -1,7 +1,6 @@
 //! Nested data loads in batches: one SQL statement per level of the query, whatever the
 //! page size, on a generated data set.
 
-use kinbridge_domain::ids::OrganizationId;
 use kinbridge_domain::organization::OrganizationKind;
 use serde_json::{Value, json};
 
@@ -19,7 +18,7 @@ async fn seeded() -> (TestApp, String) {
     let app = spawn_app().await;
     kinbridge_server::seed::generate(&app.store, 220, 7, false).await.expect("the generated data set");
     let first = app.store.organization_by_code(OrganizationKind::Municipality, "0101").await.unwrap().unwrap();
-    let token = app.token(OrganizationId::from_uuid(first.id), &["CASEWORKER"]);
+    let token = app.token(first.id, &["CASEWORKER"]);
     (app, token)
 }
 
@@ -135,7 +134,7 @@ async fn paging_a_nested_connection_by_cursor_walks_the_whole_order_both_ways() 
 async fn the_coordination_view_costs_the_same_statements_for_3_placements_as_for_all() {
     let (app, _) = seeded().await;
     let second = app.store.organization_by_code(OrganizationKind::Municipality, "0102").await.unwrap().unwrap();
-    let token = app.token(OrganizationId::from_uuid(second.id), &["CASEWORKER"]);
+    let token = app.token(second.id, &["CASEWORKER"]);
     let q = "query($n: Int!) { crossMunicipalityPlacements(first: $n) { totalCount edges { node { id setting
         child { givenName } placingMunicipality { name } caseworkerContact planStatus nextReviewDue } } } }";
     let mut costs = Vec::new();

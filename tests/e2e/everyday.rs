@@ -1,7 +1,6 @@
 //! The everyday questions of Kinbridge's users, each answered from the demo data set.
 //! The README shows some of these queries; this keeps them answering.
 
-use kinbridge_domain::ids::OrganizationId;
 use kinbridge_domain::organization::OrganizationKind;
 use serde_json::{Value, json};
 
@@ -13,7 +12,7 @@ async fn demo() -> TestApp {
 
 async fn token(app: &TestApp, kind: OrganizationKind, code: &str, roles: &[&str]) -> String {
     let org = app.store.organization_by_code(kind, code).await.unwrap().unwrap();
-    app.token(OrganizationId::from_uuid(org.id), roles)
+    app.token(org.id, roles)
 }
 
 fn non_empty(v: &Value, what: &str) {

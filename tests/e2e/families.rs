@@ -253,12 +253,12 @@ async fn a_write_leaves_an_audit_event_and_a_change_feed_row() {
     let events = writes;
     assert_eq!(events[0].operation, "createFamily");
     assert_eq!(events[0].subject, "test-caseworker");
-    assert_eq!(events[0].organization_id, aarhus.id.as_uuid());
+    assert_eq!(events[0].organization_id, aarhus.id);
     assert_eq!(events[0].roles, "CASEWORKER");
     let feed = app.store.outbox_after(0, 100).await.unwrap();
     let row = feed.iter().find(|r| r.aggregate_id == uuid_of(&family.id)).expect("the family's change is in the feed");
     assert_eq!(row.event_type, "family.created");
-    assert!(!row.payload.contains("Hansen"), "the change feed carries no personal data: {}", row.payload);
+    assert!(!row.payload.to_string().contains("Hansen"), "the change feed carries no personal data: {}", row.payload);
 }
 
 #[tokio::test]
@@ -270,7 +270,7 @@ async fn the_demo_data_answers_the_first_query() {
         .await
         .unwrap()
         .unwrap();
-    let token = app.token(kinbridge_domain::ids::OrganizationId::from_uuid(first.id), &["CASEWORKER"]);
+    let token = app.token(first.id, &["CASEWORKER"]);
     let r = app
         .gql(&token, "{ families { totalCount edges { node { name placements { edges { node { isCrossMunicipality contactVisits { totalCount } } } } } } } }", json!({}))
         .await;
@@ -297,7 +297,7 @@ async fn the_readme_query_answers_from_the_demo_data() {
         .await
         .unwrap()
         .unwrap();
-    let token = app.token(kinbridge_domain::ids::OrganizationId::from_uuid(first.id), &["CASEWORKER"]);
+    let token = app.token(first.id, &["CASEWORKER"]);
     let r = app.gql(&token, request["query"].as_str().unwrap(), json!({})).await;
     assert_eq!(r.data()["families"]["totalCount"], 3);
     assert_eq!(r.data()["viewer"]["organization"]["name"], "Aarhus Kommune");

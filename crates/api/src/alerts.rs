@@ -3,7 +3,7 @@
 
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::Days;
-use kinbridge_domain::ids::{FamilyPartnerId, ParentActionPlanId, PersonId, PlacementId, SupportOfferId};
+use kinbridge_domain::ids::PersonId;
 use kinbridge_domain::partner::totals_by_half_year;
 use kinbridge_domain::visit::VisitStatistics as DomainStatistics;
 use kinbridge_persistence::assoc::catalogue;
@@ -74,7 +74,7 @@ impl AlertQuery {
             (after, before, first, last),
             async |req| c.store.plans_overdue_for_review(&c.reader(), req).await,
             async || c.store.count_plans_overdue_for_review(&c.reader()).await,
-            |p| ParentActionPlanId::from_uuid(p.id).to_string(),
+            |p| p.id.to_string(),
             ParentActionPlan,
         )
         .await
@@ -109,7 +109,7 @@ impl AlertQuery {
             (after, before, first, last),
             async |req| c.store.placements_awaiting_offer(&c.reader(), decided_by, req).await,
             async || c.store.count_placements_awaiting_offer(&c.reader(), decided_by).await,
-            |p| PlacementId::from_uuid(p.id).to_string(),
+            |p| p.id.to_string(),
             Placement,
         )
         .await
@@ -131,7 +131,7 @@ impl AlertQuery {
             (after, before, first, last),
             async |req| c.store.offers_due_for_reoffer(&c.reader(), req).await,
             async || c.store.count_offers_due_for_reoffer(&c.reader()).await,
-            |o| SupportOfferId::from_uuid(o.id).to_string(),
+            |o| o.id.to_string(),
             SupportOffer,
         )
         .await
@@ -160,7 +160,7 @@ impl AlertQuery {
             (after, before, first, last),
             async |req| c.store.partners_due_for_certification(&c.reader(), days, req).await,
             async || c.store.count_partners_due_for_certification(&c.reader(), days).await,
-            |p| FamilyPartnerId::from_uuid(p.id).to_string(),
+            |p| p.id.to_string(),
             FamilyPartner,
         )
         .await
@@ -177,11 +177,12 @@ impl AlertQuery {
         let c = caller(ctx)?;
         let (start, end) = period(from, to)?;
         let rows = c.store.visit_counts(&c.reader(), None, start, end).await.api()?;
-        let placements: Vec<uuid::Uuid> = rows.iter().map(|(p, ..)| *p).collect();
+        let placements: Vec<uuid::Uuid> = rows.iter().map(|count| count.placement_id.as_uuid()).collect();
         let providers = c.store.providers_of(&c.reader(), &placements).await.api()?;
         let mut by_provider: Vec<(Option<uuid::Uuid>, DomainStatistics)> = Vec::new();
-        for (placement, status, by, n) in &rows {
-            let provider = providers.iter().find(|(p, _)| p == placement).and_then(|(_, provider)| *provider);
+        for count in &rows {
+            let placement = count.placement_id.as_uuid();
+            let provider = providers.iter().find(|(p, _)| *p == placement).and_then(|(_, provider)| *provider);
             let stats = match by_provider.iter_mut().find(|(p, _)| *p == provider) {
                 Some((_, s)) => s,
                 None => {
@@ -189,7 +190,7 @@ impl AlertQuery {
                     &mut by_provider.last_mut().expect("BUG: an entry was just pushed").1
                 }
             };
-            add_counts(stats, status, by.as_deref(), *n)?;
+            add_counts(stats, count);
         }
         let mut out = Vec::with_capacity(by_provider.len());
         for (provider, stats) in by_provider {

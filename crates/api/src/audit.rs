@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 use kinbridge_domain::access::Role;
 use kinbridge_domain::ids::PersonId;
-use kinbridge_persistence::entities::audit_trail;
+use kinbridge_persistence::records;
 use kinbridge_persistence::trail::AuditFilter;
 
 use crate::connection::{self, Conn, cost};
@@ -13,7 +13,7 @@ use crate::scalars::Timestamp;
 
 /// One access to personal data: who, what, when, from which request. Append-only.
 #[derive(Debug, Clone)]
-pub struct AuditEvent(audit_trail::Model);
+pub struct AuditEvent(records::AuditEvent);
 
 #[Object]
 impl AuditEvent {
@@ -32,7 +32,7 @@ impl AuditEvent {
 
     /// The caller's organisation's id.
     async fn organization_id(&self) -> ID {
-        ID(kinbridge_domain::ids::OrganizationId::from_uuid(self.0.organization_id).to_string())
+        ID(self.0.organization_id.to_string())
     }
 
     /// The caller's roles, comma-separated.

@@ -3,7 +3,7 @@
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, SimpleObject};
-use kinbridge_persistence::entities::outbox;
+use kinbridge_persistence::records;
 
 use crate::connection::{ConnectionFields, MAX_PAGE_SIZE, wants_total};
 use crate::context::caller;
@@ -23,12 +23,11 @@ pub struct Change {
     pub event: String,
 }
 
-impl TryFrom<outbox::Model> for Change {
+impl TryFrom<records::Change> for Change {
     type Error = ApiError;
-    fn try_from(row: outbox::Model) -> Result<Self, ApiError> {
-        let payload: serde_json::Value = serde_json::from_str(&row.payload).map_err(|e| ApiError::internal(&e))?;
+    fn try_from(row: records::Change) -> Result<Self, ApiError> {
         let record_id =
-            payload["id"].as_str().ok_or_else(|| ApiError::internal(&"outbox payload without id"))?.to_owned();
+            row.payload["id"].as_str().ok_or_else(|| ApiError::internal(&"outbox payload without id"))?.to_owned();
         Ok(Self {
             occurred_at: Timestamp(row.occurred_at),
             record_type: row.aggregate_type,

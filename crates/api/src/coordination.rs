@@ -1,18 +1,15 @@
 //! The residence municipality's coordination view of cross-municipality placements.
 
 use async_graphql::{Context, ID, Object, SimpleObject};
-use kinbridge_domain::ids::{GoalId, ParentActionPlanId, PlacementId};
-use kinbridge_domain::placement as dplacement;
-use kinbridge_domain::plan as dplan;
 use kinbridge_persistence::assoc::catalogue;
 use kinbridge_persistence::coordination::CoordinationRow;
-use kinbridge_persistence::entities::plan_goal;
+use kinbridge_persistence::records;
 
 use crate::connection::{self, Conn, cost};
 use crate::context::caller;
 use crate::error::{ApiError, ApiResult, IntoApi};
 use crate::organizations::Organization;
-use crate::scalars::{self, Date, GoalPurpose, PlacementSetting, PlanStatus};
+use crate::scalars::{Date, GoalPurpose, PlacementSetting, PlanStatus};
 
 /// What the municipality where the parents live is shown of a placement decided by
 /// another municipality: enough to coordinate, never notes.
@@ -39,7 +36,7 @@ pub struct SharedGoal {
 impl CoordinationPlacement {
     /// The placement's id.
     async fn id(&self) -> ID {
-        ID(PlacementId::from_uuid(self.0.placement.id).to_string())
+        ID(self.0.placement.id.to_string())
     }
 
     async fn child(&self) -> CoordinationChild {
@@ -62,7 +59,7 @@ impl CoordinationPlacement {
     }
 
     async fn setting(&self) -> ApiResult<PlacementSetting> {
-        Ok(scalars::stored::<dplacement::PlacementSetting, _>(&self.0.placement.setting)?)
+        Ok(self.0.placement.setting.into())
     }
 
     async fn decision_date(&self) -> Date {
@@ -81,7 +78,7 @@ impl CoordinationPlacement {
     async fn plan_status(&self) -> ApiResult<Option<PlanStatus>> {
         match &self.0.plan {
             None => Ok(None),
-            Some(plan) => Ok(Some(scalars::stored::<dplan::PlanStatus, _>(&plan.status)?)),
+            Some(plan) => Ok(Some(plan.status.into())),
         }
     }
 
@@ -95,15 +92,7 @@ impl CoordinationPlacement {
     async fn goals(&self, ctx: &Context<'_>) -> ApiResult<Option<Vec<SharedGoal>>> {
         let c = caller(ctx)?;
         let Some(plan) = &self.0.plan else { return Ok(None) };
-        let goals = c
-            .store
-            .coordination_goals(
-                &c.reader(),
-                PlacementId::from_uuid(self.0.placement.id),
-                ParentActionPlanId::from_uuid(plan.id),
-            )
-            .await
-            .api()?;
+        let goals = c.store.coordination_goals(&c.reader(), self.0.placement.id, plan.id).await.api()?;
         goals
             .map(|goals| goals.into_iter().map(shared_goal).collect::<Result<Vec<_>, ApiError>>())
             .transpose()
@@ -111,12 +100,8 @@ impl CoordinationPlacement {
     }
 }
 
-fn shared_goal(g: plan_goal::Model) -> Result<SharedGoal, ApiError> {
-    Ok(SharedGoal {
-        id: ID(GoalId::from_uuid(g.id).to_string()),
-        purpose: scalars::stored::<dplan::GoalPurpose, _>(&g.purpose)?,
-        description: g.description,
-    })
+fn shared_goal(g: records::Goal) -> Result<SharedGoal, ApiError> {
+    Ok(SharedGoal { id: ID(g.id.to_string()), purpose: g.purpose.into(), description: g.description })
 }
 
 #[derive(Default, Debug)]
@@ -147,7 +132,7 @@ impl CoordinationQuery {
             (after, before, first, last),
             async |req| c.store.cross_municipality_placements(&c.reader(), include_ended, req).await,
             async || c.store.count_cross_municipality_placements(&c.reader(), include_ended).await,
-            |row| PlacementId::from_uuid(row.placement.id).to_string(),
+            |row| row.placement.id.to_string(),
             CoordinationPlacement,
         )
         .await

@@ -2,13 +2,13 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
+use kinbridge_domain::ValidationError;
 use kinbridge_domain::family::{Membership, NewFamily};
-use kinbridge_domain::ids::{ConsentId, FamilyId, FamilyMemberId, OrganizationId, PersonId, ReferralId};
+use kinbridge_domain::ids::{FamilyId, OrganizationId, PersonId};
 use kinbridge_domain::organization::OrganizationKind as DomainOrganizationKind;
 use kinbridge_domain::person::{IdentifierKind as DomainIdentifierKind, NewPerson, PersonInput as DomainPersonInput};
-use kinbridge_domain::{ValidationError, family as dfamily};
-use kinbridge_persistence::entities::{family, family_member, person, person_identifier};
 use kinbridge_persistence::families::{MemberPerson, NewMember};
+use kinbridge_persistence::records;
 use kinbridge_persistence::write::Outcome;
 use serde::Serialize;
 
@@ -20,18 +20,18 @@ use crate::organizations::Organization;
 use crate::parental::{KoppInterview, OtherParentSupportRecord, ParentalSupportNote, PillarState, pillar_states};
 use crate::placements::Placement;
 use crate::plans::ParentActionPlan;
-use crate::scalars::{self, Date, FamilyRole, IdentifierKind, Timestamp};
+use crate::scalars::{Date, FamilyRole, IdentifierKind, Timestamp};
 use crate::sharing::{Consent, KeyPersonNotification, Referral};
 use kinbridge_persistence::assoc::catalogue;
 
 /// A family known to its responsible municipality.
 #[derive(Debug, Clone)]
-pub struct Family(pub(crate) family::Model);
+pub struct Family(pub(crate) records::Family);
 
 #[Object]
 impl Family {
     async fn id(&self) -> ID {
-        ID(FamilyId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     /// The municipality's own case id for the family.
@@ -64,7 +64,7 @@ impl Family {
             (after, before, first, last),
             &catalogue::FAMILY_REFERRALS,
             self.0.id,
-            |r| ReferralId::from_uuid(r.id).to_string(),
+            |r| r.id.to_string(),
             Referral,
         )
         .await
@@ -104,7 +104,7 @@ impl Family {
             (after, before, first, last),
             &catalogue::FAMILY_MEMBERS,
             self.0.id,
-            |m| FamilyMemberId::from_uuid(m.id).to_string(),
+            |m| m.id.to_string(),
             FamilyMember,
         )
         .await
@@ -125,7 +125,7 @@ impl Family {
             (after, before, first, last),
             &catalogue::FAMILY_PLACEMENTS,
             self.0.id,
-            |p| kinbridge_domain::ids::PlacementId::from_uuid(p.id).to_string(),
+            |p| p.id.to_string(),
             Placement,
         )
         .await
@@ -146,7 +146,7 @@ impl Family {
             (after, before, first, last),
             &catalogue::FAMILY_PLANS,
             self.0.id,
-            |p| kinbridge_domain::ids::ParentActionPlanId::from_uuid(p.id).to_string(),
+            |p| p.id.to_string(),
             ParentActionPlan,
         )
         .await
@@ -155,16 +155,16 @@ impl Family {
 
 /// A person's membership of a family.
 #[derive(Debug, Clone)]
-pub struct FamilyMember(pub(crate) family_member::Model);
+pub struct FamilyMember(pub(crate) records::FamilyMember);
 
 #[Object]
 impl FamilyMember {
     async fn id(&self) -> ID {
-        ID(FamilyMemberId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     async fn role(&self) -> ApiResult<FamilyRole> {
-        Ok(scalars::stored::<dfamily::FamilyRole, _>(&self.0.role)?)
+        Ok(self.0.role.into())
     }
 
     async fn person(&self, ctx: &Context<'_>) -> ApiResult<Person> {
@@ -184,12 +184,12 @@ impl FamilyMember {
 
 /// A person known to the caller's organisation.
 #[derive(Debug, Clone)]
-pub struct Person(pub(crate) person::Model);
+pub struct Person(pub(crate) records::Person);
 
 #[Object]
 impl Person {
     async fn id(&self) -> ID {
-        ID(PersonId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     async fn given_name(&self) -> &str {
@@ -224,7 +224,7 @@ impl Person {
             (after, before, first, last),
             &catalogue::PERSON_CONSENTS,
             self.0.id,
-            |x| ConsentId::from_uuid(x.id).to_string(),
+            |x| x.id.to_string(),
             Consent,
         )
         .await
@@ -245,7 +245,7 @@ impl Person {
             (after, before, first, last),
             &catalogue::PERSON_NOTIFICATIONS,
             self.0.id,
-            |x| kinbridge_domain::ids::KeyPersonNotificationId::from_uuid(x.id).to_string(),
+            |x| x.id.to_string(),
             KeyPersonNotification,
         )
         .await
@@ -266,7 +266,7 @@ impl Person {
             (after, before, first, last),
             &catalogue::PERSON_NOTES,
             self.0.id,
-            |x| kinbridge_domain::ids::ParentalSupportNoteId::from_uuid(x.id).to_string(),
+            |x| x.id.to_string(),
             ParentalSupportNote,
         )
         .await
@@ -287,7 +287,7 @@ impl Person {
             (after, before, first, last),
             &catalogue::PERSON_KOPP,
             self.0.id,
-            |x| kinbridge_domain::ids::KoppInterviewId::from_uuid(x.id).to_string(),
+            |x| x.id.to_string(),
             KoppInterview,
         )
         .await
@@ -296,7 +296,7 @@ impl Person {
     /// Where each of the four pillars of the children's resilience stands, with its history.
     async fn resilience_pillars(&self, ctx: &Context<'_>) -> ApiResult<Vec<PillarState>> {
         let c = caller(ctx)?;
-        let records = c.store.pillar_records(&c.reader(), PersonId::from_uuid(self.0.id)).await.api()?;
+        let records = c.store.pillar_records(&c.reader(), self.0.id).await.api()?;
         Ok(pillar_states(records)?)
     }
 
@@ -315,7 +315,7 @@ impl Person {
             (after, before, first, last),
             &catalogue::PERSON_OTHER_PARENT,
             self.0.id,
-            |x| kinbridge_domain::ids::OtherParentSupportId::from_uuid(x.id).to_string(),
+            |x| x.id.to_string(),
             OtherParentSupportRecord,
         )
         .await
@@ -325,7 +325,7 @@ impl Person {
     /// returned only to the organisation that owns the person.
     async fn identifiers(&self, ctx: &Context<'_>) -> ApiResult<Vec<PersonIdentifier>> {
         let c = caller(ctx)?;
-        let rows = c.store.person_identifiers(&c.reader(), PersonId::from_uuid(self.0.id)).await.api()?;
+        let rows = c.store.person_identifiers(&c.reader(), self.0.id).await.api()?;
         rows.into_iter().map(PersonIdentifier::try_from).collect::<Result<_, ApiError>>().map_err(Into::into)
     }
 }
@@ -339,10 +339,10 @@ pub struct PersonIdentifier {
     pub value: String,
 }
 
-impl TryFrom<person_identifier::Model> for PersonIdentifier {
+impl TryFrom<records::PersonIdentifier> for PersonIdentifier {
     type Error = ApiError;
-    fn try_from(row: person_identifier::Model) -> Result<Self, ApiError> {
-        Ok(Self { kind: scalars::stored::<DomainIdentifierKind, _>(&row.kind)?, system: row.system, value: row.value })
+    fn try_from(row: records::PersonIdentifier) -> Result<Self, ApiError> {
+        Ok(Self { kind: row.kind.into(), system: row.system, value: row.value })
     }
 }
 
@@ -494,7 +494,7 @@ impl FamilyQuery {
             (after, before, first, last),
             async |req| c.store.families(&c.reader(), req).await,
             async || c.store.count_families(&c.reader()).await,
-            |f| FamilyId::from_uuid(f.id).to_string(),
+            |f| f.id.to_string(),
             Family,
         )
         .await

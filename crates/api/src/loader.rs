@@ -23,8 +23,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::{Context, OutputType};
-use kinbridge_persistence::assoc::EntityTrait;
 use kinbridge_persistence::assoc::{Association, Reference};
+use kinbridge_persistence::records::Readable;
 use kinbridge_persistence::{Page, PageRequest};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -168,10 +168,9 @@ impl Caller<'_> {
         assoc: &'static Association<E>,
         parent: Uuid,
         req: PageRequest,
-    ) -> Result<Page<E::Model>, ApiError>
+    ) -> Result<Page<E::Record>, ApiError>
     where
-        E: EntityTrait,
-        E::Model: Sync,
+        E: Readable,
     {
         let key = BatchKey::Pages(address(assoc), site(ctx), req);
         let page = self
@@ -191,7 +190,7 @@ impl Caller<'_> {
         parent: Uuid,
     ) -> Result<u64, ApiError>
     where
-        E: EntityTrait,
+        E: Readable,
     {
         let key = BatchKey::Counts(address(assoc), site(ctx));
         let n = self
@@ -208,15 +207,14 @@ impl Caller<'_> {
         &self,
         ctx: &Context<'_>,
         reference: &'static Reference<E>,
-        id: Uuid,
-    ) -> Result<E::Model, ApiError>
+        id: impl Into<Uuid>,
+    ) -> Result<E::Record, ApiError>
     where
-        E: EntityTrait,
-        E::Model: Sync,
+        E: Readable,
     {
         let key = BatchKey::References(address(reference), site(ctx));
         self.batches
-            .load(key, id, async |ids| self.store.references(&self.reader(), reference, &ids).await.api())
+            .load(key, id.into(), async |ids| self.store.references(&self.reader(), reference, &ids).await.api())
             .await?
             .ok_or(ApiError::NotFound { record_type: reference.name })
     }
@@ -228,15 +226,15 @@ pub(crate) async fn nested<E, N>(
     ctx: &Context<'_>,
     args: PageArgs,
     assoc: &'static Association<E>,
-    parent: Uuid,
-    id: impl Fn(&E::Model) -> String,
-    node: impl Fn(E::Model) -> N,
+    parent: impl Into<Uuid>,
+    id: impl Fn(&E::Record) -> String,
+    node: impl Fn(E::Record) -> N,
 ) -> ApiResult<Conn<N>>
 where
-    E: EntityTrait,
-    E::Model: Sync,
+    E: Readable,
     N: OutputType,
 {
+    let parent = parent.into();
     let c = caller(ctx)?;
     let (after, before, first, last) = args;
     let req = connection::page_request(after, before, first, last)?;

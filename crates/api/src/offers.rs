@@ -2,25 +2,24 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use kinbridge_domain::ids::{PlacementId, SupportOfferId};
-use kinbridge_domain::plan as dplan;
 use kinbridge_persistence::assoc::catalogue;
-use kinbridge_persistence::entities::support_offer;
+use kinbridge_persistence::records;
 use serde::Serialize;
 
 use crate::context::{Caller, caller};
 use crate::error::{ApiResult, IntoApi, id_arg, under};
 use crate::placements::Placement;
-use crate::scalars::{self, Date, OfferResponse, SupportOfferKind};
+use crate::scalars::{Date, OfferResponse, SupportOfferKind};
 
 /// Support offered to the parents: a support person, the plan itself, or a parent
 /// programme, with the parents' answer.
 #[derive(Debug, Clone)]
-pub struct SupportOffer(pub(crate) support_offer::Model);
+pub struct SupportOffer(pub(crate) records::SupportOffer);
 
 #[Object]
 impl SupportOffer {
     async fn id(&self) -> ID {
-        ID(SupportOfferId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     async fn placement(&self, ctx: &Context<'_>) -> ApiResult<Placement> {
@@ -29,7 +28,7 @@ impl SupportOffer {
     }
 
     async fn kind(&self) -> ApiResult<SupportOfferKind> {
-        Ok(scalars::stored::<dplan::SupportOfferKind, _>(&self.0.kind)?)
+        Ok(self.0.kind.into())
     }
 
     async fn offered_on(&self) -> Date {
@@ -37,7 +36,7 @@ impl SupportOffer {
     }
 
     async fn response(&self) -> ApiResult<OfferResponse> {
-        Ok(scalars::stored::<dplan::OfferResponse, _>(&self.0.response)?)
+        Ok(self.0.response.into())
     }
 
     async fn responded_on(&self) -> Option<Date> {

@@ -2,25 +2,25 @@
 
 use async_graphql::{Context, ID, Object};
 use kinbridge_domain::ids::OrganizationId;
-use kinbridge_persistence::entities::organization;
+use kinbridge_persistence::records;
 
 use crate::connection::{self, Conn, cost};
 use crate::context::any_caller;
 use crate::error::{ApiResult, IntoApi, id_arg};
-use crate::scalars::{self, OrganizationKind, Role};
+use crate::scalars::{OrganizationKind, Role};
 
 /// A municipality, provider or authority taking part in Kinbridge.
 #[derive(Debug, Clone)]
-pub struct Organization(pub(crate) organization::Model);
+pub struct Organization(pub(crate) records::Organization);
 
 #[Object]
 impl Organization {
     async fn id(&self) -> ID {
-        ID(OrganizationId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     async fn kind(&self) -> ApiResult<OrganizationKind> {
-        Ok(scalars::stored::<kinbridge_domain::organization::OrganizationKind, _>(&self.0.kind)?)
+        Ok(self.0.kind.into())
     }
 
     async fn name(&self) -> &str {
@@ -98,7 +98,7 @@ impl OrganizationQuery {
             (after, before, first, last),
             async |req| c.store.organizations(kind, req).await,
             async || c.store.count_organizations(kind).await,
-            |o| OrganizationId::from_uuid(o.id).to_string(),
+            |o| o.id.to_string(),
             Organization,
         )
         .await

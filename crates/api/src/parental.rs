@@ -2,17 +2,12 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use kinbridge_domain::error::AtField;
-use kinbridge_domain::ids::{
-    GoalId, KoppInterviewId, OrganizationId, OtherParentSupportId, ParentalSupportNoteId, PersonId, PillarRecordId,
-    SubGoalId,
-};
+use kinbridge_domain::ids::{GoalId, OrganizationId, PersonId, SubGoalId};
 use kinbridge_domain::parental::{self as dparental, OtherParentSupport};
 use kinbridge_domain::text::{FreeText, Name};
 use kinbridge_domain::when;
 use kinbridge_persistence::assoc::catalogue;
-use kinbridge_persistence::entities::{
-    kopp_interview, other_parent_support, parental_support_note, resilience_pillar_record, sub_goal,
-};
+use kinbridge_persistence::records;
 use serde::Serialize;
 
 use crate::connection::{self, Conn, cost};
@@ -21,16 +16,16 @@ use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Person;
 use crate::organizations::Organization;
 use crate::plans::Goal;
-use crate::scalars::{self, Date, KoppRole, PillarStatus, ResiliencePillar, SubGoalStatus};
+use crate::scalars::{Date, KoppRole, PillarStatus, ResiliencePillar, SubGoalStatus};
 
 /// A dated note of how the client was supported in the role as a parent.
 #[derive(Debug, Clone)]
-pub struct ParentalSupportNote(pub(crate) parental_support_note::Model);
+pub struct ParentalSupportNote(pub(crate) records::ParentalSupportNote);
 
 #[Object]
 impl ParentalSupportNote {
     async fn id(&self) -> ID {
-        ID(ParentalSupportNoteId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
     async fn noted_on(&self) -> Date {
         Date(self.0.noted_on)
@@ -43,7 +38,7 @@ impl ParentalSupportNote {
 /// A KOPP (COPMI) prevention interview, ideally with the partner or else a confidant of
 /// the child.
 #[derive(Debug, Clone)]
-pub struct KoppInterview(pub(crate) kopp_interview::Model);
+pub struct KoppInterview(pub(crate) records::KoppInterview);
 
 /// Who took part in a KOPP interview besides the client.
 #[derive(SimpleObject, Debug, Clone)]
@@ -55,7 +50,7 @@ pub struct KoppParticipant {
 #[Object]
 impl KoppInterview {
     async fn id(&self) -> ID {
-        ID(KoppInterviewId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
     async fn held_on(&self) -> Date {
         Date(self.0.held_on)
@@ -68,10 +63,7 @@ impl KoppInterview {
         let mut out = Vec::new();
         for p in c.store.kopp_participants(self.0.id).await.api()? {
             let person = c.reference(ctx, &catalogue::PERSON, p.person_id).await?;
-            out.push(KoppParticipant {
-                person: Person(person),
-                role: scalars::stored::<dparental::KoppRole, _>(&p.role)?,
-            });
+            out.push(KoppParticipant { person: Person(person), role: p.role.into() });
         }
         Ok(out)
     }
@@ -98,13 +90,13 @@ pub struct PillarState {
     pub history: Vec<PillarRecord>,
 }
 
-impl TryFrom<resilience_pillar_record::Model> for PillarRecord {
+impl TryFrom<records::PillarRecord> for PillarRecord {
     type Error = ApiError;
-    fn try_from(r: resilience_pillar_record::Model) -> Result<Self, ApiError> {
+    fn try_from(r: records::PillarRecord) -> Result<Self, ApiError> {
         Ok(Self {
-            id: ID(PillarRecordId::from_uuid(r.id).to_string()),
-            pillar: scalars::stored::<dparental::ResiliencePillar, _>(&r.pillar)?,
-            status: scalars::stored::<dparental::PillarStatus, _>(&r.status)?,
+            id: ID(r.id.to_string()),
+            pillar: r.pillar.into(),
+            status: r.status.into(),
             recorded_on: Date(r.recorded_on),
             note: r.note,
         })
@@ -113,12 +105,12 @@ impl TryFrom<resilience_pillar_record::Model> for PillarRecord {
 
 /// What was done for the other parent.
 #[derive(Debug, Clone)]
-pub struct OtherParentSupportRecord(pub(crate) other_parent_support::Model);
+pub struct OtherParentSupportRecord(pub(crate) records::OtherParentSupport);
 
 #[Object]
 impl OtherParentSupportRecord {
     async fn id(&self) -> ID {
-        ID(OtherParentSupportId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
     async fn other_parent(&self, ctx: &Context<'_>) -> ApiResult<Person> {
         let c = caller(ctx)?;
@@ -146,12 +138,12 @@ impl OtherParentSupportRecord {
 
 /// A concrete step under a goal, owned by a family therapist or support person.
 #[derive(Debug, Clone)]
-pub struct SubGoal(pub(crate) sub_goal::Model);
+pub struct SubGoal(pub(crate) records::SubGoal);
 
 #[Object]
 impl SubGoal {
     async fn id(&self) -> ID {
-        ID(SubGoalId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
     async fn goal(&self, ctx: &Context<'_>) -> ApiResult<Goal> {
         let c = caller(ctx)?;
@@ -170,7 +162,7 @@ impl SubGoal {
         &self.0.owner_name
     }
     async fn status(&self) -> ApiResult<SubGoalStatus> {
-        Ok(scalars::stored::<dparental::SubGoalStatus, _>(&self.0.status)?)
+        Ok(self.0.status.into())
     }
     async fn version(&self) -> i32 {
         self.0.version
@@ -178,7 +170,7 @@ impl SubGoal {
 }
 
 /// The client's pillar records, as one state per pillar with its history.
-pub(crate) fn pillar_states(records: Vec<resilience_pillar_record::Model>) -> Result<Vec<PillarState>, ApiError> {
+pub(crate) fn pillar_states(records: Vec<records::PillarRecord>) -> Result<Vec<PillarState>, ApiError> {
     let records = records.into_iter().map(PillarRecord::try_from).collect::<Result<Vec<_>, _>>()?;
     Ok(dparental::ResiliencePillar::ALL
         .iter()
@@ -294,7 +286,7 @@ impl ParentalQuery {
             (after, before, first, last),
             async |req| c.store.owned_sub_goals(&c.reader(), req).await,
             async || c.store.count_owned_sub_goals(&c.reader()).await,
-            |x| SubGoalId::from_uuid(x.id).to_string(),
+            |x| x.id.to_string(),
             SubGoal,
         )
         .await

@@ -2,17 +2,12 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use kinbridge_domain::error::AtField;
-use kinbridge_domain::ids::{
-    FamilyPartnerAssignmentId, FamilyPartnerId, FamilyPartnerServiceId, PersonId, ServiceEligibilityId,
-};
+use kinbridge_domain::ids::{FamilyPartnerAssignmentId, FamilyPartnerId, PersonId, ServiceEligibilityId};
 use kinbridge_domain::organization::OrganizationKind as DomainOrganizationKind;
-use kinbridge_domain::partner::{self as dpartner, Certification, ServiceMinutes};
+use kinbridge_domain::partner::{Certification, ServiceMinutes};
 use kinbridge_domain::person::NewPerson;
 use kinbridge_domain::text::{ExternalId, Name};
 use kinbridge_domain::when;
-use kinbridge_persistence::entities::{
-    family_partner, family_partner_assignment, family_partner_service, service_eligibility,
-};
 use serde::Serialize;
 
 use crate::connection::{self, Conn, cost};
@@ -20,18 +15,19 @@ use crate::context::caller;
 use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Person;
 use crate::loader;
-use crate::scalars::{self, CertificationStatus, Date, ServiceActivity, Timestamp};
+use crate::scalars::{CertificationStatus, Date, ServiceActivity, Timestamp};
 use kinbridge_persistence::assoc::catalogue;
+use kinbridge_persistence::records;
 
 /// A family partner of a mental health authority: a caregiver with lived experience who
 /// serves the primary caregiver of an eligible child.
 #[derive(Debug, Clone)]
-pub struct FamilyPartner(pub(crate) family_partner::Model);
+pub struct FamilyPartner(pub(crate) records::FamilyPartner);
 
 #[Object]
 impl FamilyPartner {
     async fn id(&self) -> ID {
-        ID(FamilyPartnerId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     async fn given_name(&self) -> &str {
@@ -43,7 +39,7 @@ impl FamilyPartner {
     }
 
     async fn certification_status(&self) -> ApiResult<CertificationStatus> {
-        Ok(scalars::stored::<dpartner::CertificationStatus, _>(&self.0.certification_status)?)
+        Ok(self.0.certification_status.into())
     }
 
     async fn certified_on(&self) -> Option<Date> {
@@ -63,13 +59,13 @@ impl FamilyPartner {
     /// The date that matters next: the training deadline while pending certification, the
     /// renewal once certified.
     async fn deadline(&self) -> ApiResult<Date> {
-        Ok(Date(kinbridge_persistence::partners::certification_of(&self.0).map_err(ApiError::from)?.deadline()))
+        Ok(Date(self.0.certification().map_err(ApiError::from)?.deadline()))
     }
 
     /// How many current assignments the partner has.
     async fn caseload(&self, ctx: &Context<'_>) -> ApiResult<i32> {
         let c = caller(ctx)?;
-        let n = c.store.partner_caseload(&c.reader(), FamilyPartnerId::from_uuid(self.0.id)).await.api()?;
+        let n = c.store.partner_caseload(&c.reader(), self.0.id).await.api()?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 
@@ -93,7 +89,7 @@ impl FamilyPartner {
             (after, before, first, last),
             &catalogue::PARTNER_ASSIGNMENTS,
             self.0.id,
-            |a| FamilyPartnerAssignmentId::from_uuid(a.id).to_string(),
+            |a| a.id.to_string(),
             FamilyPartnerAssignment,
         )
         .await
@@ -106,12 +102,12 @@ impl FamilyPartner {
 
 /// A child's eligibility for services at a mental health authority.
 #[derive(Debug, Clone)]
-pub struct ServiceEligibility(pub(crate) service_eligibility::Model);
+pub struct ServiceEligibility(pub(crate) records::ServiceEligibility);
 
 #[Object]
 impl ServiceEligibility {
     async fn id(&self) -> ID {
-        ID(ServiceEligibilityId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     async fn child(&self, ctx: &Context<'_>) -> ApiResult<Person> {
@@ -136,12 +132,12 @@ impl ServiceEligibility {
 
 /// A family partner's assignment to the primary caregiver of an eligible child.
 #[derive(Debug, Clone)]
-pub struct FamilyPartnerAssignment(pub(crate) family_partner_assignment::Model);
+pub struct FamilyPartnerAssignment(pub(crate) records::FamilyPartnerAssignment);
 
 #[Object]
 impl FamilyPartnerAssignment {
     async fn id(&self) -> ID {
-        ID(FamilyPartnerAssignmentId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     async fn family_partner(&self, ctx: &Context<'_>) -> ApiResult<FamilyPartner> {
@@ -151,12 +147,7 @@ impl FamilyPartnerAssignment {
 
     async fn eligibility(&self, ctx: &Context<'_>) -> ApiResult<ServiceEligibility> {
         let c = caller(ctx)?;
-        Ok(ServiceEligibility(
-            c.store
-                .service_eligibility(&c.reader(), ServiceEligibilityId::from_uuid(self.0.eligibility_id))
-                .await
-                .api()?,
-        ))
+        Ok(ServiceEligibility(c.store.service_eligibility(&c.reader(), self.0.eligibility_id).await.api()?))
     }
 
     /// The caregiver the partner serves. Services never go to the child.
@@ -188,7 +179,7 @@ impl FamilyPartnerAssignment {
             (after, before, first, last),
             &catalogue::ASSIGNMENT_SERVICES,
             self.0.id,
-            |s| FamilyPartnerServiceId::from_uuid(s.id).to_string(),
+            |s| s.id.to_string(),
             FamilyPartnerService,
         )
         .await
@@ -205,12 +196,12 @@ impl FamilyPartnerAssignment {
 
 /// One family partner service delivered to a primary caregiver.
 #[derive(Debug, Clone)]
-pub struct FamilyPartnerService(pub(crate) family_partner_service::Model);
+pub struct FamilyPartnerService(pub(crate) records::FamilyPartnerService);
 
 #[Object]
 impl FamilyPartnerService {
     async fn id(&self) -> ID {
-        ID(FamilyPartnerServiceId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     async fn date(&self) -> Date {
@@ -227,7 +218,7 @@ impl FamilyPartnerService {
     }
 
     async fn activity(&self) -> ApiResult<ServiceActivity> {
-        Ok(scalars::stored::<dpartner::ServiceActivity, _>(&self.0.activity)?)
+        Ok(self.0.activity.into())
     }
 
     /// The caregiver who received the service.
@@ -333,7 +324,7 @@ impl PartnerQuery {
             (after, before, first, last),
             async |req| c.store.family_partners(&c.reader(), req).await,
             async || c.store.count_family_partners(&c.reader()).await,
-            |p| FamilyPartnerId::from_uuid(p.id).to_string(),
+            |p| p.id.to_string(),
             FamilyPartner,
         )
         .await

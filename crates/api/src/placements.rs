@@ -1,9 +1,8 @@
 //! Placements of a child out of home.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use kinbridge_domain::ids::{ContactVisitId, FamilyId, OrganizationId, PersonId, PlacementId};
+use kinbridge_domain::ids::{FamilyId, OrganizationId, PersonId, PlacementId};
 use kinbridge_domain::placement::{self as dplacement, NewPlacement, PlacementInput, is_cross_municipality};
-use kinbridge_persistence::entities::placement;
 use serde::Serialize;
 
 use crate::connection::{Conn, cost};
@@ -13,18 +12,19 @@ use crate::families::{Family, Person};
 use crate::loader;
 use crate::offers::SupportOffer;
 use crate::organizations::Organization;
-use crate::scalars::{self, Date, PlacementEndReason, PlacementSetting, Timestamp};
+use crate::scalars::{Date, PlacementEndReason, PlacementSetting, Timestamp};
 use crate::visits::{ContactVisit, VisitArrangement, VisitStatistics};
 use kinbridge_persistence::assoc::catalogue;
+use kinbridge_persistence::records;
 
 /// A child's placement out of home, decided by the placing municipality.
 #[derive(Debug, Clone)]
-pub struct Placement(pub(crate) placement::Model);
+pub struct Placement(pub(crate) records::Placement);
 
 #[Object]
 impl Placement {
     async fn id(&self) -> ID {
-        ID(PlacementId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     /// The placing municipality's own case id for the placement.
@@ -59,7 +59,7 @@ impl Placement {
     }
 
     async fn setting(&self) -> ApiResult<PlacementSetting> {
-        Ok(scalars::stored::<dplacement::PlacementSetting, _>(&self.0.setting)?)
+        Ok(self.0.setting.into())
     }
 
     /// Whether the parents consented to the placement.
@@ -81,24 +81,21 @@ impl Placement {
     }
 
     async fn end_reason(&self) -> ApiResult<Option<PlacementEndReason>> {
-        match &self.0.end_reason {
-            None => Ok(None),
-            Some(r) => Ok(Some(scalars::stored::<dplacement::PlacementEndReason, _>(r)?)),
-        }
+        Ok(self.0.end_reason.map(Into::into))
     }
 
     /// Whether a parent lives in another municipality than the placing one, so that the
     /// two municipalities coordinate.
     async fn is_cross_municipality(&self, ctx: &Context<'_>) -> ApiResult<bool> {
         let c = caller(ctx)?;
-        let residences = c.store.parent_residences(&c.reader(), FamilyId::from_uuid(self.0.family_id)).await.api()?;
-        Ok(is_cross_municipality(OrganizationId::from_uuid(self.0.organization_id), &residences))
+        let residences = c.store.parent_residences(&c.reader(), self.0.family_id).await.api()?;
+        Ok(is_cross_municipality(self.0.organization_id, &residences))
     }
 
     /// How the placement's contact visits are arranged, once set.
     async fn visit_arrangement(&self, ctx: &Context<'_>) -> ApiResult<Option<VisitArrangement>> {
         let c = caller(ctx)?;
-        Ok(c.store.visit_arrangement(&c.reader(), PlacementId::from_uuid(self.0.id)).await.api()?.map(VisitArrangement))
+        Ok(c.store.visit_arrangement(&c.reader(), self.0.id).await.api()?.map(VisitArrangement))
     }
 
     /// Planned, held, cancelled and missed visits planned to start from `from` up to, not
@@ -106,12 +103,9 @@ impl Placement {
     async fn visit_statistics(&self, ctx: &Context<'_>, from: Date, to: Date) -> ApiResult<VisitStatistics> {
         let c = caller(ctx)?;
         let (start, end) = crate::visits::period(from, to)?;
-        let rows =
-            c.store.visit_counts(&c.reader(), Some(PlacementId::from_uuid(self.0.id)), start, end).await.api()?;
+        let rows = c.store.visit_counts(&c.reader(), Some(self.0.id), start, end).await.api()?;
         let mut stats = kinbridge_domain::visit::VisitStatistics::default();
-        for (_, status, by, n) in &rows {
-            crate::visits::add_counts(&mut stats, status, by.as_deref(), *n)?;
-        }
+        rows.iter().for_each(|count| crate::visits::add_counts(&mut stats, count));
         Ok(VisitStatistics::new(from.0, to.0, &stats))
     }
 
@@ -130,7 +124,7 @@ impl Placement {
             (after, before, first, last),
             &catalogue::PLACEMENT_OFFERS,
             self.0.id,
-            |o| kinbridge_domain::ids::SupportOfferId::from_uuid(o.id).to_string(),
+            |o| o.id.to_string(),
             SupportOffer,
         )
         .await
@@ -140,7 +134,7 @@ impl Placement {
     /// in immediate connection with the decision. None while nothing has been offered.
     async fn days_from_decision_to_first_offer(&self, ctx: &Context<'_>) -> ApiResult<Option<i32>> {
         let c = caller(ctx)?;
-        let first = c.store.first_offer_on(&c.reader(), PlacementId::from_uuid(self.0.id)).await.api()?;
+        let first = c.store.first_offer_on(&c.reader(), self.0.id).await.api()?;
         Ok(first.map(|on| {
             let days = kinbridge_domain::plan::days_from_decision_to_first_offer(self.0.decision_date, on);
             i32::try_from(days).unwrap_or(i32::MAX)
@@ -175,7 +169,7 @@ impl Placement {
             (after, before, first, last),
             &catalogue::PLACEMENT_VISITS,
             self.0.id,
-            |v| ContactVisitId::from_uuid(v.id).to_string(),
+            |v| v.id.to_string(),
             ContactVisit,
         )
         .await

@@ -2,29 +2,29 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use kinbridge_domain::error::AtField;
-use kinbridge_domain::ids::{GoalId, ParentActionPlanId, PlacementId, PlanReviewId};
+use kinbridge_domain::ids::{ParentActionPlanId, PlacementId};
 use kinbridge_domain::plan::{self as dplan, NewGoal, NewPlan, NewReview, ProgressScore};
 use kinbridge_domain::text::FreeText;
-use kinbridge_persistence::entities::{parent_action_plan, plan_goal, plan_review};
 use serde::Serialize;
 
 use crate::connection::{Conn, cost};
 use crate::context::caller;
-use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
+use crate::error::{ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Family;
 use crate::loader;
 use crate::placements::Placement;
-use crate::scalars::{self, Date, GoalPurpose, PlanStatus, ReviewKind, Timestamp};
+use crate::scalars::{Date, GoalPurpose, PlanStatus, ReviewKind, Timestamp};
 use kinbridge_persistence::assoc::catalogue;
+use kinbridge_persistence::records;
 
 /// The plan made with the parents of a placed child for the support they receive.
 #[derive(Debug, Clone)]
-pub struct ParentActionPlan(pub(crate) parent_action_plan::Model);
+pub struct ParentActionPlan(pub(crate) records::ParentActionPlan);
 
 #[Object]
 impl ParentActionPlan {
     async fn id(&self) -> ID {
-        ID(ParentActionPlanId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     async fn family(&self, ctx: &Context<'_>) -> ApiResult<Family> {
@@ -39,7 +39,7 @@ impl ParentActionPlan {
     }
 
     async fn status(&self) -> ApiResult<PlanStatus> {
-        Ok(scalars::stored::<dplan::PlanStatus, _>(&self.0.status)?)
+        Ok(self.0.status.into())
     }
 
     /// Days between plan meetings or status meetings.
@@ -65,8 +65,7 @@ impl ParentActionPlan {
     /// Whether an active plan is past its review date.
     async fn is_review_overdue(&self, ctx: &Context<'_>) -> ApiResult<bool> {
         let c = caller(ctx)?;
-        let status: dplan::PlanStatus = self.0.status.parse().map_err(|e| ApiError::internal(&e))?;
-        Ok(self.0.next_review_due.is_some_and(|due| dplan::is_review_overdue(status, due, c.today())))
+        Ok(self.0.next_review_due.is_some_and(|due| dplan::is_review_overdue(self.0.status, due, c.today())))
     }
 
     /// The plan meetings and status meetings held, oldest first.
@@ -84,7 +83,7 @@ impl ParentActionPlan {
             (after, before, first, last),
             &catalogue::PLAN_REVIEWS,
             self.0.id,
-            |x| PlanReviewId::from_uuid(x.id).to_string(),
+            |x| x.id.to_string(),
             PlanReview,
         )
         .await
@@ -105,15 +104,8 @@ impl ParentActionPlan {
         first: Option<i64>,
         last: Option<i64>,
     ) -> ApiResult<Conn<Goal>> {
-        loader::nested(
-            ctx,
-            (after, before, first, last),
-            &catalogue::PLAN_GOALS,
-            self.0.id,
-            |g| GoalId::from_uuid(g.id).to_string(),
-            Goal,
-        )
-        .await
+        loader::nested(ctx, (after, before, first, last), &catalogue::PLAN_GOALS, self.0.id, |g| g.id.to_string(), Goal)
+            .await
     }
 
     async fn version(&self) -> i32 {
@@ -131,7 +123,7 @@ impl ParentActionPlan {
 
 /// A plan meeting or status meeting: progress per goal, adjustments, the next review.
 #[derive(Debug, Clone)]
-pub struct PlanReview(pub(crate) plan_review::Model);
+pub struct PlanReview(pub(crate) records::PlanReview);
 
 /// Progress on one goal at a review, from 1 (none yet) to 5 (achieved).
 #[derive(SimpleObject, Debug, Clone)]
@@ -144,11 +136,11 @@ pub struct GoalProgress {
 #[Object]
 impl PlanReview {
     async fn id(&self) -> ID {
-        ID(PlanReviewId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     async fn kind(&self) -> ApiResult<ReviewKind> {
-        Ok(scalars::stored::<dplan::ReviewKind, _>(&self.0.kind)?)
+        Ok(self.0.kind.into())
     }
 
     async fn held_on(&self) -> Date {
@@ -171,7 +163,7 @@ impl PlanReview {
 
     async fn progress(&self, ctx: &Context<'_>) -> ApiResult<Vec<GoalProgress>> {
         let c = caller(ctx)?;
-        let rows = c.store.review_progress(&c.reader(), PlanReviewId::from_uuid(self.0.id)).await.api()?;
+        let rows = c.store.review_progress(&c.reader(), self.0.id).await.api()?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let goal = c.reference(ctx, &catalogue::GOAL, row.goal_id).await?;
@@ -183,12 +175,12 @@ impl PlanReview {
 
 /// A goal of a parent action plan, in the parents' own words.
 #[derive(Debug, Clone)]
-pub struct Goal(pub(crate) plan_goal::Model);
+pub struct Goal(pub(crate) records::Goal);
 
 #[Object]
 impl Goal {
     async fn id(&self) -> ID {
-        ID(GoalId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     async fn description(&self) -> &str {
@@ -197,7 +189,7 @@ impl Goal {
 
     /// What the goal is for; shown to the parents so they can adjust their expectations.
     async fn purpose(&self) -> ApiResult<GoalPurpose> {
-        Ok(scalars::stored::<dplan::GoalPurpose, _>(&self.0.purpose)?)
+        Ok(self.0.purpose.into())
     }
 
     /// The concrete steps under the goal, each owned by a family therapist or support person.
@@ -215,7 +207,7 @@ impl Goal {
             (after, before, first, last),
             &catalogue::GOAL_SUB_GOALS,
             self.0.id,
-            |x| kinbridge_domain::ids::SubGoalId::from_uuid(x.id).to_string(),
+            |x| x.id.to_string(),
             crate::parental::SubGoal,
         )
         .await

@@ -133,13 +133,3 @@ mirror_enum!(/// Whether a family partner has completed certified family partner
 mirror_enum!(/// What a family partner service was.
     ServiceActivity => "kinbridge_domain::partner::ServiceActivity" {
     OrientationToTreatment, AdvocacyModeling, Information, Referral, SkillsTraining, IdentifySupports });
-
-/// Parses a stored enum value into its GraphQL mirror; a value that does not parse is a
-/// damaged row, answered `INTERNAL`.
-pub(crate) fn stored<D, G>(value: &str) -> Result<G, crate::error::ApiError>
-where
-    D: std::str::FromStr<Err = kinbridge_domain::error::UnknownValue>,
-    G: From<D>,
-{
-    Ok(value.parse::<D>()?.into())
-}

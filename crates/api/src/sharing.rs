@@ -3,29 +3,29 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::Utc;
 use kinbridge_domain::error::AtField;
-use kinbridge_domain::ids::{ConsentId, FamilyId, KeyPersonNotificationId, OrganizationId, PersonId, ReferralId};
+use kinbridge_domain::ids::{ConsentId, FamilyId, OrganizationId, PersonId, ReferralId};
 use kinbridge_domain::organization::OrganizationKind as DomainOrganizationKind;
-use kinbridge_domain::sharing::{self as dsharing, ReferralPeriod};
+use kinbridge_domain::sharing::ReferralPeriod;
 use kinbridge_domain::text::FreeText;
 use kinbridge_persistence::assoc::catalogue;
-use kinbridge_persistence::entities::{consent, key_person_notification, referral};
+use kinbridge_persistence::records;
 use serde::Serialize;
 
 use crate::context::{Caller, caller};
 use crate::error::{ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::{Family, Person};
 use crate::organizations::Organization;
-use crate::scalars::{self, ConsentPurpose, Date, Timestamp};
+use crate::scalars::{ConsentPurpose, Date, Timestamp};
 
 /// A municipality's referral of a family to a family services provider. While it is
 /// active, the provider sees the family.
 #[derive(Debug, Clone)]
-pub struct Referral(pub(crate) referral::Model);
+pub struct Referral(pub(crate) records::Referral);
 
 #[Object]
 impl Referral {
     async fn id(&self) -> ID {
-        ID(ReferralId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     async fn family(&self, ctx: &Context<'_>) -> ApiResult<Family> {
@@ -60,12 +60,12 @@ impl Referral {
 
 /// A person's consent to share, for a purpose, with a recipient organisation.
 #[derive(Debug, Clone)]
-pub struct Consent(pub(crate) consent::Model);
+pub struct Consent(pub(crate) records::Consent);
 
 #[Object]
 impl Consent {
     async fn id(&self) -> ID {
-        ID(ConsentId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     /// Who gave the consent.
@@ -75,7 +75,7 @@ impl Consent {
     }
 
     async fn purpose(&self) -> ApiResult<ConsentPurpose> {
-        Ok(scalars::stored::<dsharing::ConsentPurpose, _>(&self.0.purpose)?)
+        Ok(self.0.purpose.into())
     }
 
     /// The organisation the data may be shared with.
@@ -103,12 +103,12 @@ impl Consent {
 /// grandparent) was notified, so they can give the child extra attention. Made only with
 /// the client's permission, asked first.
 #[derive(Debug, Clone)]
-pub struct KeyPersonNotification(pub(crate) key_person_notification::Model);
+pub struct KeyPersonNotification(pub(crate) records::KeyPersonNotification);
 
 #[Object]
 impl KeyPersonNotification {
     async fn id(&self) -> ID {
-        ID(KeyPersonNotificationId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     /// The client, a parent, who gave permission.

@@ -4,23 +4,24 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use chrono::{NaiveDate, TimeZone};
 use kinbridge_domain::error::AtField;
-use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId, VisitArrangementId};
+use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId};
 use kinbridge_domain::text::FreeText;
 use kinbridge_domain::visit::{self as dvisit, Cancellation, NewVisit, VisitInput, VisitOutcome};
 use kinbridge_domain::when;
 use kinbridge_persistence::assoc::catalogue;
-use kinbridge_persistence::entities::{contact_visit, visit_arrangement};
+use kinbridge_persistence::records;
+use kinbridge_persistence::visits::VisitCount;
 use serde::Serialize;
 
 use crate::context::{Caller, caller};
 use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Person;
 use crate::placements::Placement;
-use crate::scalars::{self, CancelledBy, Date, Supervision, Timestamp, VisitStatus};
+use crate::scalars::{CancelledBy, Date, Supervision, Timestamp, VisitStatus};
 
 /// A meeting between a placed child and parents or other relatives.
 #[derive(Debug, Clone)]
-pub struct ContactVisit(pub(crate) contact_visit::Model);
+pub struct ContactVisit(pub(crate) records::ContactVisit);
 
 /// Who cancelled a visit, when and why.
 #[derive(SimpleObject, Debug, Clone)]
@@ -33,7 +34,7 @@ pub struct VisitCancellation {
 #[Object]
 impl ContactVisit {
     async fn id(&self) -> ID {
-        ID(ContactVisitId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     async fn external_id(&self) -> Option<&str> {
@@ -58,7 +59,7 @@ impl ContactVisit {
     }
 
     async fn supervision(&self) -> ApiResult<Supervision> {
-        Ok(scalars::stored::<dvisit::Supervision, _>(&self.0.supervision)?)
+        Ok(self.0.supervision.into())
     }
 
     /// The visit supervisor, for a supported or supervised visit.
@@ -67,14 +68,14 @@ impl ContactVisit {
     }
 
     async fn status(&self) -> ApiResult<VisitStatus> {
-        Ok(scalars::stored::<dvisit::VisitStatus, _>(&self.0.status)?)
+        Ok(self.0.status.into())
     }
 
     /// Who cancelled, when and why; only for a cancelled visit.
     async fn cancellation(&self) -> ApiResult<Option<VisitCancellation>> {
-        match (&self.0.cancelled_by, self.0.cancelled_at, &self.0.cancellation_reason) {
+        match (self.0.cancelled_by, self.0.cancelled_at, &self.0.cancellation_reason) {
             (Some(by), Some(at), Some(reason)) => Ok(Some(VisitCancellation {
-                cancelled_by: scalars::stored::<dvisit::CancelledBy, _>(by)?,
+                cancelled_by: by.into(),
                 cancelled_at: Timestamp(at),
                 reason: reason.clone(),
             })),
@@ -95,7 +96,7 @@ impl ContactVisit {
     /// The family members taking part.
     async fn participants(&self, ctx: &Context<'_>) -> ApiResult<Vec<Person>> {
         let c = caller(ctx)?;
-        let ids = c.store.visit_participants(&c.reader(), ContactVisitId::from_uuid(self.0.id)).await.api()?;
+        let ids = c.store.visit_participants(&c.reader(), self.0.id).await.api()?;
         let mut persons = Vec::with_capacity(ids.len());
         for id in ids {
             persons.push(Person(c.store.person(&c.reader(), id).await.api()?));
@@ -119,12 +120,12 @@ impl ContactVisit {
 
 /// How a placement's contact visits are arranged.
 #[derive(Debug, Clone)]
-pub struct VisitArrangement(pub(crate) visit_arrangement::Model);
+pub struct VisitArrangement(pub(crate) records::VisitArrangement);
 
 #[Object]
 impl VisitArrangement {
     async fn id(&self) -> ID {
-        ID(VisitArrangementId::from_uuid(self.0.id).to_string())
+        ID(self.0.id.to_string())
     }
 
     /// Days between visits: 7 for weekly, 14 for every other week.
@@ -133,7 +134,7 @@ impl VisitArrangement {
     }
 
     async fn supervision(&self) -> ApiResult<Supervision> {
-        Ok(scalars::stored::<dvisit::Supervision, _>(&self.0.supervision)?)
+        Ok(self.0.supervision.into())
     }
 
     async fn supervisor_name(&self) -> Option<&str> {
@@ -199,16 +200,8 @@ pub(crate) fn period(from: Date, to: Date) -> Result<(DateTime<Utc>, DateTime<Ut
 }
 
 /// Adds grouped visit counts to statistics.
-pub(crate) fn add_counts(
-    stats: &mut dvisit::VisitStatistics,
-    status: &str,
-    by: Option<&str>,
-    count: i64,
-) -> Result<(), ApiError> {
-    let status: dvisit::VisitStatus = status.parse()?;
-    let by = by.map(str::parse::<dvisit::CancelledBy>).transpose()?;
-    stats.add(status, by, u32::try_from(count).unwrap_or(u32::MAX));
-    Ok(())
+pub(crate) fn add_counts(stats: &mut dvisit::VisitStatistics, count: &VisitCount) {
+    stats.add(count.status, count.cancelled_by, count.visits);
 }
 
 #[derive(InputObject, Serialize, Debug, Clone)]

@@ -15,6 +15,7 @@ use crate::entities::{
 };
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
+use crate::records;
 use crate::scope::{self, Reader};
 
 impl Store {
@@ -23,11 +24,11 @@ impl Store {
         &self,
         r: &Reader<'_>,
         req: PageRequest,
-    ) -> Result<Page<parent_action_plan::Model>, StoreError> {
+    ) -> Result<Page<records::ParentActionPlan>, StoreError> {
         let page =
             page::fetch(self.conn(), overdue_query(r), page::Order::by_id(parent_action_plan::Column::Id), req).await?;
         page.items.iter().for_each(|p| r.saw("ParentActionPlan", p.id));
-        Ok(page)
+        page.read()
     }
 
     pub async fn count_plans_overdue_for_review(&self, r: &Reader<'_>) -> Result<u64, StoreError> {
@@ -42,7 +43,7 @@ impl Store {
         r: &Reader<'_>,
         decided_by: NaiveDate,
         req: PageRequest,
-    ) -> Result<Page<placement::Model>, StoreError> {
+    ) -> Result<Page<records::Placement>, StoreError> {
         let page = page::fetch(
             self.conn(),
             awaiting_offer_query(r, decided_by),
@@ -51,7 +52,7 @@ impl Store {
         )
         .await?;
         page.items.iter().for_each(|p| r.saw("Placement", p.id));
-        Ok(page)
+        page.read()
     }
 
     pub async fn count_placements_awaiting_offer(
@@ -67,11 +68,11 @@ impl Store {
         &self,
         r: &Reader<'_>,
         req: PageRequest,
-    ) -> Result<Page<support_offer::Model>, StoreError> {
+    ) -> Result<Page<records::SupportOffer>, StoreError> {
         let page =
             page::fetch(self.conn(), reoffer_query(r), page::Order::by_id(support_offer::Column::Id), req).await?;
         page.items.iter().for_each(|o| r.saw("SupportOffer", o.id));
-        Ok(page)
+        page.read()
     }
 
     pub async fn count_offers_due_for_reoffer(&self, r: &Reader<'_>) -> Result<u64, StoreError> {
@@ -85,7 +86,7 @@ impl Store {
         r: &Reader<'_>,
         within_days: u64,
         req: PageRequest,
-    ) -> Result<Page<family_partner::Model>, StoreError> {
+    ) -> Result<Page<records::FamilyPartner>, StoreError> {
         let page = page::fetch(
             self.conn(),
             certification_query(r, within_days),
@@ -94,7 +95,7 @@ impl Store {
         )
         .await?;
         page.items.iter().for_each(|p| r.saw("FamilyPartner", p.id));
-        Ok(page)
+        page.read()
     }
 
     pub async fn count_partners_due_for_certification(

@@ -31,6 +31,7 @@ use uuid::Uuid;
 use crate::Store;
 use crate::error::StoreError;
 use crate::page::{Order, Page, PageRequest};
+use crate::records::Readable;
 use crate::scope::Reader;
 
 /// How many parent ids one statement names at most. A level of a request is bounded by
@@ -81,16 +82,18 @@ impl Store {
         assoc: &Association<E>,
         parents: &[Uuid],
         req: PageRequest,
-    ) -> Result<HashMap<Uuid, Page<E::Model>>, StoreError>
+    ) -> Result<HashMap<Uuid, Page<E::Record>>, StoreError>
     where
-        E: EntityTrait,
+        E: Readable,
     {
-        let mut rows: HashMap<Uuid, Vec<(Uuid, E::Model)>> = HashMap::with_capacity(parents.len());
+        let mut rows: HashMap<Uuid, Vec<(Uuid, E::Record)>> = HashMap::with_capacity(parents.len());
         for chunk in parents.chunks(MAX_KEYS_PER_STATEMENT) {
             let statement = self.backend().build(&pages_statement(self.backend(), r, assoc, chunk, &req));
             for row in self.conn().query_all_raw(statement).await? {
                 let parent: Uuid = key(&row, "kb_key")?;
-                rows.entry(parent).or_default().push((key(&row, "kb_id")?, E::Model::from_query_result(&row, "")?));
+                rows.entry(parent)
+                    .or_default()
+                    .push((key(&row, "kb_id")?, E::read(E::Model::from_query_result(&row, "")?)?));
             }
         }
         let mut pages = HashMap::with_capacity(parents.len());
@@ -101,7 +104,7 @@ impl Store {
             if let Some(record_type) = assoc.record_type {
                 page.items.iter().for_each(|(id, _)| r.saw(record_type, *id));
             }
-            pages.insert(*parent, page.map(|(_, model)| model));
+            pages.insert(*parent, page.map(|(_, record)| record));
         }
         Ok(pages)
     }
@@ -142,9 +145,9 @@ impl Store {
         r: &Reader<'_>,
         reference: &Reference<E>,
         ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, E::Model>, StoreError>
+    ) -> Result<HashMap<Uuid, E::Record>, StoreError>
     where
-        E: EntityTrait,
+        E: Readable,
     {
         let mut found = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(MAX_KEYS_PER_STATEMENT) {
@@ -162,7 +165,7 @@ impl Store {
                 if let Some(record_type) = reference.record_type {
                     r.saw(record_type, id);
                 }
-                found.insert(id, E::Model::from_query_result(&row, "")?);
+                found.insert(id, E::read(E::Model::from_query_result(&row, "")?)?);
             }
         }
         Ok(found)

@@ -21,16 +21,17 @@ use crate::Store;
 use crate::entities::{family, family_member, parent_action_plan, person, placement, plan_goal};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
+use crate::records;
 use crate::scope::{Reader, consented_families};
 
 /// What the residence municipality is shown of one placement.
 #[derive(Debug, Clone)]
 pub struct CoordinationRow {
-    pub placement: placement::Model,
-    pub child: person::Model,
+    pub placement: records::Placement,
+    pub child: records::Person,
     pub caseworker_contact: Option<String>,
     /// The most recent plan for the placement, if any.
-    pub plan: Option<parent_action_plan::Model>,
+    pub plan: Option<records::ParentActionPlan>,
 }
 
 impl Store {
@@ -89,7 +90,12 @@ impl Store {
                 r.saw("ParentActionPlan", plan.id);
             }
             let caseworker_contact = contacts.get(&p.family_id).cloned().flatten();
-            rows.push(CoordinationRow { placement: p, child, caseworker_contact, plan });
+            rows.push(CoordinationRow {
+                placement: p.try_into()?,
+                child: child.try_into()?,
+                caseworker_contact,
+                plan: plan.map(TryInto::try_into).transpose()?,
+            });
         }
         Ok(Page { items: rows, has_previous: page.has_previous, has_next: page.has_next })
     }
@@ -109,7 +115,7 @@ impl Store {
         r: &Reader<'_>,
         placement_id: PlacementId,
         plan_id: ParentActionPlanId,
-    ) -> Result<Option<Vec<plan_goal::Model>>, StoreError> {
+    ) -> Result<Option<Vec<records::Goal>>, StoreError> {
         let shared = parent_action_plan::Entity::find_by_id(plan_id.as_uuid())
             .filter(parent_action_plan::Column::PlacementId.eq(placement_id.as_uuid()))
             .filter(
@@ -134,7 +140,7 @@ impl Store {
             .all(self.conn())
             .await?;
         goals.iter().for_each(|g| r.saw("Goal", g.id));
-        Ok(Some(goals))
+        Ok(Some(records::all(goals)?))
     }
 }
 

@@ -14,6 +14,7 @@ use crate::Store;
 use crate::entities::{family, family_member, person, person_identifier};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
+use crate::records;
 use crate::scope::{self, Reader, owned_by};
 use crate::write::{Outcome, WriteMeta, WriteTx, unique_to_conflict};
 
@@ -104,34 +105,34 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn family(&self, r: &Reader<'_>, id: FamilyId) -> Result<family::Model, StoreError> {
+    pub async fn family(&self, r: &Reader<'_>, id: FamilyId) -> Result<records::Family, StoreError> {
         let found = family::Entity::find_by_id(id.as_uuid())
             .filter(scope::families(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("Family"))?;
         r.saw("Family", found.id);
-        Ok(found)
+        found.try_into()
     }
 
-    pub async fn families(&self, r: &Reader<'_>, req: PageRequest) -> Result<Page<family::Model>, StoreError> {
+    pub async fn families(&self, r: &Reader<'_>, req: PageRequest) -> Result<Page<records::Family>, StoreError> {
         let page = page::fetch(self.conn(), families_query(r), page::Order::by_id(family::Column::Id), req).await?;
         page.items.iter().for_each(|f| r.saw("Family", f.id));
-        Ok(page)
+        page.read()
     }
 
     pub async fn count_families(&self, r: &Reader<'_>) -> Result<u64, StoreError> {
         Ok(families_query(r).count(self.conn()).await?)
     }
 
-    pub async fn person(&self, r: &Reader<'_>, id: PersonId) -> Result<person::Model, StoreError> {
+    pub async fn person(&self, r: &Reader<'_>, id: PersonId) -> Result<records::Person, StoreError> {
         let found = person::Entity::find_by_id(id.as_uuid())
             .filter(scope::persons(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("Person"))?;
         r.saw("Person", found.id);
-        Ok(found)
+        found.try_into()
     }
 
     /// A person's identifiers; national ids among them go to the owning organisation only.
@@ -139,7 +140,7 @@ impl Store {
         &self,
         r: &Reader<'_>,
         person_id: PersonId,
-    ) -> Result<Vec<person_identifier::Model>, StoreError> {
+    ) -> Result<Vec<records::PersonIdentifier>, StoreError> {
         let rows = person_identifier::Entity::find()
             .filter(scope::person_identifiers(r))
             .filter(person_identifier::Column::PersonId.eq(person_id.as_uuid()))
@@ -149,7 +150,7 @@ impl Store {
         if !rows.is_empty() {
             r.saw("PersonIdentifier", person_id.as_uuid());
         }
-        Ok(rows)
+        records::all(rows)
     }
 
     /// Where the family's parents live: the residence municipalities of its members with a
@@ -170,14 +171,14 @@ impl Store {
     }
 
     /// One member of a family the caller may see.
-    pub async fn family_member(&self, r: &Reader<'_>, id: FamilyMemberId) -> Result<family_member::Model, StoreError> {
+    pub async fn family_member(&self, r: &Reader<'_>, id: FamilyMemberId) -> Result<records::FamilyMember, StoreError> {
         let member = family_member::Entity::find_by_id(id.as_uuid())
             .filter(scope::members(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("FamilyMember"))?;
         r.saw("FamilyMember", member.id);
-        Ok(member)
+        member.try_into()
     }
 }
 
@@ -448,7 +449,7 @@ impl Store {
         kind: IdentifierKind,
         system: &str,
         value: &str,
-    ) -> Result<person::Model, StoreError> {
+    ) -> Result<records::Person, StoreError> {
         let found = person_identifier::Entity::find()
             .filter(scope::person_identifiers(r))
             .filter(person_identifier::Column::Kind.eq(kind.as_str()))

@@ -27,6 +27,7 @@ pub mod parental;
 pub mod partners;
 pub mod placements;
 pub mod plans;
+pub mod records;
 pub mod scope;
 pub mod sharing;
 pub mod trail;

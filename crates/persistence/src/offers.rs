@@ -10,6 +10,7 @@ use crate::Store;
 use crate::entities::support_offer;
 use crate::error::StoreError;
 use crate::placements::placement_owned;
+use crate::records;
 use crate::scope::{self, Reader, owned_by};
 use crate::write::WriteMeta;
 
@@ -79,14 +80,14 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn support_offer(&self, r: &Reader<'_>, id: SupportOfferId) -> Result<support_offer::Model, StoreError> {
+    pub async fn support_offer(&self, r: &Reader<'_>, id: SupportOfferId) -> Result<records::SupportOffer, StoreError> {
         let found = support_offer::Entity::find_by_id(id.as_uuid())
             .filter(scope::offers(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("SupportOffer"))?;
         r.saw("SupportOffer", found.id);
-        Ok(found)
+        found.try_into()
     }
 
     /// The day of the first offer for a placement the caller may see offers of.

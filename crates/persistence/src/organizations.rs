@@ -9,6 +9,7 @@ use crate::Store;
 use crate::entities::organization;
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
+use crate::records;
 use crate::write::{WriteMeta, system_actor, unique_to_conflict};
 
 impl Store {
@@ -36,32 +37,36 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn organization(&self, id: OrganizationId) -> Result<organization::Model, StoreError> {
+    pub async fn organization(&self, id: OrganizationId) -> Result<records::Organization, StoreError> {
         organization::Entity::find_by_id(id.as_uuid())
             .one(self.conn())
             .await?
-            .ok_or(StoreError::not_found("Organization"))
+            .ok_or(StoreError::not_found("Organization"))?
+            .try_into()
     }
 
     pub async fn organization_by_code(
         &self,
         kind: OrganizationKind,
         code: &str,
-    ) -> Result<Option<organization::Model>, StoreError> {
-        Ok(organization::Entity::find()
+    ) -> Result<Option<records::Organization>, StoreError> {
+        organization::Entity::find()
             .filter(organization::Column::Kind.eq(kind.as_str()))
             .filter(organization::Column::Code.eq(code))
             .one(self.conn())
-            .await?)
+            .await?
+            .map(TryInto::try_into)
+            .transpose()
     }
 
     pub async fn organizations(
         &self,
         kind: Option<OrganizationKind>,
         req: PageRequest,
-    ) -> Result<Page<organization::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), Self::organizations_query(kind), page::Order::by_id(organization::Column::Id), req)
-            .await?)
+    ) -> Result<Page<records::Organization>, StoreError> {
+        page::fetch(self.conn(), Self::organizations_query(kind), page::Order::by_id(organization::Column::Id), req)
+            .await?
+            .read()
     }
 
     pub async fn count_organizations(&self, kind: Option<OrganizationKind>) -> Result<u64, StoreError> {

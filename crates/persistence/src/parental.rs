@@ -16,7 +16,6 @@ use kinbridge_domain::parental::{
 use kinbridge_domain::text::{FreeText, Name};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
-use uuid::Uuid;
 
 use crate::Store;
 use crate::entities::{
@@ -26,6 +25,7 @@ use crate::entities::{
 use crate::error::StoreError;
 use crate::families::ensure_role_beside;
 use crate::page::{self, Page, PageRequest};
+use crate::records;
 use crate::scope::{self, Reader, owned_by};
 use crate::write::{WriteMeta, WriteTx};
 use kinbridge_domain::family::beside;
@@ -201,12 +201,17 @@ impl Store {
     }
 
     /// Who took part in an interview the caller has already been shown.
-    pub async fn kopp_participants(&self, interview: Uuid) -> Result<Vec<kopp_participant::Model>, StoreError> {
-        Ok(kopp_participant::Entity::find()
-            .filter(kopp_participant::Column::InterviewId.eq(interview))
-            .order_by_asc(kopp_participant::Column::PersonId)
-            .all(self.conn())
-            .await?)
+    pub async fn kopp_participants(
+        &self,
+        interview: KoppInterviewId,
+    ) -> Result<Vec<records::KoppParticipant>, StoreError> {
+        records::all(
+            kopp_participant::Entity::find()
+                .filter(kopp_participant::Column::InterviewId.eq(interview.as_uuid()))
+                .order_by_asc(kopp_participant::Column::PersonId)
+                .all(self.conn())
+                .await?,
+        )
     }
 
     /// Every pillar record of a client, oldest first: the history of each pillar.
@@ -214,7 +219,7 @@ impl Store {
         &self,
         r: &Reader<'_>,
         client_id: PersonId,
-    ) -> Result<Vec<resilience_pillar_record::Model>, StoreError> {
+    ) -> Result<Vec<records::PillarRecord>, StoreError> {
         let rows = resilience_pillar_record::Entity::find()
             .filter(owned_by(resilience_pillar_record::Column::OrganizationId, r.actor))
             .filter(resilience_pillar_record::Column::ClientId.eq(client_id.as_uuid()))
@@ -223,7 +228,7 @@ impl Store {
             .all(self.conn())
             .await?;
         rows.iter().for_each(|x| r.saw("PillarRecord", x.id));
-        Ok(rows)
+        records::all(rows)
     }
 
     /// Adds a concrete step under a goal of one of the caller's plans, owned by a family
@@ -326,22 +331,26 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn sub_goal(&self, r: &Reader<'_>, id: SubGoalId) -> Result<sub_goal::Model, StoreError> {
+    pub async fn sub_goal(&self, r: &Reader<'_>, id: SubGoalId) -> Result<records::SubGoal, StoreError> {
         let found = sub_goal::Entity::find_by_id(id.as_uuid())
             .filter(sub_goals_visible(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("SubGoal"))?;
         r.saw("SubGoal", found.id);
-        Ok(found)
+        found.try_into()
     }
 
     /// The sub-goals the caller's organisation owns, on plans it may see.
-    pub async fn owned_sub_goals(&self, r: &Reader<'_>, req: PageRequest) -> Result<Page<sub_goal::Model>, StoreError> {
+    pub async fn owned_sub_goals(
+        &self,
+        r: &Reader<'_>,
+        req: PageRequest,
+    ) -> Result<Page<records::SubGoal>, StoreError> {
         let page =
             page::fetch(self.conn(), owned_sub_goals_query(r), page::Order::by_id(sub_goal::Column::Id), req).await?;
         page.items.iter().for_each(|x| r.saw("SubGoal", x.id));
-        Ok(page)
+        page.read()
     }
 
     pub async fn count_owned_sub_goals(&self, r: &Reader<'_>) -> Result<u64, StoreError> {

@@ -18,6 +18,7 @@ use crate::Store;
 use crate::entities::{family_partner, family_partner_assignment, family_partner_service, person, service_eligibility};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
+use crate::records;
 use crate::scope::{self, Reader, owned_by};
 use crate::write::WriteMeta;
 
@@ -216,25 +217,25 @@ impl Store {
         &self,
         r: &Reader<'_>,
         id: FamilyPartnerId,
-    ) -> Result<family_partner::Model, StoreError> {
+    ) -> Result<records::FamilyPartner, StoreError> {
         let found = family_partner::Entity::find_by_id(id.as_uuid())
             .filter(scope::partners(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("FamilyPartner"))?;
         r.saw("FamilyPartner", found.id);
-        Ok(found)
+        found.try_into()
     }
 
     pub async fn family_partners(
         &self,
         r: &Reader<'_>,
         req: PageRequest,
-    ) -> Result<Page<family_partner::Model>, StoreError> {
+    ) -> Result<Page<records::FamilyPartner>, StoreError> {
         let page =
             page::fetch(self.conn(), partners_query(r), page::Order::by_id(family_partner::Column::Id), req).await?;
         page.items.iter().for_each(|p| r.saw("FamilyPartner", p.id));
-        Ok(page)
+        page.read()
     }
 
     pub async fn count_family_partners(&self, r: &Reader<'_>) -> Result<u64, StoreError> {
@@ -245,50 +246,58 @@ impl Store {
         &self,
         r: &Reader<'_>,
         id: ServiceEligibilityId,
-    ) -> Result<service_eligibility::Model, StoreError> {
+    ) -> Result<records::ServiceEligibility, StoreError> {
         let found = service_eligibility::Entity::find_by_id(id.as_uuid())
             .filter(scope::eligibilities(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("ServiceEligibility"))?;
         r.saw("ServiceEligibility", found.id);
-        Ok(found)
+        found.try_into()
     }
 
     pub async fn family_partner_assignment(
         &self,
         r: &Reader<'_>,
         id: FamilyPartnerAssignmentId,
-    ) -> Result<family_partner_assignment::Model, StoreError> {
+    ) -> Result<records::FamilyPartnerAssignment, StoreError> {
         let found = family_partner_assignment::Entity::find_by_id(id.as_uuid())
             .filter(scope::assignments(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("FamilyPartnerAssignment"))?;
         r.saw("FamilyPartnerAssignment", found.id);
-        Ok(found)
+        found.try_into()
     }
 
     pub async fn family_partner_service(
         &self,
         r: &Reader<'_>,
         id: FamilyPartnerServiceId,
-    ) -> Result<family_partner_service::Model, StoreError> {
+    ) -> Result<records::FamilyPartnerService, StoreError> {
         let found = family_partner_service::Entity::find_by_id(id.as_uuid())
             .filter(scope::services(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("FamilyPartnerService"))?;
         r.saw("FamilyPartnerService", found.id);
-        Ok(found)
+        found.try_into()
     }
 }
 
 /// The certification a stored partner row describes.
-pub fn certification_of(row: &family_partner::Model) -> Result<Certification, StoreError> {
+fn certification_of(row: &family_partner::Model) -> Result<Certification, StoreError> {
     let status: CertificationStatus = row.certification_status.parse()?;
     Certification::parse(status, row.certified_on, row.renewal_due, row.training_deadline)
         .map_err(|e| StoreError::Corrupt(format!("family partner {}: {e}", row.id)))
+}
+
+impl records::FamilyPartner {
+    /// The certification this partner holds, with its deadlines.
+    pub fn certification(&self) -> Result<Certification, StoreError> {
+        Certification::parse(self.certification_status, self.certified_on, self.renewal_due, self.training_deadline)
+            .map_err(|e| StoreError::Corrupt(format!("family partner {}: {e}", self.id)))
+    }
 }
 
 fn partners_query(r: &Reader<'_>) -> sea_orm::Select<family_partner::Entity> {

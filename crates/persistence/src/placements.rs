@@ -13,6 +13,7 @@ use crate::Store;
 use crate::entities::{person, placement};
 use crate::error::StoreError;
 use crate::families::{family_owned, is_child_of};
+use crate::records;
 use crate::scope::{self, Reader, owned_by};
 use crate::write::{WriteMeta, expect_version, supports_row_locks, unique_to_conflict};
 
@@ -88,14 +89,14 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn placement(&self, r: &Reader<'_>, id: PlacementId) -> Result<placement::Model, StoreError> {
+    pub async fn placement(&self, r: &Reader<'_>, id: PlacementId) -> Result<records::Placement, StoreError> {
         let found = placement::Entity::find_by_id(id.as_uuid())
             .filter(scope::placements(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("Placement"))?;
         r.saw("Placement", found.id);
-        Ok(found)
+        found.try_into()
     }
 }
 

@@ -16,6 +16,7 @@ use crate::Store;
 use crate::entities::{parent_action_plan, plan_goal, plan_review, plan_review_progress};
 use crate::error::StoreError;
 use crate::placements::placement_owned;
+use crate::records;
 use crate::scope::{self, Reader, owned_by};
 use crate::write::{WriteMeta, WriteTx, expect_version, system_actor};
 
@@ -92,24 +93,24 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn plan(&self, r: &Reader<'_>, id: ParentActionPlanId) -> Result<parent_action_plan::Model, StoreError> {
+    pub async fn plan(&self, r: &Reader<'_>, id: ParentActionPlanId) -> Result<records::ParentActionPlan, StoreError> {
         let found = parent_action_plan::Entity::find_by_id(id.as_uuid())
             .filter(scope::plans(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("ParentActionPlan"))?;
         r.saw("ParentActionPlan", found.id);
-        Ok(found)
+        found.try_into()
     }
 
-    pub async fn goal(&self, r: &Reader<'_>, id: GoalId) -> Result<plan_goal::Model, StoreError> {
+    pub async fn goal(&self, r: &Reader<'_>, id: GoalId) -> Result<records::Goal, StoreError> {
         let found = plan_goal::Entity::find_by_id(id.as_uuid())
             .filter(scope::goals(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("Goal"))?;
         r.saw("Goal", found.id);
-        Ok(found)
+        found.try_into()
     }
 }
 
@@ -239,14 +240,14 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn review(&self, r: &Reader<'_>, id: PlanReviewId) -> Result<plan_review::Model, StoreError> {
+    pub async fn review(&self, r: &Reader<'_>, id: PlanReviewId) -> Result<records::PlanReview, StoreError> {
         let found = plan_review::Entity::find_by_id(id.as_uuid())
             .filter(scope::reviews(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("PlanReview"))?;
         r.saw("PlanReview", found.id);
-        Ok(found)
+        found.try_into()
     }
 
     /// The progress recorded at a review the caller may see.
@@ -254,13 +255,15 @@ impl Store {
         &self,
         r: &Reader<'_>,
         review_id: PlanReviewId,
-    ) -> Result<Vec<plan_review_progress::Model>, StoreError> {
+    ) -> Result<Vec<records::PlanReviewProgress>, StoreError> {
         let review = self.review(r, review_id).await?;
-        Ok(plan_review_progress::Entity::find()
-            .filter(plan_review_progress::Column::ReviewId.eq(review.id))
-            .order_by_asc(plan_review_progress::Column::Id)
-            .all(self.conn())
-            .await?)
+        records::all(
+            plan_review_progress::Entity::find()
+                .filter(plan_review_progress::Column::ReviewId.eq(review.id.as_uuid()))
+                .order_by_asc(plan_review_progress::Column::Id)
+                .all(self.conn())
+                .await?,
+        )
     }
 
     /// Gives plans made before their next review date was stored one, once, at start.

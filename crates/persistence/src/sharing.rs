@@ -14,6 +14,7 @@ use crate::Store;
 use crate::entities::{consent, key_person_notification, person, referral};
 use crate::error::StoreError;
 use crate::families::family_owned;
+use crate::records;
 use crate::scope::{Reader, owned_by};
 use crate::write::WriteMeta;
 
@@ -89,14 +90,14 @@ impl Store {
     }
 
     /// The referral, for the municipality that made it or the provider it went to.
-    pub async fn referral(&self, r: &Reader<'_>, id: ReferralId) -> Result<referral::Model, StoreError> {
+    pub async fn referral(&self, r: &Reader<'_>, id: ReferralId) -> Result<records::Referral, StoreError> {
         let found = referral::Entity::find_by_id(id.as_uuid())
             .filter(referrals_visible(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("Referral"))?;
         r.saw("Referral", found.id);
-        Ok(found)
+        found.try_into()
     }
 
     /// Records a person's consent, for a purpose, to a recipient organisation. The person
@@ -178,14 +179,14 @@ impl Store {
     }
 
     /// A consent recorded by the caller's organisation.
-    pub async fn consent(&self, r: &Reader<'_>, id: ConsentId) -> Result<consent::Model, StoreError> {
+    pub async fn consent(&self, r: &Reader<'_>, id: ConsentId) -> Result<records::Consent, StoreError> {
         let found = consent::Entity::find_by_id(id.as_uuid())
             .filter(owned_by(consent::Column::OrganizationId, r.actor))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("Consent"))?;
         r.saw("Consent", found.id);
-        Ok(found)
+        found.try_into()
     }
 }
 
@@ -265,13 +266,13 @@ impl Store {
         &self,
         r: &Reader<'_>,
         id: KeyPersonNotificationId,
-    ) -> Result<key_person_notification::Model, StoreError> {
+    ) -> Result<records::KeyPersonNotification, StoreError> {
         let found = key_person_notification::Entity::find_by_id(id.as_uuid())
             .filter(owned_by(key_person_notification::Column::OrganizationId, r.actor))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("KeyPersonNotification"))?;
         r.saw("KeyPersonNotification", found.id);
-        Ok(found)
+        found.try_into()
     }
 }

@@ -18,6 +18,7 @@ use crate::entities::{
 };
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
+use crate::records;
 
 /// How old a change must be before the change feed shows it, unless configured otherwise
 /// (see [`Store::changes`] and `StoreOptions::change_feed_settle`).
@@ -66,9 +67,10 @@ impl Store {
         actor: &Actor,
         filter: &AuditFilter,
         req: PageRequest,
-    ) -> Result<Page<audit_trail::Model>, StoreError> {
-        Ok(page::fetch(self.conn(), audit_query(actor, filter), page::Order::by_id(audit_trail::Column::Id), req)
-            .await?)
+    ) -> Result<Page<records::AuditEvent>, StoreError> {
+        page::fetch(self.conn(), audit_query(actor, filter), page::Order::by_id(audit_trail::Column::Id), req)
+            .await?
+            .read()
     }
 
     pub async fn count_audit_events(&self, actor: &Actor, filter: &AuditFilter) -> Result<u64, StoreError> {
@@ -85,14 +87,10 @@ impl Store {
         _actor: &Actor,
         person: PersonId,
         req: PageRequest,
-    ) -> Result<Page<audit_trail::Model>, StoreError> {
-        Ok(page::fetch(
-            self.conn(),
-            access_query(self.backend(), person),
-            page::Order::by_id(audit_trail::Column::Id),
-            req,
-        )
-        .await?)
+    ) -> Result<Page<records::AuditEvent>, StoreError> {
+        page::fetch(self.conn(), access_query(self.backend(), person), page::Order::by_id(audit_trail::Column::Id), req)
+            .await?
+            .read()
     }
 
     pub async fn count_access_log(&self, _actor: &Actor, person: PersonId) -> Result<u64, StoreError> {
@@ -144,21 +142,25 @@ impl Store {
     }
 
     /// The audit events of one request: what it wrote and what it was shown.
-    pub async fn audit_events_for_request(&self, request_id: &str) -> Result<Vec<audit_trail::Model>, StoreError> {
-        Ok(audit_trail::Entity::find()
-            .filter(audit_trail::Column::RequestId.eq(request_id))
-            .order_by_asc(audit_trail::Column::Id)
-            .all(self.conn())
-            .await?)
+    pub async fn audit_events_for_request(&self, request_id: &str) -> Result<Vec<records::AuditEvent>, StoreError> {
+        records::all(
+            audit_trail::Entity::find()
+                .filter(audit_trail::Column::RequestId.eq(request_id))
+                .order_by_asc(audit_trail::Column::Id)
+                .all(self.conn())
+                .await?,
+        )
     }
 
     /// The audit events that name one record, oldest first.
-    pub async fn audit_events_for_record(&self, record_id: Uuid) -> Result<Vec<audit_trail::Model>, StoreError> {
-        Ok(audit_trail::Entity::find()
-            .filter(audit_trail::Column::RecordId.eq(record_id))
-            .order_by_asc(audit_trail::Column::Id)
-            .all(self.conn())
-            .await?)
+    pub async fn audit_events_for_record(&self, record_id: Uuid) -> Result<Vec<records::AuditEvent>, StoreError> {
+        records::all(
+            audit_trail::Entity::find()
+                .filter(audit_trail::Column::RecordId.eq(record_id))
+                .order_by_asc(audit_trail::Column::Id)
+                .all(self.conn())
+                .await?,
+        )
     }
 
     /// The change feed of the caller's organisation: changes to the records it owns,
@@ -169,16 +171,18 @@ impl Store {
     /// the configured settle time ([`CHANGE_FEED_SETTLE`] by default) are held back, so that a reader who resumes from the last
     /// cursor it saw does not skip a transaction that committed late; writes are short
     /// transactions, well inside that margin.
-    pub async fn changes(&self, actor: &Actor, cursor: i64, limit: u64) -> Result<Vec<outbox::Model>, StoreError> {
+    pub async fn changes(&self, actor: &Actor, cursor: i64, limit: u64) -> Result<Vec<records::Change>, StoreError> {
         let settled = Utc::now() - self.settle;
-        Ok(outbox::Entity::find()
-            .filter(outbox::Column::OrganizationId.eq(actor.organization_id.as_uuid()))
-            .filter(outbox::Column::Id.gt(cursor))
-            .filter(outbox::Column::OccurredAt.lte(settled))
-            .order_by_asc(outbox::Column::Id)
-            .limit(limit)
-            .all(self.conn())
-            .await?)
+        records::all(
+            outbox::Entity::find()
+                .filter(outbox::Column::OrganizationId.eq(actor.organization_id.as_uuid()))
+                .filter(outbox::Column::Id.gt(cursor))
+                .filter(outbox::Column::OccurredAt.lte(settled))
+                .order_by_asc(outbox::Column::Id)
+                .limit(limit)
+                .all(self.conn())
+                .await?,
+        )
     }
 
     /// How many settled changes the caller's organisation's feed holds in all.
@@ -192,13 +196,15 @@ impl Store {
     }
 
     /// Outbox rows after `cursor` (an outbox id; 0 for the start), in commit-id order.
-    pub async fn outbox_after(&self, cursor: i64, limit: u64) -> Result<Vec<outbox::Model>, StoreError> {
-        Ok(outbox::Entity::find()
-            .filter(outbox::Column::Id.gt(cursor))
-            .order_by_asc(outbox::Column::Id)
-            .limit(limit)
-            .all(self.conn())
-            .await?)
+    pub async fn outbox_after(&self, cursor: i64, limit: u64) -> Result<Vec<records::Change>, StoreError> {
+        records::all(
+            outbox::Entity::find()
+                .filter(outbox::Column::Id.gt(cursor))
+                .order_by_asc(outbox::Column::Id)
+                .limit(limit)
+                .all(self.conn())
+                .await?,
+        )
     }
 }
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use kinbridge_domain::ValidationError;
 use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId, VisitArrangementId};
 use kinbridge_domain::placement::Period;
-use kinbridge_domain::visit::{NewVisit, VisitArrangement, VisitOutcome, VisitStatus, record_outcome};
+use kinbridge_domain::visit::{CancelledBy, NewVisit, VisitArrangement, VisitOutcome, VisitStatus, record_outcome};
 use sea_orm::QuerySelect;
 use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::Query;
@@ -16,6 +16,7 @@ use crate::entities::{contact_visit, contact_visit_participant, placement, visit
 use crate::error::StoreError;
 use crate::families::membership;
 use crate::placements::placement_owned;
+use crate::records;
 use crate::scope::{self, Reader};
 use crate::write::{Outcome, WriteMeta, expect_version, unique_to_conflict};
 
@@ -150,14 +151,14 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn contact_visit(&self, r: &Reader<'_>, id: ContactVisitId) -> Result<contact_visit::Model, StoreError> {
+    pub async fn contact_visit(&self, r: &Reader<'_>, id: ContactVisitId) -> Result<records::ContactVisit, StoreError> {
         let found = contact_visit::Entity::find_by_id(id.as_uuid())
             .filter(scope::visits(r))
             .one(self.conn())
             .await?
             .ok_or(StoreError::not_found("ContactVisit"))?;
         r.saw("ContactVisit", found.id);
-        Ok(found)
+        found.try_into()
     }
 
     /// The persons who take part in a visit the caller may see.
@@ -168,7 +169,7 @@ impl Store {
     ) -> Result<Vec<PersonId>, StoreError> {
         let visit = self.contact_visit(r, visit_id).await?;
         Ok(contact_visit_participant::Entity::find()
-            .filter(contact_visit_participant::Column::VisitId.eq(visit.id))
+            .filter(contact_visit_participant::Column::VisitId.eq(visit.id.as_uuid()))
             .order_by_asc(contact_visit_participant::Column::PersonId)
             .all(self.conn())
             .await?
@@ -179,7 +180,13 @@ impl Store {
 }
 
 /// Visits in `[from, to)` by planned start, counted per placement, status and who cancelled.
-type VisitCount = (Uuid, String, Option<String>, i64);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VisitCount {
+    pub placement_id: PlacementId,
+    pub status: VisitStatus,
+    pub cancelled_by: Option<CancelledBy>,
+    pub visits: u32,
+}
 
 impl Store {
     /// Sets how a placement's contact visits are arranged, replacing any earlier arrangement.
@@ -254,7 +261,7 @@ impl Store {
         &self,
         r: &Reader<'_>,
         placement_id: PlacementId,
-    ) -> Result<Option<visit_arrangement::Model>, StoreError> {
+    ) -> Result<Option<records::VisitArrangement>, StoreError> {
         let visible = Query::select()
             .column(placement::Column::Id)
             .from(placement::Entity)
@@ -268,7 +275,7 @@ impl Store {
         if let Some(a) = &found {
             r.saw("VisitArrangement", a.id);
         }
-        Ok(found)
+        found.map(TryInto::try_into).transpose()
     }
 
     /// Counts of the caller's visible visits planned to start in `[from, to)`, per
@@ -296,7 +303,17 @@ impl Store {
         if let Some(p) = placement_id {
             query = query.filter(contact_visit::Column::PlacementId.eq(p.as_uuid()));
         }
-        Ok(query.into_tuple::<VisitCount>().all(self.conn()).await?)
+        let rows = query.into_tuple::<(Uuid, String, Option<String>, i64)>().all(self.conn()).await?;
+        rows.into_iter()
+            .map(|(placement, status, by, n)| {
+                Ok(VisitCount {
+                    placement_id: PlacementId::from_uuid(placement),
+                    status: status.parse()?,
+                    cancelled_by: by.as_deref().map(str::parse).transpose()?,
+                    visits: u32::try_from(n).unwrap_or(u32::MAX),
+                })
+            })
+            .collect()
     }
 
     /// The placement providers of placements the caller may see, by placement id.

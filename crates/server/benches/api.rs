@@ -73,7 +73,7 @@ async fn main() {
     let now = chrono::Utc::now().timestamp();
     let claims = TokenClaims {
         sub: "bench".into(),
-        org: kinbridge_domain::ids::OrganizationId::from_uuid(org.id).to_string(),
+        org: org.id.to_string(),
         roles: vec!["CASEWORKER".into()],
         iss: "bench".into(),
         aud: "kinbridge".into(),

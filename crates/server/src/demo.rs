@@ -473,7 +473,7 @@ async fn plan_goal_ids(store: &Store, actor: &Actor, plan: ParentActionPlanId) -
     let mut pages =
         store.association_pages(&reader, &catalogue::PLAN_GOALS, &[plan.as_uuid()], PageRequest::first(20)).await?;
     let goals = pages.remove(&plan.as_uuid()).map(|p| p.items).unwrap_or_default();
-    Ok(goals.iter().map(|g| GoalId::from_uuid(g.id)).collect())
+    Ok(goals.iter().map(|g| g.id).collect())
 }
 
 fn at(day: NaiveDate) -> chrono::DateTime<Utc> {
@@ -494,8 +494,8 @@ async fn parent_of(store: &Store, actor: &Actor, family: FamilyId, role: FamilyR
     let members = pages.remove(&family.as_uuid()).map(|p| p.items).unwrap_or_default();
     members
         .iter()
-        .find(|m| m.role == role.as_str())
-        .map(|m| PersonId::from_uuid(m.person_id))
+        .find(|m| m.role == role)
+        .map(|m| m.person_id)
         .ok_or_else(|| StoreError::Corrupt(format!("demo family without a {role}")))
 }
 

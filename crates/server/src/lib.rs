@@ -241,7 +241,7 @@ async fn resolve_org(store: &Store, org: Option<&str>) -> Result<OrganizationId,
     let code = org.unwrap_or(demo::FIRST_MUNICIPALITY_CODE);
     for kind in OrganizationKind::ALL {
         if let Some(found) = store.organization_by_code(*kind, code).await? {
-            return Ok(OrganizationId::from_uuid(found.id));
+            return Ok(found.id);
         }
     }
     Err(format!(

@@ -33,6 +33,14 @@ mod row {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl crate::records::Readable for Entity {
+        type Record = Model;
+
+        fn read(row: Model) -> Result<Model, crate::StoreError> {
+            Ok(row)
+        }
+    }
 }
 
 const BY_RANK: Order<row::Column> = Order::by(row::Column::Rank, row::Column::Id);
