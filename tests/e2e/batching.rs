@@ -44,6 +44,43 @@ async fn a_page_of_100_families_costs_the_same_statements_as_a_page_of_10() {
     assert!(hundred_cost <= 20, "{hundred_cost} statements for one page");
 }
 
+/// The same page with every computed field of its objects: each reads in one statement
+/// for the level, like the connections around it.
+const COMPUTED: &str = "query($n: Int!) { families(first: $n) { edges { node {
+    members(first: 6) { edges { node { person { identifiers { value } resiliencePillars { pillar status } } } } }
+    placements(first: 3) { edges { node { isCrossMunicipality daysFromDecisionToFirstOffer
+        visitArrangement { intervalDays } visitStatistics(from: \"2020-01-01\", to: \"2030-01-01\") { planned held cancelled noShow }
+        contactVisits(last: 5) { edges { node { participants { givenName } } } } } } }
+    parentActionPlans(first: 2) { edges { node { isReviewOverdue
+        reviews(first: 3) { edges { node { progress { score goal { description } } } } }
+        goals(first: 5) { edges { node { subGoals(first: 3) { totalCount } } } } } } } } } } }";
+
+#[tokio::test]
+async fn the_computed_fields_of_a_page_of_100_cost_the_same_statements_as_of_10() {
+    let (app, token) = seeded().await;
+    let mut costs = Vec::new();
+    for n in [10, 100] {
+        let before = app.store.statements_sent();
+        let data = app.gql(&token, COMPUTED, json!({ "n": n })).await.data().clone();
+        costs.push(app.store.statements_sent() - before);
+        let families = data["families"]["edges"].as_array().unwrap();
+        assert_eq!(families.len(), n as usize);
+        let statistics: i64 = families
+            .iter()
+            .flat_map(|f| f["node"]["placements"]["edges"].as_array().unwrap())
+            .map(|p| {
+                ["planned", "held", "cancelled", "noShow"]
+                    .iter()
+                    .map(|k| p["node"]["visitStatistics"][k].as_i64().unwrap())
+                    .sum::<i64>()
+            })
+            .sum();
+        assert!(statistics > 0, "the seeded visits are counted per placement");
+    }
+    eprintln!("statements for the computed fields of 10 families: {}, of 100: {}", costs[0], costs[1]);
+    assert_eq!(costs[0], costs[1], "statements for 10 families and for 100");
+}
+
 #[tokio::test]
 async fn the_latest_visits_are_the_last_in_date_order() {
     let (app, token) = seeded().await;
@@ -136,7 +173,8 @@ async fn the_coordination_view_costs_the_same_statements_for_3_placements_as_for
     let second = app.store.organization_by_code(OrganizationKind::Municipality, "0102").await.unwrap().unwrap();
     let token = app.token(second.id, &["CASEWORKER"]);
     let q = "query($n: Int!) { crossMunicipalityPlacements(first: $n) { totalCount edges { node { id setting
-        child { givenName } placingMunicipality { name } caseworkerContact planStatus nextReviewDue } } } }";
+        child { givenName } placingMunicipality { name } caseworkerContact planStatus nextReviewDue
+        goals { description } } } } }";
     let mut costs = Vec::new();
     for n in [3, 100] {
         let before = app.store.statements_sent();

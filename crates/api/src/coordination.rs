@@ -7,7 +7,7 @@ use kinbridge_persistence::records;
 
 use crate::connection::{self, Conn, cost};
 use crate::context::caller;
-use crate::error::{ApiError, ApiResult, IntoApi};
+use crate::error::{ApiError, ApiResult};
 use crate::organizations::Organization;
 use crate::scalars::{Date, GoalPurpose, PlacementSetting, PlanStatus};
 
@@ -92,7 +92,9 @@ impl CoordinationPlacement {
     async fn goals(&self, ctx: &Context<'_>) -> ApiResult<Option<Vec<SharedGoal>>> {
         let c = caller(ctx)?;
         let Some(plan) = &self.0.plan else { return Ok(None) };
-        let goals = c.store.coordination_goals(&c.reader(), self.0.placement.id, plan.id).await.api()?;
+        let goals = c
+            .lookup(ctx, "coordination_goals", plan.id, async |ids| c.store.coordination_goals(&c.reader(), &ids).await)
+            .await?;
         goals
             .map(|goals| goals.into_iter().map(shared_goal).collect::<Result<Vec<_>, ApiError>>())
             .transpose()

@@ -296,7 +296,10 @@ impl Person {
     /// Where each of the four pillars of the children's resilience stands, with its history.
     async fn resilience_pillars(&self, ctx: &Context<'_>) -> ApiResult<Vec<PillarState>> {
         let c = caller(ctx)?;
-        let records = c.store.pillar_records(&c.reader(), self.0.id).await.api()?;
+        let records = c
+            .lookup(ctx, "pillar_records", self.0.id, async |ids| c.store.pillar_records(&c.reader(), &ids).await)
+            .await?
+            .unwrap_or_default();
         Ok(pillar_states(records)?)
     }
 
@@ -325,7 +328,12 @@ impl Person {
     /// returned only to the organisation that owns the person.
     async fn identifiers(&self, ctx: &Context<'_>) -> ApiResult<Vec<PersonIdentifier>> {
         let c = caller(ctx)?;
-        let rows = c.store.person_identifiers(&c.reader(), self.0.id).await.api()?;
+        let rows = c
+            .lookup(ctx, "person_identifiers", self.0.id, async |ids| {
+                c.store.person_identifiers(&c.reader(), &ids).await
+            })
+            .await?
+            .unwrap_or_default();
         rows.into_iter().map(PersonIdentifier::try_from).collect::<Result<_, ApiError>>().map_err(Into::into)
     }
 }

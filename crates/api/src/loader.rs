@@ -32,6 +32,7 @@ use uuid::Uuid;
 use crate::connection::{self, Conn, PageArgs, wants_page, wants_total};
 use crate::context::{Caller, caller};
 use crate::error::{ApiError, ApiResult, IntoApi};
+use kinbridge_persistence::StoreError;
 
 /// What a batch reads: which association or reference (by the address of its static
 /// declaration), with which page, and for which field of the query (its path without list
@@ -43,6 +44,7 @@ enum BatchKey {
     Pages(usize, u64, PageRequest),
     Counts(usize, u64),
     References(usize, u64),
+    Lookups(&'static str, u64),
 }
 
 /// The field being resolved, as the hash of its path's names (`families.edges.node.members…`).
@@ -217,6 +219,39 @@ impl Caller<'_> {
             .load(key, id.into(), async |ids| self.store.references(&self.reader(), reference, &ids).await.api())
             .await?
             .ok_or(ApiError::NotFound { record_type: reference.name })
+    }
+}
+
+impl Caller<'_> {
+    /// The value of a computed field for the object `id`, read with the same field of the
+    /// object's siblings by `fetch`, one statement for the level. `what` names the lookup
+    /// (`Store` method); an object missing from the answer has `None`.
+    pub(crate) async fn lookup<V>(
+        &self,
+        ctx: &Context<'_>,
+        what: &'static str,
+        id: impl Into<Uuid>,
+        fetch: impl AsyncFnOnce(Vec<Uuid>) -> Result<HashMap<Uuid, V>, StoreError>,
+    ) -> Result<Option<V>, ApiError>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        self.batches.load(BatchKey::Lookups(what, site(ctx)), id.into(), async |ids| fetch(ids).await.api()).await
+    }
+
+    /// The records `ids` of `reference` that the caller may see, in the order of `ids`,
+    /// read in the same batch as every sibling's: all of an object's references join the
+    /// level's one statement, however many the object has.
+    pub(crate) async fn references<E>(
+        &self,
+        ctx: &Context<'_>,
+        reference: &'static Reference<E>,
+        ids: impl IntoIterator<Item = impl Into<Uuid>>,
+    ) -> Result<Vec<E::Record>, ApiError>
+    where
+        E: Readable,
+    {
+        futures_util::future::try_join_all(ids.into_iter().map(|id| self.reference(ctx, reference, id))).await
     }
 }
 

@@ -60,12 +60,16 @@ impl KoppInterview {
     }
     async fn participants(&self, ctx: &Context<'_>) -> ApiResult<Vec<KoppParticipant>> {
         let c = caller(ctx)?;
-        let mut out = Vec::new();
-        for p in c.store.kopp_participants(self.0.id).await.api()? {
-            let person = c.reference(ctx, &catalogue::PERSON, p.person_id).await?;
-            out.push(KoppParticipant { person: Person(person), role: p.role.into() });
-        }
-        Ok(out)
+        let participants = c
+            .lookup(ctx, "kopp_participants", self.0.id, async |ids| c.store.kopp_participants(&c.reader(), &ids).await)
+            .await?
+            .unwrap_or_default();
+        let persons = c.references(ctx, &catalogue::PERSON, participants.iter().map(|p| p.person_id)).await?;
+        Ok(participants
+            .into_iter()
+            .zip(persons)
+            .map(|(p, person)| KoppParticipant { person: Person(person), role: p.role.into() })
+            .collect())
     }
 }
 

@@ -65,7 +65,10 @@ impl FamilyPartner {
     /// How many current assignments the partner has.
     async fn caseload(&self, ctx: &Context<'_>) -> ApiResult<i32> {
         let c = caller(ctx)?;
-        let n = c.store.partner_caseload(&c.reader(), self.0.id).await.api()?;
+        let n = c
+            .lookup(ctx, "partner_caseloads", self.0.id, async |ids| c.store.partner_caseloads(&c.reader(), &ids).await)
+            .await?
+            .unwrap_or(0);
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 
@@ -147,7 +150,7 @@ impl FamilyPartnerAssignment {
 
     async fn eligibility(&self, ctx: &Context<'_>) -> ApiResult<ServiceEligibility> {
         let c = caller(ctx)?;
-        Ok(ServiceEligibility(c.store.service_eligibility(&c.reader(), self.0.eligibility_id).await.api()?))
+        Ok(ServiceEligibility(c.reference(ctx, &catalogue::ELIGIBILITY, self.0.eligibility_id).await?))
     }
 
     /// The caregiver the partner serves. Services never go to the child.

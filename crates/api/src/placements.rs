@@ -1,9 +1,13 @@
 //! Placements of a child out of home.
 
+use std::collections::HashMap;
+
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use kinbridge_domain::ids::{FamilyId, OrganizationId, PersonId, PlacementId};
 use kinbridge_domain::placement::{self as dplacement, NewPlacement, PlacementInput, is_cross_municipality};
+use kinbridge_persistence::lookups::VisitCount;
 use serde::Serialize;
+use uuid::Uuid;
 
 use crate::connection::{Conn, cost};
 use crate::context::caller;
@@ -88,14 +92,24 @@ impl Placement {
     /// two municipalities coordinate.
     async fn is_cross_municipality(&self, ctx: &Context<'_>) -> ApiResult<bool> {
         let c = caller(ctx)?;
-        let residences = c.store.parent_residences(&c.reader(), self.0.family_id).await.api()?;
+        let residences = c
+            .lookup(ctx, "parent_residences", self.0.family_id, async |ids| {
+                c.store.parent_residences(&c.reader(), &ids).await
+            })
+            .await?
+            .unwrap_or_default();
         Ok(is_cross_municipality(self.0.organization_id, &residences))
     }
 
     /// How the placement's contact visits are arranged, once set.
     async fn visit_arrangement(&self, ctx: &Context<'_>) -> ApiResult<Option<VisitArrangement>> {
         let c = caller(ctx)?;
-        Ok(c.store.visit_arrangement(&c.reader(), self.0.id).await.api()?.map(VisitArrangement))
+        let found = c
+            .lookup(ctx, "visit_arrangements", self.0.id, async |ids| {
+                c.store.visit_arrangements(&c.reader(), &ids).await
+            })
+            .await?;
+        Ok(found.map(VisitArrangement))
     }
 
     /// Planned, held, cancelled and missed visits planned to start from `from` up to, not
@@ -103,7 +117,17 @@ impl Placement {
     async fn visit_statistics(&self, ctx: &Context<'_>, from: Date, to: Date) -> ApiResult<VisitStatistics> {
         let c = caller(ctx)?;
         let (start, end) = crate::visits::period(from, to)?;
-        let rows = c.store.visit_counts(&c.reader(), Some(self.0.id), start, end).await.api()?;
+        let rows = c
+            .lookup(ctx, "visit_counts", self.0.id, async |ids| {
+                let counts = c.store.visit_counts(&c.reader(), Some(&ids), start, end).await?;
+                let mut by_placement: HashMap<Uuid, Vec<VisitCount>> = HashMap::new();
+                for count in counts {
+                    by_placement.entry(count.placement_id.as_uuid()).or_default().push(count);
+                }
+                Ok(by_placement)
+            })
+            .await?
+            .unwrap_or_default();
         let mut stats = kinbridge_domain::visit::VisitStatistics::default();
         rows.iter().for_each(|count| crate::visits::add_counts(&mut stats, count));
         Ok(VisitStatistics::new(from.0, to.0, &stats))
@@ -134,7 +158,9 @@ impl Placement {
     /// in immediate connection with the decision. None while nothing has been offered.
     async fn days_from_decision_to_first_offer(&self, ctx: &Context<'_>) -> ApiResult<Option<i32>> {
         let c = caller(ctx)?;
-        let first = c.store.first_offer_on(&c.reader(), self.0.id).await.api()?;
+        let first = c
+            .lookup(ctx, "first_offers_on", self.0.id, async |ids| c.store.first_offers_on(&c.reader(), &ids).await)
+            .await?;
         Ok(first.map(|on| {
             let days = kinbridge_domain::plan::days_from_decision_to_first_offer(self.0.decision_date, on);
             i32::try_from(days).unwrap_or(i32::MAX)

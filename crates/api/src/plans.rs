@@ -163,13 +163,16 @@ impl PlanReview {
 
     async fn progress(&self, ctx: &Context<'_>) -> ApiResult<Vec<GoalProgress>> {
         let c = caller(ctx)?;
-        let rows = c.store.review_progress(&c.reader(), self.0.id).await.api()?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let goal = c.reference(ctx, &catalogue::GOAL, row.goal_id).await?;
-            out.push(GoalProgress { goal: Goal(goal), score: row.score, note: row.note });
-        }
-        Ok(out)
+        let rows = c
+            .lookup(ctx, "review_progress", self.0.id, async |ids| c.store.review_progress(&c.reader(), &ids).await)
+            .await?
+            .unwrap_or_default();
+        let goals = c.references(ctx, &catalogue::GOAL, rows.iter().map(|row| row.goal_id)).await?;
+        Ok(rows
+            .into_iter()
+            .zip(goals)
+            .map(|(row, goal)| GoalProgress { goal: Goal(goal), score: row.score, note: row.note })
+            .collect())
     }
 }
 

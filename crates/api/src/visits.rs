@@ -9,8 +9,8 @@ use kinbridge_domain::text::FreeText;
 use kinbridge_domain::visit::{self as dvisit, Cancellation, NewVisit, VisitInput, VisitOutcome};
 use kinbridge_domain::when;
 use kinbridge_persistence::assoc::catalogue;
+use kinbridge_persistence::lookups::VisitCount;
 use kinbridge_persistence::records;
-use kinbridge_persistence::visits::VisitCount;
 use serde::Serialize;
 
 use crate::context::{Caller, caller};
@@ -96,12 +96,13 @@ impl ContactVisit {
     /// The family members taking part.
     async fn participants(&self, ctx: &Context<'_>) -> ApiResult<Vec<Person>> {
         let c = caller(ctx)?;
-        let ids = c.store.visit_participants(&c.reader(), self.0.id).await.api()?;
-        let mut persons = Vec::with_capacity(ids.len());
-        for id in ids {
-            persons.push(Person(c.store.person(&c.reader(), id).await.api()?));
-        }
-        Ok(persons)
+        let ids = c
+            .lookup(ctx, "visit_participants", self.0.id, async |ids| {
+                c.store.visit_participants(&c.reader(), &ids).await
+            })
+            .await?
+            .unwrap_or_default();
+        Ok(c.references(ctx, &catalogue::PERSON, ids).await?.into_iter().map(Person).collect())
     }
 
     /// Increases with every change; send it back as `expectedVersion` to detect lost updates.
@@ -309,9 +310,10 @@ impl VisitMutation {
             c.store.set_visit_arrangement(&meta, placement, &arrangement).await.map_err(under("input"))?;
         let found = c
             .store
-            .visit_arrangement(&c.reader(), placement)
+            .visit_arrangements(&c.reader(), &[placement.as_uuid()])
             .await
             .api()?
+            .remove(&placement.as_uuid())
             .ok_or(ApiError::NotFound { record_type: "VisitArrangement" })?;
         Ok(SetVisitArrangementPayload {
             visit_arrangement: VisitArrangement(found),

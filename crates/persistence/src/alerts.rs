@@ -2,7 +2,7 @@
 //! the caller's scope, so an alert never shows or counts what the caller may not see.
 
 use chrono::{Days, NaiveDate};
-use kinbridge_domain::ids::{FamilyPartnerId, PersonId};
+use kinbridge_domain::ids::PersonId;
 use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_domain::partner::{CertificationStatus, ServiceMinutes};
 use kinbridge_domain::plan::{OfferResponse, PlanStatus};
@@ -10,9 +10,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatemen
 use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
 use crate::Store;
-use crate::entities::{
-    family_partner, family_partner_assignment, family_partner_service, parent_action_plan, placement, support_offer,
-};
+use crate::entities::{family_partner, family_partner_service, parent_action_plan, placement, support_offer};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
 use crate::records;
@@ -104,20 +102,6 @@ impl Store {
         within_days: u64,
     ) -> Result<u64, StoreError> {
         Ok(certification_query(r, within_days).count(self.conn()).await?)
-    }
-
-    /// A family partner's current assignments: the caseload.
-    pub async fn partner_caseload(&self, r: &Reader<'_>, partner_id: FamilyPartnerId) -> Result<u64, StoreError> {
-        Ok(family_partner_assignment::Entity::find()
-            .filter(scope::assignments(r))
-            .filter(family_partner_assignment::Column::FamilyPartnerId.eq(partner_id.as_uuid()))
-            .filter(
-                Condition::any()
-                    .add(family_partner_assignment::Column::EndDate.is_null())
-                    .add(family_partner_assignment::Column::EndDate.gt(r.today)),
-            )
-            .count(self.conn())
-            .await?)
     }
 
     /// The services the caller may see delivered to one caregiver: day and minutes.

@@ -10,19 +10,17 @@
 use std::collections::HashMap;
 
 use kinbridge_domain::family::FamilyRole;
-use kinbridge_domain::ids::{ParentActionPlanId, PlacementId};
 use kinbridge_domain::organization::OrganizationKind;
-use kinbridge_domain::sharing::ConsentPurpose;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::Store;
-use crate::entities::{family, family_member, parent_action_plan, person, placement, plan_goal};
+use crate::entities::{family, family_member, parent_action_plan, person, placement};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
 use crate::records;
-use crate::scope::{Reader, consented_families};
+use crate::scope::Reader;
 
 /// What the residence municipality is shown of one placement.
 #[derive(Debug, Clone)]
@@ -107,44 +105,9 @@ impl Store {
     ) -> Result<u64, StoreError> {
         Ok(coordination_query(self.backend(), r, include_ended).count(self.conn()).await?)
     }
-
-    /// The goals of a plan in the coordination view, if a parent's consent to share them
-    /// with the caller stands today; `None` otherwise.
-    pub async fn coordination_goals(
-        &self,
-        r: &Reader<'_>,
-        placement_id: PlacementId,
-        plan_id: ParentActionPlanId,
-    ) -> Result<Option<Vec<records::Goal>>, StoreError> {
-        let shared = parent_action_plan::Entity::find_by_id(plan_id.as_uuid())
-            .filter(parent_action_plan::Column::PlacementId.eq(placement_id.as_uuid()))
-            .filter(
-                parent_action_plan::Column::PlacementId.in_subquery(
-                    Query::select()
-                        .column(placement::Column::Id)
-                        .from(placement::Entity)
-                        .cond_where(coordination_condition(self.backend(), r, true))
-                        .to_owned(),
-                ),
-            )
-            .filter(
-                parent_action_plan::Column::FamilyId
-                    .in_subquery(consented_families(r, ConsentPurpose::ShareWithResidenceMunicipality)),
-            )
-            .one(self.conn())
-            .await?;
-        let Some(plan) = shared else { return Ok(None) };
-        let goals = plan_goal::Entity::find()
-            .filter(plan_goal::Column::PlanId.eq(plan.id))
-            .order_by_asc(plan_goal::Column::Position)
-            .all(self.conn())
-            .await?;
-        goals.iter().for_each(|g| r.saw("Goal", g.id));
-        Ok(Some(records::all(goals)?))
-    }
 }
 
-fn coordination_condition(backend: DbBackend, r: &Reader<'_>, include_ended: bool) -> Condition {
+pub(crate) fn coordination_condition(backend: DbBackend, r: &Reader<'_>, include_ended: bool) -> Condition {
     if r.actor.organization_kind != OrganizationKind::Municipality {
         return Condition::all().add(Expr::cust("1 = 0"));
     }

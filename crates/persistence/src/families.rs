@@ -7,7 +7,7 @@ use kinbridge_domain::ids::{FamilyId, FamilyMemberId, OrganizationId, PersonId};
 use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_domain::person::{IdentifierKind, NewPerson, PersonIdentifier};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::Store;
@@ -135,41 +135,6 @@ impl Store {
         found.try_into()
     }
 
-    /// A person's identifiers; national ids among them go to the owning organisation only.
-    pub async fn person_identifiers(
-        &self,
-        r: &Reader<'_>,
-        person_id: PersonId,
-    ) -> Result<Vec<records::PersonIdentifier>, StoreError> {
-        let rows = person_identifier::Entity::find()
-            .filter(scope::person_identifiers(r))
-            .filter(person_identifier::Column::PersonId.eq(person_id.as_uuid()))
-            .order_by_asc(person_identifier::Column::Id)
-            .all(self.conn())
-            .await?;
-        if !rows.is_empty() {
-            r.saw("PersonIdentifier", person_id.as_uuid());
-        }
-        records::all(rows)
-    }
-
-    /// Where the family's parents live: the residence municipalities of its members with a
-    /// parent role.
-    pub async fn parent_residences(
-        &self,
-        r: &Reader<'_>,
-        family_id: FamilyId,
-    ) -> Result<Vec<OrganizationId>, StoreError> {
-        let parents: Vec<&str> = FamilyRole::ALL.iter().filter(|r| r.is_parent()).map(|r| r.as_str()).collect();
-        Ok(members_query(r, family_id)
-            .filter(family_member::Column::Role.is_in(parents))
-            .all(self.conn())
-            .await?
-            .into_iter()
-            .filter_map(|m| m.residence_municipality_id.map(OrganizationId::from_uuid))
-            .collect())
-    }
-
     /// One member of a family the caller may see.
     pub async fn family_member(&self, r: &Reader<'_>, id: FamilyMemberId) -> Result<records::FamilyMember, StoreError> {
         let member = family_member::Entity::find_by_id(id.as_uuid())
@@ -195,12 +160,6 @@ impl Store {
 
 fn families_query(r: &Reader<'_>) -> sea_orm::Select<family::Entity> {
     family::Entity::find().filter(scope::families(r))
-}
-
-fn members_query(r: &Reader<'_>, family_id: FamilyId) -> sea_orm::Select<family_member::Entity> {
-    family_member::Entity::find()
-        .filter(scope::members(r))
-        .filter(family_member::Column::FamilyId.eq(family_id.as_uuid()))
 }
 
 /// The family, if the caller's organisation owns it (the rule for writes); otherwise not

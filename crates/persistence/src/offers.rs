@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use kinbridge_domain::ids::{PlacementId, SupportOfferId};
 use kinbridge_domain::plan::{OfferResponse, SupportOfferKind, respond_to_offer};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, EntityTrait, QueryFilter};
 
 use crate::Store;
 use crate::entities::support_offer;
@@ -89,23 +89,4 @@ impl Store {
         r.saw("SupportOffer", found.id);
         found.try_into()
     }
-
-    /// The day of the first offer for a placement the caller may see offers of.
-    pub async fn first_offer_on(
-        &self,
-        r: &Reader<'_>,
-        placement_id: PlacementId,
-    ) -> Result<Option<NaiveDate>, StoreError> {
-        Ok(offers_query(r, placement_id)
-            .order_by_asc(support_offer::Column::OfferedOn)
-            .one(self.conn())
-            .await?
-            .map(|o| o.offered_on))
-    }
-}
-
-fn offers_query(r: &Reader<'_>, placement_id: PlacementId) -> sea_orm::Select<support_offer::Entity> {
-    support_offer::Entity::find()
-        .filter(scope::offers(r))
-        .filter(support_offer::Column::PlacementId.eq(placement_id.as_uuid()))
 }

@@ -15,7 +15,7 @@ use kinbridge_domain::parental::{
 };
 use kinbridge_domain::text::{FreeText, Name};
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::Store;
 use crate::entities::{
@@ -198,37 +198,6 @@ impl Store {
         tx.record("OtherParentSupport", id.as_uuid(), &id.to_string(), "other_parent.supported").await?;
         tx.commit(id.as_uuid()).await?;
         Ok(id)
-    }
-
-    /// Who took part in an interview the caller has already been shown.
-    pub async fn kopp_participants(
-        &self,
-        interview: KoppInterviewId,
-    ) -> Result<Vec<records::KoppParticipant>, StoreError> {
-        records::all(
-            kopp_participant::Entity::find()
-                .filter(kopp_participant::Column::InterviewId.eq(interview.as_uuid()))
-                .order_by_asc(kopp_participant::Column::PersonId)
-                .all(self.conn())
-                .await?,
-        )
-    }
-
-    /// Every pillar record of a client, oldest first: the history of each pillar.
-    pub async fn pillar_records(
-        &self,
-        r: &Reader<'_>,
-        client_id: PersonId,
-    ) -> Result<Vec<records::PillarRecord>, StoreError> {
-        let rows = resilience_pillar_record::Entity::find()
-            .filter(owned_by(resilience_pillar_record::Column::OrganizationId, r.actor))
-            .filter(resilience_pillar_record::Column::ClientId.eq(client_id.as_uuid()))
-            .order_by_asc(resilience_pillar_record::Column::RecordedOn)
-            .order_by_asc(resilience_pillar_record::Column::Id)
-            .all(self.conn())
-            .await?;
-        rows.iter().for_each(|x| r.saw("PillarRecord", x.id));
-        records::all(rows)
     }
 
     /// Adds a concrete step under a goal of one of the caller's plans, owned by a family

@@ -250,22 +250,6 @@ impl Store {
         found.try_into()
     }
 
-    /// The progress recorded at a review the caller may see.
-    pub async fn review_progress(
-        &self,
-        r: &Reader<'_>,
-        review_id: PlanReviewId,
-    ) -> Result<Vec<records::PlanReviewProgress>, StoreError> {
-        let review = self.review(r, review_id).await?;
-        records::all(
-            plan_review_progress::Entity::find()
-                .filter(plan_review_progress::Column::ReviewId.eq(review.id.as_uuid()))
-                .order_by_asc(plan_review_progress::Column::Id)
-                .all(self.conn())
-                .await?,
-        )
-    }
-
     /// Gives plans made before their next review date was stored one, once, at start.
     pub async fn backfill_review_dates(&self) -> Result<u64, StoreError> {
         let plans = parent_action_plan::Entity::find()

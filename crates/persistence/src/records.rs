@@ -352,6 +352,23 @@ where
     rows.into_iter().map(R::try_from).collect()
 }
 
+/// Reads each row as its record and groups the records by `key` (their parent's id), in
+/// the rows' order.
+pub fn grouped<M, R>(
+    rows: Vec<M>,
+    key: impl Fn(&R) -> Uuid,
+) -> Result<std::collections::HashMap<Uuid, Vec<R>>, StoreError>
+where
+    R: TryFrom<M, Error = StoreError>,
+{
+    let mut groups: std::collections::HashMap<Uuid, Vec<R>> = std::collections::HashMap::new();
+    for row in rows {
+        let record = R::try_from(row)?;
+        groups.entry(key(&record)).or_default().push(record);
+    }
+    Ok(groups)
+}
+
 impl<M> crate::page::Page<M> {
     /// Reads each row of the page as its record.
     pub fn read<R>(self) -> Result<crate::page::Page<R>, StoreError>

@@ -1,14 +1,12 @@
 //! Contact visits and their outcomes.
 
-use chrono::{DateTime, Utc};
 use kinbridge_domain::ValidationError;
 use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId, VisitArrangementId};
 use kinbridge_domain::placement::Period;
-use kinbridge_domain::visit::{CancelledBy, NewVisit, VisitArrangement, VisitOutcome, VisitStatus, record_outcome};
+use kinbridge_domain::visit::{NewVisit, VisitArrangement, VisitOutcome, VisitStatus, record_outcome};
 use sea_orm::QuerySelect;
 use sea_orm::sea_query::Expr;
-use sea_orm::sea_query::Query;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::Store;
@@ -160,32 +158,6 @@ impl Store {
         r.saw("ContactVisit", found.id);
         found.try_into()
     }
-
-    /// The persons who take part in a visit the caller may see.
-    pub async fn visit_participants(
-        &self,
-        r: &Reader<'_>,
-        visit_id: ContactVisitId,
-    ) -> Result<Vec<PersonId>, StoreError> {
-        let visit = self.contact_visit(r, visit_id).await?;
-        Ok(contact_visit_participant::Entity::find()
-            .filter(contact_visit_participant::Column::VisitId.eq(visit.id.as_uuid()))
-            .order_by_asc(contact_visit_participant::Column::PersonId)
-            .all(self.conn())
-            .await?
-            .into_iter()
-            .map(|p| PersonId::from_uuid(p.person_id))
-            .collect())
-    }
-}
-
-/// Visits in `[from, to)` by planned start, counted per placement, status and who cancelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VisitCount {
-    pub placement_id: PlacementId,
-    pub status: VisitStatus,
-    pub cancelled_by: Option<CancelledBy>,
-    pub visits: u32,
 }
 
 impl Store {
@@ -254,66 +226,6 @@ impl Store {
         tx.record("VisitArrangement", id.as_uuid(), &id.to_string(), "visit_arrangement.set").await?;
         tx.commit_as(id.as_uuid(), outcome).await?;
         Ok((id, outcome))
-    }
-
-    /// How a placement's visits are arranged, if the caller may see the placement.
-    pub async fn visit_arrangement(
-        &self,
-        r: &Reader<'_>,
-        placement_id: PlacementId,
-    ) -> Result<Option<records::VisitArrangement>, StoreError> {
-        let visible = Query::select()
-            .column(placement::Column::Id)
-            .from(placement::Entity)
-            .cond_where(scope::placements(r))
-            .to_owned();
-        let found = visit_arrangement::Entity::find()
-            .filter(visit_arrangement::Column::PlacementId.eq(placement_id.as_uuid()))
-            .filter(visit_arrangement::Column::PlacementId.in_subquery(visible))
-            .one(self.conn())
-            .await?;
-        if let Some(a) = &found {
-            r.saw("VisitArrangement", a.id);
-        }
-        found.map(TryInto::try_into).transpose()
-    }
-
-    /// Counts of the caller's visible visits planned to start in `[from, to)`, per
-    /// placement, status and who cancelled; for one placement or all. Counts show no
-    /// personal data and are not logged as reads.
-    pub async fn visit_counts(
-        &self,
-        r: &Reader<'_>,
-        placement_id: Option<PlacementId>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<VisitCount>, StoreError> {
-        let mut query = contact_visit::Entity::find()
-            .select_only()
-            .column(contact_visit::Column::PlacementId)
-            .column(contact_visit::Column::Status)
-            .column(contact_visit::Column::CancelledBy)
-            .column_as(contact_visit::Column::Id.count(), "n")
-            .filter(scope::visits(r))
-            .filter(contact_visit::Column::PlannedStart.gte(from))
-            .filter(contact_visit::Column::PlannedStart.lt(to))
-            .group_by(contact_visit::Column::PlacementId)
-            .group_by(contact_visit::Column::Status)
-            .group_by(contact_visit::Column::CancelledBy);
-        if let Some(p) = placement_id {
-            query = query.filter(contact_visit::Column::PlacementId.eq(p.as_uuid()));
-        }
-        let rows = query.into_tuple::<(Uuid, String, Option<String>, i64)>().all(self.conn()).await?;
-        rows.into_iter()
-            .map(|(placement, status, by, n)| {
-                Ok(VisitCount {
-                    placement_id: PlacementId::from_uuid(placement),
-                    status: status.parse()?,
-                    cancelled_by: by.as_deref().map(str::parse).transpose()?,
-                    visits: u32::try_from(n).unwrap_or(u32::MAX),
-                })
-            })
-            .collect()
     }
 
     /// The placement providers of placements the caller may see, by placement id.
