@@ -234,3 +234,22 @@ async fn a_damaged_row_is_answered_internal_and_logged_once_as_an_error() {
     assert!(!r.message().contains("KING"), "no detail reaches the client: {}", r.message());
     assert_eq!(app.errors_logged(), 1, "the detail is in the log, once");
 }
+
+#[tokio::test]
+async fn requests_beyond_the_concurrency_limit_wait_their_turn_and_are_answered() {
+    let app = crate::support::spawn_app_configured(|c| c.max_concurrent_requests = 1).await;
+    let org = app.municipality("Aarhus").await;
+    let requests = (0..12).map(|i| {
+        app.gql(
+            &org.token,
+            "mutation($n: String!) { createFamily(input: { name: $n }) { family { name } } }",
+            json!({ "n": format!("Family {i}") }),
+        )
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(answer.data()["createFamily"]["family"]["name"], format!("Family {i}"));
+    }
+    assert_eq!(app.family_count(&org).await, 12, "every queued request executed once");
+    assert_eq!(app.errors_logged(), 0);
+}

@@ -203,6 +203,7 @@ pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestAp
         limits: kinbridge_api::Limits::default(),
         alerts: kinbridge_api::alerts::AlertSettings::default(),
         max_body_bytes: 1024 * 1024,
+        max_concurrent_requests: 16,
         // The change feed shows a change at once: tests do not wait out a settle time.
         store: kinbridge_persistence::StoreOptions {
             change_feed_settle: std::time::Duration::ZERO,

@@ -59,6 +59,7 @@ async fn main() {
         limits: kinbridge_api::Limits::default(),
         alerts: kinbridge_api::alerts::AlertSettings::default(),
         max_body_bytes: 1024 * 1024,
+        max_concurrent_requests: 8,
         store: kinbridge_persistence::StoreOptions::default(),
     };
     let app = Application::build(&config).await.expect("the application starts");

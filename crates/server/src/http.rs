@@ -41,6 +41,8 @@ pub struct AppState {
     pub store: Store,
     pub verifier: Arc<TokenVerifier>,
     pub graphiql: bool,
+    /// Permits to execute a GraphQL request; see [`ServeConfig::max_concurrent_requests`](crate::config::ServeConfig).
+    pub executions: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -205,6 +207,11 @@ async fn execute(
     let span = tracing::info_span!("graphql", request.id = %request_id, graphql.operation = tracing::field::Empty);
     async move {
         let started = Instant::now();
+        // Requests beyond the limit wait their turn here, in arrival order, holding nothing
+        // but their body: past a few per core, more at once only adds memory and contention.
+        let Ok(_permit) = state.executions.acquire().await else {
+            return finish(internal_error(), &request_id);
+        };
         if method == Method::GET && is_mutation(&request) {
             let mut response =
                 plain_error(StatusCode::METHOD_NOT_ALLOWED, "BAD_USER_INPUT", "mutations must be sent with POST");

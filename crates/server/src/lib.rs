@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// transaction committing late is not skipped.
     #[arg(long, env = "KINBRIDGE_CHANGE_FEED_SETTLE_MS", default_value_t = 2000)]
     pub change_feed_settle_ms: u64,
+    /// How many GraphQL requests execute at once; more wait their turn. Default: four per
+    /// CPU core.
+    #[arg(long, env = "KINBRIDGE_MAX_CONCURRENT_REQUESTS")]
+    pub max_concurrent_requests: Option<usize>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -173,6 +177,12 @@ pub async fn run(cli: Cli) -> CommandResult {
     }
 }
 
+/// Four GraphQL executions per CPU core: enough to keep the cores busy while others wait
+/// on the database, few enough that memory does not grow with the number of clients.
+fn default_concurrency() -> usize {
+    4 * std::thread::available_parallelism().map(std::num::NonZero::get).unwrap_or(2)
+}
+
 async fn serve(args: ServeArgs) -> CommandResult {
     let auth = args.auth.resolve(&args.database.database_url)?;
     let production = args.auth.environment == Environment::Production;
@@ -190,6 +200,7 @@ async fn serve(args: ServeArgs) -> CommandResult {
         limits: kinbridge_api::Limits::default(),
         alerts: kinbridge_api::alerts::AlertSettings { support_offer_days: args.support_offer_days },
         max_body_bytes: 1024 * 1024,
+        max_concurrent_requests: args.max_concurrent_requests.unwrap_or_else(default_concurrency),
         store: StoreOptions {
             change_feed_settle: std::time::Duration::from_millis(args.change_feed_settle_ms),
             ..StoreOptions::default()
