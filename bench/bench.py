@@ -414,7 +414,7 @@ def main():
     p.add_argument("--postgraphile", help="the postgraphile executable (Node 22 on PATH)")
     p.add_argument("--families", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--seconds", type=int, default=5)
+    p.add_argument("--seconds", type=int, default=4)
     p.add_argument("--concurrency", default="1,8,32")
     p.add_argument("--workloads", default="a,b,c,d")
     p.add_argument("--out", default=str(HERE / "results"))
