@@ -18,6 +18,7 @@ mod m0007_batched_read_indexes;
 mod m0008_audit_reads;
 mod m0009_audit_read_arrays;
 mod m0010_write_integrity;
+mod m0011_organization_registry;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_audit_reads::Migration),
             Box::new(m0009_audit_read_arrays::Migration),
             Box::new(m0010_write_integrity::Migration),
+            Box::new(m0011_organization_registry::Migration),
         ]
     }
 }

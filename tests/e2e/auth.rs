@@ -1,4 +1,5 @@
-//! Every request needs a valid token; a refused one says nothing that helps an attacker.
+//! Every request needs a valid token; a refused one names the class of its flaw (for
+//! the operator connecting an identity provider) and nothing that helps an attacker.
 
 use kinbridge_api::auth::{TokenClaims, mint_hs256};
 use kinbridge_domain::organization::OrganizationKind;
@@ -9,11 +10,12 @@ use crate::support::{TestApp, spawn_app};
 
 const VIEWER: &str = "{ viewer { subject roles organization { name } } }";
 
-async fn assert_refused(app: &TestApp, token: &str) {
+async fn assert_refused(app: &TestApp, token: &str, reason: &str) {
     let r = app.gql(token, VIEWER, json!({})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
     assert_eq!(r.code(), "UNAUTHENTICATED");
-    assert_eq!(r.message(), "a valid bearer token is required");
+    assert_eq!(r.body["errors"][0]["extensions"]["reason"], reason, "{}", r.body);
+    assert!(r.message().starts_with("the token was refused: "), "{}", r.message());
 }
 
 #[tokio::test]
@@ -45,7 +47,7 @@ async fn an_expired_token_is_unauthenticated() {
         c.org = org.id.to_string();
         c.exp = chrono::Utc::now().timestamp() - 60;
     });
-    assert_refused(&app, &token).await;
+    assert_refused(&app, &token, "EXPIRED").await;
 }
 
 #[tokio::test]
@@ -56,7 +58,7 @@ async fn a_token_not_yet_valid_is_unauthenticated() {
         c.org = org.id.to_string();
         c.nbf = Some(chrono::Utc::now().timestamp() + 600);
     });
-    assert_refused(&app, &token).await;
+    assert_refused(&app, &token, "NOT_YET_VALID").await;
 }
 
 #[tokio::test]
@@ -75,7 +77,7 @@ async fn a_token_signed_with_another_key_is_unauthenticated() {
         iat: None,
     };
     let token = mint_hs256(&[7u8; 32], &claims).unwrap();
-    assert_refused(&app, &token).await;
+    assert_refused(&app, &token, "BAD_SIGNATURE").await;
 }
 
 #[tokio::test]
@@ -86,23 +88,28 @@ async fn a_token_for_another_issuer_or_audience_is_unauthenticated() {
         c.org = org.id.to_string();
         c.iss = "https://someone-else.example".into();
     });
-    assert_refused(&app, &other_issuer).await;
+    assert_refused(&app, &other_issuer, "WRONG_ISSUER").await;
     let other_audience = app.token_with(|c| {
         c.org = org.id.to_string();
         c.aud = "another-service".into();
     });
-    assert_refused(&app, &other_audience).await;
+    assert_refused(&app, &other_audience, "WRONG_AUDIENCE").await;
 }
 
 #[tokio::test]
 async fn a_token_naming_an_unknown_organisation_or_role_is_unauthenticated() {
     let app = spawn_app().await;
     let org = app.municipality("Aarhus").await;
-    assert_refused(&app, &app.token(kinbridge_domain::ids::OrganizationId::new(), &["CASEWORKER"])).await;
-    assert_refused(&app, &app.token(org.id, &["ADMINISTRATOR"])).await;
-    assert_refused(&app, &app.token(org.id, &[])).await;
-    let not_an_id = app.token_with(|c| c.org = "Aarhus".into());
-    assert_refused(&app, &not_an_id).await;
+    assert_refused(
+        &app,
+        &app.token(kinbridge_domain::ids::OrganizationId::new(), &["CASEWORKER"]),
+        "UNKNOWN_ORGANIZATION",
+    )
+    .await;
+    assert_refused(&app, &app.token(org.id, &["ADMINISTRATOR"]), "UNKNOWN_ROLE").await;
+    assert_refused(&app, &app.token(org.id, &[]), "NO_ROLE").await;
+    let no_such_code = app.token_with(|c| c.org = "Aarhus".into());
+    assert_refused(&app, &no_such_code, "UNKNOWN_ORGANIZATION").await;
 }
 
 #[tokio::test]
@@ -114,9 +121,9 @@ async fn an_unsigned_or_malformed_token_is_unauthenticated() {
     // `alg: none`, with the signature stripped.
     let claims = header_and_claims.split_once('.').unwrap().1;
     let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
-    assert_refused(&app, &format!("{none_header}.{claims}.")).await;
-    assert_refused(&app, &format!("{header_and_claims}.")).await;
-    assert_refused(&app, "not-a-jwt").await;
+    assert_refused(&app, &format!("{none_header}.{claims}."), "MALFORMED").await;
+    assert_refused(&app, &format!("{header_and_claims}."), "BAD_SIGNATURE").await;
+    assert_refused(&app, "not-a-jwt", "MALFORMED").await;
     let response = app
         .client
         .post(app.url())

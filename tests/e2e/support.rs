@@ -198,6 +198,7 @@ pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestAp
             audience: AUDIENCE.into(),
             keys: vec![KeySource::SharedSecret(secret.clone())],
             leeway_secs: 0,
+            claims: kinbridge_api::auth::ClaimNames::default(),
         },
         graphiql: true,
         limits: kinbridge_api::Limits::default(),

@@ -1,11 +1,12 @@
-//! Production token verification: public keys chosen by `kid`, and a corpus of tokens
-//! that must all be refused with `UNAUTHENTICATED` and no detail.
+//! Production token verification: public keys chosen by `kid`, a corpus of tokens that
+//! must all be refused with `UNAUTHENTICATED` and the class of their flaw only, claims
+//! mapped from where an identity provider puts them, and disabled organisations.
 
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use kinbridge_api::auth::KeySource;
+use kinbridge_api::auth::{ClaimNames, KeySource};
 use kinbridge_domain::ids::OrganizationId;
-use kinbridge_domain::organization::OrganizationKind;
+use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -83,15 +84,22 @@ fn with(org: OrganizationId, edit: impl FnOnce(&mut serde_json::Map<String, Valu
 }
 
 async fn status_of(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    let (status, _, body) = answer_of(app, token).await;
+    (status, body)
+}
+
+/// The status, the `WWW-Authenticate` header and the body of a request with `token`.
+async fn answer_of(app: &TestApp, token: &str) -> (StatusCode, Option<String>, Value) {
     let r = app
         .client
         .post(app.url())
         .bearer_auth(token)
-        .json(&json!({ "query": "{ viewer { subject } }" }))
+        .json(&json!({ "query": "{ viewer { subject organization { name } roles } }" }))
         .send()
         .await
         .unwrap();
-    (r.status(), r.json().await.unwrap())
+    let challenge = r.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+    (r.status(), challenge, r.json().await.unwrap())
 }
 
 #[tokio::test]
@@ -149,7 +157,7 @@ async fn a_new_signing_key_is_accepted_beside_the_old_one_during_rotation() {
 }
 
 #[tokio::test]
-async fn every_token_of_the_corpus_is_refused_without_detail() {
+async fn every_token_of_the_corpus_is_refused_with_the_class_of_its_flaw_only() {
     let (app, org) = production_like().await;
     let now = chrono::Utc::now().timestamp();
     let rs = |c: &Value| sign(Algorithm::RS256, "rsa-a", Some("rsa-2026"), c);
@@ -163,44 +171,77 @@ async fn every_token_of_the_corpus_is_refused_without_detail() {
     let signature = rest.split_once('.').unwrap().1;
     let other_payload = b64(with(org, |c| c["roles"] = json!(["MANAGER"])).to_string().as_bytes());
 
-    let corpus: Vec<(&str, String)> = vec![
-        ("alg none", format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(claims(org).to_string().as_bytes()))),
-        ("alg confusion: HS256 signed with the RSA public key, with kid", hs256_with_public_key(Some("rsa-2026"))),
-        ("alg confusion: HS256 signed with the RSA public key, no kid", hs256_with_public_key(None)),
-        ("unknown kid", sign(Algorithm::RS256, "rsa-a", Some("rsa-1999"), &claims(org))),
-        ("signed with another key under a known kid", sign(Algorithm::RS256, "rsa-b", Some("rsa-2026"), &claims(org))),
-        ("ES256 token naming the RSA key's kid", sign(Algorithm::ES256, "ec-a", Some("rsa-2026"), &claims(org))),
-        ("tampered payload", format!("{head}.{other_payload}.{signature}")),
-        ("wrong issuer", rs(&with(org, |c| c["iss"] = json!("https://evil.example")))),
-        ("wrong audience", rs(&with(org, |c| c["aud"] = json!("another-service")))),
-        ("expired beyond the leeway", rs(&with(org, |c| c["exp"] = json!(now - 120)))),
-        ("not yet valid", rs(&with(org, |c| c["nbf"] = json!(now + 600)))),
-        ("no exp", rs(&with(org, |c| drop(c.remove("exp"))))),
-        ("no sub", rs(&with(org, |c| drop(c.remove("sub"))))),
-        ("no iss", rs(&with(org, |c| drop(c.remove("iss"))))),
-        ("no aud", rs(&with(org, |c| drop(c.remove("aud"))))),
-        ("no org", rs(&with(org, |c| drop(c.remove("org"))))),
-        ("no roles", rs(&with(org, |c| drop(c.remove("roles"))))),
-        ("roles not a list", rs(&with(org, |c| c["roles"] = json!("CASEWORKER")))),
-        ("empty roles", rs(&with(org, |c| c["roles"] = json!([])))),
-        ("unknown role", rs(&with(org, |c| c["roles"] = json!(["CASEWORKER", "SUPERUSER"])))),
-        ("unregistered organisation", rs(&with(org, |c| c["org"] = json!(OrganizationId::new().to_string())))),
-        ("organisation not an id", rs(&with(org, |c| c["org"] = json!("0751")))),
-        ("not a JWT", "abc".into()),
-        ("two parts", format!("{head}.{}", b64(b"{}"))),
+    let corpus: Vec<(&str, &str, String)> = vec![
+        (
+            "alg none",
+            "MALFORMED",
+            format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(claims(org).to_string().as_bytes())),
+        ),
+        (
+            "alg confusion: HS256 signed with the RSA public key, with kid",
+            "UNKNOWN_KEY",
+            hs256_with_public_key(Some("rsa-2026")),
+        ),
+        ("alg confusion: HS256 signed with the RSA public key, no kid", "UNKNOWN_KEY", hs256_with_public_key(None)),
+        ("unknown kid", "UNKNOWN_KEY", sign(Algorithm::RS256, "rsa-a", Some("rsa-1999"), &claims(org))),
+        (
+            "signed with another key under a known kid",
+            "BAD_SIGNATURE",
+            sign(Algorithm::RS256, "rsa-b", Some("rsa-2026"), &claims(org)),
+        ),
+        (
+            "ES256 token naming the RSA key's kid",
+            "UNKNOWN_KEY",
+            sign(Algorithm::ES256, "ec-a", Some("rsa-2026"), &claims(org)),
+        ),
+        ("tampered payload", "BAD_SIGNATURE", format!("{head}.{other_payload}.{signature}")),
+        ("wrong issuer", "WRONG_ISSUER", rs(&with(org, |c| c["iss"] = json!("https://evil.example")))),
+        ("wrong audience", "WRONG_AUDIENCE", rs(&with(org, |c| c["aud"] = json!("another-service")))),
+        ("wrong audiences", "WRONG_AUDIENCE", rs(&with(org, |c| c["aud"] = json!(["another-service", "a-third"])))),
+        ("expired beyond the leeway", "EXPIRED", rs(&with(org, |c| c["exp"] = json!(now - 120)))),
+        ("not yet valid", "NOT_YET_VALID", rs(&with(org, |c| c["nbf"] = json!(now + 600)))),
+        ("no exp", "MISSING_CLAIM", rs(&with(org, |c| drop(c.remove("exp"))))),
+        ("no sub", "MISSING_CLAIM", rs(&with(org, |c| drop(c.remove("sub"))))),
+        ("no iss", "MISSING_CLAIM", rs(&with(org, |c| drop(c.remove("iss"))))),
+        ("no aud", "MISSING_CLAIM", rs(&with(org, |c| drop(c.remove("aud"))))),
+        ("no org", "MISSING_CLAIM", rs(&with(org, |c| drop(c.remove("org"))))),
+        ("no roles", "NO_ROLE", rs(&with(org, |c| drop(c.remove("roles"))))),
+        ("roles neither a list nor names", "NO_ROLE", rs(&with(org, |c| c["roles"] = json!(7)))),
+        ("empty roles", "NO_ROLE", rs(&with(org, |c| c["roles"] = json!([])))),
+        ("unknown role", "UNKNOWN_ROLE", rs(&with(org, |c| c["roles"] = json!(["CASEWORKER", "SUPERUSER"])))),
+        (
+            "unregistered organisation",
+            "UNKNOWN_ORGANIZATION",
+            rs(&with(org, |c| c["org"] = json!(OrganizationId::new().to_string()))),
+        ),
+        ("unregistered organisation code", "UNKNOWN_ORGANIZATION", rs(&with(org, |c| c["org"] = json!("0751")))),
+        ("unregistered KIND:CODE", "UNKNOWN_ORGANIZATION", rs(&with(org, |c| c["org"] = json!("MUNICIPALITY:0751")))),
+        ("not a JWT", "MALFORMED", "abc".into()),
+        ("two parts", "MALFORMED", format!("{head}.{}", b64(b"{}"))),
     ];
     assert!(corpus.len() >= 15);
     // The forged parts are well-formed base64url, so each is refused for its flaw alone.
     assert_eq!((b64(b"{}"), b64(b"ab"), b64(b"abc")), ("e30".into(), "YWI".into(), "YWJj".into()));
-    for (name, token) in &corpus {
-        let (status, body) = status_of(&app, token).await;
+    let mut misread = Vec::new();
+    for (name, reason, token) in &corpus {
+        let (status, challenge, body) = answer_of(&app, token).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {body}");
-        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{name}");
-        assert_eq!(
-            body["errors"][0]["message"], "a valid bearer token is required",
-            "{name}: the answer says nothing more"
-        );
+        let error = &body["errors"][0];
+        assert_eq!(error["extensions"]["code"], "UNAUTHENTICATED", "{name}");
+        if error["extensions"]["reason"] != *reason {
+            misread.push(format!("{name}: {} where {reason} was expected", error["extensions"]["reason"]));
+        }
+        assert_eq!(error["extensions"].as_object().unwrap().len(), 2, "{name}: nothing but the code and the class");
+        let challenge = challenge.unwrap_or_default();
+        assert!(challenge.starts_with("Bearer error=\"invalid_token\", error_description=\""), "{name}: {challenge}");
+        let description = error["message"].as_str().unwrap().strip_prefix("the token was refused: ").unwrap();
+        assert!(challenge.contains(description), "{name}: the header and the message agree");
     }
+    assert!(misread.is_empty(), "{misread:#?}");
+    // Without a token there is no error to name (RFC 6750).
+    let r = app.client.post(app.url()).json(&json!({ "query": "{ viewer { subject } }" })).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
     // And the valid token the corpus was made from is accepted.
     assert_eq!(status_of(&app, &valid).await.0, StatusCode::OK);
 }
@@ -212,4 +253,91 @@ async fn the_organisation_kind_comes_from_the_registry_not_from_the_token() {
     let token = sign(Algorithm::RS256, "rsa-a", Some("rsa-2026"), &claims(provider.id));
     let r = app.gql(&token, "mutation { createFamily(input: { name: \"X\" }) { family { id } } }", json!({})).await;
     assert_eq!(r.code(), "FORBIDDEN", "the kind comes from the registry, not the token");
+}
+
+#[tokio::test]
+async fn claims_are_read_where_the_identity_provider_puts_them() {
+    let app = spawn_app_configured(|c| {
+        c.auth.keys =
+            vec![KeySource::PublicKeyPem { algorithm: Algorithm::RS256, pem: fixture("rsa-a.pub.pem"), kid: None }];
+        c.auth.claims = ClaimNames {
+            organization: "kinbridge.organization".into(),
+            roles: "realm_access.roles".into(),
+            role_prefix: Some("kinbridge-".into()),
+        };
+    })
+    .await;
+    let org = app.municipality("Aarhus").await;
+    let code = app.store.organization(org.id).await.unwrap().code;
+    let now = chrono::Utc::now().timestamp();
+    let token = |organization: Value, roles: Value, aud: Value| {
+        sign(
+            Algorithm::RS256,
+            "rsa-a",
+            None,
+            &json!({ "sub": "kc-user-1", "iss": ISSUER, "aud": aud, "exp": now + 600,
+            "kinbridge": { "organization": organization }, "realm_access": { "roles": roles } }),
+        )
+    };
+    // Keycloak's own roles beside Kinbridge's are ignored; `aud` may be a list.
+    let keycloak_roles = json!(["offline_access", "uma_authorization", "kinbridge-CASEWORKER", "kinbridge-MANAGER"]);
+    for organization in [json!(org.id.to_string()), json!(format!("MUNICIPALITY:{code}")), json!(code)] {
+        let (status, body) =
+            status_of(&app, &token(organization.clone(), keycloak_roles.clone(), json!(["account", AUDIENCE]))).await;
+        assert_eq!(status, StatusCode::OK, "{organization}: {body}");
+        assert_eq!(body["data"]["viewer"]["subject"], "kc-user-1");
+        assert_eq!(body["data"]["viewer"]["organization"]["name"], "Aarhus");
+        assert_eq!(body["data"]["viewer"]["roles"], json!(["CASEWORKER", "MANAGER"]));
+    }
+    // Roles as one string of names, as a `scope` claim carries them.
+    let (status, body) =
+        status_of(&app, &token(json!(code), json!("openid kinbridge-CASEWORKER"), json!(AUDIENCE))).await;
+    assert_eq!((status, &body["data"]["viewer"]["roles"]), (StatusCode::OK, &json!(["CASEWORKER"])), "{body}");
+    // Only the identity provider's roles: no Kinbridge role.
+    let (status, body) = status_of(&app, &token(json!(code), json!(["offline_access"]), json!(AUDIENCE))).await;
+    assert_eq!((status, &body["errors"][0]["extensions"]["reason"]), (StatusCode::UNAUTHORIZED, &json!("NO_ROLE")));
+    // The claims at the top level are not where this service was told to look.
+    let (status, body) = status_of(&app, &sign(Algorithm::RS256, "rsa-a", None, &claims(org.id))).await;
+    assert_eq!(
+        (status, &body["errors"][0]["extensions"]["reason"]),
+        (StatusCode::UNAUTHORIZED, &json!("MISSING_CLAIM"))
+    );
+}
+
+#[tokio::test]
+async fn a_code_two_kinds_of_organisation_share_names_neither() {
+    let app = spawn_app_configured(|_| {}).await;
+    for kind in [OrganizationKind::Municipality, OrganizationKind::PlacementProvider] {
+        app.store.create_organization(&NewOrganization::parse(kind, "Shared", "S-1").unwrap()).await.unwrap();
+    }
+    let token = |org: &str| app.token_with(|c| c.org = org.to_owned());
+    let (status, body) = status_of(&app, &token("S-1")).await;
+    assert_eq!(
+        (status, &body["errors"][0]["extensions"]["reason"]),
+        (StatusCode::UNAUTHORIZED, &json!("UNKNOWN_ORGANIZATION"))
+    );
+    let (status, body) = status_of(&app, &token("PLACEMENT_PROVIDER:S-1")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_disabled_organisation_is_refused_from_the_next_request_and_keeps_its_records() {
+    let app = spawn_app_configured(|_| {}).await;
+    let org = app.municipality("Aarhus").await;
+    let created = app
+        .gql(&org.token, "mutation { createFamily(input: { name: \"Hansen\" }) { family { id } } }", json!({}))
+        .await;
+    assert!(created.data()["createFamily"]["family"]["id"].is_string());
+    assert!(app.store.set_organization_disabled(org.id, true).await.unwrap());
+    assert!(!app.store.set_organization_disabled(org.id, true).await.unwrap(), "disabling twice changes nothing");
+    let (status, challenge, body) = answer_of(&app, &org.token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["errors"][0]["extensions"]["reason"], "DISABLED_ORGANIZATION");
+    assert!(challenge.unwrap().contains("disabled"));
+    assert!(app.store.set_organization_disabled(org.id, false).await.unwrap());
+    assert_eq!(app.family_count(&org).await, 1, "enabled again, with its records");
+    let events = app.store.audit_events_for_record(org.id.as_uuid()).await.unwrap();
+    let operations: Vec<&str> = events.iter().map(|e| e.operation.as_str()).collect();
+    assert_eq!(operations, ["registerOrganization", "disableOrganization", "enableOrganization"]);
+    assert!(events.iter().all(|e| e.subject == kinbridge_persistence::write::SYSTEM_SUBJECT));
 }

@@ -1,15 +1,20 @@
 //! Token verification: from an `Authorization: Bearer …` header to an [`Actor`].
 //!
 //! Kinbridge logs no one in. It verifies JWTs issued by the agencies' identity provider:
-//! signature, issuer, audience, expiry and not-before, then checks that the organisation
-//! exists and every role is known. A refused token is answered `UNAUTHENTICATED` with no
-//! reason; the reason is logged, the token never.
+//! signature, issuer, audience, expiry and not-before, then reads the organisation and the
+//! roles from the claims an operator configured ([`ClaimNames`]) and checks that the
+//! organisation is registered and enabled and every role is known. A refused token is
+//! answered `UNAUTHENTICATED` with the class of the reason ([`AuthFailure::reason`]: expired,
+//! wrong audience, unknown organisation, …) so that an operator connecting an identity
+//! provider can act on it; claims are only looked at once the signature holds, so the
+//! reason tells a forger nothing. The token itself is never logged.
 
 use std::fmt;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use kinbridge_domain::access::{Actor, Role};
 use kinbridge_domain::ids::OrganizationId;
+use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_persistence::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +69,37 @@ struct VerifyingKey {
     key: DecodingKey,
 }
 
+/// Which claims carry the organisation and the roles. Identity providers differ: some
+/// put roles in a top-level `roles`, Keycloak in `realm_access.roles`; a dotted path
+/// reaches into nested objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    /// The claim holding the organisation: its id (`org_…`), `KIND:CODE` (such as
+    /// `MUNICIPALITY:0101`) or a code that only one kind of organisation has.
+    pub organization: String,
+    /// The claim holding the roles: a list of names, or one string of names separated by
+    /// spaces or commas.
+    pub roles: String,
+    /// When set, only roles starting with this prefix are Kinbridge's (the prefix is
+    /// removed), and the identity provider's other roles are ignored. Without it every
+    /// role must be one of Kinbridge's.
+    pub role_prefix: Option<String>,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self { organization: "org".into(), roles: "roles".into(), role_prefix: None }
+    }
+}
+
+/// What a verified token says about its caller, before the organisation is looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedClaims {
+    pub subject: String,
+    pub organization: String,
+    pub roles: Vec<String>,
+}
+
 /// Verifies tokens. Built once at start; cheap to share.
 #[derive(Clone)]
 pub struct TokenVerifier {
@@ -71,6 +107,7 @@ pub struct TokenVerifier {
     issuer: String,
     audience: String,
     leeway_secs: u64,
+    claims: ClaimNames,
 }
 
 impl fmt::Debug for TokenVerifier {
@@ -139,7 +176,20 @@ impl TokenVerifier {
                 return Err(KeyError::DuplicateKid(kid.clone()));
             }
         }
-        Ok(Self { keys, issuer: issuer.to_owned(), audience: audience.to_owned(), leeway_secs })
+        Ok(Self {
+            keys,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            leeway_secs,
+            claims: ClaimNames::default(),
+        })
+    }
+
+    /// The same verifier, reading the organisation and roles from `claims`.
+    #[must_use]
+    pub fn with_claims(mut self, claims: ClaimNames) -> Self {
+        self.claims = claims;
+        self
     }
 
     /// The token's claims, if it is valid.
@@ -148,27 +198,35 @@ impl TokenVerifier {
     /// only key of its `alg`. The algorithm is then pinned to that key's, so a token naming
     /// another (`none`, or HS256 "signed" with a public key) is refused before its
     /// signature is looked at.
-    pub fn verify(&self, token: &str) -> Result<TokenClaims, AuthFailure> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthFailure::Invalid("malformed header".into()))?;
+    pub fn verify(&self, token: &str) -> Result<VerifiedClaims, AuthFailure> {
+        use TokenProblem::{Malformed, UnknownKey};
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| AuthFailure::Invalid(Malformed, "malformed header".into()))?;
         let key = match &header.kid {
             Some(kid) => self
                 .keys
                 .iter()
                 .find(|k| k.kid.as_deref() == Some(kid.as_str()))
-                .ok_or_else(|| AuthFailure::Invalid("unknown kid".into()))?,
+                .ok_or_else(|| AuthFailure::Invalid(UnknownKey, "unknown kid".into()))?,
             None => {
                 let mut of_alg = self.keys.iter().filter(|k| k.algorithm == header.alg);
                 match (of_alg.next(), of_alg.next()) {
                     (Some(only), None) => only,
-                    (None, _) => return Err(AuthFailure::Invalid(format!("no key for {:?}", header.alg))),
+                    (None, _) => return Err(AuthFailure::Invalid(UnknownKey, format!("no key for {:?}", header.alg))),
                     (Some(_), Some(_)) => {
-                        return Err(AuthFailure::Invalid("several keys match; the token needs a kid".into()));
+                        return Err(AuthFailure::Invalid(
+                            UnknownKey,
+                            "several keys match; the token needs a kid".into(),
+                        ));
                     }
                 }
             }
         };
         if header.alg != key.algorithm {
-            return Err(AuthFailure::Invalid(format!("{:?} token for a {:?} key", header.alg, key.algorithm)));
+            return Err(AuthFailure::Invalid(
+                UnknownKey,
+                format!("{:?} token for a {:?} key", header.alg, key.algorithm),
+            ));
         }
         let mut validation = Validation::new(key.algorithm);
         validation.set_issuer(&[&self.issuer]);
@@ -177,10 +235,45 @@ impl TokenVerifier {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = self.leeway_secs;
-        jsonwebtoken::decode::<TokenClaims>(token, &key.key, &validation)
+        // Decoded as JSON: the issuer's token may carry its claims anywhere, and `aud` may
+        // be a string or a list (the validation above accepts both).
+        let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key.key, &validation)
             .map(|data| data.claims)
-            .map_err(|e| AuthFailure::Invalid(format!("{:?}", e.kind())))
+            .map_err(|e| AuthFailure::Invalid(TokenProblem::of(e.kind()), format!("{:?}", e.kind())))?;
+        self.read_claims(&claims)
     }
+
+    fn read_claims(&self, claims: &serde_json::Value) -> Result<VerifiedClaims, AuthFailure> {
+        let subject = claims["sub"]
+            .as_str()
+            .ok_or_else(|| AuthFailure::Invalid(TokenProblem::MissingClaim, "sub is not a string".into()))?;
+        let organization =
+            claim(claims, &self.claims.organization).and_then(serde_json::Value::as_str).ok_or_else(|| {
+                AuthFailure::Invalid(
+                    TokenProblem::MissingClaim,
+                    format!("no organisation in `{}`", self.claims.organization),
+                )
+            })?;
+        let names: Vec<String> = match claim(claims, &self.claims.roles) {
+            Some(serde_json::Value::Array(items)) => {
+                items.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect()
+            }
+            Some(serde_json::Value::String(names)) => {
+                names.split([' ', ',']).filter(|r| !r.is_empty()).map(str::to_owned).collect()
+            }
+            _ => Vec::new(),
+        };
+        let roles = match &self.claims.role_prefix {
+            None => names,
+            Some(prefix) => names.iter().filter_map(|r| r.strip_prefix(prefix.as_str())).map(str::to_owned).collect(),
+        };
+        Ok(VerifiedClaims { subject: subject.to_owned(), organization: organization.to_owned(), roles })
+    }
+}
+
+/// The claim at a dotted path (`realm_access.roles`).
+fn claim<'a>(claims: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    path.split('.').try_fold(claims, |value, name| value.get(name))
 }
 
 fn jwks_keys(document: &str) -> Result<Vec<VerifyingKey>, KeyError> {
@@ -208,23 +301,80 @@ fn jwks_keys(document: &str) -> Result<Vec<VerifyingKey>, KeyError> {
     Ok(keys)
 }
 
-/// Why a request was not authenticated. Logged, never returned to the caller.
+/// What is wrong with a token that did not verify, as an operator can act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    Expired,
+    NotYetValid,
+    WrongIssuer,
+    WrongAudience,
+    /// Signed with a key (or an algorithm) Kinbridge is not configured with.
+    UnknownKey,
+    BadSignature,
+    MissingClaim,
+    Malformed,
+}
+
+impl TokenProblem {
+    fn of(kind: &jsonwebtoken::errors::ErrorKind) -> Self {
+        use jsonwebtoken::errors::ErrorKind;
+        match kind {
+            ErrorKind::ExpiredSignature => Self::Expired,
+            ErrorKind::ImmatureSignature => Self::NotYetValid,
+            ErrorKind::InvalidIssuer => Self::WrongIssuer,
+            ErrorKind::InvalidAudience => Self::WrongAudience,
+            ErrorKind::InvalidSignature => Self::BadSignature,
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => Self::UnknownKey,
+            ErrorKind::MissingRequiredClaim(_) => Self::MissingClaim,
+            _ => Self::Malformed,
+        }
+    }
+}
+
+/// Why a request was not authenticated. The detail is logged; the client receives the
+/// class ([`AuthFailure::reason`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthFailure {
     #[error("no bearer token")]
     Missing,
     #[error("the Authorization header is not `Bearer <token>`")]
     Malformed,
-    #[error("token refused: {0}")]
-    Invalid(String),
+    #[error("token refused: {1}")]
+    Invalid(TokenProblem, String),
     #[error("the token's organisation is not registered")]
     UnknownOrganization,
+    #[error("the token's organisation is disabled")]
+    DisabledOrganization,
     #[error("the token names an unknown role")]
     UnknownRole,
     #[error("the token names no role")]
     NoRole,
+    /// Not a refusal: the database did not answer, so the token could not be checked.
     #[error("the organisation could not be looked up")]
     Unavailable,
+}
+
+impl AuthFailure {
+    /// The reason class a client receives (`extensions.reason`) and its wording for the
+    /// `WWW-Authenticate` header; `None` when no token was sent, which RFC 6750 answers
+    /// without an error.
+    pub fn reason(&self) -> Option<(&'static str, &'static str)> {
+        Some(match self {
+            Self::Missing | Self::Unavailable => return None,
+            Self::Malformed | Self::Invalid(TokenProblem::Malformed, _) => ("MALFORMED", "the token is malformed"),
+            Self::Invalid(TokenProblem::Expired, _) => ("EXPIRED", "the token has expired"),
+            Self::Invalid(TokenProblem::NotYetValid, _) => ("NOT_YET_VALID", "the token is not valid yet"),
+            Self::Invalid(TokenProblem::WrongIssuer, _) => ("WRONG_ISSUER", "the token is from another issuer"),
+            Self::Invalid(TokenProblem::WrongAudience, _) => ("WRONG_AUDIENCE", "the token is for another audience"),
+            Self::Invalid(TokenProblem::UnknownKey, _) => ("UNKNOWN_KEY", "the token is signed with an unknown key"),
+            Self::Invalid(TokenProblem::BadSignature, _) => ("BAD_SIGNATURE", "the token's signature does not verify"),
+            Self::Invalid(TokenProblem::MissingClaim, _) => ("MISSING_CLAIM", "the token lacks a required claim"),
+            Self::UnknownOrganization => ("UNKNOWN_ORGANIZATION", "the token's organisation is not registered"),
+            Self::DisabledOrganization => ("DISABLED_ORGANIZATION", "the token's organisation is disabled"),
+            Self::UnknownRole => ("UNKNOWN_ROLE", "the token names a role Kinbridge does not know"),
+            Self::NoRole => ("NO_ROLE", "the token names no Kinbridge role"),
+        })
+    }
 }
 
 /// Authenticates a request from its `Authorization` header value.
@@ -241,7 +391,6 @@ pub async fn authenticate(
         .filter(|t| !t.is_empty())
         .ok_or(AuthFailure::Malformed)?;
     let claims = verifier.verify(token)?;
-    let organization_id: OrganizationId = claims.org.parse().map_err(|_| AuthFailure::UnknownOrganization)?;
     let roles = claims
         .roles
         .iter()
@@ -251,15 +400,39 @@ pub async fn authenticate(
     if roles.is_empty() {
         return Err(AuthFailure::NoRole);
     }
-    let organization = match store.organization(organization_id).await {
-        Ok(org) => org,
-        Err(StoreError::NotFound { .. }) => return Err(AuthFailure::UnknownOrganization),
+    let organization = match find_organization(store, &claims.organization).await {
+        Ok(Some(org)) => org,
+        Ok(None) => return Err(AuthFailure::UnknownOrganization),
         Err(e) => {
-            tracing::error!(error = %e, "organisation look-up failed during authentication");
+            tracing::warn!(error = %e, "organisation look-up failed during authentication");
             return Err(AuthFailure::Unavailable);
         }
     };
-    Ok(Actor { subject: claims.sub, organization_id, organization_kind: organization.kind, roles })
+    if organization.disabled_at.is_some() {
+        return Err(AuthFailure::DisabledOrganization);
+    }
+    Ok(Actor { subject: claims.subject, organization_id: organization.id, organization_kind: organization.kind, roles })
+}
+
+/// The organisation a token's claim names: by id (`org_…`), by `KIND:CODE`, or by a code
+/// only one kind of organisation has.
+async fn find_organization(
+    store: &Store,
+    claim: &str,
+) -> Result<Option<kinbridge_persistence::records::Organization>, StoreError> {
+    if let Ok(id) = claim.parse::<OrganizationId>() {
+        return match store.organization(id).await {
+            Ok(org) => Ok(Some(org)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        };
+    }
+    if let Some((kind, code)) = claim.split_once(':') {
+        let Ok(kind) = kind.parse::<OrganizationKind>() else { return Ok(None) };
+        return store.organization_by_code(kind, code).await;
+    }
+    let mut found = store.organizations_with_code(claim).await?;
+    Ok(if found.len() == 1 { found.pop() } else { None })
 }
 
 /// Signs development claims with a shared secret (HS256). Used by `kinbridge token` and

@@ -26,6 +26,9 @@ pub enum ApiError {
     /// `CONFLICT`: the record's state or a concurrent write forbids the change;
     /// `extensions.existingId` names the record already there, when there is one.
     Conflict { message: String, existing_id: Option<String> },
+    /// `UNAVAILABLE`: the database cannot serve the request now; nothing was written.
+    /// Answered with HTTP 503: retry later.
+    Unavailable(&'static str),
     /// `INTERNAL`: a failure of Kinbridge itself; details are in the server log only.
     Internal,
 }
@@ -39,6 +42,7 @@ impl ApiError {
             Self::NotFound { record_type } => format!("{record_type} not found"),
             Self::BadUserInput { field, message } => format!("{field}: {message}"),
             Self::Conflict { message, .. } => message.clone(),
+            Self::Unavailable(why) => format!("{why}; nothing was written, retry later"),
             Self::Internal => "internal error; quote the request id to the operator".to_owned(),
         }
     }
@@ -50,6 +54,7 @@ impl ApiError {
             Self::NotFound { .. } => "NOT_FOUND",
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Conflict { .. } => "CONFLICT",
+            Self::Unavailable(_) => "UNAVAILABLE",
             Self::Internal => "INTERNAL",
         }
     }
@@ -108,6 +113,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(v) => v.into(),
             StoreError::Transition(t) => t.into(),
             StoreError::Conflict { message, existing_id } => Self::Conflict { message, existing_id },
+            StoreError::Unavailable(why) => Self::Unavailable(why),
             e @ (StoreError::Database(_) | StoreError::Corrupt(_)) => Self::internal(&e),
         }
     }

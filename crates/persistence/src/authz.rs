@@ -80,6 +80,9 @@ pub const WRITES: &[(&str, &str, Writers)] = {
         ("assignFamilyPartner", "FamilyPartnerAssignment", Owner),
         ("recordFamilyPartnerService", "FamilyPartnerService", AssignmentHolder),
         ("registerOrganization", "Organization", Operator),
+        ("renameOrganization", "Organization", Operator),
+        ("disableOrganization", "Organization", Operator),
+        ("enableOrganization", "Organization", Operator),
         ("setNextReviewDate", "ParentActionPlan", Operator),
     ]
 };

@@ -49,7 +49,9 @@ versioned!(
     family_partner_assignment,
 );
 
-entity!(organization, "organizations", { kind: String, name: String, code: String, created_at: DateTimeUtc });
+entity!(organization, "organizations", {
+    kind: String, name: String, code: String, created_at: DateTimeUtc, disabled_at: Option<DateTimeUtc>,
+});
 
 entity!(person, "persons", {
     organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,

@@ -25,6 +25,11 @@ pub enum StoreError {
     /// races between concurrent writes, and become [`StoreError::Conflict`] on the way in.
     #[error("database error: {0}")]
     Database(sea_orm::DbErr),
+    /// The database cannot serve the request now: it does not answer in time, refuses
+    /// connections, is read-only or is full. Nothing was written (the transaction, if
+    /// any, rolled back). Answered `UNAVAILABLE` (HTTP 503), so that a client retries later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(&'static str),
     /// A stored value no longer parses: a bug or a damaged row. Answered `INTERNAL`.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
@@ -52,7 +57,53 @@ impl From<sea_orm::DbErr> for StoreError {
         if is_concurrency_failure(&e) {
             return Self::conflict("the write collided with a concurrent one; retry");
         }
+        if let Some(why) = unavailability(&e) {
+            tracing::warn!(error = %e, "the database is unavailable");
+            return Self::Unavailable(why);
+        }
         Self::Database(e)
+    }
+}
+
+/// Why the database cannot serve requests now, if that is what `err` says: no connection
+/// within the acquire timeout, a connection refused or lost, a read-only database
+/// (PostgreSQL 25006, a standby or `default_transaction_read_only`; SQLite's READONLY) or
+/// a full disk (PostgreSQL 53100, SQLite's FULL).
+fn unavailability(err: &sea_orm::DbErr) -> Option<&'static str> {
+    use sea_orm::{DbErr, RuntimeErr};
+    let source = match err {
+        DbErr::ConnectionAcquire(_) => return Some("no database connection could be had in time"),
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        DbErr::Conn(_) => return Some("the database refused the connection"),
+        _ => return None,
+    };
+    match &**source {
+        sea_orm::sqlx::Error::PoolTimedOut | sea_orm::sqlx::Error::PoolClosed => {
+            Some("no database connection could be had in time")
+        }
+        sea_orm::sqlx::Error::Io(_) | sea_orm::sqlx::Error::Tls(_) => Some("the database connection failed"),
+        sea_orm::sqlx::Error::Database(d) => {
+            let code = d.code()?;
+            if code.len() == 5 {
+                // PostgreSQL's SQLSTATE.
+                match &*code {
+                    "25006" => Some("the database is read-only"),
+                    "53100" => Some("the database is full"),
+                    c if c.starts_with("08") || c == "57P01" || c == "57P03" => Some("the database connection failed"),
+                    _ => None,
+                }
+            } else {
+                // SQLite's extended result code, whose low byte is the primary code.
+                match code.parse::<u32>().ok()? & 0xff {
+                    8 => Some("the database is read-only"),
+                    13 => Some("the database is full"),
+                    _ => None,
+                }
+            }
+        }
+        _ => None,
     }
 }
 

@@ -61,6 +61,9 @@ pub struct Store {
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub max_connections: u32,
+    /// How long a request waits for a database connection (and a new connection for the
+    /// database to answer) before it is answered `UNAVAILABLE`.
+    pub database_timeout: Duration,
     /// How long a SQLite writer waits for the lock held by another before giving up.
     pub sqlite_busy_timeout: Duration,
     /// How long a change stays out of the change feed after it is recorded, so that a
@@ -73,6 +76,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             max_connections: 10,
+            database_timeout: Duration::from_secs(2),
             sqlite_busy_timeout: Duration::from_secs(5),
             change_feed_settle: trail::CHANGE_FEED_SETTLE,
         }
@@ -86,8 +90,8 @@ impl Store {
         let mut opts = ConnectOptions::new(url.to_owned());
         opts.max_connections(options.max_connections)
             .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(10))
+            .connect_timeout(options.database_timeout)
+            .acquire_timeout(options.database_timeout)
             .sqlx_logging(false);
         let busy = options.sqlite_busy_timeout;
         opts.map_sqlx_sqlite_opts(move |o| {

@@ -3,6 +3,7 @@
 
 use kinbridge_domain::ids::OrganizationId;
 use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::Store;
@@ -11,6 +12,14 @@ use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
 use crate::records;
 use crate::write::{WriteMeta, system_actor, unique_to_conflict};
+
+/// What registering an organisation from a list did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryOutcome {
+    Added,
+    Renamed { from: String },
+    Unchanged,
+}
 
 impl Store {
     /// Registers an organisation. Its kind and code are unique together. The audit trail
@@ -29,12 +38,88 @@ impl Store {
                 name: Set(new.name.as_str().to_owned()),
                 code: Set(new.code.as_str().to_owned()),
                 created_at: Set(tx.now),
+                disabled_at: Set(None),
             })
             .await;
         unique_to_conflict(inserted, &format!("a {} with code {} is already registered", new.kind, new.code))?;
         tx.audit("Organization", id.as_uuid()).await?;
         tx.commit(id.as_uuid()).await?;
         Ok(id)
+    }
+
+    /// Registers the organisation of `new`'s kind and code, or gives the registered one
+    /// `new`'s name: the step of an import, safe to repeat and to run from several
+    /// processes at once (they take turns on the kind and code). A disabled organisation
+    /// stays disabled.
+    pub async fn register_or_rename_organization(
+        &self,
+        new: &NewOrganization,
+    ) -> Result<(OrganizationId, RegistryOutcome), StoreError> {
+        loop {
+            let Some(found) = self.organization_by_code(new.kind, new.code.as_str()).await? else {
+                match self.create_organization(new).await {
+                    Ok(id) => return Ok((id, RegistryOutcome::Added)),
+                    // Registered meanwhile by another process: read it again.
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            if found.name == new.name.as_str() {
+                return Ok((found.id, RegistryOutcome::Unchanged));
+            }
+            let actor = system_actor(found.id, found.kind);
+            let meta =
+                WriteMeta { actor: &actor, request_id: "register", operation: "renameOrganization", idempotency: None };
+            let tx = self.begin_write(&meta).await?;
+            let renamed = tx
+                .update_where(
+                    organization::Entity::update_many()
+                        .col_expr(organization::Column::Name, Expr::value(new.name.as_str()))
+                        .filter(organization::Column::Id.eq(found.id.as_uuid()))
+                        .filter(organization::Column::Name.eq(found.name.as_str())),
+                )
+                .await?;
+            if renamed == 0 {
+                // Renamed meanwhile by another process: read it again.
+                continue;
+            }
+            tx.audit("Organization", found.id.as_uuid()).await?;
+            tx.commit(found.id.as_uuid()).await?;
+            return Ok((found.id, RegistryOutcome::Renamed { from: found.name }));
+        }
+    }
+
+    /// Disables or enables an organisation. A disabled organisation keeps its records, and
+    /// its tokens are refused from the next request on. Returns whether this changed it.
+    pub async fn set_organization_disabled(&self, id: OrganizationId, disabled: bool) -> Result<bool, StoreError> {
+        let found = self.organization(id).await?;
+        if found.disabled_at.is_some() == disabled {
+            return Ok(false);
+        }
+        let actor = system_actor(found.id, found.kind);
+        let operation = if disabled { "disableOrganization" } else { "enableOrganization" };
+        let meta = WriteMeta { actor: &actor, request_id: "register", operation, idempotency: None };
+        let tx = self.begin_write(&meta).await?;
+        let at = if disabled { Some(tx.now) } else { None };
+        let condition = if disabled {
+            organization::Column::DisabledAt.is_null()
+        } else {
+            organization::Column::DisabledAt.is_not_null()
+        };
+        let changed = tx
+            .update_where(
+                organization::Entity::update_many()
+                    .col_expr(organization::Column::DisabledAt, Expr::value(at))
+                    .filter(organization::Column::Id.eq(id.as_uuid()))
+                    .filter(condition),
+            )
+            .await?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        tx.audit("Organization", id.as_uuid()).await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(true)
     }
 
     pub async fn organization(&self, id: OrganizationId) -> Result<records::Organization, StoreError> {
@@ -57,6 +142,11 @@ impl Store {
             .await?
             .map(TryInto::try_into)
             .transpose()
+    }
+
+    /// The organisations, of any kind, registered with this code.
+    pub async fn organizations_with_code(&self, code: &str) -> Result<Vec<records::Organization>, StoreError> {
+        records::all(organization::Entity::find().filter(organization::Column::Code.eq(code)).all(self.conn()).await?)
     }
 
     pub async fn organizations(

@@ -165,6 +165,7 @@ records! {
     /// An organisation of the registry.
     organization => Organization {
         id: OrganizationId, kind: OrganizationKind, name: String, code: String, created_at: Time,
+        disabled_at: Option<Time>,
     }
 
     /// A person, known to the organisation that recorded them.

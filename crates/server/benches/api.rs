@@ -54,6 +54,7 @@ async fn main() {
             audience: "kinbridge".into(),
             keys: vec![KeySource::SharedSecret(secret.clone())],
             leeway_secs: 30,
+            claims: kinbridge_api::auth::ClaimNames::default(),
         },
         graphiql: false,
         limits: kinbridge_api::Limits::default(),

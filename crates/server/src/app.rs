@@ -52,7 +52,8 @@ impl Application {
             tracing::info!("loaded the demo data set");
         }
         let verifier =
-            TokenVerifier::new(&config.auth.keys, &config.auth.issuer, &config.auth.audience, config.auth.leeway_secs)?;
+            TokenVerifier::new(&config.auth.keys, &config.auth.issuer, &config.auth.audience, config.auth.leeway_secs)?
+                .with_claims(config.auth.claims.clone());
         let state = AppState {
             schema: kinbridge_api::schema(store.clone(), config.limits, config.alerts),
             store: store.clone(),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use jsonwebtoken::Algorithm;
 use kinbridge_api::Limits;
-use kinbridge_api::auth::KeySource;
+use kinbridge_api::auth::{ClaimNames, KeySource};
 
 /// A value that must never reach a log: a database URL with a password, a key.
 #[derive(Clone, PartialEq, Eq)]
@@ -68,6 +68,8 @@ pub struct AuthConfig {
     pub keys: Vec<KeySource>,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
+    /// Which claims carry the organisation and the roles.
+    pub claims: ClaimNames,
 }
 
 /// A configuration that cannot start the service.
@@ -112,6 +114,18 @@ pub struct AuthArgs {
     /// Clock skew tolerated on token expiry and not-before, in seconds.
     #[arg(long, env = "KINBRIDGE_JWT_LEEWAY_SECS", default_value_t = 30)]
     pub jwt_leeway_secs: u64,
+    /// The claim holding the caller's organisation: its id (`org_…`), `KIND:CODE` or a
+    /// code. A dotted path reaches into nested claims.
+    #[arg(long, env = "KINBRIDGE_JWT_ORGANIZATION_CLAIM", default_value = "org")]
+    pub jwt_organization_claim: String,
+    /// The claim holding the caller's roles (a list, or names separated by spaces or
+    /// commas), such as `realm_access.roles`.
+    #[arg(long, env = "KINBRIDGE_JWT_ROLES_CLAIM", default_value = "roles")]
+    pub jwt_roles_claim: String,
+    /// Only roles with this prefix are Kinbridge's (`kinbridge-caseworker` is
+    /// CASEWORKER); the identity provider's other roles are ignored.
+    #[arg(long, env = "KINBRIDGE_JWT_ROLE_PREFIX")]
+    pub jwt_role_prefix: Option<String>,
 }
 
 /// The issuer and audience of development tokens.
@@ -139,7 +153,13 @@ impl AuthArgs {
                         why: "production needs the identity provider's public keys; shared secrets are for development only",
                     });
                 }
-                Ok(AuthConfig { issuer, audience, keys: public, leeway_secs: self.jwt_leeway_secs })
+                Ok(AuthConfig {
+                    issuer,
+                    audience,
+                    keys: public,
+                    leeway_secs: self.jwt_leeway_secs,
+                    claims: self.claim_names()?,
+                })
             }
             Environment::Development => {
                 let keys = if public.is_empty() {
@@ -153,9 +173,25 @@ impl AuthArgs {
                     audience: self.jwt_audience.clone().unwrap_or_else(|| DEV_AUDIENCE.to_owned()),
                     keys,
                     leeway_secs: self.jwt_leeway_secs,
+                    claims: self.claim_names()?,
                 })
             }
         }
+    }
+
+    fn claim_names(&self) -> Result<ClaimNames, ConfigError> {
+        let path = |setting: &'static str, value: &str| {
+            if value.is_empty() || value.split('.').any(str::is_empty) {
+                Err(ConfigError::Invalid { setting, why: format!("`{value}` is not a claim name or dotted path") })
+            } else {
+                Ok(value.to_owned())
+            }
+        };
+        Ok(ClaimNames {
+            organization: path("KINBRIDGE_JWT_ORGANIZATION_CLAIM", &self.jwt_organization_claim)?,
+            roles: path("KINBRIDGE_JWT_ROLES_CLAIM", &self.jwt_roles_claim)?,
+            role_prefix: self.jwt_role_prefix.clone().filter(|p| !p.is_empty()),
+        })
     }
 
     pub fn dev_key_path(&self, database_url: &str) -> PathBuf {
@@ -282,7 +318,25 @@ mod tests {
             jwt_jwks_file: None,
             dev_key_file: None,
             jwt_leeway_secs: 30,
+            jwt_organization_claim: "org".into(),
+            jwt_roles_claim: "roles".into(),
+            jwt_role_prefix: None,
         }
+    }
+
+    #[test]
+    fn a_claim_path_with_an_empty_name_is_refused_and_names_the_setting() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut args = prod_args();
+        args.environment = Environment::Development;
+        args.dev_key_file = Some(dir.path().join("dev.key"));
+        args.jwt_roles_claim = "realm_access..roles".into();
+        let err = args.resolve("sqlite::memory:").unwrap_err();
+        assert!(err.to_string().contains("KINBRIDGE_JWT_ROLES_CLAIM"), "{err}");
+        args.jwt_roles_claim = "realm_access.roles".into();
+        args.jwt_role_prefix = Some("kinbridge-".into());
+        let claims = args.resolve("sqlite::memory:").unwrap().claims;
+        assert_eq!((claims.roles.as_str(), claims.role_prefix.as_deref()), ("realm_access.roles", Some("kinbridge-")));
     }
 
     #[test]

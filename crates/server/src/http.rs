@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures_util::FutureExt;
-use kinbridge_api::auth::{TokenVerifier, authenticate};
+use kinbridge_api::auth::{AuthFailure, TokenVerifier, authenticate};
 use kinbridge_api::{KinbridgeSchema, RequestContext};
 use kinbridge_persistence::Store;
 use serde_json::json;
@@ -70,15 +70,24 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .with_state(state)
 }
 
+/// Ready when the database answers within [`READY_TIMEOUT`], so that a load balancer
+/// hears of an outage at once instead of after the pool's own timeout.
 async fn ready(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(e) => {
+    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => "ready".into_response(),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+        Err(_) => {
+            tracing::warn!("readiness check failed: the database did not answer in time");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
         }
     }
 }
+
+/// How long `/health/ready` waits for the database.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
 
 /// How the response is to be encoded, from the request's `Accept` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,12 +230,10 @@ async fn execute(
         let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let actor = match authenticate(&state.store, &state.verifier, authorization).await {
             Ok(actor) => actor,
-            Err(reason) => {
-                tracing::info!(reason = %reason, "request refused: not authenticated");
-                let mut response =
-                    plain_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "a valid bearer token is required");
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                return finish(response, &request_id);
+            Err(AuthFailure::Unavailable) => return finish(unavailable(), &request_id),
+            Err(failure) => {
+                tracing::info!(reason = %failure, "request refused: not authenticated");
+                return finish(unauthenticated(&failure), &request_id);
             }
         };
         if let Some(name) = &request.operation_name {
@@ -263,7 +270,13 @@ async fn execute(
             }
         }
         let request_failed = response.data == async_graphql::Value::Null && !response.errors.is_empty();
-        let status = if encoding == Encoding::GraphQlResponse && request_failed {
+        let outage = response.errors.iter().any(|e| {
+            e.extensions.as_ref().and_then(|x| x.get("code")) == Some(&async_graphql::Value::from("UNAVAILABLE"))
+        });
+        let status = if outage {
+            // The database did not serve the request: a client or load balancer retries.
+            StatusCode::SERVICE_UNAVAILABLE
+        } else if encoding == Encoding::GraphQlResponse && request_failed {
             StatusCode::BAD_REQUEST
         } else {
             StatusCode::OK
@@ -313,6 +326,39 @@ fn finish(mut response: Response, request_id: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
+    response
+}
+
+/// `401` for a token that was refused: the reason class in `extensions.reason` and in the
+/// `WWW-Authenticate` header (RFC 6750), none when no token was sent.
+fn unauthenticated(failure: &AuthFailure) -> Response {
+    let (challenge, body) = match failure.reason() {
+        None => (
+            "Bearer".to_owned(),
+            json!({ "errors": [{ "message": "a bearer token is required",
+            "extensions": { "code": "UNAUTHENTICATED" } }] }),
+        ),
+        Some((reason, description)) => (
+            format!("Bearer error=\"invalid_token\", error_description=\"{description}\""),
+            json!({ "errors": [{ "message": format!("the token was refused: {description}"),
+                "extensions": { "code": "UNAUTHENTICATED", "reason": reason } }] }),
+        ),
+    };
+    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// `503` when the database does not answer: an outage, not a bad token.
+fn unavailable() -> Response {
+    let mut response = plain_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        "the database is unavailable; nothing was done, retry later",
+    );
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }
 

@@ -8,6 +8,7 @@ pub mod app;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod registry;
 pub mod seed;
 pub mod telemetry;
 
@@ -44,6 +45,8 @@ pub enum Command {
     Schema,
     /// Print a development token for calling the API (development only).
     Token(TokenArgs),
+    /// Keep the organisation registry: import a list, add, list, disable or enable.
+    Organizations(registry::OrganizationsArgs),
     /// Fill an empty database with a reproducible, synthetic data set, for benchmarks
     /// and load tests (no audit trail: the data are generated).
     Seed(SeedArgs),
@@ -92,6 +95,10 @@ pub struct ServeArgs {
     /// CPU core.
     #[arg(long, env = "KINBRIDGE_MAX_CONCURRENT_REQUESTS")]
     pub max_concurrent_requests: Option<usize>,
+    /// How long, in milliseconds, a request waits for the database before it is answered
+    /// 503 `UNAVAILABLE`.
+    #[arg(long, env = "KINBRIDGE_DATABASE_TIMEOUT_MS", default_value_t = 2000)]
+    pub database_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -150,6 +157,7 @@ pub async fn run(cli: Cli) -> CommandResult {
             Ok(())
         }
         Command::Token(args) => token(args).await,
+        Command::Organizations(args) => registry::run(args).await,
         Command::Seed(args) => {
             let store = Store::connect(&args.database.database_url, &StoreOptions::default()).await?;
             store.migrate().await?;
@@ -186,6 +194,9 @@ fn default_concurrency() -> usize {
 async fn serve(args: ServeArgs) -> CommandResult {
     let auth = args.auth.resolve(&args.database.database_url)?;
     let production = args.auth.environment == Environment::Production;
+    if production && args.demo {
+        return Err("--demo (KINBRIDGE_DEMO) loads invented families and is refused in production".into());
+    }
     if !production {
         tracing::warn!(
             "running in development mode: tokens are signed with a local key; set KINBRIDGE_ENV=production for real use"
@@ -203,6 +214,7 @@ async fn serve(args: ServeArgs) -> CommandResult {
         max_concurrent_requests: args.max_concurrent_requests.unwrap_or_else(default_concurrency),
         store: StoreOptions {
             change_feed_settle: std::time::Duration::from_millis(args.change_feed_settle_ms),
+            database_timeout: std::time::Duration::from_millis(args.database_timeout_ms.max(1)),
             ..StoreOptions::default()
         },
     };

@@ -214,6 +214,7 @@ async fn organizations(
                     name: Set(format!("{name} {}", i + 1)),
                     code: Set(code(i)),
                     created_at: Set(now),
+                    disabled_at: Set(None),
                 });
                 id
             })

@@ -1,0 +1,164 @@
+//! An outage of the database is answered as an outage: 503 `UNAVAILABLE` within the
+//! database timeout, never 401; readiness says so in under a second; service resumes as
+//! soon as the database is back; a read-only database refuses writes clearly and writes
+//! nothing. On PostgreSQL, through a TCP proxy the test cuts and restores (the server
+//! itself is shared by the tests running beside this one).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+use crate::support::{TestApp, spawn_app_configured};
+
+/// Forwards TCP connections to `upstream` until cut: then every open connection is
+/// closed and new ones are closed as soon as they are accepted.
+struct Proxy {
+    port: u16,
+    cut: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (flag, open) = (Arc::clone(&cut), Arc::clone(&links));
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if flag.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                open.lock().await.push(tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                }));
+            }
+        });
+        Self { port, cut, links }
+    }
+
+    async fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for link in self.links.lock().await.drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The test's app on PostgreSQL behind a proxy, with a one-second database timeout; `None`
+/// on SQLite, which has no server to lose.
+async fn behind_a_proxy() -> Option<(TestApp, Proxy)> {
+    let admin = std::env::var("KINBRIDGE_TEST_POSTGRES_URL").ok()?;
+    let server = admin.split_once('@').unwrap().1.split_once('/').unwrap().0.to_owned();
+    let proxy = Proxy::start(server.clone()).await;
+    let port = proxy.port;
+    let app = spawn_app_configured(move |c| {
+        let url = c.database_url.expose().replacen(&server, &format!("127.0.0.1:{port}"), 1);
+        c.database_url = kinbridge_server::config::Secret::new(url);
+        c.store.database_timeout = Duration::from_secs(1);
+    })
+    .await;
+    Some((app, proxy))
+}
+
+const VIEWER: &str = "{ viewer { subject } families { totalCount } }";
+const CREATE: &str = "mutation { createFamily(input: { name: \"Hansen\" }) { family { id } } }";
+
+#[tokio::test]
+async fn an_outage_is_answered_503_unavailable_in_time_and_service_resumes_when_the_database_returns() {
+    let Some((app, proxy)) = behind_a_proxy().await else { return };
+    let org = app.municipality("Aarhus").await;
+    assert_eq!(app.gql(&org.token, VIEWER, json!({})).await.status, StatusCode::OK);
+
+    proxy.cut().await;
+    for query in [VIEWER, CREATE] {
+        let started = Instant::now();
+        let r = app.gql(&org.token, query, json!({})).await;
+        let took = started.elapsed();
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+        assert_eq!(r.code(), "UNAVAILABLE", "an outage, not a bad token: {}", r.body);
+        assert!(took < Duration::from_secs(4), "answered after {took:?}, the timeout is 1 s");
+    }
+    let started = Instant::now();
+    let ready = app.client.get(format!("http://{}/health/ready", app.addr)).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < Duration::from_secs(1), "readiness answered after {:?}", started.elapsed());
+    let live = app.client.get(format!("http://{}/health/live", app.addr)).send().await.unwrap();
+    assert_eq!(live.status(), StatusCode::OK, "the process itself is alive");
+
+    proxy.restore();
+    let restored = Instant::now();
+    loop {
+        let r = app.gql(&org.token, VIEWER, json!({})).await;
+        if r.status == StatusCode::OK {
+            break;
+        }
+        assert!(restored.elapsed() < Duration::from_secs(5), "still {} after {:?}", r.status, restored.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("service resumed {:?} after the database returned", restored.elapsed());
+    assert_eq!(app.family_count(&org).await, 0, "the write refused during the outage left nothing");
+    assert_eq!(app.errors_logged(), 0, "an outage is a warning, not an error of the service");
+}
+
+#[tokio::test]
+async fn a_read_only_database_refuses_writes_clearly_and_writes_nothing() {
+    use sea_orm::ConnectionTrait;
+    let Some((app, _proxy)) = behind_a_proxy().await else { return };
+    let org = app.municipality("Aarhus").await;
+    let database = app.database_url.rsplit_once('/').unwrap().1.to_owned();
+    let admin = sea_orm::Database::connect(std::env::var("KINBRIDGE_TEST_POSTGRES_URL").unwrap()).await.unwrap();
+    let reconnect = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+    );
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE {database} SET default_transaction_read_only = on"))
+        .await
+        .unwrap();
+    admin.execute_unprepared(&reconnect).await.unwrap();
+
+    let mut refused = None;
+    for _ in 0..20 {
+        let r = app.gql(&org.token, CREATE, json!({})).await;
+        if r.code() == "UNAVAILABLE" {
+            refused = Some(r);
+            break;
+        }
+        // The first request after the connections were ended may find one of them dead.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = refused.expect("the write is refused as UNAVAILABLE");
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.message().contains("read-only"), "{}", refused.message());
+    let read = app.gql(&org.token, VIEWER, json!({})).await;
+    assert_eq!(read.status, StatusCode::OK, "reads go on: {}", read.body);
+
+    admin.execute_unprepared(&format!("ALTER DATABASE {database} RESET default_transaction_read_only")).await.unwrap();
+    admin.execute_unprepared(&reconnect).await.unwrap();
+    admin.close().await.unwrap();
+    let mut count = None;
+    for _ in 0..20 {
+        let r = app.gql(&org.token, VIEWER, json!({})).await;
+        if r.status == StatusCode::OK {
+            count = r.data()["families"]["totalCount"].as_i64();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count, Some(0), "the refused write left nothing behind");
+}
