@@ -13,6 +13,7 @@ mod corrections;
 mod everyday;
 mod families;
 mod guidance;
+mod hostile;
 mod http;
 mod idempotency;
 mod matrix;

@@ -21,6 +21,7 @@ use crate::support::{TestApp, spawn_app_configured};
 struct Proxy {
     port: u16,
     cut: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
@@ -29,12 +30,20 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicBool::new(false));
+        let stalled = Arc::new(AtomicBool::new(false));
         let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let (flag, open) = (Arc::clone(&cut), Arc::clone(&links));
+        // Connections held unanswered while stalled; they live as long as the accept loop.
+        let hold: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (flag, stall, open) = (Arc::clone(&cut), Arc::clone(&stalled), Arc::clone(&links));
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 if flag.load(Ordering::SeqCst) {
                     drop(client);
+                    continue;
+                }
+                if stall.load(Ordering::SeqCst) {
+                    // Accepted and never answered: a database that hangs.
+                    hold.lock().await.push(client);
                     continue;
                 }
                 let upstream = upstream.clone();
@@ -45,7 +54,15 @@ impl Proxy {
                 }));
             }
         });
-        Self { port, cut, links }
+        Self { port, cut, stalled, links }
+    }
+
+    /// Closes the open connections and holds new ones unanswered.
+    async fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+        for link in self.links.lock().await.drain(..) {
+            link.abort();
+        }
     }
 
     async fn cut(&self) {
@@ -57,12 +74,17 @@ impl Proxy {
 
     fn restore(&self) {
         self.cut.store(false, Ordering::SeqCst);
+        self.stalled.store(false, Ordering::SeqCst);
     }
 }
 
 /// The test's app on PostgreSQL behind a proxy, with a one-second database timeout; `None`
 /// on SQLite, which has no server to lose.
 async fn behind_a_proxy() -> Option<(TestApp, Proxy)> {
+    behind_a_proxy_with(Duration::from_secs(1), Duration::from_secs(10)).await
+}
+
+async fn behind_a_proxy_with(database_timeout: Duration, request_timeout: Duration) -> Option<(TestApp, Proxy)> {
     let admin = std::env::var("KINBRIDGE_TEST_POSTGRES_URL").ok()?;
     let server = admin.split_once('@').unwrap().1.split_once('/').unwrap().0.to_owned();
     let proxy = Proxy::start(server.clone()).await;
@@ -70,7 +92,8 @@ async fn behind_a_proxy() -> Option<(TestApp, Proxy)> {
     let app = spawn_app_configured(move |c| {
         let url = c.database_url.expose().replacen(&server, &format!("127.0.0.1:{port}"), 1);
         c.database_url = kinbridge_server::config::Secret::new(url);
-        c.store.database_timeout = Duration::from_secs(1);
+        c.store.database_timeout = database_timeout;
+        c.request_timeout = request_timeout;
     })
     .await;
     Some((app, proxy))
@@ -161,4 +184,33 @@ async fn a_read_only_database_refuses_writes_clearly_and_writes_nothing() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(count, Some(0), "the refused write left nothing behind");
+}
+
+#[tokio::test]
+async fn a_request_past_its_deadline_is_answered_timeout_and_writes_nothing() {
+    let Some((app, proxy)) = behind_a_proxy_with(Duration::from_secs(30), Duration::from_millis(500)).await else {
+        return;
+    };
+    let org = app.municipality("Aarhus").await;
+    assert_eq!(app.gql(&org.token, VIEWER, json!({})).await.status, StatusCode::OK);
+    proxy.stall().await;
+    let started = Instant::now();
+    let r = app.gql(&org.token, CREATE, json!({})).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(r.code(), "TIMEOUT", "{}", r.body);
+    assert!(started.elapsed() < Duration::from_secs(5), "answered after {:?}", started.elapsed());
+    assert!(r.message().contains("500 ms"), "{}", r.message());
+    let live = app.client.get(format!("http://{}/health/live", app.addr)).send().await.unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    proxy.restore();
+    let mut families = None;
+    for _ in 0..100 {
+        let r = app.gql(&org.token, VIEWER, json!({})).await;
+        if r.status == StatusCode::OK {
+            families = r.data()["families"]["totalCount"].as_i64();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(families, Some(0), "the stopped write left nothing");
 }

@@ -202,6 +202,8 @@ pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestAp
         },
         graphiql: true,
         limits: kinbridge_api::Limits::default(),
+        exposure: kinbridge_api::Exposure::OPEN,
+        request_timeout: std::time::Duration::from_secs(10),
         alerts: kinbridge_api::alerts::AlertSettings::default(),
         max_body_bytes: 1024 * 1024,
         max_concurrent_requests: 16,

@@ -17,6 +17,7 @@ pub mod coordination;
 pub mod corrections;
 pub mod error;
 pub mod families;
+pub mod limits;
 pub mod loader;
 pub mod offers;
 pub mod organizations;
@@ -33,6 +34,7 @@ use kinbridge_persistence::Store;
 
 pub use context::RequestContext;
 pub use error::ApiError;
+pub use limits::Limits;
 
 #[derive(MergedObject, Default, Debug)]
 #[graphql(name = "Query")]
@@ -66,33 +68,43 @@ pub struct MutationRoot(
 
 pub type KinbridgeSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Limits on what one request may ask for.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// How deeply selections may nest.
-    pub max_depth: usize,
-    /// The most a query may cost; a connection costs its page size times its nodes' cost.
-    pub max_complexity: usize,
+/// What the schema shows of itself: production hides it unless an operator asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exposure {
+    /// Whether `__schema` and `__type` answer.
+    pub introspection: bool,
+    /// Whether an unknown field's error suggests the names close to it ("Did you mean …").
+    pub suggestions: bool,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Self { max_depth: 16, max_complexity: 200_000 }
-    }
+impl Exposure {
+    /// Everything shown: development and the published contract.
+    pub const OPEN: Self = Self { introspection: true, suggestions: true };
+    /// Nothing shown: production's default.
+    pub const CLOSED: Self = Self { introspection: false, suggestions: false };
 }
 
-fn builder(limits: Limits) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+fn builder(limits: Limits, exposure: Exposure) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
+        .limit_directives(limits.max_directives);
+    if !exposure.introspection {
+        builder = builder.disable_introspection();
+    }
+    if !exposure.suggestions {
+        builder = builder.disable_suggestions();
+    }
+    builder
 }
 
-/// The schema, serving from `store`.
-pub fn schema(store: Store, limits: Limits, alerts: alerts::AlertSettings) -> KinbridgeSchema {
-    builder(limits).data(store).data(alerts).finish()
+/// The schema, serving from `store`. Check a query with [`limits::check`] before
+/// executing it.
+pub fn schema(store: Store, limits: Limits, exposure: Exposure, alerts: alerts::AlertSettings) -> KinbridgeSchema {
+    builder(limits, exposure).data(store).data(alerts).finish()
 }
 
 /// The published contract: the schema in SDL, as `schema.graphql` holds it.
 pub fn sdl() -> String {
-    builder(Limits::default()).finish().sdl()
+    builder(Limits::default(), Exposure::OPEN).finish().sdl()
 }

@@ -58,6 +58,8 @@ async fn main() {
         },
         graphiql: false,
         limits: kinbridge_api::Limits::default(),
+        exposure: kinbridge_api::Exposure::OPEN,
+        request_timeout: std::time::Duration::from_secs(10),
         alerts: kinbridge_api::alerts::AlertSettings::default(),
         max_body_bytes: 1024 * 1024,
         max_concurrent_requests: 8,

@@ -55,11 +55,13 @@ impl Application {
             TokenVerifier::new(&config.auth.keys, &config.auth.issuer, &config.auth.audience, config.auth.leeway_secs)?
                 .with_claims(config.auth.claims.clone());
         let state = AppState {
-            schema: kinbridge_api::schema(store.clone(), config.limits, config.alerts),
+            schema: kinbridge_api::schema(store.clone(), config.limits, config.exposure, config.alerts),
             store: store.clone(),
             verifier: Arc::new(verifier),
             graphiql: config.graphiql,
             executions: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests.max(1))),
+            limits: config.limits,
+            request_timeout: config.request_timeout,
         };
         let router = http::router(state, config.max_body_bytes);
         let listener = TcpListener::bind(config.listen)

@@ -48,6 +48,10 @@ pub struct ServeConfig {
     /// Serve GraphiQL on `GET /graphql` to browsers.
     pub graphiql: bool,
     pub limits: Limits,
+    /// Whether introspection and field suggestions answer (off in production unless asked).
+    pub exposure: kinbridge_api::Exposure,
+    /// How long a request may take before it is answered `TIMEOUT`.
+    pub request_timeout: std::time::Duration,
     pub alerts: kinbridge_api::alerts::AlertSettings,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
@@ -70,6 +74,41 @@ pub struct AuthConfig {
     pub leeway_secs: u64,
     /// Which claims carry the organisation and the roles.
     pub claims: ClaimNames,
+}
+
+/// `text` with every password it holds masked: the password of a URL's user
+/// (`postgres://kb:***@db/kb`) and `password=` parameters. Applied to every message the
+/// command line prints, since database errors quote the URL they were given.
+pub fn redact_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail.find(|c: char| c.is_whitespace() || matches!(c, '/' | '\'' | '"' | '?')).unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@').and_then(|user_end| authority[..user_end].find(':').map(|colon| (colon, user_end))) {
+            Some((colon, user_end)) => {
+                out.push_str(&authority[..=colon]);
+                out.push_str("***");
+                out.push_str(&authority[user_end..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    let mut masked = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(at) = rest.to_ascii_lowercase().find("password=") {
+        let (head, tail) = rest.split_at(at + "password=".len());
+        masked.push_str(head);
+        masked.push_str("***");
+        let end = tail.find(|c: char| c.is_whitespace() || matches!(c, '&' | '\'' | '"')).unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    masked.push_str(rest);
+    masked
 }
 
 /// A configuration that cannot start the service.
@@ -299,6 +338,21 @@ mod tests {
             PathBuf::from("/var/lib/kb/kinbridge-dev.key")
         );
         assert_eq!(dev_key_path("postgres://u:p@localhost/kb"), PathBuf::from("kinbridge-dev.key"));
+    }
+
+    #[test]
+    fn passwords_are_masked_in_every_message() {
+        assert_eq!(
+            redact_secrets("The connection string 'postgres://kb:hunter2@127.0.0.1:notaport/db' cannot be parsed."),
+            "The connection string 'postgres://kb:***@127.0.0.1:notaport/db' cannot be parsed."
+        );
+        assert_eq!(redact_secrets("postgres://kb:p@ss@[::1/db"), "postgres://kb:***@[::1/db");
+        assert_eq!(redact_secrets("postgres://kb@db/kb and sqlite://x.db"), "postgres://kb@db/kb and sqlite://x.db");
+        assert_eq!(
+            redact_secrets("postgres://db/kb?user=kb&password=hunter2&sslmode=require"),
+            "postgres://db/kb?user=kb&password=***&sslmode=require"
+        );
+        assert_eq!(redact_secrets("no url here"), "no url here");
     }
 
     #[test]

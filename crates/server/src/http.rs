@@ -43,6 +43,10 @@ pub struct AppState {
     pub graphiql: bool,
     /// Permits to execute a GraphQL request; see [`ServeConfig::max_concurrent_requests`](crate::config::ServeConfig).
     pub executions: Arc<tokio::sync::Semaphore>,
+    /// What a query may ask for, checked before it runs.
+    pub limits: kinbridge_api::Limits,
+    /// How long a request may take, from its arrival to its answer.
+    pub request_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for AppState {
@@ -214,8 +218,50 @@ async fn execute(
     method: Method,
 ) -> Response {
     let span = tracing::info_span!("graphql", request.id = %request_id, graphql.operation = tracing::field::Empty);
+    let deadline = state.request_timeout;
+    let id = request_id.clone();
+    let answered =
+        tokio::time::timeout(deadline, execute_within(state, headers, request, encoding, request_id, method))
+            .instrument(span.clone())
+            .await;
+    answered.unwrap_or_else(|_| {
+        span.in_scope(|| tracing::warn!(timeout_ms = deadline.as_millis() as u64, "request answered TIMEOUT"));
+        // Dropping the request's future rolled back any transaction it had open; a write
+        // that had committed is answered again by a retry with its idempotency key.
+        let message = format!("the request took longer than {} ms and was stopped; retry later", deadline.as_millis());
+        let mut response = plain_error(StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT", &message);
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        finish(response, &id)
+    })
+}
+
+async fn execute_within(
+    state: AppState,
+    headers: HeaderMap,
+    request: async_graphql::Request,
+    encoding: Encoding,
+    request_id: String,
+    method: Method,
+) -> Response {
     async move {
         let started = Instant::now();
+        // A query that asks for too much is refused before it waits for a turn or a
+        // database connection, in time linear in its length.
+        if let Err(exceeded) = kinbridge_api::limits::check(&request.query, &state.limits) {
+            tracing::info!(
+                code = exceeded.code,
+                limit = exceeded.limit,
+                found = exceeded.found,
+                "query refused: over a limit"
+            );
+            let status = if encoding == Encoding::GraphQlResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            let body = json!({ "errors": [{ "message": exceeded.message(),
+                "extensions": { "code": exceeded.code, "limit": exceeded.limit, "found": exceeded.found } }] });
+            return finish(
+                (status, [(header::CONTENT_TYPE, encoding.content_type())], body.to_string()).into_response(),
+                &request_id,
+            );
+        }
         // Requests beyond the limit wait their turn here, in arrival order, holding nothing
         // but their body: past a few per core, more at once only adds memory and contention.
         let Ok(_permit) = state.executions.acquire().await else {
@@ -261,8 +307,16 @@ async fn execute(
         // not coerce, a query too deep or complex) carry no code: they are all bad input.
         for error in &mut response.errors {
             let field = coercion_field(&error.message);
+            let limit = match error.message.as_str() {
+                "Query is nested too deep." => Some(("TOO_DEEP", state.limits.max_depth)),
+                "Query is too complex." => Some(("TOO_COMPLEX", state.limits.max_complexity)),
+                _ => None,
+            };
             let extensions = error.extensions.get_or_insert_with(Default::default);
-            if extensions.get("code").is_none() {
+            if let Some((code, limit)) = limit {
+                extensions.set("code", code);
+                extensions.set("limit", limit);
+            } else if extensions.get("code").is_none() {
                 extensions.set("code", "BAD_USER_INPUT");
                 if let Some(field) = field {
                     extensions.set("field", field);
@@ -296,7 +350,6 @@ async fn execute(
         };
         finish((status, [(header::CONTENT_TYPE, encoding.content_type())], body).into_response(), &request_id)
     }
-    .instrument(span)
     .await
 }
 

@@ -99,6 +99,13 @@ pub struct ServeArgs {
     /// 503 `UNAVAILABLE`.
     #[arg(long, env = "KINBRIDGE_DATABASE_TIMEOUT_MS", default_value_t = 2000)]
     pub database_timeout_ms: u64,
+    /// How long, in milliseconds, a request may take before it is answered 503 `TIMEOUT`.
+    #[arg(long, env = "KINBRIDGE_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// Answer introspection (`__schema`) and suggest field names in errors, also in
+    /// production (development always does).
+    #[arg(long, env = "KINBRIDGE_INTROSPECTION")]
+    pub introspection: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -137,7 +144,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kinbridge: {e}");
+            eprintln!("kinbridge: {}", config::redact_secrets(&e.to_string()));
             ExitCode::FAILURE
         }
     }
@@ -209,6 +216,12 @@ async fn serve(args: ServeArgs) -> CommandResult {
         auth,
         graphiql: !production,
         limits: kinbridge_api::Limits::default(),
+        exposure: if production && !args.introspection {
+            kinbridge_api::Exposure::CLOSED
+        } else {
+            kinbridge_api::Exposure::OPEN
+        },
+        request_timeout: std::time::Duration::from_millis(args.request_timeout_ms.max(1)),
         alerts: kinbridge_api::alerts::AlertSettings { support_offer_days: args.support_offer_days },
         max_body_bytes: 1024 * 1024,
         max_concurrent_requests: args.max_concurrent_requests.unwrap_or_else(default_concurrency),
