@@ -25,5 +25,6 @@ mod registry;
 mod rules;
 mod schema;
 mod sharing;
+mod tls;
 mod tokens;
 mod visits;
