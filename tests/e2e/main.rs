@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod batching;
 mod concurrency;
+mod connections;
 mod corrections;
 mod everyday;
 mod families;

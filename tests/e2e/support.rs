@@ -183,20 +183,19 @@ pub async fn spawn_app_with(demo: bool) -> TestApp {
 }
 
 /// Starts the application with its configuration changed by `edit`.
-pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestApp {
-    init_test_log();
-    let (database_url, database) = fresh_database().await;
-    let url = database_url.clone();
+/// The configuration every test app starts from: a random HS256 key, the tests' issuer
+/// and audience, development's openness, no settle time for the change feed.
+pub fn test_config(database_url: String) -> ServeConfig {
     let mut secret = vec![0u8; 32];
     getrandom::fill(&mut secret).expect("randomness for the test signing key");
-    let mut config = ServeConfig {
+    ServeConfig {
         database_url: Secret::new(database_url),
         listen: "127.0.0.1:0".parse().expect("BUG: a literal socket address"),
         demo: false,
         auth: AuthConfig {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
-            keys: vec![KeySource::SharedSecret(secret.clone())],
+            keys: vec![KeySource::SharedSecret(secret)],
             leeway_secs: 0,
             claims: kinbridge_api::auth::ClaimNames::default(),
         },
@@ -204,6 +203,9 @@ pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestAp
         limits: kinbridge_api::Limits::default(),
         exposure: kinbridge_api::Exposure::OPEN,
         request_timeout: std::time::Duration::from_secs(10),
+        max_connections: 1024,
+        header_read_timeout: std::time::Duration::from_secs(10),
+        shutdown_timeout: std::time::Duration::from_secs(10),
         alerts: kinbridge_api::alerts::AlertSettings::default(),
         max_body_bytes: 1024 * 1024,
         max_concurrent_requests: 16,
@@ -212,6 +214,18 @@ pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestAp
             change_feed_settle: std::time::Duration::ZERO,
             ..Default::default()
         },
+    }
+}
+
+pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    init_test_log();
+    let (database_url, database) = fresh_database().await;
+    let url = database_url.clone();
+    let mut config = test_config(database_url);
+    // The key `app.token` signs with, even when the test replaces the keys it verifies.
+    let secret = match config.auth.keys.first() {
+        Some(KeySource::SharedSecret(secret)) => secret.clone(),
+        _ => unreachable!("test_config starts with its shared secret"),
     };
     edit(&mut config);
     let app = Application::build(&config).await.expect("the application starts");

@@ -35,6 +35,15 @@ pub struct Application {
     router: Router,
     store: Store,
     local_addr: SocketAddr,
+    connections: ConnectionSettings,
+}
+
+/// How connections are held: see [`ServeConfig`]'s fields of the same names.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionSettings {
+    max_connections: usize,
+    header_read_timeout: std::time::Duration,
+    shutdown_timeout: std::time::Duration,
 }
 
 impl Application {
@@ -68,7 +77,12 @@ impl Application {
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
-        Ok(Self { listener, router, store, local_addr })
+        let connections = ConnectionSettings {
+            max_connections: config.max_connections.max(1),
+            header_read_timeout: config.header_read_timeout,
+            shutdown_timeout: config.shutdown_timeout,
+        };
+        Ok(Self { listener, router, store, local_addr, connections })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -79,7 +93,8 @@ impl Application {
         &self.store
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests under way. Keeps the
+    /// Serves until `shutdown` completes, then stops accepting, lets the requests under way
+    /// finish for up to the shutdown timeout, and returns whatever the clients do. Keeps the
     /// audit trail's monthly partitions made ahead, daily.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let store = self.store.clone();
@@ -91,10 +106,64 @@ impl Application {
                 maintain_audit_partitions(&store).await;
             }
         });
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let served = serve(self.listener, self.router, self.connections, shutdown).await;
         maintenance.abort();
         served
     }
+}
+
+/// The accept loop. Each connection is HTTP/1.1 with keep-alive; a client has the header
+/// read timeout to send a request's headers, also for each further request on a kept-alive
+/// connection, so a connection that sends nothing or trickles its headers is closed. At
+/// most `max_connections` are open: the next waits in the listen backlog until one closes.
+/// On shutdown, listening stops, idle connections close, and requests under way get the
+/// shutdown timeout to finish.
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    settings: ConnectionSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).keep_alive(true);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = Arc::clone(&slots).acquire_owned() => slot.map_err(std::io::Error::other)?,
+        };
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "a connection could not be accepted");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // A client that goes away mid-request is not the service's failure.
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("every connection closed"),
+        () = tokio::time::sleep(settings.shutdown_timeout) => {
+            tracing::warn!(timeout_ms = settings.shutdown_timeout.as_millis() as u64, "shutting down with connections still open");
+        }
+    }
+    Ok(())
 }
 
 async fn maintain_audit_partitions(store: &Store) {

@@ -52,6 +52,13 @@ pub struct ServeConfig {
     pub exposure: kinbridge_api::Exposure,
     /// How long a request may take before it is answered `TIMEOUT`.
     pub request_timeout: std::time::Duration,
+    /// The most connections open at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long a client has to send a request's headers, also between requests on a
+    /// kept-alive connection.
+    pub header_read_timeout: std::time::Duration,
+    /// On shutdown, how long requests under way may take to finish.
+    pub shutdown_timeout: std::time::Duration,
     pub alerts: kinbridge_api::alerts::AlertSettings,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,

@@ -45,11 +45,24 @@ pub enum Command {
     Schema,
     /// Print a development token for calling the API (development only).
     Token(TokenArgs),
+    /// Exit 0 when the service at --url answers its readiness check, 1 otherwise: the
+    /// health check of a container.
+    Healthcheck(HealthcheckArgs),
     /// Keep the organisation registry: import a list, add, list, disable or enable.
     Organizations(registry::OrganizationsArgs),
     /// Fill an empty database with a reproducible, synthetic data set, for benchmarks
     /// and load tests (no audit trail: the data are generated).
     Seed(SeedArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct HealthcheckArgs {
+    /// The readiness endpoint to ask (plain HTTP).
+    #[arg(long, env = "KINBRIDGE_HEALTHCHECK_URL", default_value = "http://127.0.0.1:8080/health/ready")]
+    pub url: String,
+    /// How long to wait for the answer, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -106,6 +119,17 @@ pub struct ServeArgs {
     /// production (development always does).
     #[arg(long, env = "KINBRIDGE_INTROSPECTION")]
     pub introspection: bool,
+    /// The most client connections open at once; more wait until one closes.
+    #[arg(long, env = "KINBRIDGE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// How long, in milliseconds, a client has to send a request's headers (also the idle
+    /// time allowed between requests on a kept-alive connection).
+    #[arg(long, env = "KINBRIDGE_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+    /// On SIGTERM or Ctrl-C, how long, in milliseconds, requests under way may take to
+    /// finish before the process exits anyway.
+    #[arg(long, env = "KINBRIDGE_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub shutdown_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -165,6 +189,15 @@ pub async fn run(cli: Cli) -> CommandResult {
         }
         Command::Token(args) => token(args).await,
         Command::Organizations(args) => registry::run(args).await,
+        Command::Healthcheck(args) => {
+            let timeout = std::time::Duration::from_millis(args.timeout_ms);
+            match tokio::time::timeout(timeout, healthcheck(&args.url)).await {
+                Ok(Ok(200)) => Ok(()),
+                Ok(Ok(status)) => Err(format!("{} answered {status}", args.url).into()),
+                Ok(Err(e)) => Err(format!("{}: {e}", args.url).into()),
+                Err(_) => Err(format!("{} did not answer within {} ms", args.url, args.timeout_ms).into()),
+            }
+        }
         Command::Seed(args) => {
             let store = Store::connect(&args.database.database_url, &StoreOptions::default()).await?;
             store.migrate().await?;
@@ -198,6 +231,30 @@ fn default_concurrency() -> usize {
     4 * std::thread::available_parallelism().map(std::num::NonZero::get).unwrap_or(2)
 }
 
+/// The HTTP status `url` (`http://host:port/path`) answers a GET with: a few lines of
+/// HTTP/1.1 rather than an HTTP client in the binary.
+async fn healthcheck(url: &str) -> std::io::Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "give the URL as http://host:port/path");
+    let rest = url.strip_prefix("http://").ok_or_else(invalid)?;
+    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    if authority.is_empty() {
+        return Err(invalid());
+    }
+    let address = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).await?;
+    let line = std::str::from_utf8(&head[..n]).unwrap_or_default();
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP answer"))
+}
+
 async fn serve(args: ServeArgs) -> CommandResult {
     let auth = args.auth.resolve(&args.database.database_url)?;
     let production = args.auth.environment == Environment::Production;
@@ -222,6 +279,9 @@ async fn serve(args: ServeArgs) -> CommandResult {
             kinbridge_api::Exposure::OPEN
         },
         request_timeout: std::time::Duration::from_millis(args.request_timeout_ms.max(1)),
+        max_connections: args.max_connections,
+        header_read_timeout: std::time::Duration::from_millis(args.header_read_timeout_ms.max(1)),
+        shutdown_timeout: std::time::Duration::from_millis(args.shutdown_timeout_ms),
         alerts: kinbridge_api::alerts::AlertSettings { support_offer_days: args.support_offer_days },
         max_body_bytes: 1024 * 1024,
         max_concurrent_requests: args.max_concurrent_requests.unwrap_or_else(default_concurrency),
