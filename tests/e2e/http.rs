@@ -254,3 +254,61 @@ async fn requests_beyond_the_concurrency_limit_wait_their_turn_and_are_answered(
     assert_eq!(app.family_count(&org).await, 12, "every queued request executed once");
     assert_eq!(app.errors_logged(), 0);
 }
+
+#[tokio::test]
+async fn browsers_of_the_configured_origins_may_call_the_api_and_no_others() {
+    let app = crate::support::spawn_app_configured(|c| c.cors_origins = vec!["https://partner.example".into()]).await;
+    let org = app.municipality("Aarhus").await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url())
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+    };
+    let allowed = preflight("https://partner.example").await.unwrap();
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://partner.example");
+    let methods = allowed.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+    assert!(methods.contains("POST"), "{methods}");
+    let headers = allowed.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(headers.contains("authorization"), "{headers}");
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none(), "another origin is not allowed");
+    let r = app
+        .client
+        .post(app.url())
+        .header("origin", "https://partner.example")
+        .bearer_auth(&org.token)
+        .json(&json!({ "query": "{ viewer { subject } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://partner.example");
+    let exposed = r.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(exposed.contains("x-request-id"), "{exposed}");
+    // Off by default: no CORS header at all.
+    let plain = spawn_app().await;
+    let r = plain
+        .client
+        .request(reqwest::Method::OPTIONS, plain.url())
+        .header("origin", "https://partner.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}
+
+#[test]
+fn a_cors_origin_that_is_not_an_origin_is_refused_at_start() {
+    assert!(kinbridge_server::http::cors(&["https://app.example/path".into()]).is_err());
+    assert!(kinbridge_server::http::cors(&["app.example".into()]).is_err());
+    assert!(
+        kinbridge_server::http::cors(&["https://app.example".into(), "http://localhost:3000".into()])
+            .unwrap()
+            .is_some()
+    );
+    assert!(kinbridge_server::http::cors(&[]).unwrap().is_none());
+}

@@ -63,6 +63,7 @@ async fn main() {
         max_connections: 1024,
         header_read_timeout: std::time::Duration::from_secs(10),
         shutdown_timeout: std::time::Duration::from_secs(10),
+        cors_origins: Vec::new(),
         alerts: kinbridge_api::alerts::AlertSettings::default(),
         max_body_bytes: 1024 * 1024,
         max_concurrent_requests: 8,

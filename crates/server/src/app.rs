@@ -24,6 +24,8 @@ pub enum StartError {
     Demo(StoreError),
     #[error("cannot use the token verification key: {0}")]
     Key(#[from] KeyError),
+    #[error("KINBRIDGE_CORS_ORIGINS is invalid: {0}")]
+    Cors(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -73,6 +75,10 @@ impl Application {
             request_timeout: config.request_timeout,
         };
         let router = http::router(state, config.max_body_bytes);
+        let router = match http::cors(&config.cors_origins).map_err(StartError::Cors)? {
+            Some(cors) => router.layer(cors),
+            None => router,
+        };
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;

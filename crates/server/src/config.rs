@@ -59,6 +59,8 @@ pub struct ServeConfig {
     pub header_read_timeout: std::time::Duration,
     /// On shutdown, how long requests under way may take to finish.
     pub shutdown_timeout: std::time::Duration,
+    /// The browser origins (`https://app.example`) allowed to call the API; none by default.
+    pub cors_origins: Vec<String>,
     pub alerts: kinbridge_api::alerts::AlertSettings,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,

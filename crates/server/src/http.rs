@@ -78,6 +78,30 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .with_state(state)
 }
 
+/// CORS for the browser front ends of partner agencies: exactly these origins may call
+/// `/graphql` with a bearer token (no cookies are involved, so no credentials mode); `None`
+/// when no origin is configured, and browsers then refuse cross-origin calls.
+pub fn cors(origins: &[String]) -> Result<Option<tower_http::cors::CorsLayer>, String> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let mut allowed = Vec::with_capacity(origins.len());
+    for origin in origins {
+        let well_formed = (origin.starts_with("https://") || origin.starts_with("http://"))
+            && !origin.trim_start_matches("https://").trim_start_matches("http://").contains('/');
+        let value = HeaderValue::from_str(origin).ok().filter(|_| well_formed);
+        allowed.push(value.ok_or_else(|| format!("`{origin}` is not an origin such as https://app.example"))?);
+    }
+    Ok(Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(allowed)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, REQUEST_ID.clone()])
+            .expose_headers([REQUEST_ID.clone()])
+            .max_age(std::time::Duration::from_secs(600)),
+    ))
+}
+
 /// Ready when the database answers within [`READY_TIMEOUT`], so that a load balancer
 /// hears of an outage at once instead of after the pool's own timeout.
 async fn ready(State(state): State<AppState>) -> Response {
@@ -228,7 +252,8 @@ async fn execute(
         // database connection, in time linear in its length.
         if let Err(exceeded) = kinbridge_api::limits::check(&request.query, &state.limits) {
             tracing::info!(
-                code = exceeded.code,
+                http.status = status_for_refusal(encoding),
+                error.codes = exceeded.code,
                 limit = exceeded.limit,
                 found = exceeded.found,
                 "query refused: over a limit"
@@ -255,9 +280,12 @@ async fn execute(
         let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let actor = match authenticate(&state.store, &state.verifier, authorization).await {
             Ok(actor) => actor,
-            Err(AuthFailure::Unavailable) => return finish(unavailable(), &request_id),
+            Err(AuthFailure::Unavailable) => {
+                tracing::warn!(http.status = 503, error.codes = "UNAVAILABLE", "request refused: the token's organisation could not be looked up");
+                return finish(unavailable(), &request_id);
+            }
             Err(failure) => {
-                tracing::info!(reason = %failure, "request refused: not authenticated");
+                tracing::info!(http.status = 401, error.codes = "UNAUTHENTICATED", reason = %failure, "request refused: not authenticated");
                 return finish(unauthenticated(&failure), &request_id);
             }
         };
@@ -314,9 +342,17 @@ async fn execute(
         } else {
             StatusCode::OK
         };
+        let codes: Vec<String> = response
+            .errors
+            .iter()
+            .filter_map(|e| e.extensions.as_ref().and_then(|x| x.get("code")).map(ToString::to_string))
+            .map(|c| c.trim_matches('"').to_owned())
+            .collect();
         tracing::info!(
             organization.id = %organization,
+            http.status = status.as_u16(),
             errors = response.errors.len(),
+            error.codes = %codes.join(","),
             duration_ms = started.elapsed().as_millis() as u64,
             "graphql request handled"
         );
@@ -416,6 +452,12 @@ fn unavailable() -> Response {
     );
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
+}
+
+/// The status of a request refused before it ran: 400 under the GraphQL response media
+/// type, 200 under plain JSON (GraphQL over HTTP).
+fn status_for_refusal(encoding: Encoding) -> u16 {
+    if encoding == Encoding::GraphQlResponse { 400 } else { 200 }
 }
 
 fn internal_error() -> Response {

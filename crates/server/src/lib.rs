@@ -130,6 +130,10 @@ pub struct ServeArgs {
     /// finish before the process exits anyway.
     #[arg(long, env = "KINBRIDGE_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
     pub shutdown_timeout_ms: u64,
+    /// Browser origins allowed to call the API, comma-separated, each exactly as the
+    /// browser sends it (`https://app.example`). None by default: no CORS.
+    #[arg(long, env = "KINBRIDGE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -282,6 +286,7 @@ async fn serve(args: ServeArgs) -> CommandResult {
         max_connections: args.max_connections,
         header_read_timeout: std::time::Duration::from_millis(args.header_read_timeout_ms.max(1)),
         shutdown_timeout: std::time::Duration::from_millis(args.shutdown_timeout_ms),
+        cors_origins: args.cors_origins.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
         alerts: kinbridge_api::alerts::AlertSettings { support_offer_days: args.support_offer_days },
         max_body_bytes: 1024 * 1024,
         max_concurrent_requests: args.max_concurrent_requests.unwrap_or_else(default_concurrency),
