@@ -312,3 +312,42 @@ fn a_cors_origin_that_is_not_an_origin_is_refused_at_start() {
     );
     assert!(kinbridge_server::http::cors(&[]).unwrap().is_none());
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_operation_and_outcome_limits_audit_and_the_pool() {
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    let send = |body: Value, token: &str| app.client.post(app.url()).bearer_auth(token).json(&body).send();
+    for _ in 0..3 {
+        send(
+            json!({ "query": "query CaseworkerPage { families { totalCount } }", "operationName": "CaseworkerPage" }),
+            &org.token,
+        )
+        .await
+        .unwrap();
+    }
+    send(json!({ "query": "{ family(id: \"fam_00000000000000000000000000000000\") { name } }" }), &org.token)
+        .await
+        .unwrap();
+    send(json!({ "query": "{ viewer { subject } }" }), "not-a-token").await.unwrap();
+    let aliases: String = (0..150).map(|i| format!(" a{i}: viewer {{ subject }}")).collect();
+    send(json!({ "query": format!("{{{aliases} }}") }), &org.token).await.unwrap();
+
+    let r = app.client.get(format!("http://{}/metrics", app.addr)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert_eq!(value(r#"kinbridge_graphql_requests_total{operation="CaseworkerPage",outcome="ok"}"#), 3.0);
+    assert_eq!(value(r#"kinbridge_graphql_requests_total{operation="anonymous",outcome="NOT_FOUND"}"#), 1.0);
+    assert_eq!(value(r#"kinbridge_graphql_requests_total{operation="anonymous",outcome="UNAUTHENTICATED"}"#), 1.0);
+    assert_eq!(value(r#"kinbridge_limits_hit_total{code="TOO_MANY_ALIASES"}"#), 1.0);
+    assert_eq!(value(r#"kinbridge_graphql_request_duration_seconds_count{operation="CaseworkerPage"}"#), 3.0);
+    assert!(value("kinbridge_audit_write_duration_seconds_count") >= 4.0);
+    assert!(value(r#"kinbridge_database_connections{state="idle"}"#) >= 1.0);
+    assert!(text.contains("kinbridge_requests_waiting"), "{text}");
+    assert!(!text.contains("Aarhus") && !text.contains(&org.token), "nothing personal, no token");
+}

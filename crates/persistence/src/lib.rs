@@ -128,6 +128,21 @@ impl Store {
         self.db.ping().await
     }
 
+    /// The connection pool now: connections open, and how many of them are idle.
+    pub fn pool_usage(&self) -> (u32, usize) {
+        match self.backend() {
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DbBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => (0, 0),
+        }
+    }
+
     /// How many SQL statements this store has sent since it connected: what the
     /// statement-count tests and the benchmark divide by the number of requests.
     pub fn statements_sent(&self) -> u64 {

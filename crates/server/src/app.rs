@@ -73,6 +73,7 @@ impl Application {
             executions: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests.max(1))),
             limits: config.limits,
             request_timeout: config.request_timeout,
+            metrics: Arc::new(crate::metrics::Metrics::default()),
         };
         let router = http::router(state, config.max_body_bytes);
         let router = match http::cors(&config.cors_origins).map_err(StartError::Cors)? {

@@ -47,6 +47,7 @@ pub struct AppState {
     pub limits: kinbridge_api::Limits,
     /// How long a request may take, from its arrival to its answer.
     pub request_timeout: std::time::Duration,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -70,6 +71,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
         // The names Kubernetes-style probes expect, for the same checks.
+        .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .fallback(|| async { plain_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route; the API is at /graphql") })
@@ -100,6 +102,12 @@ pub fn cors(origins: &[String]) -> Result<Option<tower_http::cors::CorsLayer>, S
             .expose_headers([REQUEST_ID.clone()])
             .max_age(std::time::Duration::from_secs(600)),
     ))
+}
+
+/// The metrics, in the Prometheus text format (see `metrics.rs`).
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(&state.store);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 /// Ready when the database answers within [`READY_TIMEOUT`], so that a load balancer
@@ -248,9 +256,13 @@ async fn execute(
     let span = tracing::info_span!("graphql", request.id = %request_id, graphql.operation = tracing::field::Empty);
     async move {
         let started = Instant::now();
+        let operation = request.operation_name.clone();
+        let count = |outcome: &str| state.metrics.request(operation.as_deref(), outcome, started.elapsed());
         // A query that asks for too much is refused before it waits for a turn or a
         // database connection, in time linear in its length.
         if let Err(exceeded) = kinbridge_api::limits::check(&request.query, &state.limits) {
+            state.metrics.limit_hit(exceeded.code);
+            count(exceeded.code);
             tracing::info!(
                 http.status = status_for_refusal(encoding),
                 error.codes = exceeded.code,
@@ -268,10 +280,15 @@ async fn execute(
         }
         // Requests beyond the limit wait their turn here, in arrival order, holding nothing
         // but their body: past a few per core, more at once only adds memory and contention.
+        let waiting = state.metrics.waiting();
         let Ok(_permit) = state.executions.acquire().await else {
+            count("INTERNAL");
             return finish(internal_error(), &request_id);
         };
+        drop(waiting);
+        let _executing = state.metrics.executing();
         if method == Method::GET && is_mutation(&request) {
+            count("BAD_USER_INPUT");
             let mut response =
                 plain_error(StatusCode::METHOD_NOT_ALLOWED, "BAD_USER_INPUT", "mutations must be sent with POST");
             response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -282,10 +299,12 @@ async fn execute(
             Ok(actor) => actor,
             Err(AuthFailure::Unavailable) => {
                 tracing::warn!(http.status = 503, error.codes = "UNAVAILABLE", "request refused: the token's organisation could not be looked up");
+                count("UNAVAILABLE");
                 return finish(unavailable(), &request_id);
             }
             Err(failure) => {
                 tracing::info!(http.status = 401, error.codes = "UNAUTHENTICATED", reason = %failure, "request refused: not authenticated");
+                count("UNAUTHENTICATED");
                 return finish(unauthenticated(&failure), &request_id);
             }
         };
@@ -300,13 +319,18 @@ async fn execute(
             Ok(response) => response,
             Err(_) => {
                 tracing::error!("request failed: a resolver panicked");
+                count("INTERNAL");
                 return finish(internal_error(), &request_id);
             }
         };
         // The audit trail records what the caller was shown before the response leaves: a
         // read whose audit event could not be written is never answered.
         let shown = reads.take();
-        if let Err(e) = state.store.record_reads(&actor, &request_id, &shown).await {
+        let auditing = Instant::now();
+        let audited = state.store.record_reads(&actor, &request_id, &shown).await;
+        state.metrics.audit_written(auditing.elapsed());
+        if let Err(e) = audited {
+            count("INTERNAL");
             tracing::error!(error = %e, reads = shown.len(), "response withheld: its reads could not be audited");
             return finish(internal_error(), &request_id);
         }
@@ -356,6 +380,7 @@ async fn execute(
             duration_ms = started.elapsed().as_millis() as u64,
             "graphql request handled"
         );
+        count(codes.first().map_or("ok", String::as_str));
         let body = match serde_json::to_vec(&response) {
             Ok(body) => body,
             Err(e) => {
@@ -384,6 +409,7 @@ async fn deadline(
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(request.id = %id, timeout_ms = limit.as_millis() as u64, "request answered TIMEOUT");
+            state.metrics.request(None, "TIMEOUT", limit);
             let message = format!("the request took longer than {} ms and was stopped; retry later", limit.as_millis());
             let mut response = plain_error(StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT", &message);
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
