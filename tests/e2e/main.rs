@@ -18,6 +18,7 @@ mod guidance;
 mod hostile;
 mod http;
 mod idempotency;
+mod logs;
 mod matrix;
 mod outage;
 mod partners;

@@ -124,8 +124,38 @@ fn init_test_log() {
             let filter = if filter == "1" || filter.is_empty() { "info".to_owned() } else { filter };
             tracing_subscriber::fmt::layer().with_test_writer().with_filter(tracing_subscriber::EnvFilter::new(filter))
         });
-        let _ = tracing_subscriber::registry().with(shown).with(ErrorLines).try_init();
+        // Every line the service logs, as JSON at debug level for Kinbridge's crates, kept
+        // for the test that no line holds personal data or a token (tests/e2e/logs.rs).
+        let kept = tracing_subscriber::fmt::layer().json().with_writer(|| KeptLog).with_filter(
+            tracing_subscriber::EnvFilter::new(
+                "warn,kinbridge=debug,kinbridge_api=debug,kinbridge_persistence=debug,kinbridge_server=debug",
+            ),
+        );
+        let _ = tracing_subscriber::registry().with(shown).with(ErrorLines).with(kept).try_init();
     });
+}
+
+/// Every log line of this test process so far (see `init_test_log`).
+pub static LOG: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct KeptLog;
+
+impl std::io::Write for KeptLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut log) = LOG.lock() {
+            log.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The log so far, as text.
+pub fn kept_log() -> String {
+    LOG.lock().map(|l| String::from_utf8_lossy(&l).into_owned()).unwrap_or_default()
 }
 
 /// An organisation and a token for one of its people.

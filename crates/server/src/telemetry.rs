@@ -6,7 +6,13 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber: human-readable lines, or JSON lines when
 /// `KINBRIDGE_LOG_FORMAT=json`. `RUST_LOG` filters, by default `info`.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Whatever RUST_LOG asks: sea-orm and sqlx print statements with their values below
+    // warn, and values are personal data.
+    let filter = ["sqlx=warn", "sea_orm=warn"]
+        .iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, tracing_subscriber::EnvFilter::add_directive);
     // Colour only for a person at a terminal: never ANSI codes in files and pipes.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
