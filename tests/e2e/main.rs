@@ -11,6 +11,7 @@ mod batching;
 mod concurrency;
 mod connections;
 mod corrections;
+mod crash;
 mod deploy;
 mod everyday;
 mod families;

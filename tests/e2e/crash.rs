@@ -1,0 +1,161 @@
+//! Nothing acknowledged is lost when the process dies: writes under a steady load, the
+//! server killed with SIGKILL, restarted on the same database, and every write that was
+//! answered is there, once, and its idempotency key still answers it.
+//!
+//! The server must be a process of its own to be killed, and the end-to-end suite has no
+//! binary to start, so the test starts this same test executable, running only
+//! [`crash_child_server`], which serves until it is killed when `KINBRIDGE_CRASH_CHILD`
+//! names the database and port (and returns at once otherwise).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kinbridge_api::auth::{KeySource, TokenClaims, mint_hs256};
+use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
+use kinbridge_persistence::{Store, StoreOptions};
+use serde_json::{Value, json};
+
+use crate::support::{AUDIENCE, ISSUER, fresh_database, test_config};
+
+const CHILD: &str = "KINBRIDGE_CRASH_CHILD";
+
+/// Entry point of the server process the crash test kills (see the module's comment).
+#[tokio::test]
+async fn crash_child_server() {
+    let Ok(spec) = std::env::var(CHILD) else { return };
+    let spec: Value = serde_json::from_str(&spec).unwrap();
+    let mut config = test_config(spec["database_url"].as_str().unwrap().to_owned());
+    config.auth.keys = vec![KeySource::SharedSecret(hex(spec["secret"].as_str().unwrap()))];
+    config.listen = format!("127.0.0.1:{}", spec["port"]).parse().unwrap();
+    let app = kinbridge_server::app::Application::build(&config).await.unwrap();
+    app.run(std::future::pending()).await.unwrap();
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+fn start(spec: &str) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash::crash_child_server", "--test-threads=1"])
+        .env(CHILD, spec)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_ready(client: &reqwest::Client, port: u16) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        if client
+            .get(format!("http://127.0.0.1:{port}/health/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not become ready");
+}
+
+const CREATE: &str = "mutation($i: CreateFamilyInput!) { createFamily(input: $i) { family { id name } } }";
+
+#[tokio::test]
+async fn every_acknowledged_write_survives_a_kill_9_and_a_restart() {
+    if std::env::var(CHILD).is_ok() {
+        return;
+    }
+    let (database_url, _database) = fresh_database().await;
+    let store =
+        Store::connect(&database_url, &StoreOptions { max_connections: 1, ..StoreOptions::default() }).await.unwrap();
+    store.migrate().await.unwrap();
+    let org = store
+        .create_organization(&NewOrganization::parse(OrganizationKind::Municipality, "Aarhus", "0751").unwrap())
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let spec = json!({ "database_url": database_url, "port": port,
+        "secret": secret.iter().map(|b| format!("{b:02x}")).collect::<String>() })
+    .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let claims = TokenClaims {
+        sub: "integration".into(),
+        org: org.to_string(),
+        roles: vec!["CASEWORKER".into()],
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        exp: now + 600,
+        nbf: None,
+        iat: None,
+    };
+    let token = mint_hs256(&secret, &claims).unwrap();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let url = format!("http://127.0.0.1:{port}/graphql");
+
+    let mut server = start(&spec);
+    wait_ready(&client, port).await;
+    let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (client, url, token, acknowledged) =
+                (client.clone(), url.clone(), token.clone(), Arc::clone(&acknowledged));
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let key = format!("crash-{w}-{i}");
+                    let body = json!({ "query": CREATE, "variables": { "i": { "name": key, "idempotencyKey": key } } });
+                    let Ok(r) = client.post(&url).bearer_auth(&token).json(&body).send().await else { break };
+                    let Ok(answer) = r.json::<Value>().await else { break };
+                    if let Some(id) = answer["data"]["createFamily"]["family"]["id"].as_str() {
+                        acknowledged.lock().unwrap().push((key, id.to_owned()));
+                    }
+                }
+            })
+        })
+        .collect();
+    // Under load, then killed without warning.
+    while acknowledged.lock().unwrap().len() < 40 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    let mut server = start(&spec);
+    wait_ready(&client, port).await;
+    let ask = |query: &str, variables: Value| {
+        let body = json!({ "query": query, "variables": variables });
+        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        async move { client.post(&url).bearer_auth(&token).json(&body).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let all = ask("{ families(first: 100) { totalCount edges { node { id name } } } }", json!({})).await;
+    let stored: Vec<(String, String)> = all["data"]["families"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["node"]["name"].as_str().unwrap().to_owned(), e["node"]["id"].as_str().unwrap().to_owned()))
+        .collect();
+    for (key, id) in &acknowledged {
+        assert!(stored.contains(&(key.clone(), id.clone())), "acknowledged {key} ({id}) was lost");
+    }
+    let mut names: Vec<&String> = stored.iter().map(|(name, _)| name).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), stored.len(), "no write is there twice");
+    // A retry of an acknowledged write is answered with the record written before the kill.
+    let (key, id) = &acknowledged[0];
+    let again = ask(CREATE, json!({ "i": { "name": key, "idempotencyKey": key } })).await;
+    assert_eq!(again["data"]["createFamily"]["family"]["id"], json!(id), "{again}");
+    eprintln!("{} writes acknowledged before the kill, {} stored", acknowledged.len(), stored.len());
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
