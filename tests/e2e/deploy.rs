@@ -108,3 +108,13 @@ async fn the_health_check_command_reports_readiness() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     assert!(check(format!("http://{closed}/health/ready")).await.is_err(), "nothing listens");
 }
+
+#[test]
+fn the_readme_table_lists_every_setting_of_serve() {
+    let readme = repository_file("README.md");
+    let cli = Cli::command();
+    let mut settings = settings_of("serve");
+    settings.extend(cli.get_arguments().filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned())));
+    let missing: Vec<&String> = settings.iter().filter(|env| !readme.contains(&format!("| `{env}` |"))).collect();
+    assert!(missing.is_empty(), "not in the README's configuration table: {missing:?}");
+}

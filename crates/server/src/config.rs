@@ -120,6 +120,66 @@ pub fn redact_secrets(text: &str) -> String {
     masked
 }
 
+/// The command line with the settings of a `--config` (or `KINBRIDGE_CONFIG`) TOML file
+/// added as flags, where neither the command line nor the environment gives them: flags win
+/// over the environment, the environment over the file. Keys are flag names, with `_` or
+/// `-`; a key the command does not take is refused, naming the file and the key.
+pub fn with_settings_file(args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>, String> {
+    use clap::CommandFactory;
+    let given: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let named = given.iter().position(|a| a == "--config").and_then(|i| given.get(i + 1).cloned());
+    let named = named.or_else(|| given.iter().find_map(|a| a.strip_prefix("--config=").map(str::to_owned)));
+    let Some(path) = named.or_else(|| std::env::var("KINBRIDGE_CONFIG").ok()) else { return Ok(args) };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read the settings file {path}: {e}"))?;
+    let table: toml::Table = text.parse().map_err(|e| format!("the settings file {path} is not TOML: {e}"))?;
+    let cli = crate::Cli::command();
+    let Some(command) = given.iter().skip(1).find_map(|a| cli.find_subcommand(a)) else { return Ok(args) };
+    let mut extended = args;
+    for (key, value) in &table {
+        let long = key.replace('_', "-");
+        let arg = command
+            .get_arguments()
+            .chain(cli.get_arguments())
+            .find(|a| a.get_long() == Some(long.as_str()))
+            .ok_or_else(|| {
+                format!("the settings file {path}: `{key}` is not a setting of `kinbridge {}`", command.get_name())
+            })?;
+        let on_command_line = given.iter().any(|a| a == &format!("--{long}") || a.starts_with(&format!("--{long}=")));
+        let in_environment = arg.get_env().is_some_and(|env| std::env::var_os(env).is_some());
+        if on_command_line || in_environment || long == "config" {
+            continue;
+        }
+        let text = match value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Float(x) => x.to_string(),
+            toml::Value::Boolean(true) => {
+                extended.push(format!("--{long}").into());
+                continue;
+            }
+            toml::Value::Boolean(false) => continue,
+            toml::Value::Array(items) => {
+                let mut texts = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        toml::Value::String(s) => texts.push(s.clone()),
+                        toml::Value::Integer(n) => texts.push(n.to_string()),
+                        _ => return Err(format!("the settings file {path}: `{key}` lists something other than text")),
+                    }
+                }
+                texts.join(",")
+            }
+            _ => {
+                return Err(format!(
+                    "the settings file {path}: `{key}` is neither text, a number, true/false nor a list"
+                ));
+            }
+        };
+        extended.push(format!("--{long}={text}").into());
+    }
+    Ok(extended)
+}
+
 /// A configuration that cannot start the service.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -347,6 +407,48 @@ mod tests {
             PathBuf::from("/var/lib/kb/kinbridge-dev.key")
         );
         assert_eq!(dev_key_path("postgres://u:p@localhost/kb"), PathBuf::from("kinbridge-dev.key"));
+    }
+
+    fn with_file(text: &str, args: &[&str]) -> Result<Vec<String>, String> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("kinbridge.toml");
+        std::fs::write(&path, text).expect("the settings file");
+        let mut argv: Vec<std::ffi::OsString> = vec!["kinbridge".into()];
+        argv.extend(args.iter().map(Into::into));
+        argv.push("--config".into());
+        argv.push(path.clone().into_os_string());
+        with_settings_file(argv).map(|a| a.iter().map(|s| s.to_string_lossy().into_owned()).collect())
+    }
+
+    #[test]
+    fn a_settings_file_adds_its_settings_as_flags_below_the_command_line() {
+        let args = with_file(
+            "listen = \"0.0.0.0:9000\"\njwt_issuer = \"https://idp.example\"\nmax-concurrent-requests = 8\n\
+             cors_origins = [\"https://a.example\", \"https://b.example\"]\nintrospection = true\ndemo = false\n",
+            &["serve", "--listen", "127.0.0.1:7000"],
+        )
+        .unwrap();
+        assert!(args.contains(&"--jwt-issuer=https://idp.example".to_owned()), "{args:?}");
+        assert!(args.contains(&"--max-concurrent-requests=8".to_owned()), "{args:?}");
+        assert!(args.contains(&"--cors-origins=https://a.example,https://b.example".to_owned()), "{args:?}");
+        assert!(args.contains(&"--introspection".to_owned()), "{args:?}");
+        assert!(!args.iter().any(|a| a.starts_with("--listen=")), "the command line wins: {args:?}");
+        assert!(!args.iter().any(|a| a.starts_with("--demo")), "false leaves a switch off: {args:?}");
+        let cli = <crate::Cli as clap::Parser>::try_parse_from(&args).expect("the result parses");
+        let crate::Command::Serve(serve) = cli.command else { panic!("serve") };
+        assert_eq!(serve.max_concurrent_requests, Some(8));
+        assert_eq!(serve.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(serve.cors_origins, ["https://a.example", "https://b.example"]);
+    }
+
+    #[test]
+    fn a_settings_file_with_an_unknown_setting_or_bad_toml_is_refused_by_name() {
+        let err = with_file("jwt_isuer = \"x\"\n", &["serve"]).unwrap_err();
+        assert!(err.contains("`jwt_isuer` is not a setting of `kinbridge serve`"), "{err}");
+        let err = with_file("listen = \n", &["serve"]).unwrap_err();
+        assert!(err.contains("is not TOML"), "{err}");
+        let err = with_file("listen = { a = 1 }\n", &["serve"]).unwrap_err();
+        assert!(err.contains("`listen`"), "{err}");
     }
 
     #[test]

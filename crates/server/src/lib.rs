@@ -32,6 +32,17 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://kinbridge.db?mode=rwc";
 #[derive(Debug, Parser)]
 #[command(name = "kinbridge", version)]
 pub struct Cli {
+    /// Which log lines to write: a filter such as `info` or `info,kinbridge_api=debug`.
+    /// The database drivers stay at `warn` whatever it says: they print values.
+    #[arg(long = "log", env = "RUST_LOG", global = true, default_value = "info")]
+    pub log: String,
+    /// `text` lines (colour only on a terminal) or `json` lines.
+    #[arg(long, env = "KINBRIDGE_LOG_FORMAT", global = true, value_enum, default_value = "text")]
+    pub log_format: telemetry::LogFormat,
+    /// A TOML file of settings, by their flag names (`jwt_issuer = "…"`,
+    /// `cors_origins = ["…"]`). A flag or an environment variable given as well wins.
+    #[arg(long, env = "KINBRIDGE_CONFIG", global = true)]
+    pub config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -161,8 +172,15 @@ type CommandResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Parses the command line, runs the command, and reports a failure in one line.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    telemetry::init();
+    let args = match config::with_settings_file(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("kinbridge: {}", config::redact_secrets(&e));
+            return ExitCode::FAILURE;
+        }
+    };
+    let cli = Cli::parse_from(args);
+    telemetry::init(&cli.log, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -3,10 +3,17 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber: human-readable lines, or JSON lines when
-/// `KINBRIDGE_LOG_FORMAT=json`. `RUST_LOG` filters, by default `info`.
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Installs the global subscriber: human-readable lines, or JSON lines, filtered by
+/// `filter` (`RUST_LOG`'s syntax; `info` when it does not parse).
+pub fn init(filter: &str, format: LogFormat) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     // Whatever RUST_LOG asks: sea-orm and sqlx print statements with their values below
     // warn, and values are personal data.
     let filter = ["sqlx=warn", "sea_orm=warn"]
@@ -16,11 +23,8 @@ pub fn init() {
     // Colour only for a person at a terminal: never ANSI codes in files and pipes.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
-    let result = if std::env::var("KINBRIDGE_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.try_init()
-    };
+    let result =
+        if format == LogFormat::Json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
     // Already installed (a second call in one process) is fine.
     drop(result);
 }
