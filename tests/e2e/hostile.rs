@@ -125,3 +125,22 @@ async fn production_shows_neither_the_schema_nor_suggestions() {
     let (_, body) = post(&open, &org.token, "{ familes { totalCount } }").await;
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("Did you mean"), "{body}");
 }
+
+#[tokio::test]
+async fn a_20_mb_body_is_answered_413_not_reset() {
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    let body = vec![b'a'; 20 * 1024 * 1024];
+    let r = app
+        .client
+        .post(app.url())
+        .bearer_auth(&org.token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("an answer, not a reset");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BODY_TOO_LARGE");
+}

@@ -206,7 +206,7 @@ async fn malformed_requests_get_a_coded_error_and_never_a_server_error() {
         let json: Value = r.json().await.unwrap_or_else(|e| panic!("{status}: not JSON: {e}"));
         let code = json["errors"][0]["extensions"]["code"].as_str().unwrap_or_default();
         let shown: String = json.to_string().chars().take(300).collect();
-        let refused = ["BAD_USER_INPUT", "TOO_DEEP", "DOCUMENT_TOO_LARGE"];
+        let refused = ["BAD_USER_INPUT", "TOO_DEEP", "DOCUMENT_TOO_LARGE", "BODY_TOO_LARGE"];
         assert!(refused.contains(&code), "{status}: {shown}");
     }
     let r = app.client.put(app.url()).bearer_auth(&org.token).send().await.unwrap();

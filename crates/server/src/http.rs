@@ -163,11 +163,11 @@ async fn graphql_post(
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
-            let message = match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large",
-                _ => "the request body could not be read",
+            let (code, message) = match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ("BODY_TOO_LARGE", "the request body is larger than 1 MiB"),
+                _ => ("BAD_USER_INPUT", "the request body could not be read"),
             };
-            return finish(plain_error(rejection.status(), "BAD_USER_INPUT", message), &request_id);
+            return finish(plain_error(rejection.status(), code, message), &request_id);
         }
     };
     let encoding = Encoding::from_headers(&headers);
