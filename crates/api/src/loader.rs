@@ -136,12 +136,14 @@ impl Batches {
             };
         }
         let close = Close { batches: self, key };
-        let mut seen = 0;
-        loop {
+        // Siblings reach their first poll in rounds: async-graphql joins a list's items in a
+        // FuturesUnordered, which polls at most 32 of them before it yields. The batch closes
+        // once two passes in a row brought no new key, so that a pass which happened to
+        // poll none of the siblings still waiting does not close it early.
+        let (mut seen, mut quiet) = (0, 0);
+        while quiet < 2 {
             let gathered = batch.keys.lock().map(|k| k.len()).unwrap_or(seen);
-            if gathered == seen {
-                break;
-            }
+            quiet = if gathered == seen { quiet + 1 } else { 0 };
             seen = gathered;
             tokio::task::yield_now().await;
         }
