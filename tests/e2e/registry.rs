@@ -109,3 +109,26 @@ async fn a_file_with_a_problem_is_refused_whole() {
     assert!(err.to_string().contains("line 3: name"), "{err}");
     assert_eq!(app.store.count_all_organizations().await.unwrap(), 0, "nothing was imported");
 }
+
+#[tokio::test]
+async fn concurrent_imports_of_one_file_register_each_organisation_once() {
+    let app = spawn_app().await;
+    let list =
+        file("kind,code,name\nMUNICIPALITY,0751,Aarhus\nMUNICIPALITY,0730,Randers\nPLACEMENT_PROVIDER,P-17,Solhaven\n");
+    let entries = registry::read_file(list.path()).unwrap();
+    let imports = (0..8).map(|_| registry::import(&app.store, &entries, false));
+    let reports: Vec<ImportReport> =
+        futures_util::future::join_all(imports).await.into_iter().map(Result::unwrap).collect();
+    let added: usize = reports.iter().map(|r| r.added.len()).sum();
+    let left: usize = reports.iter().map(|r| r.left).sum();
+    assert_eq!((added, left), (3, 21), "each added once, left by the other seven: {reports:?}");
+    assert_eq!(app.store.count_all_organizations().await.unwrap(), 3);
+    // Concurrent renames of one organisation: each import renames or finds it renamed.
+    let renamed = file("kind,code,name\nMUNICIPALITY,0751,Aarhus Kommune\n");
+    let entries = registry::read_file(renamed.path()).unwrap();
+    let imports = (0..8).map(|_| registry::import(&app.store, &entries, false));
+    let reports: Vec<ImportReport> =
+        futures_util::future::join_all(imports).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(reports.iter().map(|r| r.changed.len()).sum::<usize>(), 1, "{reports:?}");
+    assert_eq!(app.errors_logged(), 0);
+}
