@@ -16,7 +16,7 @@ use kinbridge_domain::ids::OrganizationId;
 use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
 use kinbridge_persistence::Store;
 use kinbridge_server::app::Application;
-use kinbridge_server::config::{AuthConfig, Secret, ServeConfig};
+use kinbridge_server::config::{AuthConfig, ServeConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -218,33 +218,21 @@ pub async fn spawn_app_with(demo: bool) -> TestApp {
 pub fn test_config(database_url: String) -> ServeConfig {
     let mut secret = vec![0u8; 32];
     getrandom::fill(&mut secret).expect("randomness for the test signing key");
+    let auth = AuthConfig {
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        keys: vec![KeySource::SharedSecret(secret)],
+        leeway_secs: 0,
+        claims: kinbridge_api::auth::ClaimNames::default(),
+    };
     ServeConfig {
-        database_url: Secret::new(database_url),
-        listen: "127.0.0.1:0".parse().expect("BUG: a literal socket address"),
-        demo: false,
-        auth: AuthConfig {
-            issuer: ISSUER.into(),
-            audience: AUDIENCE.into(),
-            keys: vec![KeySource::SharedSecret(secret)],
-            leeway_secs: 0,
-            claims: kinbridge_api::auth::ClaimNames::default(),
-        },
-        graphiql: true,
-        limits: kinbridge_api::Limits::default(),
-        exposure: kinbridge_api::Exposure::OPEN,
-        request_timeout: std::time::Duration::from_secs(10),
-        max_connections: 1024,
-        header_read_timeout: std::time::Duration::from_secs(10),
-        shutdown_timeout: std::time::Duration::from_secs(10),
-        cors_origins: Vec::new(),
-        alerts: kinbridge_api::alerts::AlertSettings::default(),
-        max_body_bytes: 1024 * 1024,
         max_concurrent_requests: 16,
         // The change feed shows a change at once: tests do not wait out a settle time.
         store: kinbridge_persistence::StoreOptions {
             change_feed_settle: std::time::Duration::ZERO,
             ..Default::default()
         },
+        ..ServeConfig::embedded(database_url, auth)
     }
 }
 

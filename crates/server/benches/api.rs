@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use kinbridge_api::auth::{KeySource, TokenClaims, mint_hs256};
 use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_server::app::Application;
-use kinbridge_server::config::{AuthConfig, Secret, ServeConfig};
+use kinbridge_server::config::{AuthConfig, ServeConfig};
 use serde_json::json;
 
 const REQUESTS: usize = 400;
@@ -45,30 +45,14 @@ async fn main() {
         Err(_) => (format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()), "SQLite"),
     };
     let secret = vec![7u8; 32];
-    let config = ServeConfig {
-        database_url: Secret::new(database_url),
-        listen: "127.0.0.1:0".parse().expect("BUG: a literal address"),
-        demo: true,
-        auth: AuthConfig {
-            issuer: "bench".into(),
-            audience: "kinbridge".into(),
-            keys: vec![KeySource::SharedSecret(secret.clone())],
-            leeway_secs: 30,
-            claims: kinbridge_api::auth::ClaimNames::default(),
-        },
-        graphiql: false,
-        limits: kinbridge_api::Limits::default(),
-        exposure: kinbridge_api::Exposure::OPEN,
-        request_timeout: std::time::Duration::from_secs(10),
-        max_connections: 1024,
-        header_read_timeout: std::time::Duration::from_secs(10),
-        shutdown_timeout: std::time::Duration::from_secs(10),
-        cors_origins: Vec::new(),
-        alerts: kinbridge_api::alerts::AlertSettings::default(),
-        max_body_bytes: 1024 * 1024,
-        max_concurrent_requests: 8,
-        store: kinbridge_persistence::StoreOptions::default(),
+    let auth = AuthConfig {
+        issuer: "bench".into(),
+        audience: "kinbridge".into(),
+        keys: vec![KeySource::SharedSecret(secret.clone())],
+        leeway_secs: 30,
+        claims: kinbridge_api::auth::ClaimNames::default(),
     };
+    let config = ServeConfig { demo: true, graphiql: false, ..ServeConfig::embedded(database_url, auth) };
     let app = Application::build(&config).await.expect("the application starts");
     let url = format!("http://{}/graphql", app.local_addr());
     let org = app

@@ -72,6 +72,33 @@ pub struct ServeConfig {
     pub store: kinbridge_persistence::StoreOptions,
 }
 
+impl ServeConfig {
+    /// A configuration with the command line's defaults, serving `database_url` on a free
+    /// local port and verifying tokens as `auth` says: what an embedding (the end-to-end
+    /// tests, the in-process benchmark) starts from before it changes what it needs.
+    pub fn embedded(database_url: String, auth: AuthConfig) -> Self {
+        use std::time::Duration;
+        Self {
+            database_url: Secret::new(database_url),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            demo: false,
+            auth,
+            graphiql: true,
+            limits: Limits::default(),
+            exposure: kinbridge_api::Exposure::OPEN,
+            request_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(10),
+            cors_origins: Vec::new(),
+            alerts: kinbridge_api::alerts::AlertSettings::default(),
+            max_body_bytes: 1024 * 1024,
+            max_concurrent_requests: 8,
+            store: kinbridge_persistence::StoreOptions::default(),
+        }
+    }
+}
+
 /// How tokens are verified.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
