@@ -7,16 +7,16 @@
 //! [`crash_child_server`], which serves until it is killed when `KINBRIDGE_CRASH_CHILD`
 //! names the database and port (and returns at once otherwise).
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use kinbridge_api::auth::{KeySource, TokenClaims, mint_hs256};
+use kinbridge_api::auth::{TokenClaims, mint_hs256};
 use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
 use kinbridge_persistence::{Store, StoreOptions};
 use serde_json::{Value, json};
 
-use crate::support::{AUDIENCE, ISSUER, fresh_database, test_config};
+use crate::support::{AUDIENCE, ISSUER, child_config, child_spec, fresh_database, start_child, wait_ready};
 
 const CHILD: &str = "KINBRIDGE_CRASH_CHILD";
 
@@ -24,42 +24,12 @@ const CHILD: &str = "KINBRIDGE_CRASH_CHILD";
 #[tokio::test]
 async fn crash_child_server() {
     let Ok(spec) = std::env::var(CHILD) else { return };
-    let spec: Value = serde_json::from_str(&spec).unwrap();
-    let mut config = test_config(spec["database_url"].as_str().unwrap().to_owned());
-    config.auth.keys = vec![KeySource::SharedSecret(hex(spec["secret"].as_str().unwrap()))];
-    config.listen = format!("127.0.0.1:{}", spec["port"]).parse().unwrap();
-    let app = kinbridge_server::app::Application::build(&config).await.unwrap();
+    let app = kinbridge_server::app::Application::build(&child_config(&spec)).await.unwrap();
     app.run(std::future::pending()).await.unwrap();
 }
 
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
-}
-
 fn start(spec: &str) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash::crash_child_server", "--test-threads=1"])
-        .env(CHILD, spec)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_ready(client: &reqwest::Client, port: u16) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(60) {
-        if client
-            .get(format!("http://127.0.0.1:{port}/health/ready"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not become ready");
+    start_child("crash::crash_child_server", CHILD, spec, &[])
 }
 
 const CREATE: &str = "mutation($i: CreateFamilyInput!) { createFamily(input: $i) { family { id name } } }";
@@ -81,9 +51,7 @@ async fn every_acknowledged_write_survives_a_kill_9_and_a_restart() {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let spec = json!({ "database_url": database_url, "port": port,
-        "secret": secret.iter().map(|b| format!("{b:02x}")).collect::<String>() })
-    .to_string();
+    let spec = child_spec(&database_url, port, &secret);
     let now = chrono::Utc::now().timestamp();
     let claims = TokenClaims {
         sub: "integration".into(),

@@ -351,3 +351,39 @@ async fn metrics_count_requests_by_operation_and_outcome_limits_audit_and_the_po
     assert!(text.contains("kinbridge_requests_waiting"), "{text}");
     assert!(!text.contains("Aarhus") && !text.contains(&org.token), "nothing personal, no token");
 }
+
+#[tokio::test]
+async fn metrics_show_how_far_behind_a_change_feed_reader_is() {
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    for _ in 0..3 {
+        app.seed_family(&org, None).await;
+    }
+    // The oldest unread change is at least this old when the first page is read.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let metrics = || async {
+        let text = app.client.get(format!("http://{}/metrics", app.addr)).send().await.unwrap().text().await.unwrap();
+        let value = |series: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+                .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+        };
+        (
+            value("kinbridge_change_feed_lag_seconds_count"),
+            value("kinbridge_change_feed_lag_seconds_sum"),
+            value(r#"kinbridge_change_feed_lag_seconds_bucket{le="0.0"}"#),
+        )
+    };
+    let page = app.gql(&org.token, "{ changes(first: 1) { pageInfo { hasNextPage } } }", json!({})).await;
+    assert_eq!(page.data()["changes"]["pageInfo"]["hasNextPage"], true);
+    let (reads, behind, caught_up) = metrics().await;
+    assert_eq!(reads, 1.0);
+    assert!(behind >= 0.05, "the reader is behind by the age of the second change: {behind}");
+    assert_eq!(caught_up, 0.0);
+
+    let rest = app.gql(&org.token, "{ changes(first: 100) { pageInfo { hasNextPage } } }", json!({})).await;
+    assert_eq!(rest.data()["changes"]["pageInfo"]["hasNextPage"], false);
+    let (reads, _, caught_up) = metrics().await;
+    assert_eq!(reads, 2.0);
+    assert_eq!(caught_up, 1.0, "a reader that has read everything is 0 behind");
+}

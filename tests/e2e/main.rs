@@ -31,4 +31,5 @@ mod schema;
 mod sharing;
 mod tls;
 mod tokens;
+mod traces;
 mod visits;

@@ -236,6 +236,57 @@ pub fn test_config(database_url: String) -> ServeConfig {
     }
 }
 
+/// What a server in a process of its own is started with (see [`start_child`]): its
+/// database, port and token key, as JSON in one environment variable.
+pub fn child_spec(database_url: &str, port: u16, secret: &[u8]) -> String {
+    json!({ "database_url": database_url, "port": port,
+        "secret": secret.iter().map(|b| format!("{b:02x}")).collect::<String>() })
+    .to_string()
+}
+
+/// The configuration a child server builds from its [`child_spec`].
+pub fn child_config(spec: &str) -> ServeConfig {
+    let spec: Value = serde_json::from_str(spec).unwrap();
+    let secret = spec["secret"].as_str().unwrap();
+    let secret = (0..secret.len()).step_by(2).map(|i| u8::from_str_radix(&secret[i..i + 2], 16).unwrap()).collect();
+    let mut config = test_config(spec["database_url"].as_str().unwrap().to_owned());
+    config.auth.keys = vec![KeySource::SharedSecret(secret)];
+    config.listen = format!("127.0.0.1:{}", spec["port"]).parse().unwrap();
+    config
+}
+
+/// Starts a server in a process of its own, for a test that kills it or needs its global
+/// state (the tracing subscriber). The suite has no binary to start, so this is the test
+/// executable itself, running only `test`, which serves when `variable` holds the spec and
+/// returns at once otherwise.
+pub fn start_child(test: &str, variable: &str, spec: &str, env: &[(&str, String)]) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--test-threads=1"])
+        .env(variable, spec)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the server on `port` answers its readiness check (a minute at most).
+pub async fn wait_ready(client: &reqwest::Client, port: u16) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        if client
+            .get(format!("http://127.0.0.1:{port}/health/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the server did not become ready");
+}
+
 pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestApp {
     init_test_log();
     let (database_url, database) = fresh_database().await;

@@ -6,7 +6,7 @@ use async_graphql::{Context, Object, SimpleObject};
 use kinbridge_persistence::records;
 
 use crate::connection::{ConnectionFields, MAX_PAGE_SIZE, wants_total};
-use crate::context::caller;
+use crate::context::{RequestContext, caller};
 use crate::error::{ApiError, ApiResult, IntoApi};
 use crate::scalars::Timestamp;
 
@@ -68,7 +68,14 @@ impl ChangeQuery {
         let n = u64::try_from(first).unwrap_or(0);
         let mut rows = c.store.changes(c.actor, cursor, n + 1).await.api()?;
         let has_next = rows.len() as u64 > n;
-        rows.truncate(usize::try_from(n).unwrap_or(0));
+        rows.truncate(usize::try_from(n).unwrap_or(0) + 1);
+        // The row past the page is the oldest change the reader has not read: its age is
+        // how far behind the reader is (`/metrics`).
+        let unread = if has_next { rows.pop() } else { None };
+        let lag = unread.map_or(0, |row| (chrono::Utc::now() - row.occurred_at).num_milliseconds().max(0));
+        if let Some(request) = ctx.data_opt::<RequestContext>() {
+            request.feed_lag.record(std::time::Duration::from_millis(u64::try_from(lag).unwrap_or(0)));
+        }
         let total = if wants_total(ctx) { c.store.count_changes(c.actor).await.api()? } else { 0 };
         let total_count = i32::try_from(total).unwrap_or(i32::MAX);
         let mut conn = Connection::with_additional_fields(cursor > 0, has_next, ConnectionFields { total_count });

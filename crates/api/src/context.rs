@@ -22,11 +22,31 @@ pub struct RequestContext {
     pub reads: Arc<ReadLog>,
     /// The request's open batches of nested reads (see `loader.rs`).
     pub(crate) batches: Arc<Batches>,
+    /// When the request read the change feed: how far behind the reader is after it.
+    pub feed_lag: Arc<FeedLag>,
 }
 
 impl RequestContext {
     pub fn new(actor: Actor, request_id: String) -> Self {
-        Self { actor, request_id, reads: Arc::default(), batches: Arc::default() }
+        Self { actor, request_id, reads: Arc::default(), batches: Arc::default(), feed_lag: Arc::default() }
+    }
+}
+
+/// How far behind the change feed's reader is after this request: the age of the oldest
+/// change it has not read yet, zero when it has read them all; `None` when the request did
+/// not read the feed. A request that reads it twice keeps the larger.
+#[derive(Debug, Default)]
+pub struct FeedLag(std::sync::Mutex<Option<std::time::Duration>>);
+
+impl FeedLag {
+    pub(crate) fn record(&self, lag: std::time::Duration) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(slot.map_or(lag, |seen| seen.max(lag)));
+        }
+    }
+
+    pub fn get(&self) -> Option<std::time::Duration> {
+        self.0.lock().ok().and_then(|slot| *slot)
     }
 }
 

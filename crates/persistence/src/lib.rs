@@ -93,6 +93,11 @@ impl Store {
             .connect_timeout(options.database_timeout)
             .acquire_timeout(options.database_timeout)
             .sqlx_logging(false);
+        // The driver reports every wait for a pool connection as an event at debug level;
+        // `/metrics` turns them into a histogram (the server's telemetry.rs), and the log
+        // lines never show them.
+        opts.map_sqlx_postgres_pool_opts(|o| o.acquire_time_level(log::LevelFilter::Debug));
+        opts.map_sqlx_sqlite_pool_opts(|o| o.acquire_time_level(log::LevelFilter::Debug));
         let busy = options.sqlite_busy_timeout;
         opts.map_sqlx_sqlite_opts(move |o| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -128,18 +133,19 @@ impl Store {
         self.db.ping().await
     }
 
-    /// The connection pool now: connections open, and how many of them are idle.
-    pub fn pool_usage(&self) -> (u32, usize) {
+    /// The connection pool now: connections open, how many of them are idle, and how
+    /// many may be open.
+    pub fn pool_usage(&self) -> (u32, usize, u32) {
         match self.backend() {
             DbBackend::Postgres => {
                 let pool = self.db.get_postgres_connection_pool();
-                (pool.size(), pool.num_idle())
+                (pool.size(), pool.num_idle(), pool.options().get_max_connections())
             }
             DbBackend::Sqlite => {
                 let pool = self.db.get_sqlite_connection_pool();
-                (pool.size(), pool.num_idle())
+                (pool.size(), pool.num_idle(), pool.options().get_max_connections())
             }
-            _ => (0, 0),
+            _ => (0, 0, 0),
         }
     }
 

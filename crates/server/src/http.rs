@@ -314,6 +314,7 @@ async fn execute(
         let organization = actor.organization_id;
         let context = RequestContext::new(actor.clone(), request_id.clone());
         let reads = Arc::clone(&context.reads);
+        let feed_lag = Arc::clone(&context.feed_lag);
         let executed = AssertUnwindSafe(state.schema.execute(request.data(context))).catch_unwind().await;
         let mut response = match executed {
             Ok(response) => response,
@@ -329,6 +330,9 @@ async fn execute(
         let auditing = Instant::now();
         let audited = state.store.record_reads(&actor, &request_id, &shown).await;
         state.metrics.audit_written(auditing.elapsed());
+        if let Some(lag) = feed_lag.get() {
+            state.metrics.feed_read(lag);
+        }
         if let Err(e) = audited {
             count("INTERNAL");
             tracing::error!(error = %e, reads = shown.len(), "response withheld: its reads could not be audited");
@@ -405,9 +409,25 @@ async fn deadline(
 ) -> Response {
     let id = request_id(request.headers());
     let limit = state.request_timeout;
-    match tokio::time::timeout(limit, next.run(request)).await {
+    // Every request's root span, continuing the caller's trace when it sent `traceparent`.
+    // The path only: a query string can carry anything.
+    let span = tracing::info_span!(
+        "http request",
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        url.path = %request.uri().path(),
+        request.id = %id,
+        http.response.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::continue_trace(&span, request.headers());
+    let answered = tokio::time::timeout(limit, next.run(request)).instrument(span.clone()).await;
+    if let Ok(response) = &answered {
+        span.record("http.response.status_code", response.status().as_u16());
+    }
+    match answered {
         Ok(response) => response,
         Err(_) => {
+            span.record("http.response.status_code", 503);
             tracing::warn!(request.id = %id, timeout_ms = limit.as_millis() as u64, "request answered TIMEOUT");
             state.metrics.request(None, "TIMEOUT", limit);
             let message = format!("the request took longer than {} ms and was stopped; retry later", limit.as_millis());

@@ -43,6 +43,12 @@ pub struct Cli {
     /// `cors_origins = ["…"]`). A flag or an environment variable given as well wins.
     #[arg(long, env = "KINBRIDGE_CONFIG", global = true)]
     pub config: Option<std::path::PathBuf>,
+    /// Export traces over OTLP/HTTP to the collector at this base URL (such as
+    /// `http://collector:4318`; spans go to `/v1/traces`), continuing callers' W3C
+    /// `traceparent`. No export when unset. `OTEL_SERVICE_NAME` and
+    /// `OTEL_BSP_SCHEDULE_DELAY` are honoured.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -180,7 +186,6 @@ pub fn main() -> ExitCode {
         }
     };
     let cli = Cli::parse_from(args);
-    telemetry::init(&cli.log, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -188,7 +193,21 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let traces = cli.otlp_endpoint.as_deref().filter(|e| !e.trim().is_empty()).map(|endpoint| telemetry::TraceExport {
+        endpoint: endpoint.trim().to_owned(),
+        runtime: runtime.handle().clone(),
+    });
+    let telemetry = match telemetry::init(&cli.log, cli.log_format, traces) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("kinbridge: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(run(cli));
+    // The runtime still runs here: the last spans are sent on it.
+    telemetry.shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("kinbridge: {}", config::redact_secrets(&e.to_string()));

@@ -8,8 +8,15 @@
 //!   be committed to the audit trail;
 //! - `kinbridge_requests_executing`, `kinbridge_requests_waiting`: GraphQL requests
 //!   executing and waiting for their turn (`--max-concurrent-requests`);
-//! - `kinbridge_database_connections{state}`: the pool's open connections, `idle` and
-//!   `in_use`.
+//! - `kinbridge_database_connections{state}`: the pool's connections, `idle`, `in_use`
+//!   and `max`;
+//! - `kinbridge_database_acquire_duration_seconds`: how long each statement or
+//!   transaction waited for a connection from the pool (the driver tells how long each
+//!   wait was, not how many are waiting now; a wait that reaches the database timeout is
+//!   an `UNAVAILABLE` request);
+//! - `kinbridge_change_feed_lag_seconds`: at each read of the change feed, how far behind
+//!   the reader is: the age of the oldest change it has not yet read, 0 when it has read
+//!   them all (a change settles `--change-feed-settle-ms` before it is listed).
 //!
 //! Operation names come from clients, so at most [`MAX_OPERATIONS`] distinct ones are
 //! kept as labels; the rest count as `other`. Nothing personal is in any series.
@@ -56,6 +63,21 @@ fn latency_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 15))
 }
 
+/// Waits for a pool connection, in this process: fed from the driver's events by the
+/// subscriber (`telemetry.rs`), which is global, so the histogram is too.
+static DATABASE_ACQUIRE: std::sync::LazyLock<Histogram> =
+    std::sync::LazyLock::new(|| Histogram::new(exponential_buckets(0.000_05, 2.0, 18)));
+
+/// Records one wait for a pool connection.
+pub fn database_acquired(seconds: f64) {
+    DATABASE_ACQUIRE.observe(seconds);
+}
+
+fn lag_buckets() -> Histogram {
+    // 0 (caught up), then 1 s to about 9 h.
+    Histogram::new(std::iter::once(0.0).chain(exponential_buckets(1.0, 2.0, 16)))
+}
+
 /// The service's metrics. Cheap to update from every request.
 pub struct Metrics {
     registry: Registry,
@@ -66,6 +88,7 @@ pub struct Metrics {
     executing: Gauge<i64, AtomicI64>,
     waiting: Gauge<i64, AtomicI64>,
     connections: Family<ConnectionState, Gauge<i64, AtomicI64>>,
+    feed_lag: Histogram,
     operations: Mutex<HashSet<String>>,
 }
 
@@ -85,6 +108,7 @@ impl Default for Metrics {
         let executing = Gauge::<i64, AtomicI64>::default();
         let waiting = Gauge::<i64, AtomicI64>::default();
         let connections = Family::<ConnectionState, Gauge<i64, AtomicI64>>::default();
+        let feed_lag = lag_buckets();
         registry.register("graphql_requests", "GraphQL requests by operation name and outcome", requests.clone());
         registry.register(
             "graphql_request_duration_seconds",
@@ -100,6 +124,16 @@ impl Default for Metrics {
         registry.register("requests_executing", "GraphQL requests executing now", executing.clone());
         registry.register("requests_waiting", "GraphQL requests waiting for their turn", waiting.clone());
         registry.register("database_connections", "Database pool connections by state", connections.clone());
+        registry.register(
+            "database_acquire_duration_seconds",
+            "Time a statement or transaction waited for a database connection",
+            DATABASE_ACQUIRE.clone(),
+        );
+        registry.register(
+            "change_feed_lag_seconds",
+            "At each change-feed read, the age of the oldest change the reader has not read yet",
+            feed_lag.clone(),
+        );
         Self {
             registry,
             requests,
@@ -109,6 +143,7 @@ impl Default for Metrics {
             executing,
             waiting,
             connections,
+            feed_lag,
             operations: Mutex::new(HashSet::new()),
         }
     }
@@ -142,6 +177,11 @@ impl Metrics {
         self.limits.get_or_create(&Code { code: code.to_owned() }).inc();
     }
 
+    /// Records how far behind a reader of the change feed is after a read.
+    pub fn feed_read(&self, lag: Duration) {
+        self.feed_lag.observe(lag.as_secs_f64());
+    }
+
     pub fn audit_written(&self, took: Duration) {
         self.audit.observe(took.as_secs_f64());
     }
@@ -158,10 +198,11 @@ impl Metrics {
 
     /// The metrics as Prometheus text, with the pool's state as of now.
     pub fn render(&self, store: &Store) -> String {
-        let (open, idle) = store.pool_usage();
+        let (open, idle, max) = store.pool_usage();
         let idle = i64::try_from(idle).unwrap_or(i64::MAX);
         self.connections.get_or_create(&ConnectionState { state: "idle" }).set(idle);
         self.connections.get_or_create(&ConnectionState { state: "in_use" }).set(i64::from(open) - idle);
+        self.connections.get_or_create(&ConnectionState { state: "max" }).set(i64::from(max));
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             tracing::error!("the metrics could not be encoded");
