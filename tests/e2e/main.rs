@@ -26,6 +26,7 @@ mod partners;
 mod placements;
 mod plans;
 mod registry;
+mod restart;
 mod rules;
 mod schema;
 mod sharing;
