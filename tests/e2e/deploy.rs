@@ -118,3 +118,64 @@ fn the_readme_table_lists_every_setting_of_serve() {
     let missing: Vec<&String> = settings.iter().filter(|env| !readme.contains(&format!("| `{env}` |"))).collect();
     assert!(missing.is_empty(), "not in the README's configuration table: {missing:?}");
 }
+
+/// The compose stack as it is: the sample organisation file imported with `kinbridge
+/// organizations import`, the production service with the sample identity provider's
+/// public key, issuer and algorithm from the compose file, and a token from
+/// `deploy/sample-token` (openssl) is a caseworker of Aarhus Kommune.
+#[tokio::test]
+async fn a_token_of_the_compose_stacks_sample_identity_provider_is_accepted_in_production() {
+    let compose = repository_file("docker-compose.yml");
+    for default in ["https://idp.example/sample", ":-EdDSA}", "./deploy/sample-idp/public.pem"] {
+        assert!(compose.contains(default), "the compose file defaults to the sample identity provider: {default}");
+    }
+    let (url, _database) = crate::support::fresh_database().await;
+    let csv = format!("{}/deploy/organizations.csv", env!("CARGO_MANIFEST_DIR"));
+    let import = ["kinbridge", "organizations", "--database-url", url.as_str(), "import", csv.as_str()];
+    kinbridge_server::run(Cli::try_parse_from(import).unwrap()).await.unwrap();
+
+    let mut config = crate::support::test_config(url);
+    config.auth = kinbridge_server::config::AuthConfig {
+        issuer: "https://idp.example/sample".into(),
+        audience: "kinbridge".into(),
+        keys: vec![kinbridge_api::auth::KeySource::PublicKeyPem {
+            algorithm: jsonwebtoken::Algorithm::EdDSA,
+            pem: repository_file("deploy/sample-idp/public.pem").into_bytes(),
+            kid: None,
+        }],
+        leeway_secs: 30,
+        claims: kinbridge_api::auth::ClaimNames::default(),
+    };
+    config.exposure = kinbridge_api::Exposure::CLOSED;
+    let app = kinbridge_server::app::Application::build(&config).await.unwrap();
+    let addr = app.local_addr();
+    tokio::spawn(app.run(std::future::pending()));
+
+    let script = format!("{}/deploy/sample-token", env!("CARGO_MANIFEST_DIR"));
+    let minted = std::process::Command::new(script).args(["MUNICIPALITY:0751", "CASEWORKER"]).output().unwrap();
+    assert!(minted.status.success(), "{}", String::from_utf8_lossy(&minted.stderr));
+    let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let client = reqwest::Client::new();
+    let answer: serde_json::Value = client
+        .post(format!("http://{addr}/graphql"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "query": "{ viewer { roles organization { name kind } } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["data"]["viewer"]["organization"]["name"], "Aarhus Kommune", "{answer}");
+    assert_eq!(answer["data"]["viewer"]["roles"], serde_json::json!(["CASEWORKER"]));
+    // Another key's token is refused: the sample key is the only one trusted.
+    let forged = format!("{}.{}", token.rsplit_once('.').unwrap().0, "AAAA");
+    let refused = client
+        .post(format!("http://{addr}/graphql"))
+        .bearer_auth(&forged)
+        .json(&serde_json::json!({ "query": "{ viewer { roles } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
