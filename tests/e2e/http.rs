@@ -387,3 +387,64 @@ async fn metrics_show_how_far_behind_a_change_feed_reader_is() {
     assert_eq!(reads, 2.0);
     assert_eq!(caught_up, 1.0, "a reader that has read everything is 0 behind");
 }
+
+#[tokio::test]
+async fn a_body_without_a_query_is_400_naming_the_query() {
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    for body in [json!({ "variables": {} }), json!({ "query": 42 }), json!({})] {
+        let r = app.client.post(app.url()).bearer_auth(&org.token).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+        assert_eq!(answer["errors"][0]["extensions"]["field"], "query", "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn a_document_that_never_ran_has_no_data_entry_under_graphql_response_json() {
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    for query in ["{ viewer { subject ", "{ noSuchField }"] {
+        let r = app
+            .client
+            .post(app.url())
+            .bearer_auth(&org.token)
+            .header("accept", "application/graphql-response+json")
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+        let answer: Value = r.json().await.unwrap();
+        assert!(answer.get("data").is_none(), "no data entry: {answer}");
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+    }
+    // Under application/json, as before: `data` is null.
+    let legacy: Value = app
+        .client
+        .post(app.url())
+        .bearer_auth(&org.token)
+        .json(&json!({ "query": "{ noSuchField }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(legacy["data"], Value::Null);
+    // A query that ran keeps its data entry, whatever it holds.
+    let ran: Value = app
+        .client
+        .post(app.url())
+        .bearer_auth(&org.token)
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": "{ viewer { subject } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ran["data"]["viewer"]["subject"], "test-caseworker", "{ran}");
+}

@@ -205,6 +205,16 @@ async fn graphql_post(
             &request_id,
         );
     }
+    // A body without a query is a request that cannot run, not an empty document.
+    if !value.get("query").is_some_and(serde_json::Value::is_string) {
+        let body = json!({ "errors": [{ "message": "the body needs a \"query\": the GraphQL document as a string",
+            "extensions": { "code": "BAD_USER_INPUT", "field": "query" } }] });
+        return finish(
+            (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, encoding.content_type())], body.to_string())
+                .into_response(),
+            &request_id,
+        );
+    }
     let request: async_graphql::Request = match serde_json::from_value(value) {
         Ok(r) => r,
         Err(_) => {
@@ -385,7 +395,17 @@ async fn execute(
             "graphql request handled"
         );
         count(codes.first().map_or("ok", String::as_str));
-        let body = match serde_json::to_vec(&response) {
+        // A document that did not parse or validate never ran: under
+        // application/graphql-response+json its answer has no `data` entry at all.
+        let not_executed = response.data == async_graphql::Value::Null
+            && !response.errors.is_empty()
+            && response.errors.iter().all(|e| e.path.is_empty());
+        let encoded = if encoding == Encoding::GraphQlResponse && not_executed {
+            serde_json::to_vec(&json!({ "errors": response.errors }))
+        } else {
+            serde_json::to_vec(&response)
+        };
+        let body = match encoded {
             Ok(body) => body,
             Err(e) => {
                 tracing::error!(error = %e, "response could not be encoded");

@@ -11,9 +11,11 @@
 //! - `kinbridge_database_connections{state}`: the pool's connections, `idle`, `in_use`
 //!   and `max`;
 //! - `kinbridge_database_acquire_duration_seconds`: how long each statement or
-//!   transaction waited for a connection from the pool (the driver tells how long each
-//!   wait was, not how many are waiting now; a wait that reaches the database timeout is
-//!   an `UNAVAILABLE` request);
+//!   transaction waited for a connection from the pool. The driver tells how long each
+//!   wait was, not how many are waiting now, but by Little's law
+//!   `rate(kinbridge_database_acquire_duration_seconds_sum[1m])` is the average number
+//!   waiting over the minute; a wait that reaches the database timeout is an
+//!   `UNAVAILABLE` request;
 //! - `kinbridge_change_feed_lag_seconds`: at each read of the change feed, how far behind
 //!   the reader is: the age of the oldest change it has not yet read, 0 when it has read
 //!   them all (a change settles `--change-feed-settle-ms` before it is listed).
