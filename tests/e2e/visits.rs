@@ -74,7 +74,19 @@ async fn a_cancellation_records_who_cancelled_when_and_why() {
     assert_eq!(v["status"], "CANCELLED");
     assert_eq!(v["cancellation"]["cancelledBy"], "PARENT");
     assert_eq!(v["cancellation"]["reason"], "Ill");
-    assert_eq!(v["cancellation"]["cancelledAt"], "2026-11-20T08:30:00+00:00");
+    assert_eq!(v["cancellation"]["cancelledAt"], "2026-11-20T08:30:00Z");
+}
+
+#[tokio::test]
+async fn a_time_sent_with_an_offset_is_answered_as_the_same_instant_in_utc() {
+    let s = setup().await;
+    let id = plan(&s, 48).await;
+    let r = s
+        .app
+        .gql(&s.org.token, CANCEL, json!({ "input": { "id": id, "cancelledBy": "PARENT", "reason": "Ill", "cancelledAt": "2026-11-20T08:30:00+01:00" } }))
+        .await;
+    let v = &r.data()["cancelContactVisit"]["contactVisit"];
+    assert_eq!(v["cancellation"]["cancelledAt"], "2026-11-20T07:30:00Z", "no offset, no fraction of zeros");
 }
 
 #[tokio::test]

@@ -46,7 +46,8 @@ fn parse_instant(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 /// A date and time with its offset from UTC, written in RFC 3339
-/// (`2026-11-20T08:30:00+01:00`, or `Z` for UTC). Kinbridge answers in UTC.
+/// (`2026-11-20T08:30:00+01:00`, or `Z` for UTC). Kinbridge answers in UTC, with `Z`
+/// and a fraction of a second only when the time has one (`2026-11-20T07:30:00Z`).
 #[Scalar(name = "DateTime", specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339")]
 impl ScalarType for Timestamp {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -65,7 +66,7 @@ impl ScalarType for Timestamp {
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.0.to_rfc3339())
+        Value::String(self.0.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
     }
 }
 
