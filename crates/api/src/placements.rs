@@ -205,7 +205,8 @@ impl Placement {
 #[derive(InputObject, Serialize, Debug, Clone)]
 pub struct CreatePlacementInput {
     pub family_id: ID,
-    /// A member of the family with the role `CHILD`.
+    /// The child's person id (`per_…`, not the membership's `mem_…`): a person who is a
+    /// member of the family with the role `CHILD`.
     pub child_id: ID,
     /// A registered placement provider.
     pub provider_id: Option<ID>,
