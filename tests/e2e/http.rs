@@ -448,3 +448,20 @@ async fn a_document_that_never_ran_has_no_data_entry_under_graphql_response_json
         .unwrap();
     assert_eq!(ran["data"]["viewer"]["subject"], "test-caseworker", "{ran}");
 }
+
+#[tokio::test]
+async fn answers_keep_the_querys_key_order_and_a_not_found_nullable_field_is_null() {
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    app.seed_family(&org, None).await;
+    let query = "{ families { edges { node { name id } } totalCount } missing: family(id: \"fam_00000000000000000000000000000000\") { name } viewer { subject } }";
+    let r = app.client.post(app.url()).bearer_auth(&org.token).json(&json!({ "query": query })).send().await.unwrap();
+    let text = r.text().await.unwrap();
+    // Key order is in the text itself: serde_json's Value would sort it.
+    let at = |key: &str| text.find(&format!("\"{key}\"")).unwrap_or_else(|| panic!("no {key} in {text}"));
+    assert!(at("families") < at("missing") && at("missing") < at("viewer"), "{text}");
+    assert!(at("edges") < at("totalCount"), "{text}");
+    assert!(at("name") < at("id"), "{text}");
+    assert!(text.contains("\"missing\":null"), "the field that was not found is null, not left out: {text}");
+    assert!(text.contains("NOT_FOUND"), "{text}");
+}

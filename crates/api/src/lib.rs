@@ -26,6 +26,7 @@ pub mod partners;
 pub mod placements;
 pub mod plans;
 pub mod scalars;
+pub mod shape;
 pub mod sharing;
 pub mod visits;
 

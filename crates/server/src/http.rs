@@ -325,6 +325,7 @@ async fn execute(
         let context = RequestContext::new(actor.clone(), request_id.clone());
         let reads = Arc::clone(&context.reads);
         let feed_lag = Arc::clone(&context.feed_lag);
+        let query = request.query.clone();
         let executed = AssertUnwindSafe(state.schema.execute(request.data(context))).catch_unwind().await;
         let mut response = match executed {
             Ok(response) => response,
@@ -334,6 +335,9 @@ async fn execute(
                 return finish(internal_error(), &request_id);
             }
         };
+        // Keys in the order the query asked for them, and null where an error left a
+        // nullable field out (see kinbridge_api::shape).
+        kinbridge_api::shape::reshape(&query, operation.as_deref(), &mut response);
         // The audit trail records what the caller was shown before the response leaves: a
         // read whose audit event could not be written is never answered.
         let shown = reads.take();

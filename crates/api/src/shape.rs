@@ -1,0 +1,195 @@
+//! The shape of a response as the GraphQL specification gives it, where async-graphql's
+//! differs: every object's keys in the order the query selected them (a connection's
+//! `totalCount` otherwise comes before its `edges`, whatever the query said), and `null`
+//! for a nullable field whose error left it out of `data` (clients such as Apollo's read a
+//! missing key as a broken response: "Missing field").
+//!
+//! One pass over the response and the query's selections, after execution: time linear in
+//! the size of both.
+
+use async_graphql::indexmap::IndexMap;
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
+};
+use async_graphql::{Name, PathSegment, Positioned, Response, Value};
+
+/// Reshapes `response` to the query `query` it answers (the operation `operation`, or the
+/// only one). A query that does not parse leaves it as it is: it never ran.
+pub fn reshape(query: &str, operation: Option<&str>, response: &mut Response) {
+    let Ok(document) = async_graphql::parser::parse_query(query) else { return };
+    let Some(selection) = operation_selection(&document, operation) else { return };
+    for error in &response.errors {
+        null_where_left_out(&mut response.data, &error.path);
+    }
+    let data = std::mem::take(&mut response.data);
+    response.data = in_selection_order(data, &[selection], &document);
+}
+
+fn operation_selection<'a>(document: &'a ExecutableDocument, name: Option<&str>) -> Option<&'a SelectionSet> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(&op.node.selection_set.node),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node.selection_set.node),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| &op.node.selection_set.node)
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// Writes `null` for the first field along `path` that its object lacks: the field that
+/// took the error, or the nullable field above it that the error's null reached.
+fn null_where_left_out(data: &mut Value, path: &[PathSegment]) {
+    let mut at = data;
+    for segment in path {
+        at = match (segment, at) {
+            (PathSegment::Field(name), Value::Object(map)) => {
+                if !map.contains_key(name.as_str()) {
+                    map.insert(Name::new(name), Value::Null);
+                    return;
+                }
+                match map.get_mut(name.as_str()) {
+                    Some(next) => next,
+                    None => return,
+                }
+            }
+            (PathSegment::Index(i), Value::List(items)) => match items.get_mut(*i) {
+                Some(next) => next,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+}
+
+/// The response keys of `sets` in selection order, fragments expanded in place, each with
+/// the selection sets below it (a key selected twice merges both).
+fn keys<'a>(
+    sets: &[&'a SelectionSet],
+    document: &'a ExecutableDocument,
+    out: &mut Vec<(&'a str, Vec<&'a SelectionSet>)>,
+    depth: usize,
+) {
+    // Fragments cannot cycle in a valid document; the bound keeps an invalid one finite.
+    if depth > 64 {
+        return;
+    }
+    for set in sets {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => {
+                    let field = &field.node;
+                    let key = field.alias.as_ref().map_or(field.name.node.as_str(), |a| a.node.as_str());
+                    let below = &field.selection_set.node;
+                    match out.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, subs)) => subs.push(below),
+                        None => out.push((key, vec![below])),
+                    }
+                }
+                Selection::FragmentSpread(spread) => {
+                    let fragment: Option<&Positioned<FragmentDefinition>> =
+                        document.fragments.get(&spread.node.fragment_name.node);
+                    if let Some(fragment) = fragment {
+                        keys(&[&fragment.node.selection_set.node], document, out, depth + 1);
+                    }
+                }
+                Selection::InlineFragment(inline) => {
+                    keys(&[&inline.node.selection_set.node], document, out, depth + 1);
+                }
+            }
+        }
+    }
+}
+
+fn in_selection_order(value: Value, sets: &[&SelectionSet], document: &ExecutableDocument) -> Value {
+    match value {
+        Value::Object(mut map) => {
+            let mut order = Vec::new();
+            keys(sets, document, &mut order, 0);
+            let mut ordered = IndexMap::with_capacity(map.len());
+            for (key, below) in order {
+                if let Some((name, inner)) = map.shift_remove_entry(key) {
+                    ordered.insert(name, in_selection_order(inner, &below, document));
+                }
+            }
+            // Nothing the selections do not name is expected; kept, not lost, if there is.
+            ordered.extend(map);
+            Value::Object(ordered)
+        }
+        Value::List(items) => Value::List(items.into_iter().map(|v| in_selection_order(v, sets, document)).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(pairs: &[(&str, Value)]) -> Value {
+        Value::Object(pairs.iter().map(|(k, v)| (Name::new(k), v.clone())).collect())
+    }
+
+    fn key_order(value: &Value) -> Vec<String> {
+        match value {
+            Value::Object(map) => map.keys().map(ToString::to_string).collect(),
+            _ => vec![],
+        }
+    }
+
+    #[test]
+    fn keys_follow_the_selection_through_aliases_fragments_and_lists() {
+        let query = "query Q { families { edges { node { ...F name } } totalCount } b: viewer { subject } }
+                     fragment F on Family { id ... on Family { version } }";
+        let node = object(&[("name", "Hansen".into()), ("version", 1.into()), ("id", "fam_1".into())]);
+        let data = object(&[
+            ("b", object(&[("subject", "s".into())])),
+            ("families", object(&[("totalCount", 1.into()), ("edges", Value::List(vec![object(&[("node", node)])]))])),
+        ]);
+        let mut response = Response::new(data);
+        reshape(query, Some("Q"), &mut response);
+        assert_eq!(key_order(&response.data), ["families", "b"]);
+        let Value::Object(top) = &response.data else { unreachable!() };
+        assert_eq!(key_order(&top["families"]), ["edges", "totalCount"]);
+        let Value::Object(families) = &top["families"] else { unreachable!() };
+        let Value::List(edges) = &families["edges"] else { unreachable!() };
+        let Value::Object(edge) = &edges[0] else { unreachable!() };
+        assert_eq!(key_order(&edge["node"]), ["id", "version", "name"]);
+    }
+
+    #[test]
+    fn a_nullable_field_left_out_by_its_error_is_null_in_its_place() {
+        let query = "{ viewer { subject } family(id: \"x\") { name } organizations { totalCount } }";
+        let data = object(&[("viewer", object(&[("subject", "s".into())])), ("organizations", object(&[]))]);
+        let mut response = Response::new(data);
+        let mut error = async_graphql::ServerError::new("Family not found", None);
+        error.path = vec![PathSegment::Field("family".into())];
+        response.errors.push(error);
+        reshape(query, None, &mut response);
+        assert_eq!(key_order(&response.data), ["viewer", "family", "organizations"]);
+        let Value::Object(top) = &response.data else { unreachable!() };
+        assert_eq!(top["family"], Value::Null);
+    }
+
+    #[test]
+    fn an_error_below_a_left_out_nullable_field_makes_that_field_null() {
+        let mut response = Response::new(object(&[("viewer", object(&[]))]));
+        let mut error = async_graphql::ServerError::new("gone", None);
+        error.path = vec![PathSegment::Field("family".into()), PathSegment::Field("name".into())];
+        response.errors.push(error);
+        reshape("{ viewer { subject } family { name } }", None, &mut response);
+        let Value::Object(top) = &response.data else { unreachable!() };
+        assert_eq!(top["family"], Value::Null);
+    }
+
+    #[test]
+    fn an_error_below_a_null_parent_or_a_query_that_does_not_parse_changes_nothing() {
+        let mut response = Response::new(Value::Null);
+        let mut error = async_graphql::ServerError::new("gone", None);
+        error.path = vec![PathSegment::Field("family".into()), PathSegment::Field("name".into())];
+        response.errors.push(error);
+        reshape("{ family { name } }", None, &mut response);
+        assert_eq!(response.data, Value::Null);
+        let mut unparsed = Response::new(object(&[("b", 1.into()), ("a", 2.into())]));
+        reshape("{ a b", None, &mut unparsed);
+        assert_eq!(key_order(&unparsed.data), ["b", "a"]);
+    }
+}
