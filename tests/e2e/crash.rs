@@ -11,12 +11,11 @@ use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kinbridge_api::auth::{TokenClaims, mint_hs256};
-use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
-use kinbridge_persistence::{Store, StoreOptions};
 use serde_json::{Value, json};
 
-use crate::support::{AUDIENCE, ISSUER, child_config, child_spec, fresh_database, start_child, wait_ready};
+use crate::support::{
+    caseworker_token, child_config, child_spec, fresh_database, registered_municipality, start_child, wait_ready,
+};
 
 const CHILD: &str = "KINBRIDGE_CRASH_CHILD";
 
@@ -40,30 +39,12 @@ async fn every_acknowledged_write_survives_a_kill_9_and_a_restart() {
         return;
     }
     let (database_url, _database) = fresh_database().await;
-    let store =
-        Store::connect(&database_url, &StoreOptions { max_connections: 1, ..StoreOptions::default() }).await.unwrap();
-    store.migrate().await.unwrap();
-    let org = store
-        .create_organization(&NewOrganization::parse(OrganizationKind::Municipality, "Aarhus", "0751").unwrap())
-        .await
-        .unwrap();
-    store.close().await.unwrap();
+    let org = registered_municipality(&database_url).await;
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let spec = child_spec(&database_url, port, &secret);
-    let now = chrono::Utc::now().timestamp();
-    let claims = TokenClaims {
-        sub: "integration".into(),
-        org: org.to_string(),
-        roles: vec!["CASEWORKER".into()],
-        iss: ISSUER.into(),
-        aud: AUDIENCE.into(),
-        exp: now + 600,
-        nbf: None,
-        iat: None,
-    };
-    let token = mint_hs256(&secret, &claims).unwrap();
+    let token = caseworker_token(&secret, org);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     let url = format!("http://127.0.0.1:{port}/graphql");
 

@@ -14,12 +14,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
-use kinbridge_persistence::{Store, StoreOptions};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::test_config;
+use crate::support::{caseworker_token, registered_municipality, test_config};
 
 /// A PostgreSQL cluster in a temporary directory, run as the `postgres` user when the
 /// tests run as root (initdb refuses root), removed when dropped.
@@ -98,15 +96,9 @@ const CREATE: &str = "mutation($i: CreateFamilyInput!) { createFamily(input: $i)
 #[tokio::test]
 async fn postgresql_stopped_and_started_under_load_answers_unavailable_then_resumes_and_loses_nothing() {
     let Some(bindir) = std::env::var_os("KINBRIDGE_TEST_PG_BINDIR") else { return };
+    crate::support::init_test_log();
     let cluster = Cluster::create(Path::new(&bindir));
-    let store =
-        Store::connect(&cluster.url(), &StoreOptions { max_connections: 1, ..StoreOptions::default() }).await.unwrap();
-    store.migrate().await.unwrap();
-    let org = store
-        .create_organization(&NewOrganization::parse(OrganizationKind::Municipality, "Aarhus", "0751").unwrap())
-        .await
-        .unwrap();
-    store.close().await.unwrap();
+    let org = registered_municipality(&cluster.url()).await;
     // The default database timeout, 2 s: what an operator gets.
     let mut config = test_config(cluster.url());
     config.store.database_timeout = Duration::from_secs(2);
@@ -117,18 +109,7 @@ async fn postgresql_stopped_and_started_under_load_answers_unavailable_then_resu
     let app = kinbridge_server::app::Application::build(&config).await.unwrap();
     let addr = app.local_addr();
     tokio::spawn(app.run(std::future::pending()));
-    let now = chrono::Utc::now().timestamp();
-    let claims = kinbridge_api::auth::TokenClaims {
-        sub: "integration".into(),
-        org: org.to_string(),
-        roles: vec!["CASEWORKER".into()],
-        iss: crate::support::ISSUER.into(),
-        aud: crate::support::AUDIENCE.into(),
-        exp: now + 600,
-        nbf: None,
-        iat: None,
-    };
-    let token = kinbridge_api::auth::mint_hs256(&secret, &claims).unwrap();
+    let token = caseworker_token(&secret, org);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
     let url = format!("http://{addr}/graphql");
 

@@ -114,7 +114,7 @@ where
 
 /// Records the server's `ERROR` lines, and shows its log when `TEST_LOG` is set; once per
 /// test binary.
-fn init_test_log() {
+pub fn init_test_log() {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -234,6 +234,40 @@ pub fn test_config(database_url: String) -> ServeConfig {
         },
         ..ServeConfig::embedded(database_url, auth)
     }
+}
+
+/// Migrates the database at `url` and registers a municipality in it, as an operator
+/// would before the first start: for the tests that start a server themselves.
+pub async fn registered_municipality(url: &str) -> OrganizationId {
+    let store = Store::connect(
+        url,
+        &kinbridge_persistence::StoreOptions { max_connections: 1, ..kinbridge_persistence::StoreOptions::default() },
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let org = store
+        .create_organization(&NewOrganization::parse(OrganizationKind::Municipality, "Aarhus", "0751").unwrap())
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    org
+}
+
+/// A caseworker's token for `org`, signed with `secret`, valid for ten minutes.
+pub fn caseworker_token(secret: &[u8], org: OrganizationId) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = TokenClaims {
+        sub: "integration".into(),
+        org: org.to_string(),
+        roles: vec!["CASEWORKER".into()],
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        exp: now + 600,
+        nbf: None,
+        iat: None,
+    };
+    mint_hs256(secret, &claims).unwrap()
 }
 
 /// What a server in a process of its own is started with (see [`start_child`]): its

@@ -12,9 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use kinbridge_api::auth::{TokenClaims, mint_hs256};
-use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
-use kinbridge_persistence::{Store, StoreOptions};
 use kinbridge_server::telemetry::{LogFormat, TraceExport};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Attribute;
@@ -22,7 +19,9 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde_json::{Value, json};
 
-use crate::support::{AUDIENCE, ISSUER, child_config, child_spec, fresh_database, start_child, wait_ready};
+use crate::support::{
+    caseworker_token, child_config, child_spec, fresh_database, registered_municipality, start_child, wait_ready,
+};
 
 const CHILD: &str = "KINBRIDGE_TRACES_CHILD";
 
@@ -83,14 +82,7 @@ async fn spans_are_exported_over_otlp_and_continue_the_callers_traceparent() {
         return;
     }
     let (database_url, _database) = fresh_database().await;
-    let store =
-        Store::connect(&database_url, &StoreOptions { max_connections: 1, ..StoreOptions::default() }).await.unwrap();
-    store.migrate().await.unwrap();
-    let org = store
-        .create_organization(&NewOrganization::parse(OrganizationKind::Municipality, "Aarhus", "0751").unwrap())
-        .await
-        .unwrap();
-    store.close().await.unwrap();
+    let org = registered_municipality(&database_url).await;
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -103,18 +95,7 @@ async fn spans_are_exported_over_otlp_and_continue_the_callers_traceparent() {
     );
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     wait_ready(&client, port).await;
-    let now = chrono::Utc::now().timestamp();
-    let claims = TokenClaims {
-        sub: "integration".into(),
-        org: org.to_string(),
-        roles: vec!["CASEWORKER".into()],
-        iss: ISSUER.into(),
-        aud: AUDIENCE.into(),
-        exp: now + 600,
-        nbf: None,
-        iat: None,
-    };
-    let token = mint_hs256(&secret, &claims).unwrap();
+    let token = caseworker_token(&secret, org);
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
     let answer: Value = client

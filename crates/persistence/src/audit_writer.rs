@@ -61,13 +61,23 @@ impl AuditWriter {
 async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(REQUESTS_PER_COMMIT);
     while queue.recv_many(&mut jobs, REQUESTS_PER_COMMIT).await > 0 {
-        let result = commit(&db, &jobs).await.map_err(|e| e.to_string());
-        if let Err(e) = &result {
+        // An outage stays an outage for every request of the commit (answered
+        // UNAVAILABLE, and logged as a warning where it is classified); anything else is a
+        // fault of the service.
+        let result = commit(&db, &jobs).await.map_err(StoreError::from);
+        if let Err(e) = &result
+            && !matches!(e, StoreError::Unavailable(_))
+        {
             tracing::error!(error = %e, requests = jobs.len(), "the audit trail could not be written");
         }
         for (_, done) in jobs.drain(..) {
+            let answer = match &result {
+                Ok(()) => Ok(()),
+                Err(StoreError::Unavailable(why)) => Err(StoreError::Unavailable(why)),
+                Err(e) => Err(StoreError::Corrupt(e.to_string())),
+            };
             // A request that gave up waiting (its client went away) needs no answer.
-            let _ = done.send(result.clone().map_err(StoreError::Corrupt));
+            let _ = done.send(answer);
         }
     }
 }

@@ -347,10 +347,27 @@ async fn execute(
         if let Some(lag) = feed_lag.get() {
             state.metrics.feed_read(lag);
         }
-        if let Err(e) = audited {
-            count("INTERNAL");
-            tracing::error!(error = %e, reads = shown.len(), "response withheld: its reads could not be audited");
-            return finish(internal_error(), &request_id);
+        match audited {
+            Ok(()) => {}
+            Err(kinbridge_persistence::StoreError::Unavailable(why)) => {
+                // The database went away between the answer and its audit: an outage.
+                // A write may have committed; its retry with the idempotency key is
+                // answered with it, not done twice.
+                count("UNAVAILABLE");
+                tracing::warn!(http.status = 503, error.codes = "UNAVAILABLE", reason = why, reads = shown.len(), "response withheld: the database became unavailable before its reads were audited");
+                let mut response = plain_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "the database became unavailable before the answer could be recorded; retry later (a write retried with its idempotency key is not done twice)",
+                );
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return finish(response, &request_id);
+            }
+            Err(e) => {
+                count("INTERNAL");
+                tracing::error!(error = %e, reads = shown.len(), "response withheld: its reads could not be audited");
+                return finish(internal_error(), &request_id);
+            }
         }
         // Errors raised by async-graphql itself (syntax, validation, an argument that does
         // not coerce, a query too deep or complex) carry no code: they are all bad input.
