@@ -310,7 +310,7 @@ async fn execute(
             Err(AuthFailure::Unavailable) => {
                 tracing::warn!(http.status = 503, error.codes = "UNAVAILABLE", "request refused: the token's organisation could not be looked up");
                 count("UNAVAILABLE");
-                return finish(unavailable(), &request_id);
+                return finish(unavailable("the database is unavailable; nothing was done, retry later"), &request_id);
             }
             Err(failure) => {
                 tracing::info!(http.status = 401, error.codes = "UNAUTHENTICATED", reason = %failure, "request refused: not authenticated");
@@ -355,13 +355,8 @@ async fn execute(
                 // answered with it, not done twice.
                 count("UNAVAILABLE");
                 tracing::warn!(http.status = 503, error.codes = "UNAVAILABLE", reason = why, reads = shown.len(), "response withheld: the database became unavailable before its reads were audited");
-                let mut response = plain_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "UNAVAILABLE",
-                    "the database became unavailable before the answer could be recorded; retry later (a write retried with its idempotency key is not done twice)",
-                );
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return finish(response, &request_id);
+                let message = "the database became unavailable before the answer could be recorded; retry later (a write retried with its idempotency key is not done twice)";
+                return finish(unavailable(message), &request_id);
             }
             Err(e) => {
                 count("INTERNAL");
@@ -531,12 +526,8 @@ fn unauthenticated(failure: &AuthFailure) -> Response {
 }
 
 /// `503` when the database does not answer: an outage, not a bad token.
-fn unavailable() -> Response {
-    let mut response = plain_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "UNAVAILABLE",
-        "the database is unavailable; nothing was done, retry later",
-    );
+fn unavailable(message: &str) -> Response {
+    let mut response = plain_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message);
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }
