@@ -518,6 +518,12 @@ impl FamilyQuery {
         value: String,
     ) -> ApiResult<Option<Person>> {
         let c = caller(ctx)?;
+        // No stored identifier holds a control character, and the database refuses NUL.
+        for (field, text) in [("system", &system), ("value", &value)] {
+            if text.chars().any(char::is_control) {
+                return Err(ApiError::bad_input(field, "must not contain control characters").into());
+            }
+        }
         Ok(Some(Person(
             c.store.person_by_identifier(&c.reader(), kind.into(), system.trim(), value.trim()).await.api()?,
         )))
