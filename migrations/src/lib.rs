@@ -19,6 +19,7 @@ mod m0008_audit_reads;
 mod m0009_audit_read_arrays;
 mod m0010_write_integrity;
 mod m0011_organization_registry;
+mod m0012_change_feed_positions;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_audit_read_arrays::Migration),
             Box::new(m0010_write_integrity::Migration),
             Box::new(m0011_organization_registry::Migration),
+            Box::new(m0012_change_feed_positions::Migration),
         ]
     }
 }

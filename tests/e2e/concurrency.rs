@@ -220,3 +220,46 @@ async fn a_token_subject_is_one_family_partner() {
     assert_eq!(again.body["errors"][0]["extensions"]["existingId"], id);
     no_error_lines(&app);
 }
+
+/// Writers commit while feed readers follow their cursors: each reader ends up with every
+/// change exactly once, in one order shared by all readers.
+#[tokio::test]
+async fn feed_readers_beside_concurrent_writers_see_every_change_once_in_one_order() {
+    const FEED: &str = "query($after: String) { changes(after: $after, first: 100) { pageInfo { endCursor } edges { node { recordId event } } } }";
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let create = "mutation($input: CreateFamilyInput!) { createFamily(input: $input) { family { id } } }";
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let follow = || async {
+        let mut cursor = Value::Null;
+        let mut seen = Vec::new();
+        loop {
+            let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+            let r = app.gql(&aarhus.token, FEED, json!({ "after": cursor })).await;
+            let page = &r.data()["changes"];
+            for edge in page["edges"].as_array().unwrap() {
+                seen.push(format!("{}/{}", edge["node"]["event"], edge["node"]["recordId"]));
+            }
+            if !page["pageInfo"]["endCursor"].is_null() {
+                cursor = page["pageInfo"]["endCursor"].clone();
+            }
+            if finished && page["edges"].as_array().unwrap().is_empty() {
+                return seen;
+            }
+        }
+    };
+    let write = async {
+        let results = join_all(
+            (0..24).map(|i| app.gql(&aarhus.token, create, json!({ "input": { "name": format!("Family {i}") } }))),
+        )
+        .await;
+        no_internal(&results);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let ((), first, second, third) = tokio::join!(write, follow(), follow(), follow());
+    assert_eq!(first.len(), 24, "every change once: {first:?}");
+    assert_eq!(first.iter().collect::<std::collections::BTreeSet<_>>().len(), 24);
+    assert_eq!(first, second, "one order for every reader");
+    assert_eq!(first, third);
+    no_error_lines(&app);
+}

@@ -214,7 +214,7 @@ pub async fn spawn_app_with(demo: bool) -> TestApp {
 
 /// Starts the application with its configuration changed by `edit`.
 /// The configuration every test app starts from: a random HS256 key, the tests' issuer
-/// and audience, development's openness, no settle time for the change feed.
+/// and audience, development's openness.
 pub fn test_config(database_url: String) -> ServeConfig {
     let mut secret = vec![0u8; 32];
     getrandom::fill(&mut secret).expect("randomness for the test signing key");
@@ -225,15 +225,7 @@ pub fn test_config(database_url: String) -> ServeConfig {
         leeway_secs: 0,
         claims: kinbridge_api::auth::ClaimNames::default(),
     };
-    ServeConfig {
-        max_concurrent_requests: 16,
-        // The change feed shows a change at once: tests do not wait out a settle time.
-        store: kinbridge_persistence::StoreOptions {
-            change_feed_settle: std::time::Duration::ZERO,
-            ..Default::default()
-        },
-        ..ServeConfig::embedded(database_url, auth)
-    }
+    ServeConfig { max_concurrent_requests: 16, ..ServeConfig::embedded(database_url, auth) }
 }
 
 /// Migrates the database at `url` and registers a municipality in it, as an operator

@@ -42,9 +42,10 @@ pub struct ChangeQuery;
 
 #[Object]
 impl ChangeQuery {
-    /// Changes to the caller's organisation's records, oldest first. Keep the last
-    /// cursor you processed and pass it as `after` next time; changes settle for a couple
-    /// of seconds before they are listed, so none is skipped.
+    /// Changes to the caller's organisation's records, in the order they were committed.
+    /// Keep the last cursor you processed and pass it as `after` next time: the feed
+    /// lists every change committed before you ask, at once, and a change committed
+    /// later always comes after that cursor, so none is skipped and none comes twice.
     #[graphql(complexity = "1 + usize::try_from(first.unwrap_or(20).clamp(0, 100)).unwrap_or(0) * child_complexity")]
     async fn changes(
         &self,
@@ -80,7 +81,8 @@ impl ChangeQuery {
         let total_count = i32::try_from(total).unwrap_or(i32::MAX);
         let mut conn = Connection::with_additional_fields(cursor > 0, has_next, ConnectionFields { total_count });
         for row in rows {
-            let id = row.id.to_string();
+            let id =
+                row.position.ok_or_else(|| ApiError::internal(&"a listed change without a feed position"))?.to_string();
             conn.edges.push(Edge::new(id, Change::try_from(row)?));
         }
         Ok(conn)

@@ -254,7 +254,8 @@ pub mod contact_visit_participant {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// The change feed: one row per committed change, read in `id` order.
+/// The change feed: one row per committed change, read in `position` order (see
+/// `Store::sequence_changes`).
 pub mod outbox {
     use sea_orm::entity::prelude::*;
 
@@ -269,6 +270,9 @@ pub mod outbox {
         pub aggregate_id: Uuid,
         pub event_type: String,
         pub payload: String,
+        /// Where the change stands in the feed; `None` until it is sequenced, after its
+        /// transaction committed.
+        pub position: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -53,8 +53,6 @@ pub struct Store {
     db: DatabaseConnection,
     statements: Arc<AtomicU64>,
     audit: AuditWriter,
-    /// See [`StoreOptions::change_feed_settle`].
-    settle: chrono::TimeDelta,
 }
 
 /// Connection settings.
@@ -66,10 +64,6 @@ pub struct StoreOptions {
     pub database_timeout: Duration,
     /// How long a SQLite writer waits for the lock held by another before giving up.
     pub sqlite_busy_timeout: Duration,
-    /// How long a change stays out of the change feed after it is recorded, so that a
-    /// transaction that commits late is not skipped by a reader resuming from a later
-    /// cursor (see `trail.rs`). Tests set zero.
-    pub change_feed_settle: Duration,
 }
 
 impl Default for StoreOptions {
@@ -78,7 +72,6 @@ impl Default for StoreOptions {
             max_connections: 10,
             database_timeout: Duration::from_secs(2),
             sqlite_busy_timeout: Duration::from_secs(5),
-            change_feed_settle: trail::CHANGE_FEED_SETTLE,
         }
     }
 }
@@ -114,8 +107,7 @@ impl Store {
             counter.fetch_add(1, Ordering::Relaxed);
         });
         let audit = AuditWriter::start(db.clone());
-        let settle = chrono::TimeDelta::from_std(options.change_feed_settle).unwrap_or(chrono::TimeDelta::MAX);
-        Ok(Self { db, statements, audit, settle })
+        Ok(Self { db, statements, audit })
     }
 
     /// Brings the schema up to date. Safe to run on every start and from several

@@ -341,7 +341,7 @@ records! {
     /// One committed change, as the change feed lists it.
     outbox => Change {
         id: i64, occurred_at: Time, organization_id: OrganizationId, aggregate_type: String, aggregate_id: Uuid,
-        event_type: String, payload: serde_json::Value,
+        event_type: String, payload: serde_json::Value, position: Option<i64>,
     }
 }
 
@@ -435,6 +435,7 @@ mod tests {
             aggregate_id: Uuid::now_v7(),
             event_type: "family.created".into(),
             payload: r#"{"id":"fam_1"}"#.into(),
+            position: Some(7),
         };
         let change = Change::try_from(row.clone()).expect("a well-formed row");
         assert_eq!(change.payload["id"], "fam_1");

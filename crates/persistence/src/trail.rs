@@ -20,9 +20,9 @@ use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
 use crate::records;
 
-/// How old a change must be before the change feed shows it, unless configured otherwise
-/// (see [`Store::changes`] and `StoreOptions::change_feed_settle`).
-pub const CHANGE_FEED_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+/// The advisory lock key under which one relay at a time sequences the change feed
+/// (`kb_feed` in ASCII).
+const SEQUENCE_LOCK: i64 = 0x006b_625f_6665_6564;
 
 /// What an auditor asks of the trail. Every field narrows; none is required.
 #[derive(Debug, Clone, Default)]
@@ -164,35 +164,74 @@ impl Store {
     }
 
     /// The change feed of the caller's organisation: changes to the records it owns,
-    /// after `cursor` (an outbox id; 0 for the start), oldest first, up to `limit`.
-    ///
-    /// On PostgreSQL a sequence id is taken before its transaction commits, so a row with
-    /// a smaller id can become visible after a larger one. Rows younger than
-    /// the configured settle time ([`CHANGE_FEED_SETTLE`] by default) are held back, so that a reader who resumes from the last
-    /// cursor it saw does not skip a transaction that committed late; writes are short
-    /// transactions, well inside that margin.
+    /// after `cursor` (a feed position; 0 for the start), in the order they became
+    /// visible, up to `limit`. Every change committed before this call is sequenced first
+    /// ([`Store::sequence_changes`]), so a reader sees what committed before it asked.
     pub async fn changes(&self, actor: &Actor, cursor: i64, limit: u64) -> Result<Vec<records::Change>, StoreError> {
-        let settled = Utc::now() - self.settle;
+        self.sequence_changes().await?;
         records::all(
             outbox::Entity::find()
                 .filter(outbox::Column::OrganizationId.eq(actor.organization_id.as_uuid()))
-                .filter(outbox::Column::Id.gt(cursor))
-                .filter(outbox::Column::OccurredAt.lte(settled))
-                .order_by_asc(outbox::Column::Id)
+                .filter(outbox::Column::Position.gt(cursor))
+                .order_by_asc(outbox::Column::Position)
                 .limit(limit)
                 .all(self.conn())
                 .await?,
         )
     }
 
-    /// How many settled changes the caller's organisation's feed holds in all.
+    /// How many sequenced changes the caller's organisation's feed holds in all.
     pub async fn count_changes(&self, actor: &Actor) -> Result<u64, StoreError> {
-        let settled = Utc::now() - self.settle;
         Ok(outbox::Entity::find()
             .filter(outbox::Column::OrganizationId.eq(actor.organization_id.as_uuid()))
-            .filter(outbox::Column::OccurredAt.lte(settled))
+            .filter(outbox::Column::Position.is_not_null())
             .count(self.conn())
             .await?)
+    }
+
+    /// Gives every committed change that has no feed position yet the next positions, in
+    /// one short transaction, one relay at a time across all processes on the database
+    /// (PostgreSQL: a transaction-scoped advisory lock; SQLite: the write lock).
+    ///
+    /// This is what makes the feed's cursor exact. An outbox id is taken while its
+    /// transaction is still open, so ids do not follow commit order; positions do: a
+    /// transaction still open holds rows this relay cannot see, and they are given
+    /// positions above every position handed out before, by a later relay. A reader that
+    /// has passed position `p` is therefore never shown a change at or below `p` later,
+    /// however long the transaction that wrote it stayed open.
+    pub async fn sequence_changes(&self) -> Result<(), StoreError> {
+        use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+        let backend = self.backend();
+        let pending = outbox::Entity::find()
+            .select_only()
+            .column(outbox::Column::Id)
+            .filter(outbox::Column::Position.is_null())
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(self.conn())
+            .await?;
+        if pending.is_none() {
+            return Ok(());
+        }
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (backend == DbBackend::Sqlite).then_some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let txn = self.conn().begin_with_options(options).await?;
+        if backend == DbBackend::Postgres {
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({SEQUENCE_LOCK})")).await?;
+        }
+        // Under the lock, this statement's snapshot holds every position handed out so
+        // far, so `MAX(position)` is the last one.
+        txn.execute_unprepared(
+            "UPDATE outbox SET position = s.position \
+             FROM (SELECT id, (SELECT COALESCE(MAX(position), 0) FROM outbox) + ROW_NUMBER() OVER (ORDER BY id) \
+                   AS position FROM outbox WHERE position IS NULL) AS s \
+             WHERE outbox.id = s.id",
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(())
     }
 
     /// Outbox rows after `cursor` (an outbox id; 0 for the start), in commit-id order.

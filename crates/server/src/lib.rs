@@ -118,10 +118,6 @@ pub struct ServeArgs {
     /// flagged (placementsAwaitingSupportOffer).
     #[arg(long, env = "KINBRIDGE_SUPPORT_OFFER_DAYS", default_value_t = 14)]
     pub support_offer_days: u16,
-    /// How long, in milliseconds, a change is held out of the change feed so that a
-    /// transaction committing late is not skipped.
-    #[arg(long, env = "KINBRIDGE_CHANGE_FEED_SETTLE_MS", default_value_t = 2000)]
-    pub change_feed_settle_ms: u64,
     /// How many GraphQL requests execute at once; more wait their turn. Default: four per
     /// CPU core.
     #[arg(long, env = "KINBRIDGE_MAX_CONCURRENT_REQUESTS")]
@@ -329,7 +325,6 @@ async fn serve(args: ServeArgs) -> CommandResult {
         max_body_bytes: 1024 * 1024,
         max_concurrent_requests: args.max_concurrent_requests.unwrap_or_else(default_concurrency),
         store: StoreOptions {
-            change_feed_settle: std::time::Duration::from_millis(args.change_feed_settle_ms),
             database_timeout: std::time::Duration::from_millis(args.database_timeout_ms.max(1)),
             ..StoreOptions::default()
         },

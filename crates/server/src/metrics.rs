@@ -18,7 +18,7 @@
 //!   `UNAVAILABLE` request;
 //! - `kinbridge_change_feed_lag_seconds`: at each read of the change feed, how far behind
 //!   the reader is: the age of the oldest change it has not yet read, 0 when it has read
-//!   them all (a change settles `--change-feed-settle-ms` before it is listed).
+//!   them all.
 //!
 //! Operation names come from clients, so at most [`MAX_OPERATIONS`] distinct ones are
 //! kept as labels; the rest count as `other`. Nothing personal is in any series.
