@@ -144,3 +144,27 @@ async fn a_20_mb_body_is_answered_413_not_reset() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "BODY_TOO_LARGE");
 }
+
+/// Text arguments that could never have been stored (a NUL, which PostgreSQL refuses in
+/// text, or another control character) are refused naming the argument, not sent to the
+/// database and answered `INTERNAL`.
+#[tokio::test]
+async fn control_characters_in_lookup_arguments_are_bad_input_naming_the_argument() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let lookup =
+        "query($s: String!, $v: String!) { personByIdentifier(kind: NATIONAL_ID, system: $s, value: $v) { id } }";
+    for (system, value, field) in
+        [("DK\u{0}CPR", "0101", "system"), ("DK-CPR", "01\u{0}01", "value"), ("DK\u{7}", "1", "system")]
+    {
+        let r = app.gql(&aarhus.token, lookup, json!({ "s": system, "v": value })).await;
+        assert_eq!(r.code(), "BAD_USER_INPUT", "{}", r.body);
+        assert_eq!(r.field(), field);
+    }
+    let auditor = app.token(aarhus.id, &["AUDITOR"]);
+    let trail = "query($s: String) { auditEvents(filter: { subject: $s }, first: 5) { totalCount } }";
+    let r = app.gql(&auditor, trail, json!({ "s": "alice\u{0}" })).await;
+    assert_eq!(r.code(), "BAD_USER_INPUT", "{}", r.body);
+    assert_eq!(r.field(), "filter.subject");
+    assert_eq!(app.gql(&auditor, trail, json!({ "s": "alice" })).await.data()["auditEvents"]["totalCount"], 0);
+}

@@ -108,7 +108,12 @@ impl AuditQuery {
         let filter = AuditFilter {
             from: filter.from.map(|t| t.0),
             until: filter.until.map(|t| t.0),
-            subject: filter.subject,
+            subject: match filter.subject {
+                Some(s) if s.chars().any(char::is_control) => {
+                    return Err(ApiError::bad_input("filter.subject", "must not contain control characters").into());
+                }
+                subject => subject,
+            },
             record_id,
         };
         connection::resolve(

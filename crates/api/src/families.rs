@@ -3,10 +3,14 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
 use kinbridge_domain::ValidationError;
+use kinbridge_domain::error::AtField;
 use kinbridge_domain::family::{Membership, NewFamily};
 use kinbridge_domain::ids::{FamilyId, OrganizationId, PersonId};
 use kinbridge_domain::organization::OrganizationKind as DomainOrganizationKind;
-use kinbridge_domain::person::{IdentifierKind as DomainIdentifierKind, NewPerson, PersonInput as DomainPersonInput};
+use kinbridge_domain::person::{
+    IdentifierKind as DomainIdentifierKind, IdentifierValue, NewPerson, PersonInput as DomainPersonInput,
+};
+use kinbridge_domain::text::ExternalId;
 use kinbridge_persistence::families::{MemberPerson, NewMember};
 use kinbridge_persistence::records;
 use kinbridge_persistence::write::Outcome;
@@ -518,14 +522,12 @@ impl FamilyQuery {
         value: String,
     ) -> ApiResult<Option<Person>> {
         let c = caller(ctx)?;
-        // No stored identifier holds a control character, and the database refuses NUL.
-        for (field, text) in [("system", &system), ("value", &value)] {
-            if text.chars().any(char::is_control) {
-                return Err(ApiError::bad_input(field, "must not contain control characters").into());
-            }
-        }
+        // Checked as a stored identifier is, so that what could never be stored (a
+        // control character, which the database also refuses) is named, not looked up.
+        let system = ExternalId::parse(&system).at("system").map_err(ApiError::from)?;
+        let value = IdentifierValue::parse(&value).at("value").map_err(ApiError::from)?;
         Ok(Some(Person(
-            c.store.person_by_identifier(&c.reader(), kind.into(), system.trim(), value.trim()).await.api()?,
+            c.store.person_by_identifier(&c.reader(), kind.into(), system.as_str(), value.as_str()).await.api()?,
         )))
     }
 
