@@ -465,3 +465,99 @@ async fn answers_keep_the_querys_key_order_and_a_not_found_nullable_field_is_nul
     assert!(text.contains("\"missing\":null"), "the field that was not found is null, not left out: {text}");
     assert!(text.contains("NOT_FOUND"), "{text}");
 }
+
+/// Apollo's automatic persisted queries: a hash the server does not know is
+/// `PersistedQueryNotFound`; the query sent with its hash registers it; the hash alone
+/// then runs it, over POST and GET. Another organisation cannot use or probe the hash.
+#[tokio::test]
+async fn a_persisted_query_runs_by_its_hash_after_it_was_sent_once() {
+    use sha2::Digest;
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let randers = app.municipality("Randers").await;
+    let query = "query Me { viewer { subject organization { id } } }";
+    let hash: String = sha2::Sha256::digest(query.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let post = |token: &str, body: Value| {
+        app.client
+            .post(app.url())
+            .bearer_auth(token)
+            .header("accept", "application/graphql-response+json")
+            .json(&body)
+            .send()
+    };
+
+    let miss = post(&aarhus.token, json!({ "extensions": extensions })).await.unwrap();
+    assert_eq!(miss.status(), StatusCode::NOT_FOUND);
+    let body: Value = miss.json().await.unwrap();
+    assert_eq!(body["errors"][0]["message"], "PersistedQueryNotFound");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND");
+    assert!(body.get("data").is_none());
+
+    let full = post(&aarhus.token, json!({ "query": query, "extensions": extensions })).await.unwrap();
+    assert_eq!(full.status(), StatusCode::OK);
+    let answer: Value = full.json().await.unwrap();
+    assert_eq!(answer["data"]["viewer"]["organization"]["id"], aarhus.id.to_string());
+
+    let by_hash: Value = post(&aarhus.token, json!({ "extensions": extensions })).await.unwrap().json().await.unwrap();
+    assert_eq!(by_hash, answer, "the hash alone answers as the query did");
+    let over_get = app
+        .client
+        .get(app.url())
+        .bearer_auth(&aarhus.token)
+        .query(&[("operationName", "Me"), ("extensions", &extensions.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over_get.status(), StatusCode::OK);
+    assert_eq!(over_get.json::<Value>().await.unwrap(), answer);
+
+    let elsewhere = post(&randers.token, json!({ "extensions": extensions })).await.unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND, "kept for the organisation that sent it");
+
+    // Under application/json the miss is 200, as older Apollo clients expect.
+    let legacy = app.client.post(app.url()).bearer_auth(&randers.token).json(&json!({ "extensions": extensions }));
+    let legacy = legacy.send().await.unwrap();
+    assert_eq!(legacy.status(), StatusCode::OK);
+    assert_eq!(legacy.json::<Value>().await.unwrap()["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_persisted_query_with_a_wrong_hash_or_version_is_refused_and_a_mutation_by_hash_needs_post() {
+    use sha2::Digest;
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let post = |body: Value| {
+        app.client
+            .post(app.url())
+            .bearer_auth(&aarhus.token)
+            .header("accept", "application/graphql-response+json")
+            .json(&body)
+            .send()
+    };
+    let wrong = json!({ "query": "{ viewer { subject } }", "extensions": { "persistedQuery": { "version": 1, "sha256Hash": "0".repeat(64) } } });
+    let response = post(wrong).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["field"], "extensions.persistedQuery.sha256Hash");
+    let version = json!({ "extensions": { "persistedQuery": { "version": 2, "sha256Hash": "0".repeat(64) } } });
+    let body: Value = post(version).await.unwrap().json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["field"], "extensions.persistedQuery.version");
+
+    let mutation = "mutation { createFamily(input: { name: \"Hansen\" }) { family { id } } }";
+    let hash: String = sha2::Sha256::digest(mutation.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let created: Value =
+        post(json!({ "query": mutation, "extensions": extensions })).await.unwrap().json().await.unwrap();
+    assert!(created["data"]["createFamily"]["family"]["id"].is_string(), "{created}");
+    let over_get = app
+        .client
+        .get(app.url())
+        .bearer_auth(&aarhus.token)
+        .query(&[("extensions", extensions.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over_get.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(app.family_count(&aarhus).await, 1, "the mutation by hash over GET wrote nothing");
+}

@@ -74,6 +74,7 @@ impl Application {
             limits: config.limits,
             request_timeout: config.request_timeout,
             metrics: Arc::new(crate::metrics::Metrics::default()),
+            persisted: crate::persisted::PersistedQueries::default(),
         };
         let router = http::router(state, config.max_body_bytes);
         let router = match http::cors(&config.cors_origins).map_err(StartError::Cors)? {

@@ -9,6 +9,9 @@
 //! - Every request needs `Authorization: Bearer <JWT>`; without a valid one the answer is
 //!   `401` with `extensions.code = UNAUTHENTICATED`.
 //! - Every error carries `extensions.code`; a panic is caught and answered `INTERNAL`.
+//! - Automatic persisted queries (`extensions.persistedQuery`, see `persisted.rs`): a hash
+//!   this process does not know for the caller's organisation is `PersistedQueryNotFound`
+//!   (`404` under `application/graphql-response+json`), and the client sends the query.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -48,6 +51,8 @@ pub struct AppState {
     /// How long a request may take, from its arrival to its answer.
     pub request_timeout: std::time::Duration,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The queries clients registered by hash (automatic persisted queries).
+    pub persisted: crate::persisted::PersistedQueries,
 }
 
 impl std::fmt::Debug for AppState {
@@ -205,8 +210,10 @@ async fn graphql_post(
             &request_id,
         );
     }
-    // A body without a query is a request that cannot run, not an empty document.
-    if !value.get("query").is_some_and(serde_json::Value::is_string) {
+    // A body without a query is a request that cannot run, not an empty document, unless
+    // it names a persisted query by its hash.
+    let by_hash = value.get("extensions").and_then(|e| e.get("persistedQuery")).is_some();
+    if !by_hash && !value.get("query").is_some_and(serde_json::Value::is_string) {
         let body = json!({ "errors": [{ "message": "the body needs a \"query\": the GraphQL document as a string",
             "extensions": { "code": "BAD_USER_INPUT", "field": "query" } }] });
         return finish(
@@ -258,7 +265,7 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
 async fn execute(
     state: AppState,
     headers: HeaderMap,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     encoding: Encoding,
     request_id: String,
     method: Method,
@@ -268,6 +275,22 @@ async fn execute(
         let started = Instant::now();
         let operation = request.operation_name.clone();
         let count = |outcome: &str| state.metrics.request(operation.as_deref(), outcome, started.elapsed());
+        let refused = |status: StatusCode, body: serde_json::Value| {
+            let status = if encoding == Encoding::GraphQlResponse { status } else { StatusCode::OK };
+            finish((status, [(header::CONTENT_TYPE, encoding.content_type())], body.to_string()).into_response(), &request_id)
+        };
+        let persisted = match crate::persisted::parse(&mut request) {
+            Ok(persisted) => persisted,
+            Err(refusal) => {
+                count("BAD_USER_INPUT");
+                tracing::info!(field = refusal.field, "query refused: a malformed persisted query extension");
+                return refused(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "errors": [{ "message": refusal.message,
+                        "extensions": { "code": "BAD_USER_INPUT", "field": refusal.field } }] }),
+                );
+            }
+        };
         // A query that asks for too much is refused before it waits for a turn or a
         // database connection, in time linear in its length.
         if let Err(exceeded) = kinbridge_api::limits::check(&request.query, &state.limits) {
@@ -280,12 +303,10 @@ async fn execute(
                 found = exceeded.found,
                 "query refused: over a limit"
             );
-            let status = if encoding == Encoding::GraphQlResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-            let body = json!({ "errors": [{ "message": exceeded.message(),
-                "extensions": { "code": exceeded.code, "limit": exceeded.limit, "found": exceeded.found } }] });
-            return finish(
-                (status, [(header::CONTENT_TYPE, encoding.content_type())], body.to_string()).into_response(),
-                &request_id,
+            return refused(
+                StatusCode::BAD_REQUEST,
+                json!({ "errors": [{ "message": exceeded.message(),
+                    "extensions": { "code": exceeded.code, "limit": exceeded.limit, "found": exceeded.found } }] }),
             );
         }
         // Requests beyond the limit wait their turn here, in arrival order, holding nothing
@@ -299,10 +320,7 @@ async fn execute(
         let _executing = state.metrics.executing();
         if method == Method::GET && is_mutation(&request) {
             count("BAD_USER_INPUT");
-            let mut response =
-                plain_error(StatusCode::METHOD_NOT_ALLOWED, "BAD_USER_INPUT", "mutations must be sent with POST");
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-            return finish(response, &request_id);
+            return finish(mutation_over_get(), &request_id);
         }
         let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let actor = match authenticate(&state.store, &state.verifier, authorization).await {
@@ -318,6 +336,30 @@ async fn execute(
                 return finish(unauthenticated(&failure), &request_id);
             }
         };
+        // A persisted query is the caller's organisation's own: found by its hash, or kept
+        // under it (its text passed the limits above).
+        match persisted {
+            None => {}
+            Some(crate::persisted::Persisted::Register(hash)) => {
+                state.persisted.insert(actor.organization_id, hash, &request.query);
+            }
+            Some(crate::persisted::Persisted::Lookup(hash)) => {
+                let Some(query) = state.persisted.get(actor.organization_id, &hash) else {
+                    count("PERSISTED_QUERY_NOT_FOUND");
+                    tracing::info!("persisted query not found: the client is asked for the query");
+                    return refused(
+                        StatusCode::NOT_FOUND,
+                        json!({ "errors": [{ "message": "PersistedQueryNotFound",
+                            "extensions": { "code": "PERSISTED_QUERY_NOT_FOUND" } }] }),
+                    );
+                };
+                request.query = query.to_string();
+                if method == Method::GET && is_mutation(&request) {
+                    count("BAD_USER_INPUT");
+                    return finish(mutation_over_get(), &request_id);
+                }
+            }
+        }
         if let Some(name) = &request.operation_name {
             tracing::Span::current().record("graphql.operation", name.as_str());
         }
@@ -476,6 +518,14 @@ async fn deadline(
 
 /// Whether the operation the request would run is a mutation. A document that does not
 /// parse is left to the executor, which reports it.
+/// `405`: a mutation sent over GET, which a cache or a prefetching browser may repeat.
+fn mutation_over_get() -> Response {
+    let mut response =
+        plain_error(StatusCode::METHOD_NOT_ALLOWED, "BAD_USER_INPUT", "mutations must be sent with POST");
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
 fn is_mutation(request: &async_graphql::Request) -> bool {
     let Ok(document) = async_graphql::parser::parse_query(&request.query) else { return false };
     match &document.operations {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod metrics;
+pub mod persisted;
 pub mod registry;
 pub mod seed;
 pub mod telemetry;
