@@ -170,6 +170,7 @@ const CLASSIFIED: &[(&str, Option<&str>)] = &[
     // reading is itself restricted to auditors), and payload wrappers of the types above.
     ("Query", None),
     ("Mutation", None),
+    ("Subscription", None),
     ("Organization", None),
     ("Viewer", None),
     ("PageInfo", None),

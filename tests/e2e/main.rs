@@ -19,6 +19,7 @@ mod guidance;
 mod hostile;
 mod http;
 mod idempotency;
+mod live;
 mod logs;
 mod matrix;
 mod outage;

@@ -98,6 +98,8 @@ pub struct VerifiedClaims {
     pub subject: String,
     pub organization: String,
     pub roles: Vec<String>,
+    /// The token's `exp`: seconds since the epoch.
+    pub expires_at: i64,
 }
 
 /// Verifies tokens. Built once at start; cheap to share.
@@ -267,7 +269,9 @@ impl TokenVerifier {
             None => names,
             Some(prefix) => names.iter().filter_map(|r| r.strip_prefix(prefix.as_str())).map(str::to_owned).collect(),
         };
-        Ok(VerifiedClaims { subject: subject.to_owned(), organization: organization.to_owned(), roles })
+        // Required and validated by `verify`; a float is cut to whole seconds.
+        let expires_at = claims["exp"].as_i64().or_else(|| claims["exp"].as_f64().map(|f| f as i64)).unwrap_or(0);
+        Ok(VerifiedClaims { subject: subject.to_owned(), organization: organization.to_owned(), roles, expires_at })
     }
 }
 
@@ -383,6 +387,16 @@ pub async fn authenticate(
     verifier: &TokenVerifier,
     authorization: Option<&str>,
 ) -> Result<Actor, AuthFailure> {
+    authenticate_until(store, verifier, authorization).await.map(|(actor, _)| actor)
+}
+
+/// [`authenticate`], with the time the token expires (seconds since the epoch): for a
+/// connection that outlives a request, such as a subscription.
+pub async fn authenticate_until(
+    store: &Store,
+    verifier: &TokenVerifier,
+    authorization: Option<&str>,
+) -> Result<(Actor, i64), AuthFailure> {
     let header = authorization.ok_or(AuthFailure::Missing)?;
     let token = header
         .strip_prefix("Bearer ")
@@ -411,7 +425,13 @@ pub async fn authenticate(
     if organization.disabled_at.is_some() {
         return Err(AuthFailure::DisabledOrganization);
     }
-    Ok(Actor { subject: claims.subject, organization_id: organization.id, organization_kind: organization.kind, roles })
+    let actor = Actor {
+        subject: claims.subject,
+        organization_id: organization.id,
+        organization_kind: organization.kind,
+        roles,
+    };
+    Ok((actor, claims.expires_at))
 }
 
 /// The organisation a token's claim names: by id (`org_…`), by `KIND:CODE`, or by a code

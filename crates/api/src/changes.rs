@@ -2,7 +2,8 @@
 //! integrations that sync ("what changed since my last sync?").
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, Object, SimpleObject, Subscription};
+use futures_util::Stream;
 use kinbridge_persistence::records;
 
 use crate::connection::{ConnectionFields, MAX_PAGE_SIZE, wants_total};
@@ -14,6 +15,9 @@ use crate::scalars::Timestamp;
 /// record itself through the API, which decides what the caller may see.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct Change {
+    /// Where the change stands in the feed: pass it as `after` to read, or to subscribe
+    /// to, what comes next.
+    pub cursor: String,
     pub occurred_at: Timestamp,
     /// The record's type, such as `Family` or `ContactVisit`.
     pub record_type: String,
@@ -28,7 +32,10 @@ impl TryFrom<records::Change> for Change {
     fn try_from(row: records::Change) -> Result<Self, ApiError> {
         let record_id =
             row.payload["id"].as_str().ok_or_else(|| ApiError::internal(&"outbox payload without id"))?.to_owned();
+        let cursor =
+            row.position.ok_or_else(|| ApiError::internal(&"a listed change without a feed position"))?.to_string();
         Ok(Self {
+            cursor,
             occurred_at: Timestamp(row.occurred_at),
             record_type: row.aggregate_type,
             record_id,
@@ -56,11 +63,7 @@ impl ChangeQuery {
         let c = caller(ctx)?;
         let cursor = match &after {
             None => 0,
-            Some(a) => a
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| ApiError::bad_input("after", "is not a cursor returned by changes"))?,
+            Some(a) => parse_cursor(a)?,
         };
         let first = first.unwrap_or(20);
         if !(0..=i64::from(MAX_PAGE_SIZE)).contains(&first) {
@@ -81,10 +84,63 @@ impl ChangeQuery {
         let total_count = i32::try_from(total).unwrap_or(i32::MAX);
         let mut conn = Connection::with_additional_fields(cursor > 0, has_next, ConnectionFields { total_count });
         for row in rows {
-            let id =
-                row.position.ok_or_else(|| ApiError::internal(&"a listed change without a feed position"))?.to_string();
-            conn.edges.push(Edge::new(id, Change::try_from(row)?));
+            let change = Change::try_from(row)?;
+            conn.edges.push(Edge::new(change.cursor.clone(), change));
         }
         Ok(conn)
+    }
+}
+
+fn parse_cursor(after: &str) -> Result<i64, ApiError> {
+    after
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| ApiError::bad_input("after", "is not a cursor returned by changes"))
+}
+
+/// How many changes a live reader reads at a time before it sends them.
+const LIVE_BATCH: u64 = 100;
+
+#[derive(Default, Debug)]
+pub struct ChangeSubscription;
+
+#[Subscription]
+impl ChangeSubscription {
+    /// Changes to the caller's organisation's records, pushed as they are committed
+    /// (through any Kinbridge process on the database), in the order of the `changes`
+    /// feed. Without `after`, from now on; with the `cursor` of the last change you
+    /// processed, everything after it first: a reader that reconnects with its last
+    /// cursor misses nothing and receives nothing twice. Each change is read from the
+    /// feed when it is delivered, under the caller's token as it stands then.
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+    ) -> async_graphql::Result<impl Stream<Item = ApiResult<Change>> + use<>> {
+        let c = caller(ctx)?;
+        let store = c.store.clone();
+        let actor = c.actor.clone();
+        let mut wake = store.feed_signal();
+        let mut cursor = match &after {
+            None => store.last_change_position(&actor).await.api()?,
+            Some(a) => parse_cursor(a)?,
+        };
+        Ok(async_stream::try_stream! {
+            loop {
+                // Marked seen before the read: a commit during the read wakes the next wait.
+                wake.borrow_and_update();
+                let rows = store.changes(&actor, cursor, LIVE_BATCH).await.api()?;
+                let full = rows.len() as u64 == LIVE_BATCH;
+                for row in rows {
+                    let change = Change::try_from(row)?;
+                    cursor = parse_cursor(&change.cursor)?;
+                    yield change;
+                }
+                if !full {
+                    let _ = tokio::time::timeout(store.feed_poll(), wake.changed()).await;
+                }
+            }
+        })
     }
 }

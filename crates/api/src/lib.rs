@@ -30,7 +30,7 @@ pub mod shape;
 pub mod sharing;
 pub mod visits;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 use kinbridge_persistence::Store;
 
 pub use context::RequestContext;
@@ -67,7 +67,11 @@ pub struct MutationRoot(
     corrections::CorrectionMutation,
 );
 
-pub type KinbridgeSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+#[derive(MergedSubscription, Default, Debug)]
+#[graphql(name = "Subscription")]
+pub struct SubscriptionRoot(changes::ChangeSubscription);
+
+pub type KinbridgeSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// What the schema shows of itself: production hides it unless an operator asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +89,8 @@ impl Exposure {
     pub const CLOSED: Self = Self { introspection: false, suggestions: false };
 }
 
-fn builder(limits: Limits, exposure: Exposure) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+fn builder(limits: Limits, exposure: Exposure) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_directives(limits.max_directives);

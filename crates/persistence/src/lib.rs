@@ -31,6 +31,7 @@ pub mod plans;
 pub mod records;
 pub mod scope;
 pub mod sharing;
+pub mod signal;
 pub mod trail;
 pub mod visits;
 pub mod write;
@@ -53,6 +54,9 @@ pub struct Store {
     db: DatabaseConnection,
     statements: Arc<AtomicU64>,
     audit: AuditWriter,
+    /// Live feed readers' wake-ups (see [`signal`]).
+    signals: Arc<signal::FeedSignals>,
+    feed_poll: Duration,
 }
 
 /// Connection settings.
@@ -64,6 +68,9 @@ pub struct StoreOptions {
     pub database_timeout: Duration,
     /// How long a SQLite writer waits for the lock held by another before giving up.
     pub sqlite_busy_timeout: Duration,
+    /// How long a live feed reader waits without a signal before it reads the feed anyway
+    /// ([`signal::POLL`] by default).
+    pub feed_poll: Duration,
 }
 
 impl Default for StoreOptions {
@@ -72,6 +79,7 @@ impl Default for StoreOptions {
             max_connections: 10,
             database_timeout: Duration::from_secs(2),
             sqlite_busy_timeout: Duration::from_secs(5),
+            feed_poll: signal::POLL,
         }
     }
 }
@@ -107,7 +115,7 @@ impl Store {
             counter.fetch_add(1, Ordering::Relaxed);
         });
         let audit = AuditWriter::start(db.clone());
-        Ok(Self { db, statements, audit })
+        Ok(Self { db, statements, audit, signals: Arc::default(), feed_poll: options.feed_poll })
     }
 
     /// Brings the schema up to date. Safe to run on every start and from several

@@ -180,6 +180,21 @@ impl Store {
         )
     }
 
+    /// The position of the caller's organisation's latest change (0 when there is none),
+    /// every committed change sequenced first: where a live reader that asks only for
+    /// what comes next starts.
+    pub async fn last_change_position(&self, actor: &Actor) -> Result<i64, StoreError> {
+        self.sequence_changes().await?;
+        let last = outbox::Entity::find()
+            .select_only()
+            .column_as(outbox::Column::Position.max(), "position")
+            .filter(outbox::Column::OrganizationId.eq(actor.organization_id.as_uuid()))
+            .into_tuple::<Option<i64>>()
+            .one(self.conn())
+            .await?;
+        Ok(last.flatten().unwrap_or(0))
+    }
+
     /// How many sequenced changes the caller's organisation's feed holds in all.
     pub async fn count_changes(&self, actor: &Actor) -> Result<u64, StoreError> {
         Ok(outbox::Entity::find()

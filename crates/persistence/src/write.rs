@@ -72,6 +72,9 @@ pub struct WriteTx<'a> {
     /// it recorded what it did (audit event and change-feed row).
     changed_rows: std::sync::atomic::AtomicU64,
     recorded: std::sync::atomic::AtomicU64,
+    /// Whether the write added to the change feed, and whom to tell once it commits.
+    fed: std::sync::atomic::AtomicBool,
+    signals: std::sync::Arc<crate::signal::FeedSignals>,
 }
 
 /// An entity whose rows carry a `version` and an `updated_at`, changed only by
@@ -156,6 +159,8 @@ impl Store {
             lookups: ReadLog::default(),
             changed_rows: Default::default(),
             recorded: Default::default(),
+            fed: Default::default(),
+            signals: std::sync::Arc::clone(&self.signals),
         })
     }
 }
@@ -341,6 +346,7 @@ impl<'a> WriteTx<'a> {
         })
         .exec_without_returning(&self.txn)
         .await?;
+        self.fed.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -391,7 +397,11 @@ impl<'a> WriteTx<'a> {
                 .exec(&self.txn)
                 .await?;
         }
-        Ok(self.txn.commit().await?)
+        self.txn.commit().await?;
+        if self.fed.load(Relaxed) {
+            self.signals.committed();
+        }
+        Ok(())
     }
 }
 

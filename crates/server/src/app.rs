@@ -38,6 +38,8 @@ pub struct Application {
     store: Store,
     local_addr: SocketAddr,
     connections: ConnectionSettings,
+    /// Tells subscription connections that the server is shutting down.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// How connections are held: see [`ServeConfig`]'s fields of the same names.
@@ -62,6 +64,7 @@ impl Application {
         if config.demo && demo::load_if_empty(&store).await.map_err(StartError::Demo)? {
             tracing::info!("loaded the demo data set");
         }
+        let closing = tokio::sync::watch::Sender::new(false);
         let verifier =
             TokenVerifier::new(&config.auth.keys, &config.auth.issuer, &config.auth.audience, config.auth.leeway_secs)?
                 .with_claims(config.auth.claims.clone());
@@ -75,6 +78,9 @@ impl Application {
             request_timeout: config.request_timeout,
             metrics: Arc::new(crate::metrics::Metrics::default()),
             persisted: crate::persisted::PersistedQueries::default(),
+            live_connections: Arc::new(tokio::sync::Semaphore::new(crate::live::MAX_CONNECTIONS)),
+            max_message_bytes: config.max_body_bytes,
+            closing: closing.subscribe(),
         };
         let router = http::router(state, config.max_body_bytes);
         let router = match http::cors(&config.cors_origins).map_err(StartError::Cors)? {
@@ -90,7 +96,7 @@ impl Application {
             header_read_timeout: config.header_read_timeout,
             shutdown_timeout: config.shutdown_timeout,
         };
-        Ok(Self { listener, router, store, local_addr, connections })
+        Ok(Self { listener, router, store, local_addr, connections, closing })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -114,8 +120,18 @@ impl Application {
                 maintain_audit_partitions(&store).await;
             }
         });
+        // Live feed readers hear of commits made through other processes on the database.
+        let relay = self.store.spawn_feed_relay();
+        let closing = self.closing;
+        let shutdown = async move {
+            shutdown.await;
+            closing.send_replace(true);
+        };
         let served = serve(self.listener, self.router, self.connections, shutdown).await;
         maintenance.abort();
+        for task in relay {
+            task.abort();
+        }
         served
     }
 }
@@ -135,7 +151,9 @@ async fn serve(
     use hyper_util::rt::{TokioIo, TokioTimer};
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).keep_alive(true);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Each connection holds a clone of `open`; shutdown waits until every clone is gone.
+    let (open, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -157,16 +175,30 @@ async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        // With upgrades, for subscriptions: an upgraded connection leaves this loop's
+        // count (and its slot) and is closed by `live.rs` on shutdown.
+        let connection = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
+        let (open, mut stopping) = (open.clone(), stopping.clone());
         tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
             // A client that goes away mid-request is not the service's failure.
-            let _ = connection.await;
+            let stopped = tokio::select! {
+                _ = connection.as_mut() => false,
+                stop = stopping.wait_for(|stop| *stop) => stop.is_ok(),
+            };
+            if stopped {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+            }
             drop(slot);
+            drop(open);
         });
     }
     drop(listener);
+    stop.send_replace(true);
+    drop(open);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("every connection closed"),
+        _ = all_closed.recv() => tracing::info!("every connection closed"),
         () = tokio::time::sleep(settings.shutdown_timeout) => {
             tracing::warn!(timeout_ms = settings.shutdown_timeout.as_millis() as u64, "shutting down with connections still open");
         }

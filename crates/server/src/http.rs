@@ -22,6 +22,7 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -53,6 +54,12 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The queries clients registered by hash (automatic persisted queries).
     pub persisted: crate::persisted::PersistedQueries,
+    /// Slots for subscription connections (see `live.rs`); one is held per connection.
+    pub live_connections: Arc<tokio::sync::Semaphore>,
+    /// The largest WebSocket message a subscriber may send.
+    pub max_message_bytes: usize,
+    /// Becomes true when the server shuts down: subscription connections close.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -238,8 +245,16 @@ async fn graphql_post(
     execute(state, headers, request, encoding, request_id, Method::POST).await
 }
 
-async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
     let request_id = request_id(&headers);
+    if let Ok(ws) = ws {
+        return finish(crate::live::upgrade(state, ws, request_id.clone()), &request_id);
+    }
     let query = query.unwrap_or_default();
     let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     if state.graphiql && wants_html && !query.split('&').any(|kv| kv.starts_with("query=")) {
@@ -406,26 +421,7 @@ async fn execute(
                 return finish(internal_error(), &request_id);
             }
         }
-        // Errors raised by async-graphql itself (syntax, validation, an argument that does
-        // not coerce, a query too deep or complex) carry no code: they are all bad input.
-        for error in &mut response.errors {
-            let field = coercion_field(&error.message);
-            let limit = match error.message.as_str() {
-                "Query is nested too deep." => Some(("TOO_DEEP", state.limits.max_depth)),
-                "Query is too complex." => Some(("TOO_COMPLEX", state.limits.max_complexity)),
-                _ => None,
-            };
-            let extensions = error.extensions.get_or_insert_with(Default::default);
-            if let Some((code, limit)) = limit {
-                extensions.set("code", code);
-                extensions.set("limit", limit);
-            } else if extensions.get("code").is_none() {
-                extensions.set("code", "BAD_USER_INPUT");
-                if let Some(field) = field {
-                    extensions.set("field", field);
-                }
-            }
-        }
+        code_errors(&mut response, &state.limits);
         let request_failed = response.data == async_graphql::Value::Null && !response.errors.is_empty();
         let outage = response.errors.iter().any(|e| {
             e.extensions.as_ref().and_then(|x| x.get("code")) == Some(&async_graphql::Value::from("UNAVAILABLE"))
@@ -518,6 +514,30 @@ async fn deadline(
 
 /// Whether the operation the request would run is a mutation. A document that does not
 /// parse is left to the executor, which reports it.
+/// Gives a code to the errors async-graphql raises itself (syntax, validation, an
+/// argument that does not coerce, a query too deep or complex), which carry none: they
+/// are all bad input, or over a limit.
+pub(crate) fn code_errors(response: &mut async_graphql::Response, limits: &kinbridge_api::Limits) {
+    for error in &mut response.errors {
+        let field = coercion_field(&error.message);
+        let limit = match error.message.as_str() {
+            "Query is nested too deep." => Some(("TOO_DEEP", limits.max_depth)),
+            "Query is too complex." => Some(("TOO_COMPLEX", limits.max_complexity)),
+            _ => None,
+        };
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if let Some((code, limit)) = limit {
+            extensions.set("code", code);
+            extensions.set("limit", limit);
+        } else if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
+            if let Some(field) = field {
+                extensions.set("field", field);
+            }
+        }
+    }
+}
+
 /// `405`: a mutation sent over GET, which a cache or a prefetching browser may repeat.
 fn mutation_over_get() -> Response {
     let mut response =
@@ -576,7 +596,7 @@ fn unauthenticated(failure: &AuthFailure) -> Response {
 }
 
 /// `503` when the database does not answer: an outage, not a bad token.
-fn unavailable(message: &str) -> Response {
+pub(crate) fn unavailable(message: &str) -> Response {
     let mut response = plain_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message);
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response

@@ -8,6 +8,7 @@ pub mod app;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod persisted;
 pub mod registry;
