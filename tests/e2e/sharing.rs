@@ -191,6 +191,36 @@ async fn plan_goals_reach_the_placement_provider_only_while_a_parent_consents() 
     );
 }
 
+/// The provider reaches the plan from its own placement, with nothing but the ids it was
+/// given: the plan's goals while a parent consents, an empty list (and a count of 0)
+/// otherwise; the municipality sees the plan there always.
+#[tokio::test]
+async fn a_placement_provider_with_consent_reaches_the_plans_goals_from_its_placement() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let site = app.org(OrganizationKind::PlacementProvider, "Skovbrynet", &["PLACEMENT_STAFF"]).await;
+    let family = app.seed_family(&aarhus, None).await;
+    let placement = placement_at(&app, &aarhus, &family, &site).await;
+    let plan = plan(&app, &aarhus, &placement).await;
+    let q = "query($id: ID!) { placement(id: $id) { parentActionPlans(first: 5) { totalCount edges { node { id goals { edges { node { description } } } } } } } }";
+    let plans = |r: &crate::support::Gql| r.data()["placement"]["parentActionPlans"].clone();
+
+    let municipality = app.gql(&aarhus.token, q, json!({ "id": placement })).await;
+    assert_eq!(plans(&municipality)["edges"][0]["node"]["id"], plan.as_str());
+
+    let before = app.gql(&site.token, q, json!({ "id": placement })).await;
+    assert_eq!(plans(&before), json!({ "totalCount": 0, "edges": [] }), "no consent: nothing to reach");
+    let given = consent(&app, &aarhus, &family.parent_id, "SHARE_PLAN_GOALS_WITH_PLACEMENT_PROVIDER", &site).await;
+    let with = app.gql(&site.token, q, json!({ "id": placement })).await;
+    assert_eq!(plans(&with)["totalCount"], 1);
+    assert_eq!(plans(&with)["edges"][0]["node"]["id"], plan.as_str());
+    assert_eq!(plans(&with)["edges"][0]["node"]["goals"]["edges"][0]["node"]["description"], "Come to every visit.");
+
+    revoke(&app, &aarhus, &given).await;
+    let after = app.gql(&site.token, q, json!({ "id": placement })).await;
+    assert_eq!(plans(&after), json!({ "totalCount": 0, "edges": [] }), "revocation takes effect on the next request");
+}
+
 #[tokio::test]
 async fn a_consent_to_the_wrong_kind_of_organisation_is_refused() {
     let app = spawn_app().await;
@@ -366,4 +396,56 @@ async fn a_key_person_notification_is_refused_without_the_clients_consent_and_wr
         )
         .await;
     assert_eq!(r.data()["person"]["keyPersonNotifications"]["totalCount"], 1);
+}
+
+/// Relay's `node(id)`: any record by its id, under the same scope as every read; another
+/// organisation's record is `NOT_FOUND` with `node: null`, an id Kinbridge never gives out
+/// is `BAD_USER_INPUT`, and `nodes` answers each id at its index.
+#[tokio::test]
+async fn node_reads_any_record_by_its_id_within_the_callers_scope() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let randers = app.municipality("Randers").await;
+    let site = app.org(OrganizationKind::PlacementProvider, "Skovbrynet", &["PLACEMENT_STAFF"]).await;
+    let family = app.seed_family(&aarhus, None).await;
+    let placement = placement_at(&app, &aarhus, &family, &site).await;
+    let plan = plan(&app, &aarhus, &placement).await;
+    let q = "query($id: ID!) { node(id: $id) { __typename id ... on Family { name } ... on Person { givenName } ... on Placement { setting } ... on ParentActionPlan { goals { totalCount } } ... on Organization { name } } }";
+
+    for (id, typename) in [
+        (family.id.as_str(), "Family"),
+        (family.child_id.as_str(), "Person"),
+        (placement.as_str(), "Placement"),
+        (plan.as_str(), "ParentActionPlan"),
+    ] {
+        let r = app.gql(&aarhus.token, q, json!({ "id": id })).await;
+        assert_eq!(r.data()["node"]["__typename"], typename, "{}", r.body);
+        assert_eq!(r.data()["node"]["id"], id);
+    }
+    let r = app.gql(&aarhus.token, q, json!({ "id": family.id })).await;
+    assert_eq!(r.data()["node"]["name"], "Hansen");
+
+    // Another municipality, and the provider without consent, are refused as if the
+    // record did not exist; the provider reaches its own placement.
+    let r = app.gql(&randers.token, q, json!({ "id": family.id })).await;
+    assert_eq!(r.code(), "NOT_FOUND");
+    assert_eq!(r.body["data"]["node"], Value::Null);
+    assert_eq!(app.gql(&site.token, q, json!({ "id": plan })).await.code(), "NOT_FOUND");
+    assert_eq!(app.gql(&site.token, q, json!({ "id": placement })).await.data()["node"]["setting"], "FOSTER_FAMILY");
+    assert_eq!(
+        app.gql(&site.token, q, json!({ "id": site.id.to_string() })).await.data()["node"]["name"],
+        "Skovbrynet"
+    );
+
+    for bad in ["fam_nothex", "zzz_0190f4c2", "", "fam"] {
+        let r = app.gql(&aarhus.token, q, json!({ "id": bad })).await;
+        assert_eq!(r.code(), "BAD_USER_INPUT", "{bad}: {}", r.body);
+        assert_eq!(r.field(), "id");
+    }
+
+    let many = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }";
+    let r = app.gql(&randers.token, many, json!({ "ids": [randers.id.to_string(), family.id] })).await;
+    assert_eq!(r.body["data"]["nodes"][0]["__typename"], "Organization");
+    assert_eq!(r.body["data"]["nodes"][1], Value::Null, "another's family is null at its index");
+    assert_eq!(r.code(), "NOT_FOUND");
 }

@@ -17,7 +17,7 @@ pub struct AuditEvent(records::AuditEvent);
 
 #[Object]
 impl AuditEvent {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(format!("aud_{}", self.0.id.simple()))
     }
 

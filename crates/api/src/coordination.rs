@@ -35,7 +35,7 @@ pub struct SharedGoal {
 #[Object]
 impl CoordinationPlacement {
     /// The placement's id.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.placement.id.to_string())
     }
 

@@ -34,7 +34,7 @@ pub struct Family(pub(crate) records::Family);
 
 #[Object]
 impl Family {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
@@ -163,7 +163,7 @@ pub struct FamilyMember(pub(crate) records::FamilyMember);
 
 #[Object]
 impl FamilyMember {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
@@ -192,7 +192,7 @@ pub struct Person(pub(crate) records::Person);
 
 #[Object]
 impl Person {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 

@@ -19,6 +19,7 @@ pub mod error;
 pub mod families;
 pub mod limits;
 pub mod loader;
+pub mod node;
 pub mod offers;
 pub mod organizations;
 pub mod parental;
@@ -51,6 +52,7 @@ pub struct QueryRoot(
     alerts::AlertQuery,
     parental::ParentalQuery,
     changes::ChangeQuery,
+    node::NodeQuery,
 );
 
 #[derive(MergedObject, Default, Debug)]

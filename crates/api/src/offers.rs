@@ -18,7 +18,7 @@ pub struct SupportOffer(pub(crate) records::SupportOffer);
 
 #[Object]
 impl SupportOffer {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 

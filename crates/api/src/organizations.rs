@@ -15,7 +15,7 @@ pub struct Organization(pub(crate) records::Organization);
 
 #[Object]
 impl Organization {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 

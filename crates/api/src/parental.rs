@@ -24,7 +24,7 @@ pub struct ParentalSupportNote(pub(crate) records::ParentalSupportNote);
 
 #[Object]
 impl ParentalSupportNote {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     async fn noted_on(&self) -> Date {
@@ -49,7 +49,7 @@ pub struct KoppParticipant {
 
 #[Object]
 impl KoppInterview {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     async fn held_on(&self) -> Date {
@@ -75,7 +75,9 @@ impl KoppInterview {
 
 /// One record of where a pillar stood on a day.
 #[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
 pub struct PillarRecord {
+    #[graphql(skip)]
     pub id: ID,
     pub pillar: ResiliencePillar,
     pub status: PillarStatus,
@@ -92,6 +94,13 @@ pub struct PillarState {
     pub recorded_on: Option<Date>,
     /// Every record of this pillar, oldest first.
     pub history: Vec<PillarRecord>,
+}
+
+#[async_graphql::ComplexObject]
+impl PillarRecord {
+    pub(crate) async fn id(&self) -> ID {
+        self.id.clone()
+    }
 }
 
 impl TryFrom<records::PillarRecord> for PillarRecord {
@@ -113,7 +122,7 @@ pub struct OtherParentSupportRecord(pub(crate) records::OtherParentSupport);
 
 #[Object]
 impl OtherParentSupportRecord {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     async fn other_parent(&self, ctx: &Context<'_>) -> ApiResult<Person> {
@@ -146,7 +155,7 @@ pub struct SubGoal(pub(crate) records::SubGoal);
 
 #[Object]
 impl SubGoal {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     async fn goal(&self, ctx: &Context<'_>) -> ApiResult<Goal> {

@@ -26,7 +26,7 @@ pub struct FamilyPartner(pub(crate) records::FamilyPartner);
 
 #[Object]
 impl FamilyPartner {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
@@ -109,7 +109,7 @@ pub struct ServiceEligibility(pub(crate) records::ServiceEligibility);
 
 #[Object]
 impl ServiceEligibility {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
@@ -139,7 +139,7 @@ pub struct FamilyPartnerAssignment(pub(crate) records::FamilyPartnerAssignment);
 
 #[Object]
 impl FamilyPartnerAssignment {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
@@ -203,7 +203,7 @@ pub struct FamilyPartnerService(pub(crate) records::FamilyPartnerService);
 
 #[Object]
 impl FamilyPartnerService {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 

@@ -16,6 +16,7 @@ use crate::families::{Family, Person};
 use crate::loader;
 use crate::offers::SupportOffer;
 use crate::organizations::Organization;
+use crate::plans::ParentActionPlan;
 use crate::scalars::{Date, PlacementEndReason, PlacementSetting, Timestamp};
 use crate::visits::{ContactVisit, VisitArrangement, VisitStatistics};
 use kinbridge_persistence::assoc::catalogue;
@@ -27,7 +28,7 @@ pub struct Placement(pub(crate) records::Placement);
 
 #[Object]
 impl Placement {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
@@ -197,6 +198,30 @@ impl Placement {
             self.0.id,
             |v| v.id.to_string(),
             ContactVisit,
+        )
+        .await
+    }
+
+    /// The parent action plans made for this placement, with their goals. The
+    /// responsible municipality sees them all; a placement provider only those whose
+    /// family has a parent's standing consent to share the plan's goals with it (an empty
+    /// list otherwise); a referred family services provider those of its families.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn parent_action_plans(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i64>,
+        last: Option<i64>,
+    ) -> ApiResult<Conn<ParentActionPlan>> {
+        loader::nested(
+            ctx,
+            (after, before, first, last),
+            &catalogue::PLACEMENT_PLANS,
+            self.0.id,
+            |p| p.id.to_string(),
+            ParentActionPlan,
         )
         .await
     }

@@ -23,7 +23,7 @@ pub struct ParentActionPlan(pub(crate) records::ParentActionPlan);
 
 #[Object]
 impl ParentActionPlan {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
@@ -135,7 +135,7 @@ pub struct GoalProgress {
 
 #[Object]
 impl PlanReview {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
@@ -182,7 +182,7 @@ pub struct Goal(pub(crate) records::Goal);
 
 #[Object]
 impl Goal {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 

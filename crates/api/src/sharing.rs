@@ -24,7 +24,7 @@ pub struct Referral(pub(crate) records::Referral);
 
 #[Object]
 impl Referral {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
@@ -64,7 +64,7 @@ pub struct Consent(pub(crate) records::Consent);
 
 #[Object]
 impl Consent {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
@@ -107,7 +107,7 @@ pub struct KeyPersonNotification(pub(crate) records::KeyPersonNotification);
 
 #[Object]
 impl KeyPersonNotification {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 

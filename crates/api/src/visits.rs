@@ -33,7 +33,7 @@ pub struct VisitCancellation {
 
 #[Object]
 impl ContactVisit {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
@@ -125,7 +125,7 @@ pub struct VisitArrangement(pub(crate) records::VisitArrangement);
 
 #[Object]
 impl VisitArrangement {
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 

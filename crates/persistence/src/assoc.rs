@@ -355,6 +355,18 @@ pub mod catalogue {
         scope::visits,
         Order::by(Visit::PlannedStart, Visit::Id)
     );
+    // A placement's plans: for a placement provider, only with a parent's consent to share
+    // the goals with it (scope::plans), which is what makes them reachable from its
+    // placement at all.
+    association!(
+        PLACEMENT_PLANS,
+        "Placement.parentActionPlans",
+        parent_action_plan,
+        PlacementId,
+        Some("ParentActionPlan"),
+        scope::plans,
+        Order::by_id(parent_action_plan::Column::Id)
+    );
     association!(
         PLACEMENT_OFFERS,
         "Placement.supportOffers",
@@ -428,5 +440,76 @@ pub mod catalogue {
         service_eligibility,
         Some("ServiceEligibility"),
         Some(scope::eligibilities)
+    );
+    // The rest of the records a `node(id)` can name, each under the scope its
+    // connection reads it with.
+    reference!(FAMILY_MEMBER, "FamilyMember", family_member, Some("FamilyMember"), Some(scope::members));
+    reference!(CONTACT_VISIT, "ContactVisit", contact_visit, Some("ContactVisit"), Some(scope::visits));
+    reference!(PLAN_REVIEW, "PlanReview", plan_review, Some("PlanReview"), Some(scope::reviews));
+    reference!(SUPPORT_OFFER, "SupportOffer", support_offer, Some("SupportOffer"), Some(scope::offers));
+    reference!(SUB_GOAL, "SubGoal", sub_goal, Some("SubGoal"), Some(parental::sub_goals_visible));
+    reference!(
+        VISIT_ARRANGEMENT,
+        "VisitArrangement",
+        visit_arrangement,
+        Some("VisitArrangement"),
+        Some(scope::arrangements)
+    );
+    reference!(
+        ASSIGNMENT,
+        "FamilyPartnerAssignment",
+        family_partner_assignment,
+        Some("FamilyPartnerAssignment"),
+        Some(scope::assignments)
+    );
+    reference!(
+        SERVICE,
+        "FamilyPartnerService",
+        family_partner_service,
+        Some("FamilyPartnerService"),
+        Some(scope::services)
+    );
+    reference!(REFERRAL, "Referral", referral, Some("Referral"), Some(sharing::referrals_visible));
+    reference!(
+        CONSENT,
+        "Consent",
+        consent,
+        Some("Consent"),
+        Some(|r| owned_by(consent::Column::OrganizationId, r.actor))
+    );
+    reference!(
+        KEY_PERSON_NOTIFICATION,
+        "KeyPersonNotification",
+        key_person_notification,
+        Some("KeyPersonNotification"),
+        Some(|r| owned_by(key_person_notification::Column::OrganizationId, r.actor))
+    );
+    reference!(
+        PARENTAL_SUPPORT_NOTE,
+        "ParentalSupportNote",
+        parental_support_note,
+        Some("ParentalSupportNote"),
+        Some(|r| owned_by(parental_support_note::Column::OrganizationId, r.actor))
+    );
+    reference!(
+        KOPP_INTERVIEW,
+        "KoppInterview",
+        kopp_interview,
+        Some("KoppInterview"),
+        Some(|r| owned_by(kopp_interview::Column::OrganizationId, r.actor))
+    );
+    reference!(
+        OTHER_PARENT_SUPPORT,
+        "OtherParentSupport",
+        other_parent_support,
+        Some("OtherParentSupport"),
+        Some(|r| owned_by(other_parent_support::Column::OrganizationId, r.actor))
+    );
+    reference!(
+        PILLAR_RECORD,
+        "PillarRecord",
+        resilience_pillar_record,
+        Some("PillarRecord"),
+        Some(|r| owned_by(resilience_pillar_record::Column::OrganizationId, r.actor))
     );
 }

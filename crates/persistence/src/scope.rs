@@ -32,7 +32,7 @@ use uuid::Uuid;
 use crate::entities::{
     consent, contact_visit, family, family_member, family_partner, family_partner_assignment, family_partner_service,
     parent_action_plan, person, person_identifier, placement, plan_goal, plan_review, referral, service_eligibility,
-    support_offer,
+    support_offer, visit_arrangement,
 };
 
 /// A caller reading: who it is, what day it is, and where to log what it was shown.
@@ -247,6 +247,15 @@ pub(crate) fn visits(r: &Reader<'_>) -> Condition {
         }
         OrganizationKind::MentalHealthAuthority => nothing(),
     }
+}
+
+/// A placement's visit arrangement: seen with the placement.
+pub(crate) fn arrangements(r: &Reader<'_>) -> Condition {
+    Condition::all().add(visit_arrangement::Column::PlacementId.in_subquery(select(
+        placement::Column::Id,
+        placement::Entity,
+        placements(r),
+    )))
 }
 
 pub(crate) fn plans(r: &Reader<'_>) -> Condition {
