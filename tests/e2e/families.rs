@@ -353,3 +353,56 @@ async fn a_referred_provider_sees_the_parent_but_not_the_national_id() {
         json!([{ "value": "1204891234" }])
     );
 }
+
+/// A case system finds its own records by the case ids it gave them, and only its own.
+#[tokio::test]
+async fn a_case_system_finds_its_family_placement_and_visit_by_case_id() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let randers = app.municipality("Randers").await;
+    let site = app
+        .org(kinbridge_domain::organization::OrganizationKind::PlacementProvider, "Skovbrynet", &["PLACEMENT_STAFF"])
+        .await;
+    let family = app
+        .gql(&aarhus.token, "mutation { createFamily(input: { name: \"Hansen\", externalId: \"SAG-7\", members: [{ role: CHILD, person: { givenName: \"Emma\", familyName: \"Hansen\" } }] }) { family { id members { edges { node { person { id } } } } } } }", json!({}))
+        .await;
+    let family_id = family.data()["createFamily"]["family"]["id"].as_str().unwrap().to_owned();
+    let child = family.data()["createFamily"]["family"]["members"]["edges"][0]["node"]["person"]["id"].clone();
+    let placement = app
+        .gql(&aarhus.token, "mutation($f: ID!, $c: ID!, $p: ID!) { createPlacement(input: { familyId: $f, childId: $c, providerId: $p, externalId: \"ANB-7\", setting: FOSTER_FAMILY, voluntary: true, decisionDate: \"2026-01-01\", startDate: \"2026-01-02\" }) { placement { id } } }",
+            json!({ "f": family_id, "c": child, "p": site.id.to_string() }))
+        .await;
+    let placement_id = placement.data()["createPlacement"]["placement"]["id"].as_str().unwrap().to_owned();
+    let visit = app
+        .gql(&aarhus.token, "mutation($p: ID!) { planContactVisit(input: { placementId: $p, externalId: \"SAM-7\", plannedStart: \"2026-12-20T10:00:00Z\", plannedEnd: \"2026-12-20T11:00:00Z\", supervision: UNSUPERVISED }) { contactVisit { id } } }",
+            json!({ "p": placement_id }))
+        .await;
+    let visit_id = visit.data()["planContactVisit"]["contactVisit"]["id"].as_str().unwrap().to_owned();
+
+    let lookups = "query($f: String!, $p: String!, $v: String!) { familyByExternalId(externalId: $f) { id externalId } placementByExternalId(externalId: $p) { id } contactVisitByExternalId(externalId: $v) { id } }";
+    let r = app.gql(&aarhus.token, lookups, json!({ "f": "SAG-7", "p": "ANB-7", "v": "SAM-7" })).await;
+    assert_eq!(r.data()["familyByExternalId"]["id"], family_id.as_str());
+    assert_eq!(r.data()["familyByExternalId"]["externalId"], "SAG-7");
+    assert_eq!(r.data()["placementByExternalId"]["id"], placement_id.as_str());
+    assert_eq!(r.data()["contactVisitByExternalId"]["id"], visit_id.as_str());
+
+    // Another municipality's case ids are not the caller's: not found, as unknown ones are.
+    let r = app.gql(&randers.token, lookups, json!({ "f": "SAG-7", "p": "ANB-7", "v": "SAM-7" })).await;
+    assert_eq!(r.code(), "NOT_FOUND");
+    assert_eq!(
+        r.body["data"],
+        json!({ "familyByExternalId": null, "placementByExternalId": null, "contactVisitByExternalId": null })
+    );
+    let r = app.gql(&aarhus.token, "{ familyByExternalId(externalId: \"SAG-8\") { id } }", json!({})).await;
+    assert_eq!(r.code(), "NOT_FOUND");
+    // What could never be a case id is named.
+    let r = app
+        .gql(
+            &aarhus.token,
+            "query($f: String!) { familyByExternalId(externalId: $f) { id } }",
+            json!({ "f": "SAG\u{0}7" }),
+        )
+        .await;
+    assert_eq!(r.code(), "BAD_USER_INPUT");
+    assert_eq!(r.field(), "externalId");
+}

@@ -154,6 +154,13 @@ where
     id.as_str().parse::<T>().map_err(|e| ApiError::bad_input(field, e.0))
 }
 
+/// A case id (`externalId`) as a lookup's argument: checked as a stored one is, so that
+/// what could never have been stored is `BAD_USER_INPUT` on `field`, not a lookup.
+pub(crate) fn case_id_arg(field: &str, value: &str) -> Result<kinbridge_domain::text::ExternalId, ApiError> {
+    use kinbridge_domain::error::AtField;
+    Ok(kinbridge_domain::text::ExternalId::parse(value).at(field)?)
+}
+
 /// A version the client read: one Kinbridge could have given out (a positive 32-bit
 /// number), or `BAD_USER_INPUT` on `field`.
 pub(crate) fn version_arg(field: &str, v: i64) -> Result<i32, ApiError> {

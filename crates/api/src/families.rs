@@ -490,6 +490,14 @@ impl FamilyQuery {
         Ok(Some(Family(c.store.family(&c.reader(), id).await.api()?)))
     }
 
+    /// The caller's family with this case id (the `externalId` it gave the family).
+    /// Another organisation's case ids are never found.
+    async fn family_by_external_id(&self, ctx: &Context<'_>, external_id: String) -> ApiResult<Option<Family>> {
+        let c = caller(ctx)?;
+        let external_id = crate::error::case_id_arg("externalId", &external_id)?;
+        Ok(Some(Family(c.store.by_case_id(&c.reader(), &catalogue::FAMILY_CASE, external_id.as_str()).await.api()?)))
+    }
+
     /// The caller's families, oldest first.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn families(

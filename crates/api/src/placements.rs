@@ -278,6 +278,15 @@ impl PlacementQuery {
         let id: PlacementId = id_arg("id", &id)?;
         Ok(Some(Placement(c.store.placement(&c.reader(), id).await.api()?)))
     }
+
+    /// The caller's placement with this case id (the `externalId` it gave the
+    /// placement). Another organisation's case ids are never found.
+    async fn placement_by_external_id(&self, ctx: &Context<'_>, external_id: String) -> ApiResult<Option<Placement>> {
+        let c = caller(ctx)?;
+        let external_id = crate::error::case_id_arg("externalId", &external_id)?;
+        let found = c.store.by_case_id(&c.reader(), &catalogue::PLACEMENT_CASE, external_id.as_str()).await.api()?;
+        Ok(Some(Placement(found)))
+    }
 }
 
 #[derive(Default, Debug)]

@@ -9,7 +9,7 @@
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
+    DocumentOperations, ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet,
 };
 use async_graphql::{Name, PathSegment, Positioned, Response, Value};
 
@@ -17,7 +17,18 @@ use async_graphql::{Name, PathSegment, Positioned, Response, Value};
 /// only one). A query that does not parse leaves it as it is: it never ran.
 pub fn reshape(query: &str, operation: Option<&str>, response: &mut Response) {
     let Ok(document) = async_graphql::parser::parse_query(query) else { return };
-    let Some(selection) = operation_selection(&document, operation) else { return };
+    let Some((kind, selection)) = operation_selection(&document, operation) else { return };
+    // async-graphql answers `data: null` when every root field failed, even when each of
+    // them is nullable and the answer is an object of nulls.
+    if response.data == Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| match e.path.first() {
+            Some(PathSegment::Field(name)) => nullable_root_field(kind, name),
+            _ => false,
+        })
+    {
+        response.data = Value::Object(IndexMap::new());
+    }
     for error in &response.errors {
         null_where_left_out(&mut response.data, &error.path);
     }
@@ -25,15 +36,45 @@ pub fn reshape(query: &str, operation: Option<&str>, response: &mut Response) {
     response.data = in_selection_order(data, &[selection], &document);
 }
 
-fn operation_selection<'a>(document: &'a ExecutableDocument, name: Option<&str>) -> Option<&'a SelectionSet> {
-    match (&document.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(&op.node.selection_set.node),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node.selection_set.node),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| &op.node.selection_set.node)
+fn operation_selection<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<(OperationType, &'a SelectionSet)> {
+    let op = match (&document.operations, name) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
+        (DocumentOperations::Multiple(_), None) => return None,
+    };
+    Some((op.node.ty, &op.node.selection_set.node))
+}
+
+/// Whether the root field `name` of `kind` operations is nullable, from the published
+/// schema (read once).
+fn nullable_root_field(kind: OperationType, name: &str) -> bool {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    static NULLABLE: std::sync::LazyLock<Vec<(OperationType, String)>> = std::sync::LazyLock::new(|| {
+        let Ok(schema) = async_graphql::parser::parse_schema(crate::sdl()) else { return Vec::new() };
+        let mut nullable = Vec::new();
+        for definition in &schema.definitions {
+            let TypeSystemDefinition::Type(t) = definition else { continue };
+            let kind = match t.node.name.node.as_str() {
+                "Query" => OperationType::Query,
+                "Mutation" => OperationType::Mutation,
+                "Subscription" => OperationType::Subscription,
+                _ => continue,
+            };
+            if let TypeKind::Object(object) = &t.node.kind {
+                for field in &object.fields {
+                    if field.node.ty.node.nullable {
+                        nullable.push((kind, field.node.name.node.to_string()));
+                    }
+                }
+            }
         }
-        (DocumentOperations::Multiple(_), None) => None,
-    }
+        nullable
+    });
+    NULLABLE.iter().any(|(k, n)| *k == kind && n == name)
 }
 
 /// Writes `null` for the first field along `path` that its object lacks: the field that
@@ -181,13 +222,34 @@ mod tests {
     }
 
     #[test]
-    fn an_error_below_a_null_parent_or_a_query_that_does_not_parse_changes_nothing() {
+    fn nullable_root_fields_that_all_failed_are_an_object_of_nulls_and_a_non_null_one_stays_null() {
+        let failed = |paths: &[&str]| {
+            let mut response = Response::new(Value::Null);
+            for path in paths {
+                let mut error = async_graphql::ServerError::new("gone", None);
+                error.path = vec![PathSegment::Field((*path).into())];
+                response.errors.push(error);
+            }
+            response
+        };
+        let mut response = failed(&["family", "placement"]);
+        reshape("{ family(id: \"x\") { id } placement(id: \"y\") { id } }", None, &mut response);
+        assert_eq!(key_order(&response.data), ["family", "placement"]);
+        assert_eq!(response.data, object(&[("family", Value::Null), ("placement", Value::Null)]));
+        // `families` is a non-null connection: its error nulls the whole answer.
+        let mut response = failed(&["family", "families"]);
+        reshape("{ family(id: \"x\") { id } families { totalCount } }", None, &mut response);
+        assert_eq!(response.data, Value::Null);
+    }
+
+    #[test]
+    fn an_error_below_a_nullable_root_field_nulls_that_field_and_a_query_that_does_not_parse_changes_nothing() {
         let mut response = Response::new(Value::Null);
         let mut error = async_graphql::ServerError::new("gone", None);
         error.path = vec![PathSegment::Field("family".into()), PathSegment::Field("name".into())];
         response.errors.push(error);
         reshape("{ family { name } }", None, &mut response);
-        assert_eq!(response.data, Value::Null);
+        assert_eq!(response.data, object(&[("family", Value::Null)]));
         let mut unparsed = Response::new(object(&[("b", 1.into()), ("a", 2.into())]));
         reshape("{ a b", None, &mut unparsed);
         assert_eq!(key_order(&unparsed.data), ["b", "a"]);

@@ -283,6 +283,20 @@ impl VisitQuery {
         let id: ContactVisitId = id_arg("id", &id)?;
         Ok(Some(ContactVisit(c.store.contact_visit(&c.reader(), id).await.api()?)))
     }
+
+    /// The caller's contact visit with this case id (the `externalId` it gave the
+    /// visit). Another organisation's case ids are never found.
+    async fn contact_visit_by_external_id(
+        &self,
+        ctx: &Context<'_>,
+        external_id: String,
+    ) -> ApiResult<Option<ContactVisit>> {
+        let c = caller(ctx)?;
+        let external_id = crate::error::case_id_arg("externalId", &external_id)?;
+        let found =
+            c.store.by_case_id(&c.reader(), &catalogue::CONTACT_VISIT_CASE, external_id.as_str()).await.api()?;
+        Ok(Some(ContactVisit(found)))
+    }
 }
 
 #[derive(Default, Debug)]

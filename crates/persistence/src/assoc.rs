@@ -65,6 +65,15 @@ pub struct Reference<E: EntityTrait> {
     pub scope: Option<fn(&Reader<'_>) -> Condition>,
 }
 
+/// How a record is found by the case id its organisation gave it: the owning
+/// organisation's column and the case id's, unique together.
+#[derive(Debug)]
+pub struct CaseId<E: EntityTrait + 'static> {
+    pub reference: &'static Reference<E>,
+    pub organization: E::Column,
+    pub external_id: E::Column,
+}
+
 fn col<C: ColumnTrait>(c: C) -> Expr {
     Expr::col((c.entity_name(), c))
 }
@@ -136,6 +145,39 @@ impl Store {
             }
         }
         Ok(counts)
+    }
+
+    /// The caller's organisation's record with this case id (`externalId`), if the caller
+    /// may see it: one indexed statement, the record logged as shown.
+    pub async fn by_case_id<E>(
+        &self,
+        r: &Reader<'_>,
+        case: &CaseId<E>,
+        external_id: &str,
+    ) -> Result<E::Record, StoreError>
+    where
+        E: Readable,
+    {
+        let reference = case.reference;
+        let mut select = Query::select()
+            .expr(Expr::col((reference.id.entity_name(), Asterisk)))
+            .expr_as(col(reference.id), Alias::new("kb_key"))
+            .from(reference.id.entity_name())
+            .and_where(col(case.organization).eq(r.actor.organization_id.as_uuid()))
+            .and_where(col(case.external_id).eq(external_id))
+            .to_owned();
+        if let Some(scope) = reference.scope {
+            select.cond_where(scope(r));
+        }
+        let row = self
+            .conn()
+            .query_one_raw(self.backend().build(&select))
+            .await?
+            .ok_or(StoreError::not_found(reference.name))?;
+        if let Some(record_type) = reference.record_type {
+            r.saw(record_type, key(&row, "kb_key")?);
+        }
+        E::read(E::Model::from_query_result(&row, "")?)
     }
 
     /// The records of `reference` with these ids that the caller may see, in one
@@ -230,7 +272,7 @@ fn pages_statement<E: EntityTrait>(
 /// The catalogue: every association and reference a nested field reads. A new
 /// connection field is one entry here and one resolver line.
 pub mod catalogue {
-    use super::{Association, Reference};
+    use super::{Association, CaseId, Reference};
     use crate::entities::*;
     use crate::page::Order;
     use crate::scope::{self, owned_by};
@@ -441,6 +483,23 @@ pub mod catalogue {
         Some("ServiceEligibility"),
         Some(scope::eligibilities)
     );
+    // Lookups by the case id the owning organisation gave a record.
+    pub static FAMILY_CASE: CaseId<family::Entity> = CaseId {
+        reference: &FAMILY,
+        organization: family::Column::OrganizationId,
+        external_id: family::Column::ExternalId,
+    };
+    pub static PLACEMENT_CASE: CaseId<placement::Entity> = CaseId {
+        reference: &PLACEMENT,
+        organization: placement::Column::OrganizationId,
+        external_id: placement::Column::ExternalId,
+    };
+    pub static CONTACT_VISIT_CASE: CaseId<contact_visit::Entity> = CaseId {
+        reference: &CONTACT_VISIT,
+        organization: contact_visit::Column::OrganizationId,
+        external_id: contact_visit::Column::ExternalId,
+    };
+
     // The rest of the records a `node(id)` can name, each under the scope its
     // connection reads it with.
     reference!(FAMILY_MEMBER, "FamilyMember", family_member, Some("FamilyMember"), Some(scope::members));
