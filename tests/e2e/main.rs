@@ -19,6 +19,7 @@ mod guidance;
 mod hostile;
 mod http;
 mod idempotency;
+mod lists;
 mod live;
 mod logs;
 mod matrix;

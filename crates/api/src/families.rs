@@ -478,6 +478,13 @@ pub struct CreatePersonPayload {
     pub person: Person,
 }
 
+/// Narrows `families`: every field given must hold.
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct FamilyFilter {
+    /// Created or changed at or after this time: what a sync asks for since its last run.
+    pub updated_since: Option<Timestamp>,
+}
+
 #[derive(Default, Debug)]
 pub struct FamilyQuery;
 
@@ -498,22 +505,27 @@ impl FamilyQuery {
         Ok(Some(Family(c.store.by_case_id(&c.reader(), &catalogue::FAMILY_CASE, external_id.as_str()).await.api()?)))
     }
 
-    /// The caller's families, oldest first.
+    /// The caller's families, oldest first; `filter` narrows them (`totalCount` counts
+    /// what it leaves).
     #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn families(
         &self,
         ctx: &Context<'_>,
+        filter: Option<FamilyFilter>,
         after: Option<String>,
         before: Option<String>,
         first: Option<i64>,
         last: Option<i64>,
     ) -> ApiResult<Conn<Family>> {
         let c = caller(ctx)?;
+        let filter = kinbridge_persistence::lists::FamilyFilter {
+            updated_since: filter.and_then(|f| f.updated_since).map(|t| t.0),
+        };
         connection::resolve(
             ctx,
             (after, before, first, last),
-            async |req| c.store.families(&c.reader(), req).await,
-            async || c.store.count_families(&c.reader()).await,
+            async |req| c.store.families_where(&c.reader(), &filter, req).await,
+            async || c.store.count_families_where(&c.reader(), &filter).await,
             |f| f.id.to_string(),
             Family,
         )

@@ -267,6 +267,18 @@ pub struct CreatePlacementPayload {
     pub placement: Placement,
 }
 
+/// Narrows `placements`: every field given must hold.
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct PlacementFilter {
+    /// At this placement provider (an `org_…` id).
+    pub provider_id: Option<ID>,
+    /// Under way on this day: started on or before it and not ended by it (a placement
+    /// ends at the start of its end date).
+    pub active_on: Option<Date>,
+    /// Created or changed at or after this time.
+    pub updated_since: Option<Timestamp>,
+}
+
 #[derive(Default, Debug)]
 pub struct PlacementQuery;
 
@@ -277,6 +289,38 @@ impl PlacementQuery {
         let c = caller(ctx)?;
         let id: PlacementId = id_arg("id", &id)?;
         Ok(Some(Placement(c.store.placement(&c.reader(), id).await.api()?)))
+    }
+
+    /// The placements the caller may see, oldest first: the responsible municipality's
+    /// own, a provider's at its sites, a referred provider's of its families. `filter`
+    /// narrows them inside the same scoped query, so `totalCount` counts what it leaves.
+    /// (The residence municipality's view is `crossMunicipalityPlacements`.)
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn placements(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PlacementFilter>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i64>,
+        last: Option<i64>,
+    ) -> ApiResult<Conn<Placement>> {
+        let c = caller(ctx)?;
+        let filter = filter.unwrap_or_default();
+        let filter = kinbridge_persistence::lists::PlacementFilter {
+            provider: filter.provider_id.as_ref().map(|id| id_arg("filter.providerId", id)).transpose()?,
+            active_on: filter.active_on.map(|d| d.0),
+            updated_since: filter.updated_since.map(|t| t.0),
+        };
+        crate::connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.placements_where(&c.reader(), &filter, req).await,
+            async || c.store.count_placements_where(&c.reader(), &filter).await,
+            |p| p.id.to_string(),
+            Placement,
+        )
+        .await
     }
 
     /// The caller's placement with this case id (the `externalId` it gave the

@@ -13,6 +13,7 @@ use kinbridge_persistence::lookups::VisitCount;
 use kinbridge_persistence::records;
 use serde::Serialize;
 
+use crate::connection::{Conn, cost};
 use crate::context::{Caller, caller};
 use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::families::Person;
@@ -272,6 +273,20 @@ pub struct ContactVisitPayload {
     pub contact_visit: ContactVisit,
 }
 
+/// Narrows `contactVisits`: every field given must hold.
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct ContactVisitFilter {
+    /// Planned to start at or after this time.
+    pub from: Option<Timestamp>,
+    /// Planned to start before this time.
+    pub until: Option<Timestamp>,
+    pub status: Option<VisitStatus>,
+    /// Supervised by the person of this name (exact match).
+    pub supervisor_name: Option<String>,
+    /// Of this placement (a `plc_…` id).
+    pub placement_id: Option<ID>,
+}
+
 #[derive(Default, Debug)]
 pub struct VisitQuery;
 
@@ -282,6 +297,50 @@ impl VisitQuery {
         let c = caller(ctx)?;
         let id: ContactVisitId = id_arg("id", &id)?;
         Ok(Some(ContactVisit(c.store.contact_visit(&c.reader(), id).await.api()?)))
+    }
+
+    /// The contact visits the caller may see, by planned start (`last: n` are the latest
+    /// n). `filter` narrows them inside the same scoped query, so `totalCount` counts what
+    /// it leaves: "this week's visits" is `{ from: monday, until: next monday }`.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn contact_visits(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ContactVisitFilter>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i64>,
+        last: Option<i64>,
+    ) -> ApiResult<Conn<ContactVisit>> {
+        let c = caller(ctx)?;
+        let filter = filter.unwrap_or_default();
+        if let (Some(from), Some(until)) = (&filter.from, &filter.until)
+            && until.0 < from.0
+        {
+            return Err(ApiError::bad_input("filter.until", "must not be before filter.from").into());
+        }
+        let supervisor_name = match filter.supervisor_name {
+            Some(name) if name.chars().any(char::is_control) => {
+                return Err(ApiError::bad_input("filter.supervisorName", "must not contain control characters").into());
+            }
+            name => name.map(|n| n.trim().to_owned()),
+        };
+        let filter = kinbridge_persistence::lists::VisitFilter {
+            from: filter.from.map(|t| t.0),
+            until: filter.until.map(|t| t.0),
+            status: filter.status.map(Into::into),
+            supervisor_name,
+            placement: filter.placement_id.as_ref().map(|id| id_arg("filter.placementId", id)).transpose()?,
+        };
+        crate::connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.visits_where(&c.reader(), &filter, req).await,
+            async || c.store.count_visits_where(&c.reader(), &filter).await,
+            |v| v.id.to_string(),
+            ContactVisit,
+        )
+        .await
     }
 
     /// The caller's contact visit with this case id (the `externalId` it gave the

@@ -13,7 +13,6 @@ use uuid::Uuid;
 use crate::Store;
 use crate::entities::{family, family_member, person, person_identifier};
 use crate::error::StoreError;
-use crate::page::{self, Page, PageRequest};
 use crate::records;
 use crate::scope::{self, Reader, owned_by};
 use crate::write::{Outcome, WriteMeta, WriteTx, unique_to_conflict};
@@ -115,16 +114,6 @@ impl Store {
         found.try_into()
     }
 
-    pub async fn families(&self, r: &Reader<'_>, req: PageRequest) -> Result<Page<records::Family>, StoreError> {
-        let page = page::fetch(self.conn(), families_query(r), page::Order::by_id(family::Column::Id), req).await?;
-        page.items.iter().for_each(|f| r.saw("Family", f.id));
-        page.read()
-    }
-
-    pub async fn count_families(&self, r: &Reader<'_>) -> Result<u64, StoreError> {
-        Ok(families_query(r).count(self.conn()).await?)
-    }
-
     pub async fn person(&self, r: &Reader<'_>, id: PersonId) -> Result<records::Person, StoreError> {
         let found = person::Entity::find_by_id(id.as_uuid())
             .filter(scope::persons(r))
@@ -156,10 +145,6 @@ impl Store {
             .await?
             > 0)
     }
-}
-
-fn families_query(r: &Reader<'_>) -> sea_orm::Select<family::Entity> {
-    family::Entity::find().filter(scope::families(r))
 }
 
 /// The family, if the caller's organisation owns it (the rule for writes); otherwise not

@@ -20,6 +20,7 @@ pub mod corrections;
 pub mod entities;
 pub mod error;
 pub mod families;
+pub mod lists;
 pub mod lookups;
 pub mod offers;
 pub mod organizations;
