@@ -507,6 +507,17 @@ def recipe(field: str, caller: str, family: dict[str, list[str]], rng: random.Ra
             "supervision": Enum("UNSUPERVISED"),
             "idempotencyKey": key(rng),
         }, "{ contactVisit { id } }"
+    if field == "upsertContactVisit":
+        # A few case ids, so that later cases find the visit and move it or leave it.
+        start = rng.choice([-1, 3, 4])
+        return {
+            "externalId": f"KV-FUZZ-{rng.randrange(6)}",
+            "placementId": fresh("plc", f, rng),
+            "plannedStart": f"{day(start)}T10:00:00Z",
+            "plannedEnd": f"{day(start)}T11:00:00Z",
+            "supervision": Enum("UNSUPERVISED"),
+            "idempotencyKey": key(rng),
+        }, "{ contactVisit { id } }"
     if field in ("recordContactVisitHeld", "recordContactVisitNoShow", "cancelContactVisit"):
         visit = planned_visit(started=True)
         if visit is None:

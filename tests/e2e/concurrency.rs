@@ -263,3 +263,26 @@ async fn feed_readers_beside_concurrent_writers_see_every_change_once_in_one_ord
     assert_eq!(first, third);
     no_error_lines(&app);
 }
+
+/// Twenty integrations upsert one new visit case id at once: one visit is planned, every
+/// answer names it, and exactly one says it created it.
+#[tokio::test]
+async fn concurrent_upserts_of_one_new_visit_case_id_plan_it_once() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let start = (chrono::Utc::now() - chrono::Duration::days(30)).date_naive().to_string();
+    let placement = app.seed_placement(&aarhus, &family, &start).await;
+    let upsert = "mutation($input: UpsertContactVisitInput!) { upsertContactVisit(input: $input) { created contactVisit { id } } }";
+    let at = chrono::Utc::now() + chrono::Duration::days(2);
+    let input = json!({ "input": { "externalId": "SAM-RACE", "placementId": placement, "plannedStart": at.to_rfc3339(),
+        "plannedEnd": (at + chrono::Duration::hours(1)).to_rfc3339(), "supervision": "UNSUPERVISED" } });
+    let results = burst(&app, &aarhus.token, 20, upsert, |_| input.clone()).await;
+    no_internal(&results);
+    let ids: std::collections::BTreeSet<String> =
+        results.iter().map(|r| r.data()["upsertContactVisit"]["contactVisit"]["id"].to_string()).collect();
+    assert_eq!(ids.len(), 1, "one visit: {ids:?}");
+    let created = results.iter().filter(|r| r.data()["upsertContactVisit"]["created"] == true).count();
+    assert_eq!(created, 1);
+    no_error_lines(&app);
+}

@@ -188,3 +188,73 @@ async fn another_organisations_visit_is_not_found_and_cannot_be_cancelled() {
         .await;
     assert_eq!(r.code(), "NOT_FOUND");
 }
+
+const UPSERT: &str = "mutation($input: UpsertContactVisitInput!) { upsertContactVisit(input: $input) { created changed contactVisit { id status version plannedStart location externalId } } }";
+
+/// A case system sends its visits on every sync: the first plans the visit, a repeat
+/// changes nothing, a new time moves it while it is planned, and once it was held only
+/// the same input is accepted.
+#[tokio::test]
+async fn a_case_system_upserts_a_visit_by_its_case_id_without_duplicates() {
+    let s = setup().await;
+    let base = Utc::now();
+    let input = |hours: i64, location: &str| {
+        let start = base + Duration::hours(hours);
+        let mut v = visit(&s, 0);
+        v["input"]["plannedStart"] = json!(start.to_rfc3339());
+        v["input"]["plannedEnd"] = json!((start + Duration::hours(2)).to_rfc3339());
+        v["input"]["externalId"] = json!("SAM-1");
+        v["input"]["location"] = json!(location);
+        v
+    };
+    let first = s.app.gql(&s.org.token, UPSERT, input(-3, "Familiecenter")).await;
+    let first = &first.data()["upsertContactVisit"];
+    assert_eq!((first["created"].as_bool(), first["changed"].as_bool()), (Some(true), Some(true)));
+    let id = first["contactVisit"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(first["contactVisit"]["externalId"], "SAM-1");
+
+    let again = s.app.gql(&s.org.token, UPSERT, input(-3, "Familiecenter")).await;
+    let again = &again.data()["upsertContactVisit"];
+    assert_eq!((again["created"].as_bool(), again["changed"].as_bool()), (Some(false), Some(false)));
+    assert_eq!(again["contactVisit"]["version"], 1, "nothing written");
+
+    let moved = s.app.gql(&s.org.token, UPSERT, input(-3, "Biblioteket")).await;
+    let moved = &moved.data()["upsertContactVisit"];
+    assert_eq!((moved["created"].as_bool(), moved["changed"].as_bool()), (Some(false), Some(true)));
+    assert_eq!(
+        (moved["contactVisit"]["id"].as_str(), moved["contactVisit"]["version"].as_i64()),
+        (Some(id.as_str()), Some(2))
+    );
+    assert_eq!(moved["contactVisit"]["location"], "Biblioteket");
+
+    s.app.gql(&s.org.token, HELD, json!({ "input": { "id": id } })).await.data();
+    let after_held = s.app.gql(&s.org.token, UPSERT, input(-3, "Biblioteket")).await;
+    assert_eq!(after_held.data()["upsertContactVisit"]["changed"], false, "the same input is still accepted");
+    let refused = s.app.gql(&s.org.token, UPSERT, input(-2, "Biblioteket")).await;
+    assert_eq!(refused.code(), "CONFLICT", "a held visit is not moved: {}", refused.body);
+
+    // The feed: planned once, updated once.
+    let feed =
+        s.app.gql(&s.org.token, "{ changes(first: 100) { edges { node { recordId event } } } }", json!({})).await;
+    let events: Vec<String> = feed.data()["changes"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["recordId"] == id.as_str())
+        .map(|e| e["node"]["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(events, ["contact_visit.planned", "contact_visit.updated", "contact_visit.held"]);
+
+    // The case id names one visit of one placement; a blank one is refused.
+    let family = s.app.seed_family(&s.org, None).await;
+    let start = (Utc::now() - Duration::days(60)).date_naive().to_string();
+    let other = s.app.seed_placement(&s.org, &family, &start).await;
+    let mut elsewhere = input(-3, "Biblioteket");
+    elsewhere["input"]["placementId"] = json!(other);
+    let r = s.app.gql(&s.org.token, UPSERT, elsewhere).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.placementId"));
+    let mut blank = input(-3, "Biblioteket");
+    blank["input"]["externalId"] = json!("  ");
+    let r = s.app.gql(&s.org.token, UPSERT, blank).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.externalId"));
+}

@@ -11,6 +11,7 @@ use kinbridge_domain::when;
 use kinbridge_persistence::assoc::catalogue;
 use kinbridge_persistence::lookups::VisitCount;
 use kinbridge_persistence::records;
+use kinbridge_persistence::write::Outcome;
 use serde::Serialize;
 
 use crate::connection::{Conn, cost};
@@ -241,6 +242,34 @@ pub struct PlanContactVisitInput {
 }
 
 #[derive(InputObject, Serialize, Debug, Clone)]
+pub struct UpsertContactVisitInput {
+    /// Your case id for the visit; unique within your organisation.
+    pub external_id: String,
+    pub placement_id: ID,
+    pub planned_start: Timestamp,
+    pub planned_end: Timestamp,
+    pub location: Option<String>,
+    pub supervision: Supervision,
+    /// Required for a supported or supervised visit.
+    pub supervisor_name: Option<String>,
+    /// Members of the placed child's family who take part; set when the visit is first
+    /// planned.
+    pub participant_ids: Option<Vec<ID>>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject, Debug)]
+pub struct UpsertContactVisitPayload {
+    pub contact_visit: ContactVisit,
+    /// Whether this call planned the visit (rather than finding it). A retry with the same
+    /// idempotency key answers as the first call did.
+    pub created: bool,
+    /// Whether this call changed what was stored. An upsert of exactly what is stored
+    /// changes nothing: no new version, nothing in the change feed.
+    pub changed: bool,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
 pub struct RecordContactVisitHeldInput {
     pub id: ID,
     pub observations: Option<String>,
@@ -390,7 +419,7 @@ impl VisitMutation {
             .ok_or(ApiError::NotFound { record_type: "VisitArrangement" })?;
         Ok(SetVisitArrangementPayload {
             visit_arrangement: VisitArrangement(found),
-            changed: outcome != kinbridge_persistence::write::Outcome::Unchanged,
+            changed: outcome != Outcome::Unchanged,
         })
     }
 
@@ -421,6 +450,44 @@ impl VisitMutation {
         let meta = c.write("planContactVisit", input.idempotency_key.as_deref(), &input)?;
         let id = c.store.plan_visit(&meta, placement_id, &new, &participants).await.map_err(under("input"))?;
         payload(c, id).await
+    }
+
+    /// Plans the visit with your case id, or moves it to this time, place and
+    /// supervision if it is still planned: safe to send on every sync, it never
+    /// duplicates a visit. A visit already held, missed or cancelled is `CONFLICT` if
+    /// the input differs; one of another placement is `BAD_USER_INPUT` on
+    /// `input.placementId`.
+    async fn upsert_contact_visit(
+        &self,
+        ctx: &Context<'_>,
+        input: UpsertContactVisitInput,
+    ) -> ApiResult<UpsertContactVisitPayload> {
+        let c = caller(ctx)?;
+        let placement_id: PlacementId = id_arg("input.placementId", &input.placement_id)?;
+        let participants = input
+            .participant_ids
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, id)| id_arg::<PersonId>(&format!("input.participantIds.{i}"), id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let new = NewVisit::parse(VisitInput {
+            external_id: Some(&input.external_id),
+            planned_start: input.planned_start.0,
+            planned_end: input.planned_end.0,
+            location: input.location.as_deref(),
+            supervision: input.supervision.into(),
+            supervisor_name: input.supervisor_name.as_deref(),
+        })
+        .map_err(in_input)?;
+        let meta = c.write("upsertContactVisit", input.idempotency_key.as_deref(), &input)?;
+        let (id, outcome) =
+            c.store.upsert_visit(&meta, placement_id, &new, &participants).await.map_err(under("input"))?;
+        Ok(UpsertContactVisitPayload {
+            contact_visit: ContactVisit(c.store.contact_visit(&c.reader(), id).await.api()?),
+            created: outcome == Outcome::Created,
+            changed: outcome != Outcome::Unchanged,
+        })
     }
 
     /// Records that a planned visit was held, with the supervisor's observations.

@@ -64,6 +64,11 @@ impl NewVisit {
     /// Validates a visit: it ends after it starts, lasts at most a day, and a supported
     /// or supervised visit names its supervisor.
     pub fn parse(input: VisitInput<'_>) -> Result<Self, ValidationError> {
+        use chrono::SubsecRound;
+        // Kept to the microsecond, the precision both databases store, so that what is
+        // stored is exactly what was given and an upsert of it compares equal.
+        let (planned_start, planned_end) = (input.planned_start.trunc_subsecs(6), input.planned_end.trunc_subsecs(6));
+        let input = VisitInput { planned_start, planned_end, ..input };
         if input.planned_end <= input.planned_start {
             return Err(ValidationError::new("plannedEnd", "a visit must end after it starts"));
         }
@@ -234,6 +239,18 @@ mod tests {
             supervision: Supervision::Unsupervised,
             supervisor_name: None,
         }
+    }
+
+    #[test]
+    fn a_visits_times_are_kept_to_the_microsecond_both_databases_store() {
+        let visit = NewVisit::parse(VisitInput {
+            planned_start: t("2026-11-01T10:00:00.123456789Z"),
+            planned_end: t("2026-11-01T12:00:00.000000999Z"),
+            ..input()
+        })
+        .unwrap();
+        assert_eq!(visit.planned_start, t("2026-11-01T10:00:00.123456Z"));
+        assert_eq!(visit.planned_end, t("2026-11-01T12:00:00Z"));
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub const WRITES: &[(&str, &str, Writers)] = {
         ("correctPlacement", "Placement", Owner),
         ("setVisitArrangement", "VisitArrangement", Owner),
         ("planContactVisit", "ContactVisit", Owner),
+        ("upsertContactVisit", "ContactVisit", Owner),
         ("correctContactVisit", "ContactVisit", Owner),
         ("recordContactVisitHeld", "ContactVisit", VisitViewer),
         ("cancelContactVisit", "ContactVisit", VisitViewer),

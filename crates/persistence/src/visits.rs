@@ -16,7 +16,7 @@ use crate::families::membership;
 use crate::placements::placement_owned;
 use crate::records;
 use crate::scope::{self, Reader};
-use crate::write::{Outcome, WriteMeta, expect_version, unique_to_conflict};
+use crate::write::{Outcome, WriteMeta, WriteTx, expect_version, unique_to_conflict};
 
 impl Store {
     /// Plans a visit for one of the caller's placements. Participants are members of the
@@ -32,67 +32,156 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(ContactVisitId::from_uuid(id));
         }
-        let placement = placement_owned(&tx.reads(), tx.actor(), placement_id).await?;
-        let period = Period { start: placement.start_date, end: placement.end_date };
-        if !period.contains(new.planned_start.date_naive()) {
-            return Err(ValidationError::new("plannedStart", "the visit falls outside the placement's dates").into());
-        }
-        for (i, person) in participants.iter().enumerate() {
-            if membership(&tx.reads(), placement.family_id, person.as_uuid()).await?.is_none() {
-                return Err(ValidationError::new(
-                    format!("participantIds.{i}"),
-                    "is not a member of the placed child's family",
-                )
-                .into());
-            }
-            if participants[..i].contains(person) {
-                return Err(ValidationError::new(format!("participantIds.{i}"), "is listed twice").into());
-            }
-        }
-        tx.ensure_external_id_free::<contact_visit::Entity>(
-            new.external_id.as_ref(),
-            contact_visit::Column::OrganizationId,
-            contact_visit::Column::ExternalId,
-            "contact visit",
-            |e| ContactVisitId::from_uuid(e.id).to_string(),
-        )
-        .await?;
-        let id = ContactVisitId::new();
-        let inserted = tx
-            .insert(contact_visit::ActiveModel {
-                id: Set(id.as_uuid()),
-                organization_id: Set(tx.organization_id()),
-                created_at: Set(tx.now),
-                updated_at: Set(tx.now),
-                version: Set(1),
-                placement_id: Set(placement.id),
-                external_id: Set(new.external_id.as_ref().map(|e| e.as_str().to_owned())),
-                planned_start: Set(new.planned_start),
-                planned_end: Set(new.planned_end),
-                location: Set(new.location.as_ref().map(|l| l.as_str().to_owned())),
-                supervision: Set(new.supervision.as_str().to_owned()),
-                supervisor_name: Set(new.supervisor_name.as_ref().map(|s| s.as_str().to_owned())),
-                status: Set(VisitStatus::Planned.as_str().to_owned()),
-                cancelled_by: Set(None),
-                cancelled_at: Set(None),
-                cancellation_reason: Set(None),
-                observations: Set(None),
-                outcome_recorded_at: Set(None),
-            })
-            .await;
-        unique_to_conflict(inserted, "a contact visit with this external id was created concurrently")?;
-        for person in participants {
-            tx.insert(contact_visit_participant::ActiveModel {
-                visit_id: Set(id.as_uuid()),
-                person_id: Set(person.as_uuid()),
-            })
-            .await?;
-        }
-        tx.record("ContactVisit", id.as_uuid(), &id.to_string(), "contact_visit.planned").await?;
+        let id = insert_visit(&tx, placement_id, new, participants).await?;
         tx.commit(id.as_uuid()).await?;
         Ok(id)
     }
 
+    /// Plans the visit with the caller's case id, or moves it to the time, place and
+    /// supervision given if it exists and is still planned: what a case system sends on
+    /// every sync, without duplicates. An upsert of what is stored writes nothing and puts
+    /// nothing in the change feed; a visit already held, missed or cancelled is not moved
+    /// (`CONFLICT`). Participants are set when the visit is first planned. Concurrent
+    /// upserts of one new case id: one plans it, the others wait (a lock on the case id)
+    /// and find it.
+    pub async fn upsert_visit(
+        &self,
+        meta: &WriteMeta<'_>,
+        placement_id: PlacementId,
+        new: &NewVisit,
+        participants: &[PersonId],
+    ) -> Result<(ContactVisitId, Outcome), StoreError> {
+        let external_id = new
+            .external_id
+            .as_ref()
+            .ok_or_else(|| ValidationError::new("externalId", "an upsert needs your case id"))?;
+        let tx = self.begin_write(meta).await?;
+        if let Some(replay) = tx.replay().await? {
+            return Ok((ContactVisitId::from_uuid(replay.record_id), replay.outcome));
+        }
+        tx.lock_name("contact_visit", external_id.as_str()).await?;
+        let existing = contact_visit::Entity::find()
+            .filter(contact_visit::Column::OrganizationId.eq(tx.organization_id()))
+            .filter(contact_visit::Column::ExternalId.eq(external_id.as_str()))
+            .one(&tx.reads())
+            .await?;
+        let Some(row) = existing else {
+            let id = insert_visit(&tx, placement_id, new, participants).await?;
+            tx.commit_as(id.as_uuid(), Outcome::Created).await?;
+            return Ok((id, Outcome::Created));
+        };
+        let id = ContactVisitId::from_uuid(row.id);
+        if row.placement_id != placement_id.as_uuid() {
+            return Err(ValidationError::new(
+                "placementId",
+                format!("the visit with this case id ({id}) belongs to another placement"),
+            )
+            .into());
+        }
+        let location = new.location.as_ref().map(|l| l.as_str().to_owned());
+        let supervisor = new.supervisor_name.as_ref().map(|n| n.as_str().to_owned());
+        let same = row.planned_start == new.planned_start
+            && row.planned_end == new.planned_end
+            && row.location == location
+            && row.supervision == new.supervision.as_str()
+            && row.supervisor_name == supervisor;
+        if same {
+            tx.commit_as(row.id, Outcome::Unchanged).await?;
+            return Ok((id, Outcome::Unchanged));
+        }
+        if row.status != VisitStatus::Planned.as_str() {
+            return Err(StoreError::conflict(format!(
+                "the visit {id} is no longer planned ({}): its time, place and supervision stay as they were",
+                row.status
+            )));
+        }
+        let placement = placement_owned(&tx.reads(), tx.actor(), placement_id).await?;
+        if !(Period { start: placement.start_date, end: placement.end_date }).contains(new.planned_start.date_naive()) {
+            return Err(ValidationError::new("plannedStart", "the visit falls outside the placement's dates").into());
+        }
+        tx.update::<contact_visit::Entity>("contact visit", row.id, row.version, |u| {
+            u.col_expr(contact_visit::Column::PlannedStart, Expr::value(new.planned_start))
+                .col_expr(contact_visit::Column::PlannedEnd, Expr::value(new.planned_end))
+                .col_expr(contact_visit::Column::Location, Expr::value(location))
+                .col_expr(contact_visit::Column::Supervision, Expr::value(new.supervision.as_str()))
+                .col_expr(contact_visit::Column::SupervisorName, Expr::value(supervisor))
+        })
+        .await?;
+        tx.record("ContactVisit", row.id, &id.to_string(), "contact_visit.updated").await?;
+        tx.commit_as(row.id, Outcome::Updated).await?;
+        Ok((id, Outcome::Updated))
+    }
+}
+
+/// Plans a visit within `tx`: the checks and the rows of [`Store::plan_visit`], without
+/// the commit.
+async fn insert_visit(
+    tx: &WriteTx<'_>,
+    placement_id: PlacementId,
+    new: &NewVisit,
+    participants: &[PersonId],
+) -> Result<ContactVisitId, StoreError> {
+    let placement = placement_owned(&tx.reads(), tx.actor(), placement_id).await?;
+    let period = Period { start: placement.start_date, end: placement.end_date };
+    if !period.contains(new.planned_start.date_naive()) {
+        return Err(ValidationError::new("plannedStart", "the visit falls outside the placement's dates").into());
+    }
+    for (i, person) in participants.iter().enumerate() {
+        if membership(&tx.reads(), placement.family_id, person.as_uuid()).await?.is_none() {
+            return Err(ValidationError::new(
+                format!("participantIds.{i}"),
+                "is not a member of the placed child's family",
+            )
+            .into());
+        }
+        if participants[..i].contains(person) {
+            return Err(ValidationError::new(format!("participantIds.{i}"), "is listed twice").into());
+        }
+    }
+    tx.ensure_external_id_free::<contact_visit::Entity>(
+        new.external_id.as_ref(),
+        contact_visit::Column::OrganizationId,
+        contact_visit::Column::ExternalId,
+        "contact visit",
+        |e| ContactVisitId::from_uuid(e.id).to_string(),
+    )
+    .await?;
+    let id = ContactVisitId::new();
+    let inserted = tx
+        .insert(contact_visit::ActiveModel {
+            id: Set(id.as_uuid()),
+            organization_id: Set(tx.organization_id()),
+            created_at: Set(tx.now),
+            updated_at: Set(tx.now),
+            version: Set(1),
+            placement_id: Set(placement.id),
+            external_id: Set(new.external_id.as_ref().map(|e| e.as_str().to_owned())),
+            planned_start: Set(new.planned_start),
+            planned_end: Set(new.planned_end),
+            location: Set(new.location.as_ref().map(|l| l.as_str().to_owned())),
+            supervision: Set(new.supervision.as_str().to_owned()),
+            supervisor_name: Set(new.supervisor_name.as_ref().map(|s| s.as_str().to_owned())),
+            status: Set(VisitStatus::Planned.as_str().to_owned()),
+            cancelled_by: Set(None),
+            cancelled_at: Set(None),
+            cancellation_reason: Set(None),
+            observations: Set(None),
+            outcome_recorded_at: Set(None),
+        })
+        .await;
+    unique_to_conflict(inserted, "a contact visit with this external id was created concurrently")?;
+    for person in participants {
+        tx.insert(contact_visit_participant::ActiveModel {
+            visit_id: Set(id.as_uuid()),
+            person_id: Set(person.as_uuid()),
+        })
+        .await?;
+    }
+    tx.record("ContactVisit", id.as_uuid(), &id.to_string(), "contact_visit.planned").await?;
+    Ok(id)
+}
+
+impl Store {
     /// Moves a planned visit to held, cancelled or no-show. Whoever may see the visit may
     /// record its outcome: the placing municipality, a family services provider the family
     /// is referred to, and the placement provider where the child lives. With `expected_version`, a
