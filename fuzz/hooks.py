@@ -507,6 +507,18 @@ def recipe(field: str, caller: str, family: dict[str, list[str]], rng: random.Ra
             "supervision": Enum("UNSUPERVISED"),
             "idempotencyKey": key(rng),
         }, "{ contactVisit { id } }"
+    if field == "upsertPlacement":
+        return {
+            "externalId": f"ANB-FUZZ-{rng.getrandbits(16)}",
+            "familyId": fresh("fam", f, rng),
+            "childId": person("CHILD"),
+            "setting": Enum("KINSHIP_CARE"),
+            "voluntary": True,
+            "decisionDate": day(-20),
+            "startDate": day(-10),
+            "idempotencyKey": key(rng),
+            "providerId": VIEWER_ORG.get("provider"),
+        }, "{ placement { id } }"
     if field == "upsertContactVisit":
         # A few case ids, so that later cases find the visit and move it or leave it.
         start = rng.choice([-1, 3, 4])

@@ -286,3 +286,22 @@ async fn concurrent_upserts_of_one_new_visit_case_id_plan_it_once() {
     assert_eq!(created, 1);
     no_error_lines(&app);
 }
+
+/// Twenty integrations upsert one new placement case id at once: one placement.
+#[tokio::test]
+async fn concurrent_upserts_of_one_new_placement_case_id_record_it_once() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let upsert =
+        "mutation($input: UpsertPlacementInput!) { upsertPlacement(input: $input) { created placement { id } } }";
+    let input = json!({ "input": { "externalId": "ANB-RACE", "familyId": family.id, "childId": family.child_id,
+        "setting": "FOSTER_FAMILY", "voluntary": false, "decisionDate": "2026-02-01", "startDate": "2026-02-02" } });
+    let results = burst(&app, &aarhus.token, 20, upsert, |_| input.clone()).await;
+    no_internal(&results);
+    let ids: std::collections::BTreeSet<String> =
+        results.iter().map(|r| r.data()["upsertPlacement"]["placement"]["id"].to_string()).collect();
+    assert_eq!(ids.len(), 1, "one placement: {ids:?}");
+    assert_eq!(results.iter().filter(|r| r.data()["upsertPlacement"]["created"] == true).count(), 1);
+    no_error_lines(&app);
+}

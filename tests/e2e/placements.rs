@@ -154,3 +154,47 @@ async fn another_organisations_placement_is_not_found_and_cannot_be_written_to()
     let r = app.gql(&randers.token, CREATE, json!({ "input": input(&family, "2027-01-01", None) })).await;
     assert_eq!(r.code(), "NOT_FOUND");
 }
+
+const UPSERT_PLACEMENT: &str = "mutation($input: UpsertPlacementInput!) { upsertPlacement(input: $input) { created changed placement { id version setting externalId } } }";
+
+/// A case system sends its placements on every sync: the first records the placement, a
+/// repeat changes nothing, a new setting updates it, and the case id stays one child's.
+#[tokio::test]
+async fn a_case_system_upserts_a_placement_by_its_case_id_without_duplicates() {
+    let app = crate::support::spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let input = |setting: &str| {
+        serde_json::json!({ "input": { "externalId": "ANB-1", "familyId": family.id, "childId": family.child_id,
+            "setting": setting, "voluntary": true, "decisionDate": "2026-01-01", "startDate": "2026-01-05" } })
+    };
+    let outcome = |r: &crate::support::Gql| {
+        let p = &r.data()["upsertPlacement"];
+        (p["created"].as_bool().unwrap(), p["changed"].as_bool().unwrap(), p["placement"]["version"].as_i64().unwrap())
+    };
+    let first = app.gql(&aarhus.token, UPSERT_PLACEMENT, input("FOSTER_FAMILY")).await;
+    assert_eq!(outcome(&first), (true, true, 1));
+    let id = first.data()["upsertPlacement"]["placement"]["id"].clone();
+    let again = app.gql(&aarhus.token, UPSERT_PLACEMENT, input("FOSTER_FAMILY")).await;
+    assert_eq!(outcome(&again), (false, false, 1), "nothing written");
+    let changed = app.gql(&aarhus.token, UPSERT_PLACEMENT, input("KINSHIP_CARE")).await;
+    assert_eq!(outcome(&changed), (false, true, 2));
+    assert_eq!(changed.data()["upsertPlacement"]["placement"]["id"], id);
+    assert_eq!(changed.data()["upsertPlacement"]["placement"]["setting"], "KINSHIP_CARE");
+
+    let other = app.seed_family(&aarhus, None).await;
+    let mut elsewhere = input("KINSHIP_CARE");
+    elsewhere["input"]["familyId"] = serde_json::json!(other.id);
+    elsewhere["input"]["childId"] = serde_json::json!(other.child_id);
+    let r = app.gql(&aarhus.token, UPSERT_PLACEMENT, elsewhere).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.childId"));
+    let mut ended = input("KINSHIP_CARE");
+    ended["input"]["endDate"] = serde_json::json!("2026-03-01");
+    ended["input"]["endReason"] = serde_json::json!("RETURNED_HOME");
+    let r = app.gql(&aarhus.token, UPSERT_PLACEMENT, ended).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.endDate"));
+    // A second case id for the same child over the same days overlaps.
+    let mut overlapping = input("FOSTER_FAMILY");
+    overlapping["input"]["externalId"] = serde_json::json!("ANB-2");
+    assert_eq!(app.gql(&aarhus.token, UPSERT_PLACEMENT, overlapping).await.code(), "BAD_USER_INPUT");
+}

@@ -248,6 +248,36 @@ pub struct CreatePlacementInput {
 }
 
 #[derive(InputObject, Serialize, Debug, Clone)]
+pub struct UpsertPlacementInput {
+    /// The placing municipality's own case id for the placement.
+    pub external_id: String,
+    pub family_id: ID,
+    /// The child's person id (`per_…`), a member of the family with the role `CHILD`.
+    pub child_id: ID,
+    /// A registered placement provider (`org_…`).
+    pub provider_id: Option<ID>,
+    pub setting: PlacementSetting,
+    pub voluntary: bool,
+    pub decision_date: Date,
+    pub start_date: Date,
+    /// As stored: an upsert does not change a placement's end (see `endPlacement`).
+    pub end_date: Option<Date>,
+    pub end_reason: Option<PlacementEndReason>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject, Debug)]
+pub struct UpsertPlacementPayload {
+    pub placement: Placement,
+    /// Whether this call recorded the placement (rather than finding it). A retry with
+    /// the same idempotency key answers as the first call did.
+    pub created: bool,
+    /// Whether this call changed what was stored. An upsert of exactly what is stored
+    /// changes nothing: no new version, nothing in the change feed.
+    pub changed: bool,
+}
+
+#[derive(InputObject, Serialize, Debug, Clone)]
 pub struct EndPlacementInput {
     pub id: ID,
     /// The first day the child no longer lives at the placement.
@@ -378,5 +408,40 @@ impl PlacementMutation {
         let meta = c.write("createPlacement", input.idempotency_key.as_deref(), &input)?;
         let id = c.store.create_placement(&meta, family_id, child_id, &new).await.map_err(under("input"))?;
         Ok(CreatePlacementPayload { placement: Placement(c.store.placement(&c.reader(), id).await.api()?) })
+    }
+
+    /// Records the placement with your case id, or brings its provider, setting,
+    /// voluntariness and dates up to date: safe to send on every sync, it never
+    /// duplicates a placement. The case id names one placement of one child (another
+    /// child is `BAD_USER_INPUT` on `input.childId`); its end is recorded with
+    /// `endPlacement` and must be sent as stored.
+    async fn upsert_placement(
+        &self,
+        ctx: &Context<'_>,
+        input: UpsertPlacementInput,
+    ) -> ApiResult<UpsertPlacementPayload> {
+        let c = caller(ctx)?;
+        let family_id: FamilyId = id_arg("input.familyId", &input.family_id)?;
+        let child_id: PersonId = id_arg("input.childId", &input.child_id)?;
+        let provider_id: Option<OrganizationId> =
+            input.provider_id.as_ref().map(|p| id_arg("input.providerId", p)).transpose()?;
+        let new = NewPlacement::parse(PlacementInput {
+            external_id: Some(&input.external_id),
+            provider_id,
+            setting: input.setting.into(),
+            voluntary: input.voluntary,
+            decision_date: input.decision_date.0,
+            start_date: input.start_date.0,
+            end_date: input.end_date.map(|d| d.0),
+            end_reason: input.end_reason.map(Into::into),
+        })
+        .map_err(in_input)?;
+        let meta = c.write("upsertPlacement", input.idempotency_key.as_deref(), &input)?;
+        let (id, outcome) = c.store.upsert_placement(&meta, family_id, child_id, &new).await.map_err(under("input"))?;
+        Ok(UpsertPlacementPayload {
+            placement: Placement(c.store.placement(&c.reader(), id).await.api()?),
+            created: outcome == kinbridge_persistence::write::Outcome::Created,
+            changed: outcome != kinbridge_persistence::write::Outcome::Unchanged,
+        })
     }
 }

@@ -48,6 +48,7 @@ pub const WRITES: &[(&str, &str, Writers)] = {
         ("correctPerson", "Person", Owner),
         ("correctFamilyMember", "FamilyMember", Owner),
         ("createPlacement", "Placement", Owner),
+        ("upsertPlacement", "Placement", Owner),
         ("endPlacement", "Placement", Owner),
         ("correctPlacement", "Placement", Owner),
         ("setVisitArrangement", "VisitArrangement", Owner),

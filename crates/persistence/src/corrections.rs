@@ -14,7 +14,7 @@ use kinbridge_domain::family::{FamilyRole, Membership};
 use kinbridge_domain::ids::{ContactVisitId, FamilyId, FamilyMemberId, GoalId, OrganizationId, PersonId, PlacementId};
 use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_domain::person::PersonIdentifier;
-use kinbridge_domain::placement::{NewPlacement, Period, PlacementInput, PlacementSetting, ensure_no_overlap};
+use kinbridge_domain::placement::{NewPlacement, PlacementInput, PlacementSetting, ensure_no_overlap};
 use kinbridge_domain::plan::{GoalPurpose, NewGoal};
 use kinbridge_domain::visit::{NewVisit, Supervision, VisitInput, VisitStatus};
 use kinbridge_domain::{TransitionError, text::Name};
@@ -262,14 +262,7 @@ impl Store {
             || corrected.start_date != row.start_date;
         if changed {
             tx.lock::<person::Entity>(row.child_id).await?;
-            let others: Vec<(PlacementId, Period)> = placement::Entity::find()
-                .filter(placement::Column::ChildId.eq(row.child_id))
-                .filter(placement::Column::Id.ne(row.id))
-                .all(&tx.reads())
-                .await?
-                .into_iter()
-                .map(|p| (PlacementId::from_uuid(p.id), Period { start: p.start_date, end: p.end_date }))
-                .collect();
+            let others = crate::placements::other_placements_of(&tx, row.child_id, Some(row.id)).await?;
             ensure_no_overlap(&corrected.period(), &others)?;
             tx.update::<placement::Entity>("placement", row.id, row.version, |u| {
                 u.col_expr(placement::Column::ProviderId, Expr::value(provider))
