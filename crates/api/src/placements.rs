@@ -266,6 +266,47 @@ pub struct UpsertPlacementInput {
     pub idempotency_key: Option<String>,
 }
 
+impl CreatePlacementInput {
+    /// The family, the child and the placement, each checked, with fields named under
+    /// `input`.
+    fn parse(&self) -> ApiResult<(FamilyId, PersonId, NewPlacement)> {
+        let family_id: FamilyId = id_arg("input.familyId", &self.family_id)?;
+        let child_id: PersonId = id_arg("input.childId", &self.child_id)?;
+        let provider_id: Option<OrganizationId> =
+            self.provider_id.as_ref().map(|p| id_arg("input.providerId", p)).transpose()?;
+        let new = NewPlacement::parse(PlacementInput {
+            external_id: self.external_id.as_deref(),
+            provider_id,
+            setting: self.setting.into(),
+            voluntary: self.voluntary,
+            decision_date: self.decision_date.0,
+            start_date: self.start_date.0,
+            end_date: self.end_date.map(|d| d.0),
+            end_reason: self.end_reason.map(Into::into),
+        })
+        .map_err(in_input)?;
+        Ok((family_id, child_id, new))
+    }
+}
+
+impl From<&UpsertPlacementInput> for CreatePlacementInput {
+    fn from(u: &UpsertPlacementInput) -> Self {
+        Self {
+            family_id: u.family_id.clone(),
+            child_id: u.child_id.clone(),
+            provider_id: u.provider_id.clone(),
+            external_id: Some(u.external_id.clone()),
+            setting: u.setting,
+            voluntary: u.voluntary,
+            decision_date: u.decision_date,
+            start_date: u.start_date,
+            end_date: u.end_date,
+            end_reason: u.end_reason,
+            idempotency_key: None,
+        }
+    }
+}
+
 #[derive(SimpleObject, Debug)]
 pub struct UpsertPlacementPayload {
     pub placement: Placement,
@@ -390,21 +431,7 @@ impl PlacementMutation {
         input: CreatePlacementInput,
     ) -> ApiResult<CreatePlacementPayload> {
         let c = caller(ctx)?;
-        let family_id: FamilyId = id_arg("input.familyId", &input.family_id)?;
-        let child_id: PersonId = id_arg("input.childId", &input.child_id)?;
-        let provider_id: Option<OrganizationId> =
-            input.provider_id.as_ref().map(|p| id_arg("input.providerId", p)).transpose()?;
-        let new = NewPlacement::parse(PlacementInput {
-            external_id: input.external_id.as_deref(),
-            provider_id,
-            setting: input.setting.into(),
-            voluntary: input.voluntary,
-            decision_date: input.decision_date.0,
-            start_date: input.start_date.0,
-            end_date: input.end_date.map(|d| d.0),
-            end_reason: input.end_reason.map(Into::into),
-        })
-        .map_err(in_input)?;
+        let (family_id, child_id, new) = input.parse()?;
         let meta = c.write("createPlacement", input.idempotency_key.as_deref(), &input)?;
         let id = c.store.create_placement(&meta, family_id, child_id, &new).await.map_err(under("input"))?;
         Ok(CreatePlacementPayload { placement: Placement(c.store.placement(&c.reader(), id).await.api()?) })
@@ -421,21 +448,7 @@ impl PlacementMutation {
         input: UpsertPlacementInput,
     ) -> ApiResult<UpsertPlacementPayload> {
         let c = caller(ctx)?;
-        let family_id: FamilyId = id_arg("input.familyId", &input.family_id)?;
-        let child_id: PersonId = id_arg("input.childId", &input.child_id)?;
-        let provider_id: Option<OrganizationId> =
-            input.provider_id.as_ref().map(|p| id_arg("input.providerId", p)).transpose()?;
-        let new = NewPlacement::parse(PlacementInput {
-            external_id: Some(&input.external_id),
-            provider_id,
-            setting: input.setting.into(),
-            voluntary: input.voluntary,
-            decision_date: input.decision_date.0,
-            start_date: input.start_date.0,
-            end_date: input.end_date.map(|d| d.0),
-            end_reason: input.end_reason.map(Into::into),
-        })
-        .map_err(in_input)?;
+        let (family_id, child_id, new) = CreatePlacementInput::from(&input).parse()?;
         let meta = c.write("upsertPlacement", input.idempotency_key.as_deref(), &input)?;
         let (id, outcome) = c.store.upsert_placement(&meta, family_id, child_id, &new).await.map_err(under("input"))?;
         Ok(UpsertPlacementPayload {

@@ -258,6 +258,47 @@ pub struct UpsertContactVisitInput {
     pub idempotency_key: Option<String>,
 }
 
+impl PlanContactVisitInput {
+    /// The placement, the visit and its participants, each checked, with fields named
+    /// under `input`.
+    fn parse(&self) -> ApiResult<(PlacementId, NewVisit, Vec<PersonId>)> {
+        let placement_id: PlacementId = id_arg("input.placementId", &self.placement_id)?;
+        let participants = self
+            .participant_ids
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, id)| id_arg::<PersonId>(&format!("input.participantIds.{i}"), id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let new = NewVisit::parse(VisitInput {
+            external_id: self.external_id.as_deref(),
+            planned_start: self.planned_start.0,
+            planned_end: self.planned_end.0,
+            location: self.location.as_deref(),
+            supervision: self.supervision.into(),
+            supervisor_name: self.supervisor_name.as_deref(),
+        })
+        .map_err(in_input)?;
+        Ok((placement_id, new, participants))
+    }
+}
+
+impl From<&UpsertContactVisitInput> for PlanContactVisitInput {
+    fn from(u: &UpsertContactVisitInput) -> Self {
+        Self {
+            placement_id: u.placement_id.clone(),
+            external_id: Some(u.external_id.clone()),
+            planned_start: u.planned_start,
+            planned_end: u.planned_end,
+            location: u.location.clone(),
+            supervision: u.supervision,
+            supervisor_name: u.supervisor_name.clone(),
+            participant_ids: u.participant_ids.clone(),
+            idempotency_key: None,
+        }
+    }
+}
+
 #[derive(SimpleObject, Debug)]
 pub struct UpsertContactVisitPayload {
     pub contact_visit: ContactVisit,
@@ -430,23 +471,7 @@ impl VisitMutation {
         input: PlanContactVisitInput,
     ) -> ApiResult<ContactVisitPayload> {
         let c = caller(ctx)?;
-        let placement_id: PlacementId = id_arg("input.placementId", &input.placement_id)?;
-        let participants = input
-            .participant_ids
-            .iter()
-            .flatten()
-            .enumerate()
-            .map(|(i, id)| id_arg::<PersonId>(&format!("input.participantIds.{i}"), id))
-            .collect::<Result<Vec<_>, _>>()?;
-        let new = NewVisit::parse(VisitInput {
-            external_id: input.external_id.as_deref(),
-            planned_start: input.planned_start.0,
-            planned_end: input.planned_end.0,
-            location: input.location.as_deref(),
-            supervision: input.supervision.into(),
-            supervisor_name: input.supervisor_name.as_deref(),
-        })
-        .map_err(in_input)?;
+        let (placement_id, new, participants) = input.parse()?;
         let meta = c.write("planContactVisit", input.idempotency_key.as_deref(), &input)?;
         let id = c.store.plan_visit(&meta, placement_id, &new, &participants).await.map_err(under("input"))?;
         payload(c, id).await
@@ -463,23 +488,7 @@ impl VisitMutation {
         input: UpsertContactVisitInput,
     ) -> ApiResult<UpsertContactVisitPayload> {
         let c = caller(ctx)?;
-        let placement_id: PlacementId = id_arg("input.placementId", &input.placement_id)?;
-        let participants = input
-            .participant_ids
-            .iter()
-            .flatten()
-            .enumerate()
-            .map(|(i, id)| id_arg::<PersonId>(&format!("input.participantIds.{i}"), id))
-            .collect::<Result<Vec<_>, _>>()?;
-        let new = NewVisit::parse(VisitInput {
-            external_id: Some(&input.external_id),
-            planned_start: input.planned_start.0,
-            planned_end: input.planned_end.0,
-            location: input.location.as_deref(),
-            supervision: input.supervision.into(),
-            supervisor_name: input.supervisor_name.as_deref(),
-        })
-        .map_err(in_input)?;
+        let (placement_id, new, participants) = PlanContactVisitInput::from(&input).parse()?;
         let meta = c.write("upsertContactVisit", input.idempotency_key.as_deref(), &input)?;
         let (id, outcome) =
             c.store.upsert_visit(&meta, placement_id, &new, &participants).await.map_err(under("input"))?;

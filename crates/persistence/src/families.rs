@@ -15,7 +15,7 @@ use crate::entities::{family, family_member, person, person_identifier};
 use crate::error::StoreError;
 use crate::records;
 use crate::scope::{self, Reader, owned_by};
-use crate::write::{Outcome, WriteMeta, WriteTx, unique_to_conflict};
+use crate::write::{Outcome, WriteMeta, WriteTx, case_id, unique_to_conflict};
 
 /// The person a new member is: one the organisation already knows, or a new one.
 #[derive(Debug, Clone)]
@@ -334,19 +334,18 @@ impl Store {
         meta: &WriteMeta<'_>,
         new: &NewFamily,
     ) -> Result<(FamilyId, Outcome), StoreError> {
-        let external_id = new
-            .external_id
-            .as_ref()
-            .ok_or_else(|| ValidationError::new("externalId", "an upsert needs your case id"))?;
+        let external_id = case_id(new.external_id.as_ref())?;
         let tx = self.begin_write(meta).await?;
         if let Some(replay) = tx.replay().await? {
             return Ok((FamilyId::from_uuid(replay.record_id), replay.outcome));
         }
-        tx.lock_name("family", external_id.as_str()).await?;
-        let existing = family::Entity::find()
-            .filter(family::Column::OrganizationId.eq(tx.organization_id()))
-            .filter(family::Column::ExternalId.eq(external_id.as_str()))
-            .one(&tx.reads())
+        let existing = tx
+            .find_case::<family::Entity>(
+                "family",
+                family::Column::OrganizationId,
+                family::Column::ExternalId,
+                external_id,
+            )
             .await?;
         let contact = new.caseworker_contact.as_ref().map(|c| c.as_str().to_owned());
         let (id, outcome) = match existing {

@@ -15,7 +15,7 @@ use crate::error::StoreError;
 use crate::families::{family_owned, is_child_of};
 use crate::records;
 use crate::scope::{self, Reader, owned_by};
-use crate::write::{Outcome, WriteMeta, WriteTx, expect_version, unique_to_conflict};
+use crate::write::{Outcome, WriteMeta, WriteTx, case_id, expect_version, unique_to_conflict};
 
 impl Store {
     /// Records a placement of a child of one of the caller's families. The child's
@@ -50,19 +50,18 @@ impl Store {
         child_id: PersonId,
         new: &NewPlacement,
     ) -> Result<(PlacementId, Outcome), StoreError> {
-        let external_id = new
-            .external_id
-            .as_ref()
-            .ok_or_else(|| ValidationError::new("externalId", "an upsert needs your case id"))?;
+        let external_id = case_id(new.external_id.as_ref())?;
         let tx = self.begin_write(meta).await?;
         if let Some(replay) = tx.replay().await? {
             return Ok((PlacementId::from_uuid(replay.record_id), replay.outcome));
         }
-        tx.lock_name("placement", external_id.as_str()).await?;
-        let existing = placement::Entity::find()
-            .filter(placement::Column::OrganizationId.eq(tx.organization_id()))
-            .filter(placement::Column::ExternalId.eq(external_id.as_str()))
-            .one(&tx.reads())
+        let existing = tx
+            .find_case::<placement::Entity>(
+                "placement",
+                placement::Column::OrganizationId,
+                placement::Column::ExternalId,
+                external_id,
+            )
             .await?;
         let Some(row) = existing else {
             let id = insert_placement(&tx, family_id, child_id, new).await?;

@@ -16,7 +16,7 @@ use crate::families::membership;
 use crate::placements::placement_owned;
 use crate::records;
 use crate::scope::{self, Reader};
-use crate::write::{Outcome, WriteMeta, WriteTx, expect_version, unique_to_conflict};
+use crate::write::{Outcome, WriteMeta, WriteTx, case_id, expect_version, unique_to_conflict};
 
 impl Store {
     /// Plans a visit for one of the caller's placements. Participants are members of the
@@ -51,19 +51,18 @@ impl Store {
         new: &NewVisit,
         participants: &[PersonId],
     ) -> Result<(ContactVisitId, Outcome), StoreError> {
-        let external_id = new
-            .external_id
-            .as_ref()
-            .ok_or_else(|| ValidationError::new("externalId", "an upsert needs your case id"))?;
+        let external_id = case_id(new.external_id.as_ref())?;
         let tx = self.begin_write(meta).await?;
         if let Some(replay) = tx.replay().await? {
             return Ok((ContactVisitId::from_uuid(replay.record_id), replay.outcome));
         }
-        tx.lock_name("contact_visit", external_id.as_str()).await?;
-        let existing = contact_visit::Entity::find()
-            .filter(contact_visit::Column::OrganizationId.eq(tx.organization_id()))
-            .filter(contact_visit::Column::ExternalId.eq(external_id.as_str()))
-            .one(&tx.reads())
+        let existing = tx
+            .find_case::<contact_visit::Entity>(
+                "contact_visit",
+                contact_visit::Column::OrganizationId,
+                contact_visit::Column::ExternalId,
+                external_id,
+            )
             .await?;
         let Some(row) = existing else {
             let id = insert_visit(&tx, placement_id, new, participants).await?;

@@ -472,6 +472,24 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    /// The caller's organisation's row of `E` with the case id `external_id`, if there is
+    /// one, read under the case id's lock ([`WriteTx::lock_name`]), which this write holds
+    /// until it commits: what an upsert decides on.
+    pub(crate) async fn find_case<E: EntityTrait>(
+        &self,
+        kind: &str,
+        organization_column: E::Column,
+        external_id_column: E::Column,
+        external_id: &ExternalId,
+    ) -> Result<Option<E::Model>, StoreError> {
+        self.lock_name(kind, external_id.as_str()).await?;
+        Ok(E::find()
+            .filter(organization_column.eq(self.organization_id()))
+            .filter(external_id_column.eq(external_id.as_str()))
+            .one(&self.reads())
+            .await?)
+    }
+
     /// Refuses an external id that the caller's organisation already uses for a record of
     /// entity `E`, naming the existing record so that an integration can update it instead.
     pub(crate) async fn ensure_external_id_free<E: EntityTrait>(
@@ -504,6 +522,12 @@ fn truncate(s: &str, max_chars: usize) -> String {
 
 /// Words the conflict of a write that lost a race to a unique constraint (every such
 /// violation is already a [`StoreError::Conflict`]) for what the write was doing.
+/// The case id an upsert goes by, or `BAD_USER_INPUT` on `externalId`.
+pub(crate) fn case_id(external_id: Option<&ExternalId>) -> Result<&ExternalId, StoreError> {
+    Ok(external_id
+        .ok_or_else(|| kinbridge_domain::ValidationError::new("externalId", "an upsert needs your case id"))?)
+}
+
 pub(crate) fn unique_to_conflict(result: Result<(), StoreError>, message: &str) -> Result<(), StoreError> {
     result.map_err(|e| match e {
         StoreError::Conflict { existing_id, .. } => StoreError::Conflict { message: message.to_owned(), existing_id },
