@@ -102,6 +102,8 @@ async fn placements_and_visits_filter_by_provider_day_period_status_and_supervis
         (vec![early.clone()], 1)
     );
     assert_eq!(visits(json!({ "placementId": elsewhere }), None).await, (vec![], 0));
+    let unnamed = app.gql(&aarhus.token, vq, json!({ "f": { "supervisorName": "Lene\u{0}" } })).await;
+    assert_eq!((unnamed.code(), unnamed.field()), ("BAD_USER_INPUT", "filter.supervisorName"));
     let backwards = app
         .gql(&aarhus.token, vq, json!({ "f": { "from": "2026-12-21T00:00:00Z", "until": "2026-12-14T00:00:00Z" } }))
         .await;

@@ -133,9 +133,8 @@ impl ChangeSubscription {
                 let rows = store.changes(&actor, cursor, LIVE_BATCH).await.api()?;
                 let full = rows.len() as u64 == LIVE_BATCH;
                 for row in rows {
-                    let change = Change::try_from(row)?;
-                    cursor = parse_cursor(&change.cursor)?;
-                    yield change;
+                    cursor = row.position.unwrap_or(cursor);
+                    yield Change::try_from(row)?;
                 }
                 if !full {
                     let _ = tokio::time::timeout(store.feed_poll(), wake.changed()).await;

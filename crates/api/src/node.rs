@@ -10,11 +10,10 @@
 
 use async_graphql::{Context, ID, Interface, Object};
 use kinbridge_domain::ids::*;
-use kinbridge_persistence::assoc::{Reference, catalogue};
-use kinbridge_persistence::records::Readable;
+use kinbridge_persistence::assoc::catalogue;
 
 use crate::connection::MAX_PAGE_SIZE;
-use crate::context::{Caller, any_caller, caller};
+use crate::context::{any_caller, caller};
 use crate::error::{ApiError, ApiResult, id_arg};
 use crate::families::{Family, FamilyMember, Person};
 use crate::offers::SupportOffer;
@@ -100,34 +99,25 @@ impl NodeQuery {
     }
 }
 
-async fn one<E: Readable>(
-    c: &Caller<'_>,
-    ctx: &Context<'_>,
-    reference: &'static Reference<E>,
-    id: impl Into<uuid::Uuid>,
-) -> Result<E::Record, ApiError> {
-    c.reference(ctx, reference, id).await
-}
-
 async fn resolve(ctx: &Context<'_>, field: &str, id: &ID) -> Result<Node, ApiError> {
     let prefix = id.as_str().split_once('_').map_or("", |(p, _)| p);
     if prefix == OrganizationId::PREFIX {
         // The directory is open to every caller, the auditor included.
         let c = any_caller(ctx)?;
         let id: OrganizationId = id_arg(field, id)?;
-        return Ok(Node::Organization(Organization(one(&c, ctx, &catalogue::ORGANIZATION, id).await?)));
+        return Ok(Node::Organization(Organization(c.reference(ctx, &catalogue::ORGANIZATION, id).await?)));
     }
     let c = caller(ctx)?;
     if prefix == PillarRecordId::PREFIX {
         let id: PillarRecordId = id_arg(field, id)?;
-        return Ok(Node::PillarRecord(PillarRecord::try_from(one(&c, ctx, &catalogue::PILLAR_RECORD, id).await?)?));
+        return Ok(Node::PillarRecord(PillarRecord::try_from(c.reference(ctx, &catalogue::PILLAR_RECORD, id).await?)?));
     }
     macro_rules! read {
         ($($id:ty => $reference:ident => $node:ident($wrap:expr)),+ $(,)?) => {
             match prefix {
                 $(p if p == <$id>::PREFIX => {
                     let id: $id = id_arg(field, id)?;
-                    Node::$node($wrap(one(&c, ctx, &catalogue::$reference, id).await?))
+                    Node::$node($wrap(c.reference(ctx, &catalogue::$reference, id).await?))
                 })+
                 _ => return Err(ApiError::bad_input(field, "is not an id Kinbridge gives out")),
             }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use chrono::{NaiveDate, TimeZone};
 use kinbridge_domain::error::AtField;
 use kinbridge_domain::ids::{ContactVisitId, PersonId, PlacementId};
-use kinbridge_domain::text::FreeText;
+use kinbridge_domain::text::{FreeText, Name};
 use kinbridge_domain::visit::{self as dvisit, Cancellation, NewVisit, VisitInput, VisitOutcome};
 use kinbridge_domain::when;
 use kinbridge_persistence::assoc::catalogue;
@@ -389,12 +389,13 @@ impl VisitQuery {
         {
             return Err(ApiError::bad_input("filter.until", "must not be before filter.from").into());
         }
-        let supervisor_name = match filter.supervisor_name {
-            Some(name) if name.chars().any(char::is_control) => {
-                return Err(ApiError::bad_input("filter.supervisorName", "must not contain control characters").into());
-            }
-            name => name.map(|n| n.trim().to_owned()),
-        };
+        // Checked as a stored supervisor's name is, so that what could never match is named.
+        let supervisor_name = filter
+            .supervisor_name
+            .as_deref()
+            .map(|n| Name::parse(n).at("filter.supervisorName").map(|n| n.as_str().to_owned()))
+            .transpose()
+            .map_err(ApiError::from)?;
         let filter = kinbridge_persistence::lists::VisitFilter {
             from: filter.from.map(|t| t.0),
             until: filter.until.map(|t| t.0),
