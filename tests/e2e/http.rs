@@ -4,7 +4,7 @@ use kinbridge_domain::organization::OrganizationKind;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::spawn_app;
+use crate::support::{spawn_app, spawn_app_configured};
 
 #[tokio::test]
 async fn a_batched_request_is_refused() {
@@ -141,12 +141,35 @@ async fn every_response_carries_a_request_id_and_keeps_the_clients() {
 }
 
 #[tokio::test]
-async fn graphiql_is_served_to_browsers_and_health_is_reported() {
+async fn graphiql_is_served_to_browsers_from_the_binary_and_health_is_reported() {
     let app = spawn_app().await;
     let r = app.client.get(app.url()).header("accept", "text/html").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains("graphiql"));
+    let policy = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("script-src 'self'") && policy.contains("connect-src 'self'"), "{policy}");
+    let page = r.text().await.unwrap();
+    // Everything the page loads comes from Kinbridge: no address of another host.
+    assert!(!page.contains("://"), "the page names another host: {page}");
+    for script in ["react.production.min.js", "react-dom.production.min.js", "graphiql.min.js", "kinbridge.js"] {
+        assert!(page.contains(&format!("src=\"graphiql/{script}\"")), "{script} is not loaded: {page}");
+    }
+    // Without a development token to give, the headers say where one comes from.
+    assert!(page.contains("a token from your identity provider"), "{page}");
     let base = format!("http://{}", app.addr);
+    for (file, media_type, at_least) in [
+        ("graphiql.min.js", "text/javascript", 500_000),
+        ("graphiql.min.css", "text/css", 100_000),
+        ("react.production.min.js", "text/javascript", 5_000),
+        ("react-dom.production.min.js", "text/javascript", 100_000),
+        ("kinbridge.js", "text/javascript", 100),
+    ] {
+        let r = app.client.get(format!("{base}/graphiql/{file}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{file}");
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with(media_type), "{file}");
+        assert!(r.bytes().await.unwrap().len() >= at_least, "{file} is not the build it should be");
+    }
+    let r = app.client.get(format!("{base}/graphiql/..%2FCargo.toml")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.client.get(format!("{base}/health/live")).send().await.unwrap().status(), StatusCode::OK);
     assert_eq!(app.client.get(format!("{base}/health/ready")).send().await.unwrap().status(), StatusCode::OK);
     let r = app.client.get(format!("{base}/nothing-here")).send().await.unwrap();
@@ -560,4 +583,49 @@ async fn a_persisted_query_with_a_wrong_hash_or_version_is_refused_and_a_mutatio
         .unwrap();
     assert_eq!(over_get.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(app.family_count(&aarhus).await, 1, "the mutation by hash over GET wrote nothing");
+}
+
+#[tokio::test]
+async fn graphiql_opens_in_development_with_a_caseworker_token_that_works() {
+    let app = spawn_app_configured(|config| {
+        config.demo = true;
+        config.graphiql_dev_token = true;
+    })
+    .await;
+    let page = app.client.get(app.url()).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
+    let settings = page
+        .split("<script type=\"application/json\" id=\"kinbridge-settings\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</script>").next())
+        .expect("the page carries its settings");
+    let settings: Value = serde_json::from_str(settings).unwrap();
+    let headers: Value = serde_json::from_str(settings["headers"].as_str().unwrap()).unwrap();
+    assert_eq!(settings["fetcherHeaders"], headers);
+    let authorization = headers["Authorization"].as_str().unwrap();
+    assert!(authorization.starts_with("Bearer ey"), "{authorization}");
+    let first_query = settings["query"].as_str().unwrap();
+    let r: Value = app
+        .client
+        .post(app.url())
+        .header("authorization", authorization)
+        .json(&json!({ "query": first_query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(r.get("errors").is_none(), "{r}");
+    assert_eq!(r["data"]["viewer"]["organization"]["name"], "Aarhus Kommune");
+    assert_eq!(r["data"]["viewer"]["roles"], json!(["CASEWORKER"]));
+    assert!(r["data"]["families"]["totalCount"].as_i64().unwrap() > 0, "{r}");
+}
+
+#[tokio::test]
+async fn graphiql_is_not_served_when_turned_off() {
+    let app = spawn_app_configured(|config| config.graphiql = false).await;
+    let r = app.client.get(app.url()).header("accept", "text/html").send().await.unwrap();
+    assert_ne!(r.headers()["content-type"].to_str().unwrap(), "text/html; charset=utf-8");
+    let r = app.client.get(format!("http://{}/graphiql/graphiql.min.js", app.addr)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

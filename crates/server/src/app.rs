@@ -72,7 +72,7 @@ impl Application {
             schema: kinbridge_api::schema(store.clone(), config.limits, config.exposure, config.alerts),
             store: store.clone(),
             verifier: Arc::new(verifier),
-            graphiql: config.graphiql,
+            graphiql: graphiql(config),
             executions: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests.max(1))),
             limits: config.limits,
             request_timeout: config.request_timeout,
@@ -239,4 +239,20 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing requests under way");
+}
+
+/// The GraphiQL page the configuration asks for. Development tokens are signed with the
+/// one shared secret a development deployment has, never with anything else.
+fn graphiql(config: &ServeConfig) -> crate::graphiql::Graphiql {
+    use crate::graphiql::{DevTokens, Graphiql};
+    if !config.graphiql {
+        return Graphiql::Off;
+    }
+    let dev_tokens = match (config.graphiql_dev_token, config.auth.keys.as_slice()) {
+        (true, [kinbridge_api::auth::KeySource::SharedSecret(secret)]) => {
+            Some(DevTokens::new(secret, &config.auth.issuer, &config.auth.audience))
+        }
+        _ => None,
+    };
+    Graphiql::On { dev_tokens }
 }

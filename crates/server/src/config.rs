@@ -47,6 +47,9 @@ pub struct ServeConfig {
     pub auth: AuthConfig,
     /// Serve GraphiQL on `GET /graphql` to browsers.
     pub graphiql: bool,
+    /// Open GraphiQL with a development token for a caseworker of the first demo
+    /// municipality in its headers. Only with a shared-secret (development) key.
+    pub graphiql_dev_token: bool,
     pub limits: Limits,
     /// Whether introspection and field suggestions answer (off in production unless asked).
     pub exposure: kinbridge_api::Exposure,
@@ -84,6 +87,7 @@ impl ServeConfig {
             demo: false,
             auth,
             graphiql: true,
+            graphiql_dev_token: false,
             limits: Limits::default(),
             exposure: kinbridge_api::Exposure::OPEN,
             request_timeout: Duration::from_secs(10),

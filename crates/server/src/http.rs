@@ -17,7 +17,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::Router;
 use axum::body::Bytes;
@@ -25,7 +24,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::FutureExt;
 use kinbridge_api::auth::{AuthFailure, TokenVerifier, authenticate};
@@ -44,7 +43,7 @@ pub struct AppState {
     pub schema: KinbridgeSchema,
     pub store: Store,
     pub verifier: Arc<TokenVerifier>,
-    pub graphiql: bool,
+    pub graphiql: crate::graphiql::Graphiql,
     /// Permits to execute a GraphQL request; see [`ServeConfig::max_concurrent_requests`](crate::config::ServeConfig).
     pub executions: Arc<tokio::sync::Semaphore>,
     /// What a query may ask for, checked before it runs.
@@ -64,7 +63,7 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("graphiql", &self.graphiql).finish_non_exhaustive()
+        f.debug_struct("AppState").finish_non_exhaustive()
     }
 }
 
@@ -80,6 +79,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 response
             }),
         )
+        .route("/graphiql/{file}", get(crate::graphiql::asset))
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
         // The names Kubernetes-style probes expect, for the same checks.
@@ -257,8 +257,11 @@ async fn graphql_get(
     }
     let query = query.unwrap_or_default();
     let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
-    if state.graphiql && wants_html && !query.split('&').any(|kv| kv.starts_with("query=")) {
-        return Html(GraphiQLSource::build().endpoint("/graphql").title("Kinbridge").finish()).into_response();
+    if matches!(state.graphiql, crate::graphiql::Graphiql::On { .. })
+        && wants_html
+        && !query.split('&').any(|kv| kv.starts_with("query="))
+    {
+        return crate::graphiql::page(&state).await;
     }
     let request = match async_graphql::http::parse_query_string(&query) {
         Ok(r) => r,

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod config;
 pub mod demo;
+pub mod graphiql;
 pub mod http;
 pub mod live;
 pub mod metrics;
@@ -19,7 +20,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kinbridge_api::auth::{KeySource, TokenClaims, mint_hs256};
+use kinbridge_api::auth::KeySource;
 use kinbridge_domain::ids::OrganizationId;
 use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_persistence::{Store, StoreOptions};
@@ -162,13 +163,13 @@ pub struct TokenArgs {
     #[arg(long)]
     pub org: Option<String>,
     /// Roles, comma-separated, such as CASEWORKER,MANAGER.
-    #[arg(long = "role", value_delimiter = ',', default_value = "CASEWORKER")]
+    #[arg(long = "role", value_delimiter = ',', default_value = graphiql::DEV_ROLES[0])]
     pub roles: Vec<String>,
     /// How long the token is valid: a number with s, m, h or d.
     #[arg(long, default_value = "8h")]
     pub ttl: String,
     /// The token's subject.
-    #[arg(long, default_value = "dev-caseworker")]
+    #[arg(long, default_value = graphiql::DEV_SUBJECT)]
     pub subject: String,
 }
 
@@ -312,6 +313,7 @@ async fn serve(args: ServeArgs) -> CommandResult {
         demo: args.demo,
         auth,
         graphiql: !production,
+        graphiql_dev_token: !production,
         limits: kinbridge_api::Limits::default(),
         exposure: if production && !args.introspection {
             kinbridge_api::Exposure::CLOSED
@@ -355,18 +357,9 @@ async fn token(args: TokenArgs) -> CommandResult {
     store.migrate().await?;
     let org = resolve_org(&store, args.org.as_deref()).await?;
     let ttl = parse_ttl(&args.ttl).ok_or("--ttl must be a positive number with s, m, h or d, such as 8h")?;
-    let now = chrono::Utc::now().timestamp();
-    let claims = TokenClaims {
-        sub: args.subject,
-        org: org.to_string(),
-        roles: args.roles.iter().map(|r| r.trim().to_uppercase()).collect(),
-        iss: auth.issuer,
-        aud: auth.audience,
-        exp: now + ttl,
-        nbf: Some(now),
-        iat: Some(now),
-    };
-    println!("{}", mint_hs256(secret, &claims)?);
+    let roles: Vec<String> = args.roles.iter().map(|r| r.trim().to_uppercase()).collect();
+    let tokens = graphiql::DevTokens::new(secret, &auth.issuer, &auth.audience);
+    println!("{}", tokens.mint(&org.to_string(), &roles, &args.subject, ttl)?);
     Ok(())
 }
 
