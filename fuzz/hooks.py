@@ -56,12 +56,14 @@ PREFIXES = [
     "kop",
     "plr",
     "ops",
+    "net",
 ]
 ID = re.compile(r"\b(" + "|".join(PREFIXES) + r")_[0-9a-f]{32}\b")
 
 # The kind of id an argument or input field takes, by its name.
 BY_NAME = {
     "familyId": "fam",
+    "memberId": "mem",
     "placementId": "plc",
     "planId": "pln",
     "goalId": "gol",
@@ -97,6 +99,7 @@ BY_FIELD = {
     ("correctPlacement", "id"): "plc",
     ("endPlacement", "id"): "plc",
     ("endReferral", "id"): "ref",
+    ("endNetworkMapEntry", "id"): "net",
     ("revokeConsent", "id"): "con",
     ("setSubGoalStatus", "id"): "sgl",
     ("organization", "id"): "org",
@@ -633,6 +636,32 @@ def recipe(field: str, caller: str, family: dict[str, list[str]], rng: random.Ra
             "nextReviewOn": day(30),
             "idempotencyKey": key(rng),
         }, "{ __typename }"
+    if field == "addNetworkMapEntry":
+        return {
+            "familyId": fresh("fam", f, rng),
+            "person": {"givenName": "Gerda", "familyName": "Fuzz"},
+            "relationship": "neighbour",
+            "help": Enum("PRACTICAL"),
+            "description": "Collects the child from school on Thursdays",
+            "since": day(-30),
+            "idempotencyKey": key(rng),
+        }, "{ networkMapEntry { id } }"
+    if field == "endNetworkMapEntry":
+        # An entry made for this case: help ends once.
+        entry = {
+            "familyId": fresh("fam", f, rng),
+            "person": {"givenName": "Gerda", "familyName": "Fuzz"},
+            "help": Enum("CHILDCARE"),
+            "description": "Looks after the child on Saturdays",
+            "since": day(-30),
+        }
+        try:
+            query = f"mutation {{ addNetworkMapEntry(input: {literal(entry)}) {{ networkMapEntry {{ id }} }} }}"
+            answer = json.loads(ask(TOKENS[DEFAULT_CALLER], query))
+            entry_id = answer["data"]["addNetworkMapEntry"]["networkMapEntry"]["id"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        return {"id": entry_id, "until": day(0), "idempotencyKey": key(rng)}, "{ networkMapEntry { id } }"
     if field == "addFamilyMember":
         return {
             "familyId": fresh("fam", f, rng),

@@ -20,6 +20,7 @@ mod m0009_audit_read_arrays;
 mod m0010_write_integrity;
 mod m0011_organization_registry;
 mod m0012_change_feed_positions;
+mod m0013_network_map;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_write_integrity::Migration),
             Box::new(m0011_organization_registry::Migration),
             Box::new(m0012_change_feed_positions::Migration),
+            Box::new(m0013_network_map::Migration),
         ]
     }
 }

@@ -156,6 +156,7 @@ const CLASSIFIED: &[(&str, Option<&str>)] = &[
     ("PillarRecord", Some("PillarRecord")),
     ("PillarState", Some("PillarRecord")),
     ("OtherParentSupportRecord", Some("OtherParentSupport")),
+    ("NetworkMapEntry", Some("NetworkMapEntry")),
     // Counts and totals: no record of a person.
     ("VisitStatistics", None),
     ("CancellationCount", None),
@@ -205,6 +206,7 @@ async fn every_type_holding_personal_data_is_covered_by_the_audit() {
     let randers = app.token(org(OrganizationKind::Municipality, "0730").await, &["CASEWORKER"]);
     let authority = app.token(org(OrganizationKind::MentalHealthAuthority, "MHA-MIDT").await, &["MANAGER"]);
     let reads = [
+        (&aarhus, "{ families(first: 3) { edges { node { networkMap(first: 5) { edges { node { description person { givenName } member { role } } } } } } } }"),
         (&aarhus, "{ families(first: 3) { edges { node { referrals(first: 5) { edges { node { id } } } members(first: 5) { edges { node { role person {
             identifiers { value } consents(first: 5) { edges { node { purpose } } }
             keyPersonNotifications(first: 5) { edges { node { note } } } } } } } } } } }"),

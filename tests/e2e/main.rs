@@ -23,6 +23,7 @@ mod lists;
 mod live;
 mod logs;
 mod matrix;
+mod network;
 mod outage;
 mod partners;
 mod placements;

@@ -124,6 +124,10 @@ const MATRIX: &[Row] = &[
     ("correctContactVisit, stale version", "mutation($v: ID!) { correctContactVisit(input: { id: $v, expectedVersion: 999, location: \"Home\" }) { contactVisit { id } } }", ["CF", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
     ("correctGoal, stale plan version",   "mutation($goal: ID!) { correctGoal(input: { id: $goal, expectedPlanVersion: 999, description: \"G\" }) { goal { id } } }", ["CF", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
     ("correctFamilyMember, stale version", "mutation($member: ID!) { correctFamilyMember(input: { id: $member, expectedFamilyVersion: 999, role: PARTNER }) { member { id } } }", ["CF", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
+    ("network map of the family",         "query($f: ID!) { family(id: $f) { networkMap { totalCount edges { node { person { id } member { id } } } } } }", ["ok", "FB", "NF", "NF", "ok", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
+    ("node: a network map entry",         "query($net: ID!) { node(id: $net) { id } }", ["ok", "FB", "NF", "NF", "ok", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
+    ("addNetworkMapEntry",                "mutation($f: ID!, $start: Date!) { addNetworkMapEntry(input: { familyId: $f, person: { givenName: \"Jens\", familyName: \"Nabo\" }, relationship: \"neighbour\", help: PRACTICAL, description: \"Collects the child from school on Thursdays\", since: $start }) { networkMapEntry { id } } }", ["ok", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
+    ("endNetworkMapEntry before its start", "mutation($net: ID!) { endNetworkMapEntry(input: { id: $net, until: \"2000-01-01\" }) { networkMapEntry { id } } }", ["BI", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
     ("notifyKeyPerson, with consent",     "mutation($parent: ID!, $keyPerson: ID!) { notifyKeyPerson(input: { clientId: $parent, keyPersonId: $keyPerson, notifiedOn: \"2026-11-01\" }) { notification { id } } }", ["ok", "FB", "BI", "BI", "BI", "BI", "BI", "BI", "BI", "BI", "BI", "BI", "BI"]),
 ];
 
@@ -223,6 +227,10 @@ async fn scenario(app: &TestApp) -> Scenario {
         json!({ "o": id_at(&declined, &["offerSupport", "supportOffer", "id"]), "on": day(-28), "again": day(-10) })).await;
     data(app, &aarhus.token, "mutation($o: ID!, $on: Date!) { answerSupportOffer(input: { id: $o, response: ACCEPTED, respondedOn: $on }) { supportOffer { id } } }", json!({ "o": offer, "on": day(-28) })).await;
     consent(&family.parent_id).await;
+    // The key person helps: an entry on the family's network map.
+    let net = data(app, &aarhus.token, "mutation($f: ID!, $m: ID!, $on: Date!) { addNetworkMapEntry(input: { familyId: $f, memberId: $m, help: CHILD_CONFIDANT, description: \"Talks with the child after visits\", since: $on }) { networkMapEntry { id } } }",
+        json!({ "f": family.id, "m": key_membership, "on": day(-30) })).await;
+    let net = id_at(&net, &["addNetworkMapEntry", "networkMapEntry", "id"]);
 
     // A second family at the same site, whose parent's consent was revoked.
     let family2 = app.seed_family(&aarhus, None).await;
@@ -291,7 +299,7 @@ async fn scenario(app: &TestApp) -> Scenario {
             "v": id_at(&visit, &["planContactVisit", "contactVisit", "id"]), "plan": plan1, "plan2": plan2,
             "a": id_at(&a, &["assignFamilyPartner", "assignment", "id"]), "target": fsp_target.id.to_string(), "siteId": site.id.to_string(),
             "aarhus": aarhus.id.to_string(), "hanne": partners[0], "peter": partners[1], "e": eligibility,
-            "mhaChild": child, "caregiver": caregiver, "otherParent": other_parent, "keyPerson": key_person, "member": key_membership, "former": former_referral, "offer": offer, "goal": goal, "sub": sub, "fspId": fsp.id.to_string(), "revoked": revoked, "start": day(-30),
+            "mhaChild": child, "caregiver": caregiver, "otherParent": other_parent, "keyPerson": key_person, "member": key_membership, "former": former_referral, "offer": offer, "goal": goal, "sub": sub, "fspId": fsp.id.to_string(), "revoked": revoked, "start": day(-30), "net": net,
             "vs": (Utc::now() + Duration::days(7)).to_rfc3339(), "ve": (Utc::now() + Duration::days(7) + Duration::hours(1)).to_rfc3339(),
         }),
         columns: vec![

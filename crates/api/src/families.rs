@@ -20,6 +20,7 @@ use crate::connection::{self, Conn, cost};
 use crate::context::caller;
 use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::loader;
+use crate::network::NetworkMapEntry;
 use crate::organizations::Organization;
 use crate::parental::{KoppInterview, OtherParentSupportRecord, ParentalSupportNote, PillarState, pillar_states};
 use crate::placements::Placement;
@@ -91,6 +92,28 @@ impl Family {
 
     async fn updated_at(&self) -> Timestamp {
         Timestamp(self.0.updated_at)
+    }
+
+    /// The family's network map (000, 001): who in the parents' network helps and how, in
+    /// the order the entries were recorded, ended ones included.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn network_map(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i64>,
+        last: Option<i64>,
+    ) -> ApiResult<Conn<NetworkMapEntry>> {
+        loader::nested(
+            ctx,
+            (after, before, first, last),
+            &catalogue::FAMILY_NETWORK_MAP,
+            self.0.id,
+            |e| e.id.to_string(),
+            NetworkMapEntry,
+        )
+        .await
     }
 
     /// The family's members, in the order they were added.

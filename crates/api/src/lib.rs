@@ -19,6 +19,7 @@ pub mod error;
 pub mod families;
 pub mod limits;
 pub mod loader;
+pub mod network;
 pub mod node;
 pub mod offers;
 pub mod organizations;
@@ -67,6 +68,7 @@ pub struct MutationRoot(
     offers::OfferMutation,
     parental::ParentalMutation,
     corrections::CorrectionMutation,
+    network::NetworkMutation,
 );
 
 #[derive(MergedSubscription, Default, Debug)]

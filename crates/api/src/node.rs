@@ -16,6 +16,7 @@ use crate::connection::MAX_PAGE_SIZE;
 use crate::context::{any_caller, caller};
 use crate::error::{ApiError, ApiResult, id_arg};
 use crate::families::{Family, FamilyMember, Person};
+use crate::network::NetworkMapEntry;
 use crate::offers::SupportOffer;
 use crate::organizations::Organization;
 use crate::parental::{KoppInterview, OtherParentSupportRecord, ParentalSupportNote, PillarRecord, SubGoal};
@@ -34,6 +35,7 @@ pub enum Node {
     Person(Person),
     Family(Family),
     FamilyMember(FamilyMember),
+    NetworkMapEntry(NetworkMapEntry),
     Placement(Placement),
     ContactVisit(ContactVisit),
     VisitArrangement(VisitArrangement),
@@ -127,6 +129,7 @@ async fn resolve(ctx: &Context<'_>, field: &str, id: &ID) -> Result<Node, ApiErr
         PersonId => PERSON => Person(Person),
         FamilyId => FAMILY => Family(Family),
         FamilyMemberId => FAMILY_MEMBER => FamilyMember(FamilyMember),
+        NetworkMapEntryId => NETWORK_MAP_ENTRY => NetworkMapEntry(NetworkMapEntry),
         PlacementId => PLACEMENT => Placement(Placement),
         ContactVisitId => CONTACT_VISIT => ContactVisit(ContactVisit),
         VisitArrangementId => VISIT_ARRANGEMENT => VisitArrangement(VisitArrangement),

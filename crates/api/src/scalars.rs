@@ -100,6 +100,12 @@ mirror_enum!(/// Why a placement ended.
     PlacementEndReason => "kinbridge_domain::placement::PlacementEndReason" { ReturnedHome, Moved, AgedOut, Other });
 mirror_enum!(/// How much a professional takes part in a contact visit.
     Supervision => "kinbridge_domain::visit::Supervision" { Unsupervised, Supported, Supervised });
+mirror_enum!(/// The kind of help a person in the parents' network gives: `PRACTICAL` (shopping, a
+    /// meal, collecting the child from school), `CHILDCARE`, `EMOTIONAL` (someone to talk
+    /// to), `CONTACT_VISITS` (takes part in them, or brings the child or the parents),
+    /// `CHILD_CONFIDANT`, `ADMINISTRATIVE` (letters, money, housing, appointments), `OTHER`.
+    NetworkHelp => "kinbridge_domain::network::NetworkHelp" {
+    Practical, Childcare, Emotional, ContactVisits, ChildConfidant, Administrative, Other });
 mirror_enum!(/// Where a contact visit stands.
     VisitStatus => "kinbridge_domain::visit::VisitStatus" { Planned, Held, Cancelled, NoShow });
 mirror_enum!(/// Who cancelled a contact visit.

@@ -121,6 +121,8 @@ id_type!(/// A record of one resilience pillar's status.
     PillarRecordId, "plr");
 id_type!(/// A record of support given to the other parent.
     OtherParentSupportId, "ops");
+id_type!(/// One helper on a family's network map.
+    NetworkMapEntryId, "net");
 
 #[cfg(test)]
 mod tests {

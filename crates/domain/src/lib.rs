@@ -41,6 +41,7 @@ pub mod error;
 pub mod family;
 pub mod ids;
 pub mod macros;
+pub mod network;
 pub mod organization;
 pub mod parental;
 pub mod partner;

@@ -313,6 +313,15 @@ pub mod catalogue {
         Order::by_id(family_member::Column::Id)
     );
     association!(
+        FAMILY_NETWORK_MAP,
+        "Family.networkMap",
+        network_map_entry,
+        FamilyId,
+        Some("NetworkMapEntry"),
+        scope::network_map,
+        Order::by_id(network_map_entry::Column::Id)
+    );
+    association!(
         FAMILY_PLACEMENTS,
         "Family.placements",
         placement,
@@ -503,6 +512,13 @@ pub mod catalogue {
     // The rest of the records a `node(id)` can name, each under the scope its
     // connection reads it with.
     reference!(FAMILY_MEMBER, "FamilyMember", family_member, Some("FamilyMember"), Some(scope::members));
+    reference!(
+        NETWORK_MAP_ENTRY,
+        "NetworkMapEntry",
+        network_map_entry,
+        Some("NetworkMapEntry"),
+        Some(scope::network_map)
+    );
     reference!(CONTACT_VISIT, "ContactVisit", contact_visit, Some("ContactVisit"), Some(scope::visits));
     reference!(PLAN_REVIEW, "PlanReview", plan_review, Some("PlanReview"), Some(scope::reviews));
     reference!(SUPPORT_OFFER, "SupportOffer", support_offer, Some("SupportOffer"), Some(scope::offers));

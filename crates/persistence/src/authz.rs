@@ -47,6 +47,8 @@ pub const WRITES: &[(&str, &str, Writers)] = {
         ("createPerson", "Person", Owner),
         ("correctPerson", "Person", Owner),
         ("correctFamilyMember", "FamilyMember", Owner),
+        ("addNetworkMapEntry", "NetworkMapEntry", Owner),
+        ("endNetworkMapEntry", "NetworkMapEntry", Owner),
         ("createPlacement", "Placement", Owner),
         ("upsertPlacement", "Placement", Owner),
         ("endPlacement", "Placement", Owner),

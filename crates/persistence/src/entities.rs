@@ -44,6 +44,7 @@ versioned!(
     support_offer,
     sub_goal,
     visit_arrangement,
+    network_map_entry,
     family_partner,
     referral,
     family_partner_assignment,
@@ -70,6 +71,14 @@ entity!(family, "families", {
 entity!(family_member, "family_members", {
     organization_id: Uuid, created_at: DateTimeUtc, family_id: Uuid, person_id: Uuid, role: String,
     residence_municipality_id: Option<Uuid>,
+});
+
+entity!(
+    /// One helper on a family's network map.
+    network_map_entry, "network_map_entries", {
+    organization_id: Uuid, created_at: DateTimeUtc, updated_at: DateTimeUtc, version: i32,
+    family_id: Uuid, person_id: Uuid, member_id: Option<Uuid>, relationship: Option<String>, help: String,
+    description: String, since: Date, until: Option<Date>,
 });
 
 entity!(placement, "placements", {

@@ -227,7 +227,7 @@ pub(crate) async fn ensure_national_ids_free(
     Ok(())
 }
 
-async fn insert_person(tx: &WriteTx<'_>, new: &NewPerson) -> Result<PersonId, StoreError> {
+pub(crate) async fn insert_person(tx: &WriteTx<'_>, new: &NewPerson) -> Result<PersonId, StoreError> {
     ensure_national_ids_free(tx, &new.identifiers, None).await?;
     let id = PersonId::new();
     tx.insert(person::ActiveModel {

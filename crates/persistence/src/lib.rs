@@ -22,6 +22,7 @@ pub mod error;
 pub mod families;
 pub mod lists;
 pub mod lookups;
+pub mod network;
 pub mod offers;
 pub mod organizations;
 pub mod page;

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use kinbridge_domain::access::Role;
 use kinbridge_domain::family::FamilyRole;
 use kinbridge_domain::ids::*;
+use kinbridge_domain::network::NetworkHelp;
 use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_domain::parental::{KoppRole, PillarStatus, ResiliencePillar, SubGoalStatus};
 use kinbridge_domain::partner::{CertificationStatus, ServiceActivity};
@@ -92,6 +93,7 @@ ids!(
     KoppInterviewId,
     PillarRecordId,
     OtherParentSupportId,
+    NetworkMapEntryId,
 );
 
 macro_rules! names {
@@ -125,6 +127,7 @@ names!(
     ConsentPurpose,
     CertificationStatus,
     ServiceActivity,
+    NetworkHelp,
 );
 
 /// A change-feed payload, stored as JSON text.
@@ -190,6 +193,13 @@ records! {
     family_member => FamilyMember {
         id: FamilyMemberId, organization_id: OrganizationId, created_at: Time, family_id: FamilyId,
         person_id: PersonId, role: FamilyRole, residence_municipality_id: Option<OrganizationId>,
+    }
+
+    /// One helper on a family's network map.
+    network_map_entry => NetworkMapEntry {
+        id: NetworkMapEntryId, organization_id: OrganizationId, created_at: Time, updated_at: Time, version: i32,
+        family_id: FamilyId, person_id: PersonId, member_id: Option<FamilyMemberId>, relationship: Option<String>,
+        help: NetworkHelp, description: String, since: NaiveDate, until: Option<NaiveDate>,
     }
 
     /// A child's placement out of home.

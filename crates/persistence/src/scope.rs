@@ -31,8 +31,8 @@ use uuid::Uuid;
 
 use crate::entities::{
     consent, contact_visit, family, family_member, family_partner, family_partner_assignment, family_partner_service,
-    parent_action_plan, person, person_identifier, placement, plan_goal, plan_review, referral, service_eligibility,
-    support_offer, visit_arrangement,
+    network_map_entry, parent_action_plan, person, person_identifier, placement, plan_goal, plan_review, referral,
+    service_eligibility, support_offer, visit_arrangement,
 };
 
 /// A caller reading: who it is, what day it is, and where to log what it was shown.
@@ -174,14 +174,33 @@ pub(crate) fn members(r: &Reader<'_>) -> Condition {
     }
 }
 
+/// A family's network map: shown with the family, to its municipality and to a provider
+/// the family is referred to.
+pub(crate) fn network_map(r: &Reader<'_>) -> Condition {
+    match r.kind() {
+        OrganizationKind::Municipality => Condition::all().add(network_map_entry::Column::OrganizationId.eq(r.org())),
+        OrganizationKind::FamilyServicesProvider => {
+            Condition::all().add(network_map_entry::Column::FamilyId.in_subquery(referred_families(r)))
+        }
+        _ => nothing(),
+    }
+}
+
 pub(crate) fn persons(r: &Reader<'_>) -> Condition {
     match r.kind() {
         OrganizationKind::Municipality => Condition::all().add(person::Column::OrganizationId.eq(r.org())),
-        OrganizationKind::FamilyServicesProvider => Condition::all().add(person::Column::Id.in_subquery(select(
-            family_member::Column::PersonId,
-            family_member::Entity,
-            Condition::all().add(family_member::Column::FamilyId.in_subquery(referred_families(r))),
-        ))),
+        // The members of the families referred to it, and the helpers on their network maps.
+        OrganizationKind::FamilyServicesProvider => Condition::any()
+            .add(person::Column::Id.in_subquery(select(
+                family_member::Column::PersonId,
+                family_member::Entity,
+                Condition::all().add(family_member::Column::FamilyId.in_subquery(referred_families(r))),
+            )))
+            .add(person::Column::Id.in_subquery(select(
+                network_map_entry::Column::PersonId,
+                network_map_entry::Entity,
+                Condition::all().add(network_map_entry::Column::FamilyId.in_subquery(referred_families(r))),
+            ))),
         OrganizationKind::PlacementProvider => Condition::all().add(person::Column::Id.in_subquery(select(
             placement::Column::ChildId,
             placement::Entity,

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::Store;
 use crate::audit_writer::ReadBatch;
 use crate::entities::{
-    audit_trail, contact_visit, family_member, family_partner_assignment, family_partner_service, outbox,
-    parent_action_plan, placement, service_eligibility,
+    audit_trail, contact_visit, family_member, family_partner_assignment, family_partner_service, network_map_entry,
+    outbox, parent_action_plan, placement, service_eligibility,
 };
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
@@ -339,8 +339,20 @@ fn access_query(backend: DbBackend, person: PersonId) -> sea_orm::Select<audit_t
         .from(family_partner_service::Entity)
         .and_where(family_partner_service::Column::AssignmentId.in_subquery(assignments.clone()))
         .to_owned();
+    // The network maps of the person's families, and the entries that name them as a helper.
+    let network = Query::select()
+        .column(network_map_entry::Column::Id)
+        .from(network_map_entry::Entity)
+        .cond_where(
+            Condition::any()
+                .add(network_map_entry::Column::PersonId.eq(p))
+                .add(network_map_entry::Column::FamilyId.in_subquery(families.clone())),
+        )
+        .to_owned();
     let mut related = Query::select().expr(Expr::val(p)).to_owned();
-    for ids in [&families, &memberships, &placements, &visits, &plans, &eligibilities, &assignments, &services] {
+    for ids in
+        [&families, &memberships, &placements, &visits, &plans, &eligibilities, &assignments, &services, &network]
+    {
         related.union(UnionType::All, (*ids).clone());
     }
     // One IN over the union, so that the database hashes the related ids once rather

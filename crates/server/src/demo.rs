@@ -11,6 +11,7 @@ use kinbridge_domain::ValidationError;
 use kinbridge_domain::access::{Actor, Role};
 use kinbridge_domain::family::{FamilyRole, Membership, NewFamily};
 use kinbridge_domain::ids::{FamilyId, GoalId, OrganizationId, ParentActionPlanId, PersonId, PlacementId};
+use kinbridge_domain::network::{Helper, NetworkEntryInput, NetworkHelp, NewNetworkEntry};
 use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
 use kinbridge_domain::parental::{KoppRole, OtherParentSupport, PillarStatus, ResiliencePillar};
 use kinbridge_domain::partner::{Certification, CertificationStatus, ServiceActivity, ServiceMinutes};
@@ -317,6 +318,29 @@ pub async fn load_if_empty(store: &Store) -> Result<bool, StoreError> {
     let note = FreeText::parse("Told about the placement so she can look out for Emma at school.")
         .map_err(|e| e.at("note"))?;
     store.notify_key_person(&meta(&aarhus, "notifyKeyPerson"), mette, lise, s.day(-94), Some(&note)).await?;
+
+    // The Hansens' network map (000, 001): Lise, and a neighbour outside the family.
+    let helpers = [
+        (
+            Helper::Person(lise),
+            Some("Emma's teacher"),
+            NetworkHelp::ChildConfidant,
+            "Emma can talk to her at school about the placement and the visits.",
+            -94,
+        ),
+        (
+            Helper::NewPerson(person("Grethe", "Larsen", None, None, t)?),
+            Some("neighbour"),
+            NetworkHelp::ContactVisits,
+            "Drives Mette to the contact visits at Skovbrynet on Thursdays.",
+            -60,
+        ),
+    ];
+    for (helper, relationship, help, description, since) in helpers {
+        let entry = NetworkEntryInput { relationship, help, description, since: s.day(since) };
+        let entry = NewNetworkEntry::parse(helper, entry, s.day(0))?;
+        store.add_network_entry(&meta(&aarhus, "addNetworkMapEntry"), hansen, &entry).await?;
+    }
 
     // The Nielsen family: Noah moved from kinship care to an institution.
     let nielsen = store
