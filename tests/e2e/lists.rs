@@ -116,3 +116,124 @@ async fn placements_and_visits_filter_by_provider_day_period_status_and_supervis
     assert_eq!(app.gql(&aarhus.token, fq, json!({ "t": past })).await.data()["families"]["totalCount"], 2);
     assert_eq!(app.gql(&aarhus.token, fq, json!({ "t": future })).await.data()["families"]["totalCount"], 0);
 }
+
+/// Families by where they stand with their placements and by case id, placements by
+/// whether the parents live elsewhere, plans by when their review is due: each a filter
+/// of the scoped query, agreeing with the field it filters by.
+#[tokio::test]
+async fn families_filter_by_status_and_case_id_placements_by_crossing_and_plans_by_review_due() {
+    use chrono::{Days, Utc};
+    use kinbridge_domain::organization::OrganizationKind;
+    let app = crate::support::spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let randers = app.municipality("Randers").await;
+    let site = app.org(OrganizationKind::PlacementProvider, "Skovbrynet", &["PLACEMENT_STAFF"]).await;
+    let today = Utc::now().date_naive();
+    let day = |offset: i64| {
+        if offset < 0 { today - Days::new(offset.unsigned_abs()) } else { today + Days::new(offset as u64) }.to_string()
+    };
+    let placed = app.seed_family(&aarhus, Some(randers.id)).await;
+    let decided = app.seed_family(&aarhus, None).await;
+    let ended = app.seed_family(&aarhus, None).await;
+    let place = async |family: &crate::support::SeededFamily, start: String| {
+        let r = app
+            .gql(&aarhus.token, "mutation($f: ID!, $c: ID!, $p: ID!, $s: Date!) { createPlacement(input: { familyId: $f, childId: $c, providerId: $p, setting: FOSTER_FAMILY, voluntary: true, decisionDate: $s, startDate: $s }) { placement { id } } }",
+                json!({ "f": family.id, "c": family.child_id, "p": site.id.to_string(), "s": start }))
+            .await;
+        r.data()["createPlacement"]["placement"]["id"].as_str().unwrap().to_owned()
+    };
+    let crossing = place(&placed, day(-30)).await;
+    let later = place(&decided, day(10)).await;
+    let over = place(&ended, day(-100)).await;
+    app.gql(
+        &aarhus.token,
+        "mutation($id: ID!, $on: Date!) { endPlacement(input: { id: $id, endDate: $on, endReason: RETURNED_HOME }) { placement { id } } }",
+        json!({ "id": over, "on": day(-1) }),
+    )
+    .await
+    .data();
+    let none = app
+        .gql(
+            &aarhus.token,
+            "mutation { createFamily(input: { name: \"Berg\", externalId: \"SAG-77\" }) { family { id } } }",
+            json!({}),
+        )
+        .await;
+    let none = none.data()["createFamily"]["family"]["id"].as_str().unwrap().to_owned();
+
+    let families = "query($f: FamilyFilter) { families(filter: $f) { totalCount edges { node { id status } } } }";
+    let all = app.gql(&aarhus.token, families, json!({ "f": null })).await;
+    let statuses: Vec<(String, String)> = all.data()["families"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["node"]["id"].as_str().unwrap().to_owned(), e["node"]["status"].as_str().unwrap().to_owned()))
+        .collect();
+    let expected = [
+        (placed.id.clone(), "PLACED"),
+        (decided.id.clone(), "PLACEMENT_DECIDED"),
+        (ended.id.clone(), "PLACEMENT_ENDED"),
+        (none.clone(), "NO_PLACEMENT"),
+    ];
+    assert_eq!(statuses, expected.iter().map(|(id, s)| (id.clone(), (*s).to_owned())).collect::<Vec<_>>());
+    for (id, status) in &expected {
+        let r = app.gql(&aarhus.token, families, json!({ "f": { "status": status } })).await;
+        assert_eq!(r.data()["families"]["totalCount"], 1, "{status}: {}", r.body);
+        assert_eq!(r.data()["families"]["edges"][0]["node"]["id"], id.as_str(), "{status}");
+    }
+    let r = app.gql(&aarhus.token, families, json!({ "f": { "externalId": "SAG-77" } })).await;
+    assert_eq!(
+        (r.data()["families"]["totalCount"].clone(), r.data()["families"]["edges"][0]["node"]["id"].clone()),
+        (json!(1), json!(none))
+    );
+    let r = app.gql(&aarhus.token, families, json!({ "f": { "externalId": "SAG-77", "status": "PLACED" } })).await;
+    assert_eq!(r.data()["families"]["totalCount"], 0, "every filter given must hold");
+    let r = app.gql(&aarhus.token, families, json!({ "f": { "externalId": " " } })).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "filter.externalId"));
+
+    let placements = "query($f: PlacementFilter) { placements(filter: $f) { totalCount edges { node { id isCrossMunicipality } } } }";
+    let r = app.gql(&aarhus.token, placements, json!({ "f": { "crossMunicipality": true } })).await;
+    assert_eq!(r.data()["placements"]["totalCount"], 1);
+    assert_eq!(r.data()["placements"]["edges"][0]["node"], json!({ "id": crossing, "isCrossMunicipality": true }));
+    let r = app.gql(&aarhus.token, placements, json!({ "f": { "crossMunicipality": false } })).await;
+    let ids: Vec<_> =
+        r.data()["placements"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].clone()).collect();
+    assert_eq!(ids, [json!(later), json!(over)]);
+    // The provider does not see where the parents live, so to it no placement crosses.
+    let r = app.gql(&site.token, placements, json!({ "f": { "crossMunicipality": true } })).await;
+    assert_eq!(r.data()["placements"]["totalCount"], 0);
+    let r = app.gql(&site.token, placements, json!({ "f": { "crossMunicipality": false } })).await;
+    assert_eq!(r.data()["placements"]["totalCount"], 3);
+
+    let plan = async |placement: &str, days: i64| {
+        let r = app
+            .gql(&aarhus.token, "mutation($p: ID!, $d: Int!) { createParentActionPlan(input: { placementId: $p, reviewIntervalDays: $d }) { parentActionPlan { id nextReviewDue } } }",
+                json!({ "p": placement, "d": days }))
+            .await;
+        r.data()["createParentActionPlan"]["parentActionPlan"]["id"].as_str().unwrap().to_owned()
+    };
+    let soon = plan(&crossing, 14).await;
+    let far = plan(&later, 60).await;
+    app.gql(
+        &aarhus.token,
+        "mutation($p: ID!) { activateParentActionPlan(input: { id: $p }) { parentActionPlan { id } } }",
+        json!({ "p": far }),
+    )
+    .await
+    .data();
+    let plans = "query($f: PlanFilter) { parentActionPlans(filter: $f) { totalCount edges { node { id } } } }";
+    let ids = async |filter: Value| -> Vec<Value> {
+        let r = app.gql(&aarhus.token, plans, json!({ "f": filter })).await;
+        let edges = r.data()["parentActionPlans"]["edges"].as_array().unwrap().clone();
+        assert_eq!(r.data()["parentActionPlans"]["totalCount"], edges.len());
+        edges.iter().map(|e| e["node"]["id"].clone()).collect()
+    };
+    assert_eq!(ids(Value::Null).await, [json!(soon), json!(far)]);
+    assert_eq!(ids(json!({ "reviewDueFrom": day(0), "reviewDueUntil": day(30) })).await, [json!(soon)]);
+    assert_eq!(ids(json!({ "reviewDueFrom": day(30) })).await, [json!(far)]);
+    assert_eq!(ids(json!({ "status": "ACTIVE" })).await, [json!(far)]);
+    assert_eq!(ids(json!({ "status": "DRAFT", "reviewDueFrom": day(30) })).await, Vec::<Value>::new());
+    // Another municipality sees none of them.
+    let r = app.gql(&randers.token, plans, json!({ "f": null })).await;
+    assert_eq!(r.data()["parentActionPlans"]["totalCount"], 0);
+}

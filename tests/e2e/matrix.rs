@@ -65,6 +65,8 @@ const MATRIX: &[Row] = &[
     ("placementByExternalId, unknown",    "{ placementByExternalId(externalId: \"PL-NONE\") { id } }", ["NF", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
     ("contactVisitByExternalId, unknown", "{ contactVisitByExternalId(externalId: \"KV-NONE\") { id } }", ["NF", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),
     ("placements: how many",              "{ placements { totalCount } }",             ["2",  "FB", "0",  "0",  "1",  "0",  "0",  "2",  "0",  "0",  "0",  "0",  "0"]),
+    ("parent action plans: how many",     "{ parentActionPlans { totalCount } }",      ["2",  "FB", "0",  "0",  "1",  "0",  "0",  "1",  "0",  "0",  "0",  "0",  "0"]),
+    ("families placed now",               "{ families(filter: { status: PLACED }) { totalCount } }", ["2", "FB", "0", "0", "1", "0", "0", "0", "0", "0", "0", "0", "0"]),
     ("contact visits: how many",          "{ contactVisits { totalCount } }",          ["1",  "FB", "0",  "0",  "1",  "0",  "0",  "1",  "0",  "0",  "0",  "0",  "0"]),
     ("cross-municipality placements",     "{ crossMunicipalityPlacements { totalCount } }", ["0", "FB", "1", "0", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB"]),
     ("family partner assignment",         "query($a: ID!) { familyPartnerAssignment(id: $a) { id } }", ["NF", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "ok", "ok", "NF", "NF"]),

@@ -25,7 +25,7 @@ use crate::organizations::Organization;
 use crate::parental::{KoppInterview, OtherParentSupportRecord, ParentalSupportNote, PillarState, pillar_states};
 use crate::placements::Placement;
 use crate::plans::ParentActionPlan;
-use crate::scalars::{Date, FamilyRole, IdentifierKind, Timestamp};
+use crate::scalars::{Date, FamilyRole, FamilyStatus, IdentifierKind, Timestamp};
 use crate::sharing::{Consent, KeyPersonNotification, Referral};
 use kinbridge_persistence::assoc::catalogue;
 
@@ -92,6 +92,15 @@ impl Family {
 
     async fn updated_at(&self) -> Timestamp {
         Timestamp(self.0.updated_at)
+    }
+
+    /// Where the family stands with the placements the caller sees, today.
+    async fn status(&self, ctx: &Context<'_>) -> ApiResult<FamilyStatus> {
+        let c = caller(ctx)?;
+        let found = c
+            .lookup(ctx, "family_statuses", self.0.id, async |ids| c.store.family_statuses(&c.reader(), &ids).await)
+            .await?;
+        Ok(found.unwrap_or(kinbridge_domain::family::FamilyStatus::NoPlacement).into())
     }
 
     /// The family's network map (000, 001): who in the parents' network helps and how, in
@@ -506,6 +515,10 @@ pub struct CreatePersonPayload {
 pub struct FamilyFilter {
     /// Created or changed at or after this time: what a sync asks for since its last run.
     pub updated_since: Option<Timestamp>,
+    /// The caller's own case id (exact match).
+    pub external_id: Option<String>,
+    /// Where the family stands with its placements today (`Family.status`).
+    pub status: Option<FamilyStatus>,
 }
 
 #[derive(Default, Debug)]
@@ -541,8 +554,14 @@ impl FamilyQuery {
         last: Option<i64>,
     ) -> ApiResult<Conn<Family>> {
         let c = caller(ctx)?;
+        let filter = filter.unwrap_or_default();
         let filter = kinbridge_persistence::lists::FamilyFilter {
-            updated_since: filter.and_then(|f| f.updated_since).map(|t| t.0),
+            updated_since: filter.updated_since.map(|t| t.0),
+            external_id: match &filter.external_id {
+                Some(id) => Some(crate::error::case_id_arg("filter.externalId", id)?.into_string()),
+                None => None,
+            },
+            status: filter.status.map(Into::into),
         };
         connection::resolve(
             ctx,

@@ -348,6 +348,9 @@ pub struct PlacementFilter {
     pub active_on: Option<Date>,
     /// Created or changed at or after this time.
     pub updated_since: Option<Timestamp>,
+    /// Whether a parent lives in another municipality than the placing one
+    /// (`isCrossMunicipality`).
+    pub cross_municipality: Option<bool>,
 }
 
 #[derive(Default, Debug)]
@@ -382,6 +385,7 @@ impl PlacementQuery {
             provider: filter.provider_id.as_ref().map(|id| id_arg("filter.providerId", id)).transpose()?,
             active_on: filter.active_on.map(|d| d.0),
             updated_since: filter.updated_since.map(|t| t.0),
+            cross_municipality: filter.cross_municipality,
         };
         crate::connection::resolve(
             ctx,

@@ -308,6 +308,51 @@ impl PlanQuery {
         let id: ParentActionPlanId = id_arg("id", &id)?;
         Ok(Some(ParentActionPlan(c.store.plan(&c.reader(), id).await.api()?)))
     }
+
+    /// The parent action plans the caller may see, oldest first; `filter` narrows them
+    /// inside the same scoped query (`totalCount` counts what it leaves). Plans with a
+    /// review due this month: `{ reviewDueFrom: first of the month, reviewDueUntil: first
+    /// of the next }`.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn parent_action_plans(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PlanFilter>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i64>,
+        last: Option<i64>,
+    ) -> ApiResult<Conn<ParentActionPlan>> {
+        let c = caller(ctx)?;
+        let filter = filter.unwrap_or_default();
+        let filter = kinbridge_persistence::lists::PlanFilter {
+            status: filter.status.map(Into::into),
+            review_due_from: filter.review_due_from.map(|d| d.0),
+            review_due_until: filter.review_due_until.map(|d| d.0),
+            updated_since: filter.updated_since.map(|t| t.0),
+        };
+        crate::connection::resolve(
+            ctx,
+            (after, before, first, last),
+            async |req| c.store.plans_where(&c.reader(), &filter, req).await,
+            async || c.store.count_plans_where(&c.reader(), &filter).await,
+            |p| p.id.to_string(),
+            ParentActionPlan,
+        )
+        .await
+    }
+}
+
+/// Narrows `parentActionPlans`: every field given must hold.
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct PlanFilter {
+    pub status: Option<PlanStatus>,
+    /// Next review due on or after this day.
+    pub review_due_from: Option<Date>,
+    /// Next review due before this day.
+    pub review_due_until: Option<Date>,
+    /// Created or changed at or after this time.
+    pub updated_since: Option<Timestamp>,
 }
 
 #[derive(Default, Debug)]

@@ -106,6 +106,11 @@ mirror_enum!(/// The kind of help a person in the parents' network gives: `PRACT
     /// `CHILD_CONFIDANT`, `ADMINISTRATIVE` (letters, money, housing, appointments), `OTHER`.
     NetworkHelp => "kinbridge_domain::network::NetworkHelp" {
     Practical, Childcare, Emotional, ContactVisits, ChildConfidant, Administrative, Other });
+mirror_enum!(/// Where a family stands with its placements today, as far as the caller sees them:
+    /// the first that holds of `PLACED` (a placement is under way), `PLACEMENT_DECIDED`
+    /// (one starts later), `PLACEMENT_ENDED` (every placement has ended: the follow-up
+    /// after a return home) and `NO_PLACEMENT`.
+    FamilyStatus => "kinbridge_domain::family::FamilyStatus" { Placed, PlacementDecided, PlacementEnded, NoPlacement });
 mirror_enum!(/// Where a contact visit stands.
     VisitStatus => "kinbridge_domain::visit::VisitStatus" { Planned, Held, Cancelled, NoShow });
 mirror_enum!(/// Who cancelled a contact visit.

@@ -1,5 +1,7 @@
 //! Families and their members.
 
+use chrono::NaiveDate;
+
 use crate::error::{AtField, ValidationError};
 use crate::ids::OrganizationId;
 use crate::string_enum;
@@ -109,8 +111,56 @@ impl Membership {
     }
 }
 
+string_enum!(
+    /// Where a family stands with its placements, as of today: the first that holds of
+    /// `PLACED` (a placement is under way), `PLACEMENT_DECIDED` (one starts later),
+    /// `PLACEMENT_ENDED` (every placement has ended: the follow-up after a return home)
+    /// and `NO_PLACEMENT` (support without a placement, or before one).
+    FamilyStatus {
+        Placed => "PLACED",
+        PlacementDecided => "PLACEMENT_DECIDED",
+        PlacementEnded => "PLACEMENT_ENDED",
+        NoPlacement => "NO_PLACEMENT",
+    }
+);
+
+impl FamilyStatus {
+    /// The status of a family whose placements run over these `(start, end)` dates. A
+    /// placement ends at the start of its end date.
+    pub fn of(placements: impl IntoIterator<Item = (NaiveDate, Option<NaiveDate>)>, today: NaiveDate) -> Self {
+        let (mut any, mut later) = (false, false);
+        for (start, end) in placements {
+            any = true;
+            let ended = end.is_some_and(|end| end <= today);
+            if start <= today && !ended {
+                return Self::Placed;
+            }
+            later |= start > today && !ended;
+        }
+        match (any, later) {
+            (_, true) => Self::PlacementDecided,
+            (true, false) => Self::PlacementEnded,
+            (false, false) => Self::NoPlacement,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_family_is_placed_while_a_placement_is_under_way() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let today = d("2026-12-01");
+        let of = |p: &[(&str, Option<&str>)]| FamilyStatus::of(p.iter().map(|(s, e)| (d(s), e.map(d))), today);
+        assert_eq!(of(&[]), FamilyStatus::NoPlacement);
+        assert_eq!(of(&[("2026-01-01", None)]), FamilyStatus::Placed);
+        assert_eq!(of(&[("2026-12-01", Some("2026-12-02"))]), FamilyStatus::Placed);
+        assert_eq!(of(&[("2026-01-01", Some("2026-12-01"))]), FamilyStatus::PlacementEnded, "it ended this morning");
+        assert_eq!(of(&[("2026-01-01", Some("2026-06-01")), ("2027-01-01", None)]), FamilyStatus::PlacementDecided);
+        assert_eq!(of(&[("2027-01-01", None), ("2026-01-01", None)]), FamilyStatus::Placed);
+    }
+
     use super::*;
 
     #[test]

@@ -1,15 +1,18 @@
-//! The root lists integrations page through, with their filters: families, placements
-//! and contact visits. Every filter is a condition of the same scoped statement as the
+//! The root lists integrations page through, with their filters: families, placements,
+//! contact visits and parent action plans. Every filter is a condition of the same scoped statement as the
 //! page, and the count is that statement counted, so a `totalCount` counts exactly the
 //! rows the filter and the caller's scope leave.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use kinbridge_domain::family::{FamilyRole, FamilyStatus};
 use kinbridge_domain::ids::{OrganizationId, PlacementId};
+use kinbridge_domain::plan::PlanStatus;
 use kinbridge_domain::visit::VisitStatus;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, Select};
 
 use crate::Store;
-use crate::entities::{contact_visit, family, placement};
+use crate::entities::{contact_visit, family, family_member, parent_action_plan, placement};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
 use crate::records;
@@ -18,6 +21,22 @@ use crate::scope::{self, Reader};
 /// Narrows the families; every field that is set must hold.
 #[derive(Debug, Clone, Default)]
 pub struct FamilyFilter {
+    /// Changed (or created) at or after this time.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// The caller's own case id (exact match).
+    pub external_id: Option<String>,
+    /// Where the family stands with the placements the caller may see, today.
+    pub status: Option<FamilyStatus>,
+}
+
+/// Narrows the parent action plans; every field that is set must hold.
+#[derive(Debug, Clone, Default)]
+pub struct PlanFilter {
+    pub status: Option<PlanStatus>,
+    /// Next review due on or after this day.
+    pub review_due_from: Option<NaiveDate>,
+    /// Next review due before this day.
+    pub review_due_until: Option<NaiveDate>,
     /// Changed (or created) at or after this time.
     pub updated_since: Option<DateTime<Utc>>,
 }
@@ -32,6 +51,9 @@ pub struct PlacementFilter {
     pub active_on: Option<NaiveDate>,
     /// Changed (or created) at or after this time.
     pub updated_since: Option<DateTime<Utc>>,
+    /// Whether a parent lives in another municipality than the placing one, as far as the
+    /// caller sees the family's members (as `Placement.isCrossMunicipality` answers).
+    pub cross_municipality: Option<bool>,
 }
 
 /// Narrows the contact visits; every field that is set must hold.
@@ -52,6 +74,53 @@ fn families(r: &Reader<'_>, f: &FamilyFilter) -> Select<family::Entity> {
     if let Some(t) = f.updated_since {
         q = q.filter(family::Column::UpdatedAt.gte(t));
     }
+    if let Some(id) = &f.external_id {
+        q = q.filter(family::Column::ExternalId.eq(id.as_str()));
+    }
+    if let Some(status) = f.status {
+        q = q.filter(family_status(r, status));
+    }
+    q
+}
+
+/// The families of `status` today, judged by the placements the caller may see, as
+/// [`FamilyStatus::of`] judges them.
+fn family_status(r: &Reader<'_>, status: FamilyStatus) -> Condition {
+    use placement::Column as P;
+    let today = r.today;
+    let with = |condition: Condition| {
+        scope::select(P::FamilyId, placement::Entity, Condition::all().add(scope::placements(r)).add(condition))
+    };
+    let not_ended = || Condition::any().add(P::EndDate.is_null()).add(P::EndDate.gt(today));
+    let placed = || with(Condition::all().add(P::StartDate.lte(today)).add(not_ended()));
+    let later = with(Condition::all().add(P::StartDate.gt(today)).add(not_ended()));
+    let any = || with(Condition::all());
+    let id = family::Column::Id;
+    match status {
+        FamilyStatus::Placed => Condition::all().add(id.in_subquery(placed())),
+        FamilyStatus::PlacementDecided => Condition::all().add(id.not_in_subquery(placed())).add(id.in_subquery(later)),
+        FamilyStatus::PlacementEnded => {
+            Condition::all().add(id.in_subquery(any())).add(id.not_in_subquery(with(not_ended())))
+        }
+        FamilyStatus::NoPlacement => Condition::all().add(id.not_in_subquery(any())),
+    }
+}
+
+fn plans(r: &Reader<'_>, f: &PlanFilter) -> Select<parent_action_plan::Entity> {
+    use parent_action_plan::Column as P;
+    let mut q = parent_action_plan::Entity::find().filter(scope::plans(r));
+    if let Some(status) = f.status {
+        q = q.filter(P::Status.eq(status.as_str()));
+    }
+    if let Some(day) = f.review_due_from {
+        q = q.filter(P::NextReviewDue.gte(day));
+    }
+    if let Some(day) = f.review_due_until {
+        q = q.filter(P::NextReviewDue.lt(day));
+    }
+    if let Some(t) = f.updated_since {
+        q = q.filter(P::UpdatedAt.gte(t));
+    }
     q
 }
 
@@ -66,6 +135,29 @@ fn placements(r: &Reader<'_>, f: &PlacementFilter) -> Select<placement::Entity> 
     }
     if let Some(t) = f.updated_since {
         q = q.filter(P::UpdatedAt.gte(t));
+    }
+    if let Some(cross) = f.cross_municipality {
+        // A parent of the family, visible to the caller, living elsewhere than the
+        // placing municipality.
+        use family_member::Column as M;
+        let parents: Vec<&str> = FamilyRole::ALL.iter().filter(|r| r.is_parent()).map(|r| r.as_str()).collect();
+        let elsewhere = Query::select()
+            .expr(Expr::val(1))
+            .from(family_member::Entity)
+            .cond_where(
+                Condition::all()
+                    .add(scope::members(r))
+                    .add(M::Role.is_in(parents))
+                    .add(Expr::col((family_member::Entity, M::FamilyId)).equals((placement::Entity, P::FamilyId)))
+                    .add(M::ResidenceMunicipalityId.is_not_null())
+                    .add(
+                        Expr::col((family_member::Entity, M::ResidenceMunicipalityId))
+                            .ne(Expr::col((placement::Entity, P::OrganizationId))),
+                    ),
+            )
+            .to_owned();
+        let exists = Expr::exists(elsewhere);
+        q = q.filter(if cross { exists } else { exists.not() });
     }
     q
 }
@@ -135,6 +227,23 @@ impl Store {
         let page = page::fetch(self.conn(), visits(r, f), page::Order::by(V::PlannedStart, V::Id), req).await?;
         page.items.iter().for_each(|x| r.saw("ContactVisit", x.id));
         page.read()
+    }
+
+    /// A page of the parent action plans the caller may see that `f` leaves, oldest first.
+    pub async fn plans_where(
+        &self,
+        r: &Reader<'_>,
+        f: &PlanFilter,
+        req: PageRequest,
+    ) -> Result<Page<records::ParentActionPlan>, StoreError> {
+        let order = page::Order::by_id(parent_action_plan::Column::Id);
+        let page = page::fetch(self.conn(), plans(r, f), order, req).await?;
+        page.items.iter().for_each(|x| r.saw("ParentActionPlan", x.id));
+        page.read()
+    }
+
+    pub async fn count_plans_where(&self, r: &Reader<'_>, f: &PlanFilter) -> Result<u64, StoreError> {
+        Ok(plans(r, f).count(self.conn()).await?)
     }
 
     pub async fn count_visits_where(&self, r: &Reader<'_>, f: &VisitFilter) -> Result<u64, StoreError> {

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use kinbridge_domain::family::FamilyRole;
+use kinbridge_domain::family::{FamilyRole, FamilyStatus};
 use kinbridge_domain::ids::{OrganizationId, PersonId, PlacementId};
 use kinbridge_domain::sharing::ConsentPurpose;
 use kinbridge_domain::visit::{CancelledBy, VisitStatus};
@@ -78,6 +78,31 @@ impl Store {
 
     /// Where each family's parents live: the residence municipalities of its members with
     /// a parent role. A count of places, not a record shown: nothing is logged.
+    /// Where each family stands with the placements the caller may see, today; a family
+    /// without any is missing from the answer (`NO_PLACEMENT`). The placements' dates are
+    /// read, not shown: no record is logged beyond the family the caller was shown.
+    pub async fn family_statuses(
+        &self,
+        r: &Reader<'_>,
+        families: &[Uuid],
+    ) -> Result<HashMap<Uuid, FamilyStatus>, StoreError> {
+        let rows: Vec<(Uuid, NaiveDate, Option<NaiveDate>)> = placement::Entity::find()
+            .select_only()
+            .column(placement::Column::FamilyId)
+            .column(placement::Column::StartDate)
+            .column(placement::Column::EndDate)
+            .filter(scope::placements(r))
+            .filter(placement::Column::FamilyId.is_in(families.iter().copied()))
+            .into_tuple()
+            .all(self.conn())
+            .await?;
+        let mut dates: HashMap<Uuid, Vec<(NaiveDate, Option<NaiveDate>)>> = HashMap::new();
+        for (family, start, end) in rows {
+            dates.entry(family).or_default().push((start, end));
+        }
+        Ok(dates.into_iter().map(|(family, dates)| (family, FamilyStatus::of(dates, r.today))).collect())
+    }
+
     pub async fn parent_residences(
         &self,
         r: &Reader<'_>,

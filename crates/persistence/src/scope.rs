@@ -146,7 +146,7 @@ fn own_assignments(r: &Reader<'_>) -> SelectStatement {
         .to_owned()
 }
 
-fn select(
+pub(crate) fn select(
     column: impl sea_orm::sea_query::IntoColumnRef,
     table: impl sea_orm::sea_query::IntoTableRef,
     condition: Condition,
