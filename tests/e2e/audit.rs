@@ -342,3 +342,125 @@ async fn registering_an_organisation_is_an_audited_write() {
         "{events:?}"
     );
 }
+
+/// What is most about a parent, her consents, notifications, KOPP interviews, notes,
+/// pillars and the support of the other parent, and the guidance's queries that show her
+/// family's offers and sub-goals: each read is in her access log, and a key person's
+/// log lists the records that name her.
+#[tokio::test]
+async fn a_parents_access_log_lists_every_read_of_what_is_recorded_about_her() {
+    let app = spawn_app_with(true).await;
+    let org = |kind, code: &str| {
+        let store = app.store.clone();
+        let code = code.to_owned();
+        async move { store.organization_by_code(kind, &code).await.unwrap().unwrap().id }
+    };
+    let aarhus_id = org(OrganizationKind::Municipality, "0751").await;
+    let aarhus = app.token(aarhus_id, &["CASEWORKER"]);
+    let fsp_id = org(OrganizationKind::FamilyServicesProvider, "FSP-0751-01").await;
+    let fsp = app.token(fsp_id, &["FAMILY_THERAPIST"]);
+    let members = traced(
+        &app,
+        &aarhus,
+        "find-hansen",
+        "{ families(filter: { externalId: \"AAR-2026-0001\" }) { edges { node { members { edges { node { role person { id } } } } } } } }",
+        json!({}),
+    )
+    .await;
+    let person = |role: &str| {
+        members["data"]["families"]["edges"][0]["node"]["members"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["node"]["role"] == role)
+            .map(|e| e["node"]["person"]["id"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no {role} in {members}"))
+    };
+    let (mette, lise) = (person("PARENT"), person("KEY_PERSON"));
+    let about = |field: &str| format!("query($p: ID!) {{ person(id: $p) {{ {field} }} }}");
+    // Each read, and the record type her log must name for it.
+    let reads = [
+        ("consents", about("consents { edges { node { purpose } } }"), &aarhus, "Consent"),
+        (
+            "notifications",
+            about("keyPersonNotifications { edges { node { note } } }"),
+            &aarhus,
+            "KeyPersonNotification",
+        ),
+        ("kopp", about("koppInterviews { edges { node { heldOn } } }"), &aarhus, "KoppInterview"),
+        ("notes", about("parentalSupportNotes { edges { node { text } } }"), &aarhus, "ParentalSupportNote"),
+        ("pillars", about("resiliencePillars { status history { status } }"), &aarhus, "PillarRecord"),
+        (
+            "other-parent",
+            about("otherParentSupport { edges { node { wellbeingAsked } } }"),
+            &aarhus,
+            "OtherParentSupport",
+        ),
+        ("reoffers", "{ supportOffersDueForReoffer { edges { node { kind } } } }".to_owned(), &aarhus, "SupportOffer"),
+        ("sub-goals", "{ ownedSubGoals { edges { node { description } } } }".to_owned(), &fsp, "SubGoal"),
+    ];
+    for (name, query, token, _) in &reads {
+        let body = traced(&app, token, &format!("subject-{name}"), query, json!({ "p": mette })).await;
+        assert!(!body.to_string().contains("\"edges\":[]"), "{name} shows something: {body}");
+    }
+    let logged = async |person: &str| -> BTreeSet<(String, String)> {
+        let auditor = app.token(aarhus_id, &["AUDITOR"]);
+        let q = "query($p: ID!) { accessLog(personId: $p, first: 100) { edges { node { requestId recordType } } } }";
+        let log = app.gql(&auditor, q, json!({ "p": person })).await;
+        let edges = log.data()["accessLog"]["edges"].as_array().unwrap().clone();
+        edges
+            .iter()
+            .map(|e| {
+                (
+                    e["node"]["requestId"].as_str().unwrap().to_owned(),
+                    e["node"]["recordType"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let mettes = logged(&mette).await;
+    for (name, _, _, record_type) in &reads {
+        let entry = (format!("subject-{name}"), (*record_type).to_owned());
+        assert!(mettes.contains(&entry), "reading her {name} ({record_type}) is missing from her log: {mettes:?}");
+    }
+    let lises = logged(&lise).await;
+    for (name, record_type) in [("notifications", "KeyPersonNotification"), ("kopp", "KoppInterview")] {
+        let entry = (format!("subject-{name}"), record_type.to_owned());
+        assert!(lises.contains(&entry), "the {name} name Lise: {lises:?}");
+    }
+}
+
+/// Who read the trail is in the trail: an auditor's reading of a person's access log is
+/// in that log, and a reading of the organisation's trail is an event under its id.
+#[tokio::test]
+async fn reading_the_audit_trail_is_itself_audited() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let auditor = app.token_with(|claims| {
+        claims.org = aarhus.id.to_string();
+        claims.roles = vec!["AUDITOR".into()];
+        claims.sub = "dpo-anne".into();
+    });
+    let log =
+        "query($p: ID!) { accessLog(personId: $p) { edges { node { requestId subject operation recordType } } } }";
+    traced(&app, &auditor, "dpo-reads-log", log, json!({ "p": family.parent_id })).await;
+    let trail =
+        "query($o: ID!) { auditEvents(filter: { recordId: $o }) { edges { node { requestId subject recordType } } } }";
+    traced(&app, &auditor, "dpo-reads-trail", trail, json!({ "o": aarhus.id.to_string() })).await;
+
+    let again = traced(&app, &auditor, "dpo-again", log, json!({ "p": family.parent_id })).await;
+    let entries = again["data"]["accessLog"]["edges"].as_array().unwrap().clone();
+    assert!(
+        entries.iter().any(|e| e["node"]
+            == json!({ "requestId": "dpo-reads-log", "subject": "dpo-anne", "operation": "read", "recordType": "AccessLog" })),
+        "reading her access log is in it: {entries:?}"
+    );
+    let trail = traced(&app, &auditor, "dpo-trail-again", trail, json!({ "o": aarhus.id.to_string() })).await;
+    let events = trail["data"]["auditEvents"]["edges"].as_array().unwrap().clone();
+    assert!(
+        events.iter().any(|e| e["node"]["requestId"] == "dpo-reads-trail" && e["node"]["recordType"] == "AuditTrail"),
+        "reading the trail is an event under the organisation: {events:?}"
+    );
+    assert_eq!(record_types(&app, "dpo-reads-log").await, BTreeSet::from(["AccessLog".to_owned()]));
+}

@@ -84,7 +84,8 @@ pub struct AuditQuery;
 
 #[Object]
 impl AuditQuery {
-    /// For auditors: the audit trail of the caller's organisation, oldest first.
+    /// For auditors: the audit trail of the caller's organisation, oldest first. Each
+    /// reading is itself an event (`recordType: "AuditTrail"`, the organisation's id).
     #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn audit_events(
         &self,
@@ -116,6 +117,8 @@ impl AuditQuery {
             },
             record_id,
         };
+        // Reading the trail is itself in the trail: under the organisation whose trail it is.
+        c.reader().read_audit_trail();
         connection::resolve(
             ctx,
             (after, before, first, last),
@@ -128,7 +131,8 @@ impl AuditQuery {
     }
 
     /// For auditors of the organisation that owns the person: who has seen or changed
-    /// this person's data, in any organisation, oldest first.
+    /// this person's data, in any organisation, oldest first. Each reading is itself an
+    /// event (`recordType: "AccessLog"`), listed in the person's log.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn access_log(
         &self,
@@ -144,6 +148,8 @@ impl AuditQuery {
         if !c.store.owns_person(c.actor, person).await.api()? {
             return Err(ApiError::NotFound { record_type: "Person" }.into());
         }
+        // Who read whose access log is itself in the trail, and in that person's log.
+        c.reader().read_access_log(person);
         connection::resolve(
             ctx,
             (after, before, first, last),

@@ -53,6 +53,17 @@ impl<'a> Reader<'a> {
         self.log.record(record_type, record_id);
     }
 
+    /// Logs that the caller read its organisation's audit trail: the trail's own audit,
+    /// an event under the organisation's id.
+    pub fn read_audit_trail(&self) {
+        self.saw("AuditTrail", self.org());
+    }
+
+    /// Logs that the caller read `person`'s access log, so that the log lists it.
+    pub fn read_access_log(&self, person: kinbridge_domain::ids::PersonId) {
+        self.saw("AccessLog", person.as_uuid());
+    }
+
     fn org(&self) -> Uuid {
         self.actor.organization_id.as_uuid()
     }
