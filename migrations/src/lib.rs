@@ -21,6 +21,7 @@ mod m0010_write_integrity;
 mod m0011_organization_registry;
 mod m0012_change_feed_positions;
 mod m0013_network_map;
+mod m0014_consent_age;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_organization_registry::Migration),
             Box::new(m0012_change_feed_positions::Migration),
             Box::new(m0013_network_map::Migration),
+            Box::new(m0014_consent_age::Migration),
         ]
     }
 }

@@ -172,3 +172,131 @@ async fn coercion_errors_name_the_field() {
     let r = app.gql(&aarhus.token, "{ families(first: 3000000000) { totalCount } }", json!({})).await;
     assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "first"));
 }
+
+/// A date `years` years before today (the same day of the year).
+fn years_ago(years: i32) -> String {
+    let today = Utc::now().date_naive();
+    chrono::Datelike::with_year(&today, chrono::Datelike::year(&today) - years)
+        .unwrap_or_else(|| today - Days::new(365 * u64::try_from(years).unwrap()))
+        .to_string()
+}
+
+const GIVE_CONSENT: &str = "mutation($p: ID!, $r: ID!) { giveConsent(input: { personId: $p, purpose: NOTIFY_KEY_PEOPLE, recipientId: $r, givenOn: \"2026-01-01\" }) { consent { id } } }";
+
+async fn consent_on(app: &TestApp, org: &Org, person: &str, given_on: &str) -> crate::support::Gql {
+    let q = "mutation($p: ID!, $r: ID!, $on: Date!) { giveConsent(input: { personId: $p, purpose: NOTIFY_KEY_PEOPLE, recipientId: $r, givenOn: $on }) { consent { id } } }";
+    app.gql(&org.token, q, json!({ "p": person, "r": org.id.to_string(), "on": given_on })).await
+}
+
+#[tokio::test]
+async fn a_consent_is_given_by_an_adult_with_parental_responsibility_or_a_young_person_old_enough() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let today = day(0);
+    let create = "mutation($input: CreateFamilyInput!) { createFamily(input: $input) { family {
+        members { edges { node { role person { givenName id } } } } } } }";
+    let members = [
+        ("Sofie", years_ago(16), "CHILD"),
+        ("Noah", years_ago(13), "CHILD"),
+        ("Liva", years_ago(17), "PARENT"),
+        ("Anders", years_ago(40), "OTHER_PARENT"),
+        ("Birthe", years_ago(70), "GRANDPARENT"),
+        ("Lise", years_ago(35), "KEY_PERSON"),
+    ];
+    let input = json!({ "name": "Holm", "members": members.iter().map(|(name, born, role)| {
+        let mut m = json!({ "person": { "givenName": name, "familyName": "Holm", "birthDate": born }, "role": role });
+        if role.contains("PARENT") { m["residenceMunicipalityId"] = json!(aarhus.id.to_string()); }
+        m
+    }).collect::<Vec<_>>() });
+    let r = app.gql(&aarhus.token, create, json!({ "input": input })).await;
+    let id = |name: &str| {
+        r.data()["createFamily"]["family"]["members"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["node"]["person"]["givenName"] == name)
+            .map(|e| e["node"]["person"]["id"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let org = aarhus.id.to_string();
+
+    // An adult parent, and a young person from the organisation's age (15 by default).
+    for name in ["Anders", "Sofie"] {
+        assert!(
+            consent_on(&app, &aarhus, &id(name), &today).await.body["data"]["giveConsent"]["consent"]["id"].is_string(),
+            "{name}"
+        );
+    }
+    // A parent under 18, a young person under the age, a grandparent and a key person are refused.
+    for name in ["Liva", "Noah", "Birthe", "Lise"] {
+        let changes = app.outbox_len().await;
+        let r = consent_on(&app, &aarhus, &id(name), &today).await;
+        assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.personId"), "{name}: {}", r.body);
+        assert_eq!(app.outbox_len().await, changes, "a refused consent writes nothing");
+    }
+    // Sofie's consent dated before she turned 15 is refused too: age is judged on the day given.
+    let r = consent_on(&app, &aarhus, &id("Sofie"), &years_ago(2)).await;
+    assert_eq!((r.code(), r.field()), ("BAD_USER_INPUT", "input.personId"), "{}", r.body);
+
+    // The organisation lowers the age to 12: Noah, 13, now gives consent himself.
+    let viewer = "{ viewer { organization { youngPersonConsentAge } } }";
+    assert_eq!(
+        app.gql(&aarhus.token, viewer, json!({})).await.data()["viewer"]["organization"]["youngPersonConsentAge"],
+        15
+    );
+    let mut argv = vec!["kinbridge", "organizations", "--database-url", &app.database_url];
+    argv.extend_from_slice(&["configure", &org, "--young-person-consent-age", "12"]);
+    kinbridge_server::run(<kinbridge_server::Cli as clap::Parser>::try_parse_from(argv).unwrap()).await.unwrap();
+    assert_eq!(
+        app.gql(&aarhus.token, viewer, json!({})).await.data()["viewer"]["organization"]["youngPersonConsentAge"],
+        12
+    );
+    assert!(
+        consent_on(&app, &aarhus, &id("Noah"), &today).await.body["data"]["giveConsent"]["consent"]["id"].is_string()
+    );
+    refused(&app, &aarhus.token, GIVE_CONSENT, json!({ "p": id("Lise"), "r": org }), "input.personId").await;
+
+    // An age outside 12 to 18 is refused by the command, naming the setting.
+    let argv = [
+        "kinbridge",
+        "organizations",
+        "--database-url",
+        &app.database_url,
+        "configure",
+        &org,
+        "--young-person-consent-age",
+        "19",
+    ];
+    let e = kinbridge_server::run(<kinbridge_server::Cli as clap::Parser>::try_parse_from(argv).unwrap())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("--young-person-consent-age"), "{e}");
+}
+
+#[tokio::test]
+async fn at_a_mental_health_authority_the_primary_caregiver_gives_consent_and_a_stranger_does_not() {
+    let app = spawn_app().await;
+    let mha = app.org(OrganizationKind::MentalHealthAuthority, "LMHA", &["MANAGER"]).await;
+    let person = async |given: &str| {
+        let r = app
+            .gql(
+                &mha.token,
+                "mutation($input: CreatePersonInput!) { createPerson(input: $input) { person { id } } }",
+                json!({ "input": { "person": { "givenName": given, "familyName": "Jensen", "birthDate": "1985-03-01" } } }),
+            )
+            .await;
+        r.data()["createPerson"]["person"]["id"].as_str().unwrap().to_owned()
+    };
+    let (child, caregiver, stranger) = (person("Oliver").await, person("Maria").await, person("Ole").await);
+    app.gql(
+        &mha.token,
+        "mutation($c: ID!, $g: ID!) { recordServiceEligibility(input: { childId: $c, primaryCaregiverId: $g, eligibleFrom: \"2026-01-01\" }) { eligibility { id } } }",
+        json!({ "c": child, "g": caregiver }),
+    )
+    .await
+    .data();
+    let give = "mutation($p: ID!, $r: ID!) { giveConsent(input: { personId: $p, purpose: SHARE_WITH_FAMILY_PARTNER, recipientId: $r, givenOn: \"2026-02-01\" }) { consent { id } } }";
+    let r = app.gql(&mha.token, give, json!({ "p": caregiver, "r": mha.id.to_string() })).await;
+    assert!(r.data()["giveConsent"]["consent"]["id"].is_string(), "{}", r.body);
+    refused(&app, &mha.token, give, json!({ "p": stranger, "r": mha.id.to_string() }), "input.personId").await;
+}

@@ -31,6 +31,13 @@ impl Organization {
     async fn code(&self) -> &str {
         &self.0.code
     }
+
+    /// The age from which a young person of the organisation's families gives consent
+    /// about their own case (`giveConsent`); below it, a parent with parental
+    /// responsibility does. Set by the operator; 15 unless configured.
+    async fn young_person_consent_age(&self) -> i32 {
+        self.0.young_person_consent_age.years().into()
+    }
 }
 
 /// Who is calling: the verified token's subject, organisation and roles.

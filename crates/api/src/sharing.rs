@@ -168,7 +168,12 @@ pub struct EndReferralInput {
 
 #[derive(InputObject, Serialize, Debug, Clone)]
 pub struct GiveConsentInput {
-    /// Who gives the consent: usually a parent, a person of the caller's organisation.
+    /// Who gives the consent, a person of the caller's organisation: an adult member of
+    /// one of its families with parental responsibility (`PARENT`, `OTHER_PARENT`,
+    /// `PRIMARY_CAREGIVER`; at a mental health authority, the primary caregiver of an
+    /// eligibility record), or the young person themself (`CHILD`) from
+    /// `Organization.youngPersonConsentAge` on `givenOn`. Anyone else is `BAD_USER_INPUT`
+    /// on `input.personId`.
     pub person_id: ID,
     pub purpose: ConsentPurpose,
     /// The organisation the data may be shared with; for notifying key people, the

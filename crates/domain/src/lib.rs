@@ -30,6 +30,7 @@
 //! | A plan moves draft → active → closed; an achieved or dropped sub-goal stays so | [`plan::PlanStatus::transition`], [`parental::SubGoalStatus::transition`] |
 //! | KOPP participants are the partner or a confidant of the child, never the client, each once (001) | [`parental::check_kopp_participants`] |
 //! | A participant, the other parent and a notified key person hold the role the rule needs in the client's family | [`family::ensure_role_beside`] |
+//! | A consent is given by an adult with parental responsibility, or by the young person from the age the organisation sets (001, 002) | [`sharing::ensure_may_give_consent`] |
 //! | Key people are notified only while the client's consent to it stands (001) | [`sharing::ensure_may_notify_key_people`] |
 //! | Something is recorded for the other parent only if something was done | [`parental::OtherParentSupport::new`] |
 //! | A partner past the training deadline without certification gets no new assignment, judged by today (002) | [`partner::Certification::ensure_may_take_assignment`] |

@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 
 use crate::error::ValidationError;
+use crate::family::FamilyRole;
 use crate::organization::OrganizationKind;
 use crate::string_enum;
 
@@ -88,6 +89,76 @@ pub fn ensure_may_notify_key_people(consents: &[ConsentRecord], day: NaiveDate) 
     }
 }
 
+/// The age from which a young person gives consent about their own case, as their
+/// organisation configures it (`kinbridge organizations configure`). Below it, an adult
+/// with parental responsibility gives consent for the family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsentAge(u8);
+
+impl ConsentAge {
+    /// Unless the organisation says otherwise: from 15, when a young person in Denmark
+    /// becomes a party to their own case.
+    pub const DEFAULT: Self = Self(15);
+    /// Adulthood: from here everyone gives consent on their own behalf.
+    pub const ADULT: u8 = 18;
+
+    /// An age from 12 to 18.
+    pub fn new(years: i64) -> Result<Self, ValidationError> {
+        match u8::try_from(years) {
+            Ok(y) if (12..=Self::ADULT).contains(&y) => Ok(Self(y)),
+            _ => Err(ValidationError::new("youngPersonConsentAge", "is an age from 12 to 18")),
+        }
+    }
+
+    pub const fn years(self) -> u8 {
+        self.0
+    }
+}
+
+/// Who may give a consent (001, 002: the parents decide what is shared): an adult member
+/// of the family with parental responsibility (a parent, the other parent or the primary
+/// caregiver, or the caregiver named on a mental health authority's eligibility record),
+/// or the young person themself from the age the organisation configures. `roles` are the
+/// roles the person holds in the organisation's families and eligibility records; a
+/// parent whose birth date is not recorded is taken to be an adult, a young person's age
+/// must be known. Anyone else is refused on `personId`.
+pub fn ensure_may_give_consent(
+    roles: &[FamilyRole],
+    birth_date: Option<NaiveDate>,
+    given_on: NaiveDate,
+    young_person_age: ConsentAge,
+) -> Result<(), ValidationError> {
+    let age = birth_date.map(|born| given_on.years_since(born).unwrap_or(0));
+    let refuse = |message: String| Err(ValidationError::new("personId", message));
+    if roles.iter().any(|r| r.is_parent()) {
+        return match age {
+            Some(years) if years < u32::from(ConsentAge::ADULT) => refuse(format!(
+                "is {years} on {given_on}; a parent gives consent for the family from the age of {}",
+                ConsentAge::ADULT
+            )),
+            _ => Ok(()),
+        };
+    }
+    if roles.contains(&FamilyRole::Child) {
+        let from = young_person_age.years();
+        return match age {
+            Some(years) if years >= u32::from(from) => Ok(()),
+            Some(years) => refuse(format!(
+                "is {years} on {given_on}; a young person gives consent from the age of {from} \
+                 (the organisation's setting), before that a parent with parental responsibility does"
+            )),
+            None => refuse(format!(
+                "has no birth date; a young person gives consent from the age of {from}, so their age must be recorded"
+            )),
+        };
+    }
+    refuse(
+        "is neither a parent with parental responsibility nor a young person of the organisation's families; \
+         a consent is given by one of them"
+            .to_owned(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +208,39 @@ mod tests {
             Some(OrganizationKind::Municipality)
         );
         assert_eq!(ConsentPurpose::NotifyKeyPeople.recipient_kind(), None);
+    }
+
+    #[test]
+    fn a_consent_is_given_by_an_adult_with_parental_responsibility_or_a_young_person_old_enough() {
+        use FamilyRole::*;
+        let on = d("2026-06-01");
+        let age = ConsentAge::DEFAULT;
+        for parent in [Parent, OtherParent, PrimaryCaregiver] {
+            assert!(ensure_may_give_consent(&[parent], None, on, age).is_ok(), "{parent:?} without a birth date");
+            assert!(ensure_may_give_consent(&[parent], Some(d("2008-06-01")), on, age).is_ok(), "18 that day");
+            let minor = ensure_may_give_consent(&[parent], Some(d("2008-06-02")), on, age).unwrap_err();
+            assert_eq!(minor.field, "personId", "a parent of 17 does not consent for the family");
+        }
+        assert!(ensure_may_give_consent(&[Child], Some(d("2011-06-01")), on, age).is_ok(), "15 that day");
+        assert!(ensure_may_give_consent(&[Child], Some(d("2011-06-02")), on, age).is_err(), "14");
+        assert!(ensure_may_give_consent(&[Child], None, on, age).is_err(), "a young person's age must be known");
+        let younger = ConsentAge::new(12).unwrap();
+        assert!(ensure_may_give_consent(&[Child], Some(d("2014-01-01")), on, younger).is_ok());
+        for other in [Partner, Sibling, Grandparent, KeyPerson] {
+            let e = ensure_may_give_consent(&[other], Some(d("1970-01-01")), on, age).unwrap_err();
+            assert_eq!(e.field, "personId", "{other:?} has no parental responsibility");
+        }
+        assert!(ensure_may_give_consent(&[], None, on, age).is_err(), "not a member of any family");
+        assert!(ensure_may_give_consent(&[KeyPerson, Parent], None, on, age).is_ok(), "any role that allows it");
+    }
+
+    #[test]
+    fn the_consent_age_is_from_12_to_18() {
+        assert!(ConsentAge::new(11).is_err());
+        assert_eq!(ConsentAge::new(12).unwrap().years(), 12);
+        assert_eq!(ConsentAge::new(18).unwrap().years(), 18);
+        assert!(ConsentAge::new(19).is_err());
+        assert!(ConsentAge::new(-1).is_err());
+        assert!(ConsentAge::new(i64::MAX).is_err());
     }
 }

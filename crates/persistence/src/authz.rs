@@ -87,6 +87,7 @@ pub const WRITES: &[(&str, &str, Writers)] = {
         ("renameOrganization", "Organization", Operator),
         ("disableOrganization", "Organization", Operator),
         ("enableOrganization", "Organization", Operator),
+        ("configureOrganization", "Organization", Operator),
         ("setNextReviewDate", "ParentActionPlan", Operator),
     ]
 };

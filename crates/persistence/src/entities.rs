@@ -52,6 +52,7 @@ versioned!(
 
 entity!(organization, "organizations", {
     kind: String, name: String, code: String, created_at: DateTimeUtc, disabled_at: Option<DateTimeUtc>,
+    young_person_consent_age: i32,
 });
 
 entity!(person, "persons", {

@@ -3,6 +3,7 @@
 
 use kinbridge_domain::ids::OrganizationId;
 use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
+use kinbridge_domain::sharing::ConsentAge;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
@@ -39,6 +40,7 @@ impl Store {
                 code: Set(new.code.as_str().to_owned()),
                 created_at: Set(tx.now),
                 disabled_at: Set(None),
+                young_person_consent_age: Set(ConsentAge::DEFAULT.years().into()),
             })
             .await;
         unique_to_conflict(inserted, &format!("a {} with code {} is already registered", new.kind, new.code))?;
@@ -112,6 +114,34 @@ impl Store {
                     .col_expr(organization::Column::DisabledAt, Expr::value(at))
                     .filter(organization::Column::Id.eq(id.as_uuid()))
                     .filter(condition),
+            )
+            .await?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        tx.audit("Organization", id.as_uuid()).await?;
+        tx.commit(id.as_uuid()).await?;
+        Ok(true)
+    }
+
+    /// Sets the age from which the organisation's young persons give consent about their
+    /// own case. Returns whether this changed it.
+    pub async fn set_young_person_consent_age(&self, id: OrganizationId, age: ConsentAge) -> Result<bool, StoreError> {
+        let found = self.organization(id).await?;
+        if found.young_person_consent_age == age {
+            return Ok(false);
+        }
+        let actor = system_actor(found.id, found.kind);
+        let meta =
+            WriteMeta { actor: &actor, request_id: "register", operation: "configureOrganization", idempotency: None };
+        let tx = self.begin_write(&meta).await?;
+        let years = i32::from(age.years());
+        let changed = tx
+            .update_where(
+                organization::Entity::update_many()
+                    .col_expr(organization::Column::YoungPersonConsentAge, Expr::value(years))
+                    .filter(organization::Column::Id.eq(id.as_uuid()))
+                    .filter(organization::Column::YoungPersonConsentAge.ne(years)),
             )
             .await?;
         if changed == 0 {

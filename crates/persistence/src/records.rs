@@ -24,7 +24,7 @@ use kinbridge_domain::partner::{CertificationStatus, ServiceActivity};
 use kinbridge_domain::person::IdentifierKind;
 use kinbridge_domain::placement::{PlacementEndReason, PlacementSetting};
 use kinbridge_domain::plan::{GoalPurpose, OfferResponse, PlanStatus, ReviewKind, SupportOfferKind};
-use kinbridge_domain::sharing::ConsentPurpose;
+use kinbridge_domain::sharing::{ConsentAge, ConsentPurpose};
 use kinbridge_domain::visit::{CancelledBy, Supervision, VisitStatus};
 
 use crate::entities;
@@ -130,6 +130,12 @@ names!(
     NetworkHelp,
 );
 
+impl FromStored<i32> for ConsentAge {
+    fn from_stored(stored: i32) -> Result<Self, StoreError> {
+        ConsentAge::new(stored.into()).map_err(|e| StoreError::Corrupt(format!("consent age: {}", e.message)))
+    }
+}
+
 /// A change-feed payload, stored as JSON text.
 impl FromStored<String> for serde_json::Value {
     fn from_stored(stored: String) -> Result<Self, StoreError> {
@@ -168,7 +174,7 @@ records! {
     /// An organisation of the registry.
     organization => Organization {
         id: OrganizationId, kind: OrganizationKind, name: String, code: String, created_at: Time,
-        disabled_at: Option<Time>,
+        disabled_at: Option<Time>, young_person_consent_age: ConsentAge,
     }
 
     /// A person, known to the organisation that recorded them.

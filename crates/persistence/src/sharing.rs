@@ -3,20 +3,25 @@
 use chrono::NaiveDate;
 use kinbridge_domain::TransitionError;
 use kinbridge_domain::ValidationError;
+use kinbridge_domain::family::FamilyRole;
 use kinbridge_domain::ids::{ConsentId, FamilyId, KeyPersonNotificationId, OrganizationId, PersonId, ReferralId};
 use kinbridge_domain::organization::OrganizationKind;
-use kinbridge_domain::sharing::{ConsentPurpose, ConsentRecord, ReferralPeriod, ensure_may_notify_key_people};
+use kinbridge_domain::sharing::{
+    ConsentPurpose, ConsentRecord, ReferralPeriod, ensure_may_give_consent, ensure_may_notify_key_people,
+};
 use kinbridge_domain::text::FreeText;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter};
 
 use crate::Store;
-use crate::entities::{consent, key_person_notification, person, referral};
+use crate::entities::{
+    consent, family_member, key_person_notification, organization, person, referral, service_eligibility,
+};
 use crate::error::StoreError;
 use crate::families::family_owned;
 use crate::records;
 use crate::scope::{Reader, owned_by};
-use crate::write::WriteMeta;
+use crate::write::{WriteMeta, WriteTx};
 
 impl Store {
     /// Refers one of the caller's families to a family services provider, which then sees
@@ -115,11 +120,20 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(ConsentId::from_uuid(id));
         }
-        person::Entity::find_by_id(person_id.as_uuid())
+        let giver = person::Entity::find_by_id(person_id.as_uuid())
             .filter(owned_by(person::Column::OrganizationId, tx.actor()))
             .one(&tx.reads())
             .await?
             .ok_or(StoreError::not_found("Person"))?;
+        let roles = consent_roles(&tx, person_id).await?;
+        let age = organization::Entity::find_by_id(tx.organization_id())
+            .one(&tx.reads())
+            .await?
+            .map(records::Organization::try_from)
+            .transpose()?
+            .ok_or(StoreError::not_found("Organization"))?
+            .young_person_consent_age;
+        ensure_may_give_consent(&roles, giver.birth_date, given_on, age)?;
         match purpose.recipient_kind() {
             Some(kind) => Store::expect_organization_kind(&tx.reads(), recipient_id, kind, "recipientId").await?,
             None if recipient_id == tx.actor().organization_id => {}
@@ -188,6 +202,35 @@ impl Store {
         r.saw("Consent", found.id);
         found.try_into()
     }
+}
+
+/// The roles from which `person` may give consent in the caller's organisation: their
+/// roles in its families, and, at a mental health authority, primary caregiver or child
+/// of one of its eligibility records (002).
+async fn consent_roles(tx: &WriteTx<'_>, person: PersonId) -> Result<Vec<FamilyRole>, StoreError> {
+    let org = tx.organization_id();
+    let p = person.as_uuid();
+    let mut roles = family_member::Entity::find()
+        .filter(family_member::Column::OrganizationId.eq(org))
+        .filter(family_member::Column::PersonId.eq(p))
+        .all(&tx.reads())
+        .await?
+        .into_iter()
+        .map(|m| m.role.parse::<FamilyRole>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let eligibilities = service_eligibility::Entity::find()
+        .filter(service_eligibility::Column::OrganizationId.eq(org))
+        .filter(
+            Condition::any()
+                .add(service_eligibility::Column::CaregiverId.eq(p))
+                .add(service_eligibility::Column::ChildId.eq(p)),
+        )
+        .all(&tx.reads())
+        .await?;
+    for e in eligibilities {
+        roles.push(if e.caregiver_id == p { FamilyRole::PrimaryCaregiver } else { FamilyRole::Child });
+    }
+    Ok(roles)
 }
 
 pub(crate) fn referrals_visible(r: &Reader<'_>) -> Condition {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use kinbridge_domain::ids::OrganizationId;
 use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
+use kinbridge_domain::sharing::ConsentAge;
 use kinbridge_persistence::organizations::RegistryOutcome;
 use kinbridge_persistence::records::Organization;
 use kinbridge_persistence::{PageRequest, Store};
@@ -65,6 +66,16 @@ pub enum OrganizationsCommand {
         /// The organisation: its id (`org_…`) or `KIND:CODE`.
         organization: String,
     },
+    /// Change an organisation's settings.
+    Configure {
+        /// The organisation: its id (`org_…`) or `KIND:CODE`.
+        organization: String,
+        /// The age, from 12 to 18, from which a young person of the organisation's families
+        /// gives consent about their own case (default 15); below it a parent with parental
+        /// responsibility does.
+        #[arg(long)]
+        young_person_consent_age: i64,
+    },
 }
 
 pub async fn run(args: OrganizationsArgs) -> CommandResult {
@@ -98,6 +109,14 @@ pub async fn run(args: OrganizationsArgs) -> CommandResult {
             let org = find(&store, &organization).await?;
             let changed = store.set_organization_disabled(org.id, false).await?;
             println!("{} {} {} {}", if changed { "enabled" } else { "already enabled:" }, org.id, org.kind, org.code);
+        }
+        OrganizationsCommand::Configure { organization, young_person_consent_age } => {
+            let age = ConsentAge::new(young_person_consent_age)
+                .map_err(|e| format!("--young-person-consent-age {}", e.message))?;
+            let org = find(&store, &organization).await?;
+            let changed = store.set_young_person_consent_age(org.id, age).await?;
+            let verb = if changed { "configured" } else { "already so:" };
+            println!("{verb} {} {} {} young-person-consent-age {}", org.id, org.kind, org.code, age.years());
         }
     }
     Ok(())

@@ -18,7 +18,7 @@ use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_domain::partner::CertificationStatus;
 use kinbridge_domain::placement::PlacementSetting;
 use kinbridge_domain::plan::{GoalPurpose, PlanStatus, ReviewKind};
-use kinbridge_domain::sharing::ConsentPurpose;
+use kinbridge_domain::sharing::{ConsentAge, ConsentPurpose};
 use kinbridge_domain::visit::{CancelledBy, Supervision, VisitStatus};
 use kinbridge_persistence::entities::*;
 use kinbridge_persistence::{Store, StoreError};
@@ -215,6 +215,7 @@ async fn organizations(
                     code: Set(code(i)),
                     created_at: Set(now),
                     disabled_at: Set(None),
+                    young_person_consent_age: Set(ConsentAge::DEFAULT.years().into()),
                 });
                 id
             })
