@@ -112,6 +112,7 @@ BY_FIELD = {
     ("serviceEligibility", "id"): "elg",
     ("familyPartnerAssignment", "id"): "fpa",
     ("accessLog", "personId"): "per",
+    ("subjectReport", "personId"): "per",
 }
 
 POOL: dict[str, list[str]] = {prefix: [] for prefix in PREFIXES}
@@ -247,6 +248,7 @@ PREFERRED = {
     "recordContactVisitNoShow": "provider",
     "auditEvents": "aarhus-auditor",
     "accessLog": "aarhus-auditor",
+    "subjectReport": "aarhus-auditor",
     "caregiverServiceHours": "mha",
     "familyPartner": "mha",
     "serviceEligibility": "mha",

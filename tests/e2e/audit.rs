@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::{TestApp, spawn_app, spawn_app_with, uuid_of};
 
 /// Posts a query with a request id of our choosing, and returns the body.
-async fn traced(app: &TestApp, token: &str, request_id: &str, query: &str, variables: Value) -> Value {
+pub(crate) async fn traced(app: &TestApp, token: &str, request_id: &str, query: &str, variables: Value) -> Value {
     let r = app
         .client
         .post(app.url())

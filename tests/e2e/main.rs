@@ -33,6 +33,7 @@ mod restart;
 mod rules;
 mod schema;
 mod sharing;
+mod subject;
 mod tls;
 mod tokens;
 mod traces;

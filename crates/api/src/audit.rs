@@ -1,6 +1,6 @@
 //! The audit trail, for auditors of the same organisation.
 
-use async_graphql::{Context, ID, InputObject, Object};
+use async_graphql::{Context, ID, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, Value};
 use kinbridge_domain::access::Role;
 use kinbridge_domain::ids::PersonId;
 use kinbridge_persistence::records;
@@ -73,10 +73,42 @@ pub struct AuditEventFilter {
     pub record_id: Option<ID>,
 }
 
+/// An auditor or the data-protection officer of the caller's organisation.
 fn auditor<'a>(ctx: &Context<'a>) -> Result<Caller<'a>, ApiError> {
     let c = any_caller(ctx)?;
-    c.require_role(Role::Auditor, "read the audit trail")?;
+    if !c.actor.oversees() {
+        return Err(ApiError::forbidden(format!(
+            "only the {} and {} roles can read the audit trail",
+            Role::Auditor.as_str(),
+            Role::DataProtectionOfficer.as_str()
+        )));
+    }
     Ok(c)
+}
+
+/// The subject access report: a JSON object whose shape `docs/subject-report.md`
+/// describes, with its `version`.
+#[derive(Debug, Clone)]
+pub struct SubjectReport(serde_json::Value);
+
+/// Everything an organisation holds about one person and who has seen it (GDPR art. 15),
+/// as one JSON object: `version`, `generatedAt`, `organization`, `person`, `records` (a
+/// list per kind of record) and `accessLog`. Its shape is described, version by version,
+/// in Kinbridge's `docs/subject-report.md`.
+#[Scalar(name = "SubjectReport")]
+impl ScalarType for SubjectReport {
+    /// Only ever answered, never given.
+    fn parse(value: Value) -> InputValueResult<Self> {
+        Err(InputValueError::expected_type(value))
+    }
+
+    fn is_valid(_: &Value) -> bool {
+        false
+    }
+
+    fn to_value(&self) -> Value {
+        Value::from_json(self.0.clone()).unwrap_or(Value::Null)
+    }
 }
 
 #[derive(Default, Debug)]
@@ -159,5 +191,17 @@ impl AuditQuery {
             AuditEvent,
         )
         .await
+    }
+
+    /// For auditors and the data-protection officer of the organisation that owns the
+    /// person: the subject access report (GDPR art. 15), everything the organisation
+    /// holds about the person and their access log, as one JSON document
+    /// (`kinbridge subject-report --person ID` prints the same). Asking for it is itself
+    /// in the person's access log (`recordType: "SubjectReport"`), and so is every record
+    /// it lists.
+    async fn subject_report(&self, ctx: &Context<'_>, person_id: ID) -> ApiResult<SubjectReport> {
+        let c = auditor(ctx)?;
+        let person: PersonId = id_arg("personId", &person_id)?;
+        Ok(SubjectReport(c.store.subject_report(&c.reader(), person).await.api()?))
     }
 }

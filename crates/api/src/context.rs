@@ -4,7 +4,7 @@ use async_graphql::Context;
 use chrono::{NaiveDate, Utc};
 use std::sync::Arc;
 
-use kinbridge_domain::access::{Actor, Role};
+use kinbridge_domain::access::Actor;
 use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_persistence::scope::{ReadLog, Reader};
 use kinbridge_persistence::{Idempotency, Store, WriteMeta};
@@ -87,15 +87,6 @@ impl<'a> Caller<'a> {
     /// The caller as a reader: every store read is scoped to what it may see and logged.
     pub fn reader(&self) -> Reader<'a> {
         Reader::new(self.actor, self.today(), self.reads)
-    }
-
-    /// Refuses callers without `role`.
-    pub fn require_role(&self, role: Role, what: &str) -> Result<(), ApiError> {
-        if self.actor.has_role(role) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!("only the {} role can {what}", role.as_str())))
-        }
     }
 
     /// Today's date, for rules about the future and the past.

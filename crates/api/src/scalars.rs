@@ -86,7 +86,8 @@ mirror_enum!(/// What an organisation is.
     Municipality, PlacementProvider, FamilyServicesProvider, MentalHealthAuthority });
 mirror_enum!(/// A role carried in the caller's token.
     Role => "kinbridge_domain::access::Role" {
-    Caseworker, Manager, Integration, FamilyTherapist, VisitSupervisor, SupportPerson, PlacementStaff, FamilyPartner, Auditor });
+    Caseworker, Manager, Integration, FamilyTherapist, VisitSupervisor, SupportPerson, PlacementStaff, FamilyPartner, Auditor,
+    DataProtectionOfficer });
 mirror_enum!(/// What kind of identifier a person carries. A national id is returned only to
     /// the organisation that owns the person.
     IdentifierKind => "kinbridge_domain::person::IdentifierKind" { NationalId, CaseSystem, Other });

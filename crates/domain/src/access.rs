@@ -25,6 +25,10 @@ string_enum!(
         FamilyPartner => "FAMILY_PARTNER",
         /// Reads the audit trail of its own organisation, and no personal data.
         Auditor => "AUDITOR",
+        /// The organisation's data-protection officer: reads the audit trail and answers
+        /// a person's request for what the organisation holds about them (the subject
+        /// access report), and no case data otherwise.
+        DataProtectionOfficer => "DATA_PROTECTION_OFFICER",
     }
 );
 
@@ -48,13 +52,28 @@ impl Actor {
     /// assignments given to them (their token subject), not their authority's others.
     pub fn is_family_partner_only(&self) -> bool {
         self.has_role(Role::FamilyPartner)
-            && self.roles.iter().all(|r| matches!(r, Role::FamilyPartner | Role::Auditor))
+            && self.roles.iter().all(|r| matches!(r, Role::FamilyPartner | Role::Auditor | Role::DataProtectionOfficer))
     }
 
     /// Whether this caller may read and write its organisation's personal data. An
-    /// auditor reads the audit trail only.
+    /// auditor reads the audit trail only; a data-protection officer the trail and the
+    /// subject access report.
     pub fn handles_personal_data(&self) -> bool {
-        self.roles.iter().any(|r| *r != Role::Auditor)
+        self.roles.iter().any(|r| !r.oversees())
+    }
+
+    /// Whether the caller may read the audit trail and subject access reports of its
+    /// organisation.
+    pub fn oversees(&self) -> bool {
+        self.roles.iter().any(|r| r.oversees())
+    }
+}
+
+impl Role {
+    /// The roles that oversee the organisation's handling of personal data rather than
+    /// take part in it: they read the audit trail, not the cases.
+    pub const fn oversees(self) -> bool {
+        matches!(self, Role::Auditor | Role::DataProtectionOfficer)
     }
 }
 
@@ -76,6 +95,9 @@ mod tests {
         assert!(!actor(vec![Role::Auditor]).handles_personal_data());
         assert!(!actor(vec![]).handles_personal_data());
         assert!(actor(vec![Role::Auditor, Role::Caseworker]).handles_personal_data());
+        assert!(!actor(vec![Role::DataProtectionOfficer]).handles_personal_data());
+        assert!(actor(vec![Role::DataProtectionOfficer]).oversees());
+        assert!(!actor(vec![Role::Caseworker]).oversees());
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod records;
 pub mod scope;
 pub mod sharing;
 pub mod signal;
+pub mod subject;
 pub mod trail;
 pub mod visits;
 pub mod write;

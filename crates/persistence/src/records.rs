@@ -49,6 +49,76 @@ impl<S, T: FromStored<S>> FromStored<Option<S>> for Option<T> {
     }
 }
 
+/// A record field as it appears in JSON (the subject access report): ids in their public
+/// form (`per_…`), the domain's enums by their API names, dates as ISO 8601 and times as
+/// RFC 3339 in UTC.
+pub trait ToJson {
+    fn to_json(&self) -> serde_json::Value;
+}
+
+impl<T: ToJson> ToJson for Option<T> {
+    fn to_json(&self) -> serde_json::Value {
+        self.as_ref().map_or(serde_json::Value::Null, ToJson::to_json)
+    }
+}
+
+macro_rules! json_as_is {
+    ($($t:ty),+) => {$(
+        impl ToJson for $t {
+            fn to_json(&self) -> serde_json::Value {
+                serde_json::json!(self)
+            }
+        }
+    )+};
+}
+json_as_is!(bool, i32, i64, String, serde_json::Value);
+
+macro_rules! json_as_text {
+    ($($t:ty),+ $(,)?) => {$(
+        impl ToJson for $t {
+            fn to_json(&self) -> serde_json::Value {
+                serde_json::Value::String(self.to_string())
+            }
+        }
+    )+};
+}
+json_as_text!(NaiveDate);
+
+impl ToJson for Uuid {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::String(self.simple().to_string())
+    }
+}
+
+impl ToJson for DateTime<Utc> {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::String(self.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    }
+}
+
+impl ToJson for ConsentAge {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!(self.years())
+    }
+}
+
+/// `snake_case` as `camelCase`, the API's spelling of a field.
+fn camel(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 macro_rules! as_stored {
     ($($t:ty),+) => {$(
         impl FromStored<$t> for $t {
@@ -67,6 +137,7 @@ macro_rules! ids {
                 Ok(<$t>::from_uuid(stored))
             }
         }
+        json_as_text!($t);
     )+};
 }
 ids!(
@@ -103,6 +174,7 @@ macro_rules! names {
                 Ok(stored.parse::<$t>()?)
             }
         }
+        json_as_text!($t);
     )+};
 }
 names!(
@@ -155,6 +227,15 @@ macro_rules! records {
             type Error = StoreError;
             fn try_from(row: entities::$module::Model) -> Result<Self, StoreError> {
                 Ok(Self { $($field: FromStored::from_stored(row.$field)?,)+ })
+            }
+        }
+
+        /// The record as a JSON object: each field under its camelCase name.
+        impl ToJson for $record {
+            fn to_json(&self) -> serde_json::Value {
+                let mut fields = serde_json::Map::new();
+                $(fields.insert(camel(stringify!($field)), ToJson::to_json(&self.$field));)+
+                serde_json::Value::Object(fields)
             }
         }
 

@@ -95,6 +95,11 @@ impl Store {
             .read()
     }
 
+    /// The whole access log of `person`, oldest first (for the subject access report).
+    pub async fn full_access_log(&self, person: PersonId) -> Result<Vec<records::AuditEvent>, StoreError> {
+        records::all(access_query(self.backend(), person).order_by_asc(audit_trail::Column::Id).all(self.conn()).await?)
+    }
+
     pub async fn count_access_log(&self, _actor: &Actor, person: PersonId) -> Result<u64, StoreError> {
         Ok(access_query(self.backend(), person).count(self.conn()).await?)
     }
@@ -287,173 +292,241 @@ fn audit_query(actor: &Actor, filter: &AuditFilter) -> sea_orm::Select<audit_tra
     query
 }
 
-fn access_query(backend: DbBackend, person: PersonId) -> sea_orm::Select<audit_trail::Entity> {
-    use sea_orm::sea_query::{ExprTrait, IntoColumnRef, IntoTableRef, SelectStatement};
-    let p = person.as_uuid();
-    // The ids of `table`'s records whose `column` is one of `ids` (or is the person).
-    fn ids_where(id: impl IntoColumnRef, table: impl IntoTableRef, condition: Condition) -> SelectStatement {
-        Query::select().column(id).from(table).cond_where(condition).to_owned()
+/// The records about one person, table by table, each as a subquery of their ids: the
+/// person's memberships and families, placements of the person as a child and of their
+/// families' children, the visits, offers and arrangements of those placements, their
+/// families' plans with goals, sub-goals and reviews, referrals, eligibility,
+/// assignments and services, network map entries, and what is recorded about the person
+/// themselves (identifiers, consents, parental-role support as client or other parent,
+/// notifications as client or key person, KOPP interviews as client or participant).
+/// What the access log looks for, and what the subject access report lists.
+pub(crate) struct Related {
+    pub families: sea_orm::sea_query::SelectStatement,
+    pub memberships: sea_orm::sea_query::SelectStatement,
+    pub placements: sea_orm::sea_query::SelectStatement,
+    pub visits: sea_orm::sea_query::SelectStatement,
+    pub offers: sea_orm::sea_query::SelectStatement,
+    pub arrangements: sea_orm::sea_query::SelectStatement,
+    pub plans: sea_orm::sea_query::SelectStatement,
+    pub goals: sea_orm::sea_query::SelectStatement,
+    pub sub_goals: sea_orm::sea_query::SelectStatement,
+    pub reviews: sea_orm::sea_query::SelectStatement,
+    pub referrals: sea_orm::sea_query::SelectStatement,
+    pub eligibilities: sea_orm::sea_query::SelectStatement,
+    pub assignments: sea_orm::sea_query::SelectStatement,
+    pub services: sea_orm::sea_query::SelectStatement,
+    pub network: sea_orm::sea_query::SelectStatement,
+    pub identifiers: sea_orm::sea_query::SelectStatement,
+    pub consents: sea_orm::sea_query::SelectStatement,
+    pub notes: sea_orm::sea_query::SelectStatement,
+    pub pillars: sea_orm::sea_query::SelectStatement,
+    pub other_parent: sea_orm::sea_query::SelectStatement,
+    pub notifications: sea_orm::sea_query::SelectStatement,
+    pub interviews: sea_orm::sea_query::SelectStatement,
+}
+
+impl Related {
+    pub(crate) fn of(person: PersonId) -> Self {
+        use sea_orm::sea_query::{ExprTrait, IntoColumnRef, IntoTableRef, SelectStatement};
+        let p = person.as_uuid();
+        // The ids of `table`'s records whose `column` is one of `ids` (or is the person).
+        fn ids_where(id: impl IntoColumnRef, table: impl IntoTableRef, condition: Condition) -> SelectStatement {
+            Query::select().column(id).from(table).cond_where(condition).to_owned()
+        }
+        let families = ids_where(
+            family_member::Column::FamilyId,
+            family_member::Entity,
+            Condition::all().add(family_member::Column::PersonId.eq(p)),
+        );
+        let memberships = ids_where(
+            family_member::Column::Id,
+            family_member::Entity,
+            Condition::all().add(family_member::Column::PersonId.eq(p)),
+        );
+        let placements = ids_where(
+            placement::Column::Id,
+            placement::Entity,
+            Condition::any()
+                .add(placement::Column::ChildId.eq(p))
+                .add(placement::Column::FamilyId.in_subquery(families.clone())),
+        );
+        let under_placements = |id, table, column: sea_orm::sea_query::ColumnRef| {
+            ids_where(id, table, Condition::all().add(Expr::col(column).in_subquery(placements.clone())))
+        };
+        let visits = under_placements(
+            contact_visit::Column::Id.into_column_ref(),
+            contact_visit::Entity.into_table_ref(),
+            contact_visit::Column::PlacementId.into_column_ref(),
+        );
+        let offers = under_placements(
+            support_offer::Column::Id.into_column_ref(),
+            support_offer::Entity.into_table_ref(),
+            support_offer::Column::PlacementId.into_column_ref(),
+        );
+        let arrangements = under_placements(
+            visit_arrangement::Column::Id.into_column_ref(),
+            visit_arrangement::Entity.into_table_ref(),
+            visit_arrangement::Column::PlacementId.into_column_ref(),
+        );
+        let plans = ids_where(
+            parent_action_plan::Column::Id,
+            parent_action_plan::Entity,
+            Condition::all().add(parent_action_plan::Column::FamilyId.in_subquery(families.clone())),
+        );
+        let goals = ids_where(
+            plan_goal::Column::Id,
+            plan_goal::Entity,
+            Condition::all().add(plan_goal::Column::PlanId.in_subquery(plans.clone())),
+        );
+        let sub_goals = ids_where(
+            sub_goal::Column::Id,
+            sub_goal::Entity,
+            Condition::all().add(sub_goal::Column::GoalId.in_subquery(goals.clone())),
+        );
+        let reviews = ids_where(
+            plan_review::Column::Id,
+            plan_review::Entity,
+            Condition::all().add(plan_review::Column::PlanId.in_subquery(plans.clone())),
+        );
+        let referrals = ids_where(
+            referral::Column::Id,
+            referral::Entity,
+            Condition::all().add(referral::Column::FamilyId.in_subquery(families.clone())),
+        );
+        let eligibilities = ids_where(
+            service_eligibility::Column::Id,
+            service_eligibility::Entity,
+            Condition::any()
+                .add(service_eligibility::Column::ChildId.eq(p))
+                .add(service_eligibility::Column::CaregiverId.eq(p)),
+        );
+        let assignments = ids_where(
+            family_partner_assignment::Column::Id,
+            family_partner_assignment::Entity,
+            Condition::any()
+                .add(family_partner_assignment::Column::CaregiverId.eq(p))
+                .add(family_partner_assignment::Column::EligibilityId.in_subquery(eligibilities.clone())),
+        );
+        let services = ids_where(
+            family_partner_service::Column::Id,
+            family_partner_service::Entity,
+            Condition::any()
+                .add(family_partner_service::Column::RecipientId.eq(p))
+                .add(family_partner_service::Column::AssignmentId.in_subquery(assignments.clone())),
+        );
+        // The network maps of the person's families, and the entries that name them as a helper.
+        let network = ids_where(
+            network_map_entry::Column::Id,
+            network_map_entry::Entity,
+            Condition::any()
+                .add(network_map_entry::Column::PersonId.eq(p))
+                .add(network_map_entry::Column::FamilyId.in_subquery(families.clone())),
+        );
+        // What is recorded about the person themselves: identifiers, consents, parental-role
+        // support as the client or as the other parent, notifications as client or key
+        // person, KOPP interviews as client or participant.
+        let identifiers = ids_where(
+            person_identifier::Column::Id,
+            person_identifier::Entity,
+            Condition::all().add(person_identifier::Column::PersonId.eq(p)),
+        );
+        let consents =
+            ids_where(consent::Column::Id, consent::Entity, Condition::all().add(consent::Column::PersonId.eq(p)));
+        let notes = ids_where(
+            parental_support_note::Column::Id,
+            parental_support_note::Entity,
+            Condition::all().add(parental_support_note::Column::ClientId.eq(p)),
+        );
+        let pillars = ids_where(
+            resilience_pillar_record::Column::Id,
+            resilience_pillar_record::Entity,
+            Condition::all().add(resilience_pillar_record::Column::ClientId.eq(p)),
+        );
+        let other_parent = ids_where(
+            other_parent_support::Column::Id,
+            other_parent_support::Entity,
+            Condition::any()
+                .add(other_parent_support::Column::ClientId.eq(p))
+                .add(other_parent_support::Column::OtherParentId.eq(p)),
+        );
+        let notifications = ids_where(
+            key_person_notification::Column::Id,
+            key_person_notification::Entity,
+            Condition::any()
+                .add(key_person_notification::Column::ClientId.eq(p))
+                .add(key_person_notification::Column::KeyPersonId.eq(p)),
+        );
+        let interviews = ids_where(
+            kopp_interview::Column::Id,
+            kopp_interview::Entity,
+            Condition::any().add(kopp_interview::Column::ClientId.eq(p)).add(kopp_interview::Column::Id.in_subquery(
+                ids_where(
+                    kopp_participant::Column::InterviewId,
+                    kopp_participant::Entity,
+                    Condition::all().add(kopp_participant::Column::PersonId.eq(p)),
+                ),
+            )),
+        );
+        Self {
+            families,
+            memberships,
+            placements,
+            visits,
+            offers,
+            arrangements,
+            plans,
+            goals,
+            sub_goals,
+            reviews,
+            referrals,
+            eligibilities,
+            assignments,
+            services,
+            network,
+            identifiers,
+            consents,
+            notes,
+            pillars,
+            other_parent,
+            notifications,
+            interviews,
+        }
     }
-    let families = ids_where(
-        family_member::Column::FamilyId,
-        family_member::Entity,
-        Condition::all().add(family_member::Column::PersonId.eq(p)),
-    );
-    let memberships = ids_where(
-        family_member::Column::Id,
-        family_member::Entity,
-        Condition::all().add(family_member::Column::PersonId.eq(p)),
-    );
-    let placements = ids_where(
-        placement::Column::Id,
-        placement::Entity,
-        Condition::any()
-            .add(placement::Column::ChildId.eq(p))
-            .add(placement::Column::FamilyId.in_subquery(families.clone())),
-    );
-    let under_placements = |id, table, column: sea_orm::sea_query::ColumnRef| {
-        ids_where(id, table, Condition::all().add(Expr::col(column).in_subquery(placements.clone())))
-    };
-    let visits = under_placements(
-        contact_visit::Column::Id.into_column_ref(),
-        contact_visit::Entity.into_table_ref(),
-        contact_visit::Column::PlacementId.into_column_ref(),
-    );
-    let offers = under_placements(
-        support_offer::Column::Id.into_column_ref(),
-        support_offer::Entity.into_table_ref(),
-        support_offer::Column::PlacementId.into_column_ref(),
-    );
-    let arrangements = under_placements(
-        visit_arrangement::Column::Id.into_column_ref(),
-        visit_arrangement::Entity.into_table_ref(),
-        visit_arrangement::Column::PlacementId.into_column_ref(),
-    );
-    let plans = ids_where(
-        parent_action_plan::Column::Id,
-        parent_action_plan::Entity,
-        Condition::all().add(parent_action_plan::Column::FamilyId.in_subquery(families.clone())),
-    );
-    let goals = ids_where(
-        plan_goal::Column::Id,
-        plan_goal::Entity,
-        Condition::all().add(plan_goal::Column::PlanId.in_subquery(plans.clone())),
-    );
-    let sub_goals = ids_where(
-        sub_goal::Column::Id,
-        sub_goal::Entity,
-        Condition::all().add(sub_goal::Column::GoalId.in_subquery(goals.clone())),
-    );
-    let reviews = ids_where(
-        plan_review::Column::Id,
-        plan_review::Entity,
-        Condition::all().add(plan_review::Column::PlanId.in_subquery(plans.clone())),
-    );
-    let referrals = ids_where(
-        referral::Column::Id,
-        referral::Entity,
-        Condition::all().add(referral::Column::FamilyId.in_subquery(families.clone())),
-    );
-    let eligibilities = ids_where(
-        service_eligibility::Column::Id,
-        service_eligibility::Entity,
-        Condition::any()
-            .add(service_eligibility::Column::ChildId.eq(p))
-            .add(service_eligibility::Column::CaregiverId.eq(p)),
-    );
-    let assignments = ids_where(
-        family_partner_assignment::Column::Id,
-        family_partner_assignment::Entity,
-        Condition::any()
-            .add(family_partner_assignment::Column::CaregiverId.eq(p))
-            .add(family_partner_assignment::Column::EligibilityId.in_subquery(eligibilities.clone())),
-    );
-    let services = ids_where(
-        family_partner_service::Column::Id,
-        family_partner_service::Entity,
-        Condition::any()
-            .add(family_partner_service::Column::RecipientId.eq(p))
-            .add(family_partner_service::Column::AssignmentId.in_subquery(assignments.clone())),
-    );
-    // The network maps of the person's families, and the entries that name them as a helper.
-    let network = ids_where(
-        network_map_entry::Column::Id,
-        network_map_entry::Entity,
-        Condition::any()
-            .add(network_map_entry::Column::PersonId.eq(p))
-            .add(network_map_entry::Column::FamilyId.in_subquery(families.clone())),
-    );
-    // What is recorded about the person themselves: identifiers, consents, parental-role
-    // support as the client or as the other parent, notifications as client or key
-    // person, KOPP interviews as client or participant.
-    let identifiers = ids_where(
-        person_identifier::Column::Id,
-        person_identifier::Entity,
-        Condition::all().add(person_identifier::Column::PersonId.eq(p)),
-    );
-    let consents =
-        ids_where(consent::Column::Id, consent::Entity, Condition::all().add(consent::Column::PersonId.eq(p)));
-    let notes = ids_where(
-        parental_support_note::Column::Id,
-        parental_support_note::Entity,
-        Condition::all().add(parental_support_note::Column::ClientId.eq(p)),
-    );
-    let pillars = ids_where(
-        resilience_pillar_record::Column::Id,
-        resilience_pillar_record::Entity,
-        Condition::all().add(resilience_pillar_record::Column::ClientId.eq(p)),
-    );
-    let other_parent = ids_where(
-        other_parent_support::Column::Id,
-        other_parent_support::Entity,
-        Condition::any()
-            .add(other_parent_support::Column::ClientId.eq(p))
-            .add(other_parent_support::Column::OtherParentId.eq(p)),
-    );
-    let notifications = ids_where(
-        key_person_notification::Column::Id,
-        key_person_notification::Entity,
-        Condition::any()
-            .add(key_person_notification::Column::ClientId.eq(p))
-            .add(key_person_notification::Column::KeyPersonId.eq(p)),
-    );
-    let interviews = ids_where(
-        kopp_interview::Column::Id,
-        kopp_interview::Entity,
-        Condition::any().add(kopp_interview::Column::ClientId.eq(p)).add(kopp_interview::Column::Id.in_subquery(
-            ids_where(
-                kopp_participant::Column::InterviewId,
-                kopp_participant::Entity,
-                Condition::all().add(kopp_participant::Column::PersonId.eq(p)),
-            ),
-        )),
-    );
+
+    fn all(&self) -> [&sea_orm::sea_query::SelectStatement; 22] {
+        [
+            &self.families,
+            &self.memberships,
+            &self.placements,
+            &self.visits,
+            &self.offers,
+            &self.arrangements,
+            &self.plans,
+            &self.goals,
+            &self.sub_goals,
+            &self.reviews,
+            &self.referrals,
+            &self.eligibilities,
+            &self.assignments,
+            &self.services,
+            &self.network,
+            &self.identifiers,
+            &self.consents,
+            &self.notes,
+            &self.pillars,
+            &self.other_parent,
+            &self.notifications,
+            &self.interviews,
+        ]
+    }
+}
+
+fn access_query(backend: DbBackend, person: PersonId) -> sea_orm::Select<audit_trail::Entity> {
+    let p = person.as_uuid();
+    let rel = Related::of(person);
     let mut related = Query::select().expr(Expr::val(p)).to_owned();
-    for ids in [
-        &families,
-        &memberships,
-        &placements,
-        &visits,
-        &offers,
-        &arrangements,
-        &plans,
-        &goals,
-        &sub_goals,
-        &reviews,
-        &referrals,
-        &eligibilities,
-        &assignments,
-        &services,
-        &network,
-        &identifiers,
-        &consents,
-        &notes,
-        &pillars,
-        &other_parent,
-        &notifications,
-        &interviews,
-    ] {
-        related.union(UnionType::All, (*ids).clone());
+    for ids in rel.all() {
+        related.union(UnionType::All, ids.clone());
     }
     // One IN over the union, so that the database hashes the related ids once rather
     // than testing two dozen subqueries for every row of the trail.

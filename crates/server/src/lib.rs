@@ -71,6 +71,10 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Keep the organisation registry: import a list, add, list, disable or enable.
     Organizations(registry::OrganizationsArgs),
+    /// Print the subject access report of one person (GDPR art. 15) as JSON: everything
+    /// the organisation that owns them holds about them, and their access log. The
+    /// report is recorded in the audit trail under the person, as asked by --requested-by.
+    SubjectReport(SubjectReportArgs),
     /// Fill an empty database with a reproducible, synthetic data set, for benchmarks
     /// and load tests (no audit trail: the data are generated).
     Seed(SeedArgs),
@@ -96,6 +100,19 @@ pub struct SeedArgs {
     /// The seed: the same seed and size give the same rows, ids included.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SubjectReportArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The person, by id (`per_…`).
+    #[arg(long)]
+    pub person: String,
+    /// Who asks for the report, such as the data-protection officer's e-mail: the
+    /// subject of its event in the audit trail.
+    #[arg(long)]
+    pub requested_by: String,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -239,6 +256,11 @@ pub async fn run(cli: Cli) -> CommandResult {
                 Err(_) => Err(format!("{} did not answer within {} ms", args.url, args.timeout_ms).into()),
             }
         }
+        Command::SubjectReport(args) => {
+            let report = subject_report(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         Command::Seed(args) => {
             let store = Store::connect(&args.database.database_url, &StoreOptions::default()).await?;
             store.migrate().await?;
@@ -264,6 +286,34 @@ pub async fn run(cli: Cli) -> CommandResult {
             Ok(())
         }
     }
+}
+
+/// The subject access report `kinbridge subject-report` prints, recorded in the audit
+/// trail before it is returned: as the data-protection officer of the person's
+/// organisation, named by `--requested-by`.
+pub async fn subject_report(args: SubjectReportArgs) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    use kinbridge_domain::access::{Actor, Role};
+    use kinbridge_persistence::scope::{ReadLog, Reader};
+    let person: kinbridge_domain::ids::PersonId =
+        args.person.parse().map_err(|_| format!("--person {}: is not a person id (per_…)", args.person))?;
+    let requested_by = args.requested_by.trim();
+    if requested_by.is_empty() || requested_by.chars().any(char::is_control) {
+        return Err("--requested-by: name who asks for the report, such as an e-mail address".into());
+    }
+    let store = Store::connect(&args.database.database_url, &StoreOptions::default()).await?;
+    store.migrate().await?;
+    let owner = store.person_owner(person).await?.ok_or_else(|| format!("no person {person}"))?;
+    let actor = Actor {
+        subject: requested_by.to_owned(),
+        organization_id: owner.id,
+        organization_kind: owner.kind,
+        roles: vec![Role::DataProtectionOfficer],
+    };
+    let log = ReadLog::default();
+    let report = store.subject_report(&Reader::new(&actor, chrono::Utc::now().date_naive(), &log), person).await?;
+    let request_id = format!("subject-report-{}", uuid::Uuid::now_v7().simple());
+    store.record_reads(&actor, &request_id, &log.take()).await?;
+    Ok(report)
 }
 
 /// Four GraphQL executions per CPU core: enough to keep the cores busy while others wait
