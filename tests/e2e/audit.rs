@@ -157,6 +157,9 @@ const CLASSIFIED: &[(&str, Option<&str>)] = &[
     ("PillarState", Some("PillarRecord")),
     ("OtherParentSupportRecord", Some("OtherParentSupport")),
     ("NetworkMapEntry", Some("NetworkMapEntry")),
+    // A timeline entry shows the record behind it (a placement, visit, offer, review,
+    // consent, referral or service) and is audited as a read of it.
+    ("TimelineEntry", Some("PlanReview")),
     // Counts and totals: no record of a person.
     ("VisitStatistics", None),
     ("CancellationCount", None),
@@ -219,6 +222,7 @@ async fn every_type_holding_personal_data_is_covered_by_the_audit() {
         (&aarhus, "{ families(first: 3) { edges { node { parentActionPlans(first: 3) { edges { node {
             goals(first: 5) { edges { node { description subGoals(first: 5) { edges { node { ownerName status } } } } } }
             reviews(first: 5) { edges { node { progress { score goal { description } } } } } } } } } } } }"),
+        (&aarhus, "{ families(first: 3) { edges { node { timeline(first: 50, kinds: [REVIEW_HELD]) { edges { node { kind recordId } } } } } } }"),
         (&randers, "{ crossMunicipalityPlacements { edges { node { child { givenName } goals { description } } } } }"),
         (&authority, "{ familyPartners { edges { node { assignments { edges { node { eligibility { child { givenName } }
             services { edges { node { minutes recipient { givenName } } } } } } } } } } }"),

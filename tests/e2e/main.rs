@@ -34,6 +34,7 @@ mod rules;
 mod schema;
 mod sharing;
 mod subject;
+mod timeline;
 mod tls;
 mod tokens;
 mod traces;

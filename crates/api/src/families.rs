@@ -103,6 +103,39 @@ impl Family {
         Ok(found.unwrap_or(kinbridge_domain::family::FamilyStatus::NoPlacement).into())
     }
 
+    /// What happened to the family across agencies, oldest first: placements decided,
+    /// started and ended; visits planned, held, missed and cancelled (with who cancelled);
+    /// reviews held with their progress; support offered, re-offered, accepted and
+    /// declined; consents of its members given and revoked; referrals started and ended;
+    /// family partner services to its members. Each entry is shown only if the caller may
+    /// see the record behind it, and `totalCount` counts only those; reading it is audited
+    /// like reading those records. `from` and `until` narrow it to a period (from
+    /// inclusive, until exclusive), `kinds` to some kinds.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<Timestamp>,
+        until: Option<Timestamp>,
+        kinds: Option<Vec<crate::scalars::TimelineKind>>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i64>,
+        last: Option<i64>,
+    ) -> ApiResult<Conn<crate::timeline::TimelineEntry>> {
+        crate::timeline::resolve(
+            ctx,
+            kinbridge_persistence::timeline::TimelineOf::Family,
+            self.0.id,
+            (after, before, first, last),
+            from,
+            until,
+            kinds,
+        )
+        .await
+    }
+
     /// The family's network map (000, 001): who in the parents' network helps and how, in
     /// the order the entries were recorded, ended ones included.
     #[graphql(complexity = "cost(first, last, child_complexity)")]

@@ -30,6 +30,7 @@ pub mod plans;
 pub mod scalars;
 pub mod shape;
 pub mod sharing;
+pub mod timeline;
 pub mod visits;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};

@@ -180,6 +180,37 @@ impl Placement {
         Timestamp(self.0.updated_at)
     }
 
+    /// What happened to the placement across agencies, oldest first: its decision, start
+    /// and end; its visits planned, held, missed and cancelled (with who cancelled); the
+    /// offers of support made for it; the reviews of its plans. Each entry is shown only if
+    /// the caller may see the record behind it, and `totalCount` counts only those; reading
+    /// it is audited like reading those records. `from` and `until` narrow it to a period
+    /// (from inclusive, until exclusive), `kinds` to some kinds.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<Timestamp>,
+        until: Option<Timestamp>,
+        kinds: Option<Vec<crate::scalars::TimelineKind>>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i64>,
+        last: Option<i64>,
+    ) -> ApiResult<Conn<crate::timeline::TimelineEntry>> {
+        crate::timeline::resolve(
+            ctx,
+            kinbridge_persistence::timeline::TimelineOf::Placement,
+            self.0.id,
+            (after, before, first, last),
+            from,
+            until,
+            kinds,
+        )
+        .await
+    }
+
     /// The placement's contact visits by planned start, earliest first: `last: 5` are the
     /// latest five.
     #[graphql(complexity = "cost(first, last, child_complexity)")]

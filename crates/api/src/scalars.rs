@@ -84,6 +84,12 @@ macro_rules! mirror_enum {
 mirror_enum!(/// What an organisation is.
     OrganizationKind => "kinbridge_domain::organization::OrganizationKind" {
     Municipality, PlacementProvider, FamilyServicesProvider, MentalHealthAuthority });
+mirror_enum!(/// What happened, in a family's or a placement's timeline. Events of the same
+    /// moment are listed in this order.
+    TimelineKind => "kinbridge_domain::timeline::TimelineKind" {
+    PlacementDecided, PlacementStarted, ReferralStarted, ConsentGiven, SupportOffered, SupportReoffered,
+    SupportAccepted, SupportDeclined, VisitPlanned, VisitHeld, VisitNoShow, VisitCancelled, ReviewHeld,
+    FamilyPartnerServiceDelivered, ConsentRevoked, ReferralEnded, PlacementEnded });
 mirror_enum!(/// A role carried in the caller's token.
     Role => "kinbridge_domain::access::Role" {
     Caseworker, Manager, Integration, FamilyTherapist, VisitSupervisor, SupportPerson, PlacementStaff, FamilyPartner, Auditor,

@@ -51,6 +51,7 @@ pub mod placement;
 pub mod plan;
 pub mod sharing;
 pub mod text;
+pub mod timeline;
 pub mod visit;
 pub mod when;
 

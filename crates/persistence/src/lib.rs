@@ -35,6 +35,7 @@ pub mod scope;
 pub mod sharing;
 pub mod signal;
 pub mod subject;
+pub mod timeline;
 pub mod trail;
 pub mod visits;
 pub mod write;

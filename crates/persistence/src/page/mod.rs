@@ -54,17 +54,23 @@ impl PageRequest {
 
     /// Turns up to `n + 1` rows, read in the direction of the request, into a page in the
     /// connection's order.
-    pub(crate) fn cut<T>(&self, mut rows: Vec<T>) -> Page<T> {
-        let (Limit::First(n) | Limit::Last(n)) = self.limit;
-        let more = rows.len() as u64 > n;
-        rows.truncate(usize::try_from(n).unwrap_or(usize::MAX));
-        match self.limit {
-            // Rows before `after` exist (the cursor row itself, at least) when a cursor is given.
-            Limit::First(_) => Page { items: rows, has_previous: self.after.is_some(), has_next: more },
-            Limit::Last(_) => {
-                rows.reverse();
-                Page { items: rows, has_previous: more, has_next: self.before.is_some() }
-            }
+    pub(crate) fn cut<T>(&self, rows: Vec<T>) -> Page<T> {
+        cut(self.limit, self.after.is_some(), self.before.is_some(), rows)
+    }
+}
+
+/// Turns up to `n + 1` rows, read in the direction of `limit`, into a page in the
+/// connection's order; `after` and `before` tell whether those cursors were given.
+pub(crate) fn cut<T>(limit: Limit, after: bool, before: bool, mut rows: Vec<T>) -> Page<T> {
+    let (Limit::First(n) | Limit::Last(n)) = limit;
+    let more = rows.len() as u64 > n;
+    rows.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+    match limit {
+        // Rows before `after` exist (the cursor row itself, at least) when a cursor is given.
+        Limit::First(_) => Page { items: rows, has_previous: after, has_next: more },
+        Limit::Last(_) => {
+            rows.reverse();
+            Page { items: rows, has_previous: more, has_next: before }
         }
     }
 }
