@@ -248,7 +248,8 @@ PREFERRED = {
     "recordContactVisitNoShow": "provider",
     "auditEvents": "aarhus-auditor",
     "accessLog": "aarhus-auditor",
-    "subjectReport": "aarhus-auditor",
+    "subjectReport": "aarhus-dpo",
+    "erasePerson": "aarhus-dpo",
     "caregiverServiceHours": "mha",
     "familyPartner": "mha",
     "serviceEligibility": "mha",
@@ -648,6 +649,16 @@ def recipe(field: str, caller: str, family: dict[str, list[str]], rng: random.Ra
             "since": day(-30),
             "idempotencyKey": key(rng),
         }, "{ networkMapEntry { id } }"
+    if field == "erasePerson":
+        # A person made for this case, in no family, so that no retention duty stands:
+        # a person is erased once.
+        made = 'mutation { createPerson(input: { person: { givenName: "Erik", familyName: "Fuzz" } }) { person { id } } }'
+        try:
+            answer = json.loads(ask(TOKENS[DEFAULT_CALLER], made))
+            person_id = answer["data"]["createPerson"]["person"]["id"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        return {"personId": person_id, "reason": "Asked in writing", "idempotencyKey": key(rng)}, "{ personId }"
     if field == "endNetworkMapEntry":
         # An entry made for this case: help ends once.
         entry = {

@@ -22,6 +22,7 @@ mod m0011_organization_registry;
 mod m0012_change_feed_positions;
 mod m0013_network_map;
 mod m0014_consent_age;
+mod m0015_erasures;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_change_feed_positions::Migration),
             Box::new(m0013_network_map::Migration),
             Box::new(m0014_consent_age::Migration),
+            Box::new(m0015_erasures::Migration),
         ]
     }
 }

@@ -13,6 +13,7 @@ mod connections;
 mod corrections;
 mod crash;
 mod deploy;
+mod erasure;
 mod everyday;
 mod families;
 mod guidance;

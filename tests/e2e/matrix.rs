@@ -73,6 +73,8 @@ const MATRIX: &[Row] = &[
     ("family partners: how many",         "{ familyPartners { totalCount } }",         ["0",  "FB", "0",  "0",  "0",  "0",  "0",  "0",  "0",  "2",  "1",  "1",  "0"]),
     ("audit events",                      "{ auditEvents(first: 1) { edges { node { id } } } }",  ["FB", "ok", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB"]),
     ("access log of the parent",          "query($parent: ID!) { accessLog(personId: $parent, first: 1) { edges { node { id } } } }", ["FB", "ok", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB"]),
+    ("subject report of the parent",      "query($parent: ID!) { subjectReport(personId: $parent) }", ["FB", "ok", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB"]),
+    ("erasePerson: only the DPO decides", "mutation($parent: ID!) { erasePerson(input: { personId: $parent, reason: \"asked\" }) { personId } }", ["FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB"]),
     ("createFamily",                      "mutation { createFamily(input: { name: \"M\" }) { family { id } } }", ["ok", "FB", "ok", "ok", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB", "FB"]),
     ("record a no-show, stale version",   "mutation($v: ID!) { recordContactVisitNoShow(input: { id: $v, expectedVersion: 999 }) { contactVisit { id } } }", ["CF", "FB", "NF", "NF", "CF", "NF", "NF", "CF", "NF", "NF", "NF", "NF", "NF"]),
     ("addGoal to the consented plan",     "mutation($plan: ID!) { addGoal(input: { planId: $plan, goal: { description: \"G\", purpose: PARENT_WELLBEING } }) { goal { id } } }", ["ok", "FB", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF", "NF"]),

@@ -1,14 +1,20 @@
 //! The audit trail, for auditors of the same organisation.
 
-use async_graphql::{Context, ID, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, Value};
+use async_graphql::{
+    Context, ID, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
+};
 use kinbridge_domain::access::Role;
+use kinbridge_domain::error::AtField;
 use kinbridge_domain::ids::PersonId;
+use kinbridge_domain::text::FreeText;
+use kinbridge_persistence::erasure::RetentionPolicy;
 use kinbridge_persistence::records;
 use kinbridge_persistence::trail::AuditFilter;
+use serde::Serialize;
 
 use crate::connection::{self, Conn, cost};
 use crate::context::{Caller, any_caller};
-use crate::error::{ApiError, ApiResult, IntoApi, id_arg};
+use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
 use crate::scalars::Timestamp;
 
 /// One access to personal data: who, what, when, from which request. Append-only.
@@ -203,5 +209,59 @@ impl AuditQuery {
         let c = auditor(ctx)?;
         let person: PersonId = id_arg("personId", &person_id)?;
         Ok(SubjectReport(c.store.subject_report(&c.reader(), person).await.api()?))
+    }
+}
+
+/// Erases a person at their request (GDPR art. 17).
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct ErasePersonInput {
+    /// The person, of the caller's organisation.
+    pub person_id: ID,
+    /// Why, as the data-protection officer decided: recorded with the erasure.
+    pub reason: String,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct ErasurePayload {
+    /// The erased person; reading them now shows `[erased]` for every name.
+    pub person_id: ID,
+    pub erased_at: Timestamp,
+}
+
+#[derive(Default, Debug)]
+pub struct ErasureMutation;
+
+#[Object]
+impl ErasureMutation {
+    /// For the data-protection officer of the organisation that owns the person: erases
+    /// the person at their request, where no retention duty stands against it (a family
+    /// of theirs with an open placement, or one that ended less than the retention
+    /// period ago, is `CONFLICT` naming the duty). Their names and birth date become
+    /// `[erased]`, their identifiers are deleted, and the texts of the records about them
+    /// (support notes, interviews, notifications, network map entries) are emptied; the
+    /// records, the audit trail and who decided stay. The change feed carries
+    /// `person.erased`, so that connected systems erase their copies.
+    async fn erase_person(&self, ctx: &Context<'_>, input: ErasePersonInput) -> ApiResult<ErasurePayload> {
+        let c = any_caller(ctx)?;
+        if !c.actor.has_role(Role::DataProtectionOfficer) {
+            return Err(ApiError::forbidden(format!(
+                "only the {} role can erase a person",
+                Role::DataProtectionOfficer.as_str()
+            ))
+            .into());
+        }
+        let person: PersonId = id_arg("input.personId", &input.person_id)?;
+        let reason = FreeText::parse(&input.reason).at("reason").map_err(in_input)?;
+        let policy = ctx.data_opt::<RetentionPolicy>().copied().unwrap_or_default();
+        let meta = c.write("erasePerson", input.idempotency_key.as_deref(), &input)?;
+        let id = c.store.erase_person_on_request(&meta, person, &reason, &policy).await.map_err(under("input"))?;
+        let erased_at = c
+            .store
+            .erased_at(id.as_uuid())
+            .await
+            .api()?
+            .ok_or_else(|| ApiError::internal(&"an erasure without its record"))?;
+        Ok(ErasurePayload { person_id: ID(id.to_string()), erased_at: Timestamp(erased_at) })
     }
 }

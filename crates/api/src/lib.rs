@@ -70,6 +70,7 @@ pub struct MutationRoot(
     parental::ParentalMutation,
     corrections::CorrectionMutation,
     network::NetworkMutation,
+    audit::ErasureMutation,
 );
 
 #[derive(MergedSubscription, Default, Debug)]
@@ -110,8 +111,14 @@ fn builder(limits: Limits, exposure: Exposure) -> SchemaBuilder<QueryRoot, Mutat
 
 /// The schema, serving from `store`. Check a query with [`limits::check`] before
 /// executing it.
-pub fn schema(store: Store, limits: Limits, exposure: Exposure, alerts: alerts::AlertSettings) -> KinbridgeSchema {
-    builder(limits, exposure).data(store).data(alerts).finish()
+pub fn schema(
+    store: Store,
+    limits: Limits,
+    exposure: Exposure,
+    alerts: alerts::AlertSettings,
+    retention: kinbridge_persistence::erasure::RetentionPolicy,
+) -> KinbridgeSchema {
+    builder(limits, exposure).data(store).data(alerts).data(retention).finish()
 }
 
 /// The published contract: the schema in SDL, as `schema.graphql` holds it.

@@ -88,6 +88,8 @@ pub const WRITES: &[(&str, &str, Writers)] = {
         ("disableOrganization", "Organization", Operator),
         ("enableOrganization", "Organization", Operator),
         ("configureOrganization", "Organization", Operator),
+        ("applyRetention", "Family", Operator),
+        ("erasePerson", "Person", Owner),
         ("setNextReviewDate", "ParentActionPlan", Operator),
     ]
 };

@@ -215,6 +215,14 @@ entity!(
     given_on: Date, revoked_at: Option<DateTimeUtc>,
 });
 
+entity!(
+    /// A person or family erased: when, on which basis (`REQUEST`, `RETENTION`) and who
+    /// decided it. The record itself stays, pseudonymised.
+    erasure, "erasures", {
+    organization_id: Uuid, created_at: DateTimeUtc, record_type: String, record_id: Uuid, basis: String,
+    decided_by: String, reason: Option<String>,
+});
+
 entity!(service_eligibility, "service_eligibilities", {
     organization_id: Uuid, created_at: DateTimeUtc, child_id: Uuid, caregiver_id: Uuid,
     eligible_from: Date, eligible_to: Option<Date>,

@@ -18,6 +18,7 @@ pub mod bulk;
 pub mod coordination;
 pub mod corrections;
 pub mod entities;
+pub mod erasure;
 pub mod error;
 pub mod families;
 pub mod lists;

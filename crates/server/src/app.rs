@@ -69,7 +69,13 @@ impl Application {
             TokenVerifier::new(&config.auth.keys, &config.auth.issuer, &config.auth.audience, config.auth.leeway_secs)?
                 .with_claims(config.auth.claims.clone());
         let state = AppState {
-            schema: kinbridge_api::schema(store.clone(), config.limits, config.exposure, config.alerts),
+            schema: kinbridge_api::schema(
+                store.clone(),
+                config.limits,
+                config.exposure,
+                config.alerts,
+                config.retention,
+            ),
             store: store.clone(),
             verifier: Arc::new(verifier),
             graphiql: graphiql(config),

@@ -65,6 +65,9 @@ pub struct ServeConfig {
     /// The browser origins (`https://app.example`) allowed to call the API; none by default.
     pub cors_origins: Vec<String>,
     pub alerts: kinbridge_api::alerts::AlertSettings,
+    /// How long records are kept before they are due for erasure; an erasure on request
+    /// is refused while it runs.
+    pub retention: kinbridge_persistence::erasure::RetentionPolicy,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// How many GraphQL requests execute at once; more wait their turn in arrival order.
@@ -96,6 +99,7 @@ impl ServeConfig {
             shutdown_timeout: Duration::from_secs(10),
             cors_origins: Vec::new(),
             alerts: kinbridge_api::alerts::AlertSettings::default(),
+            retention: kinbridge_persistence::erasure::RetentionPolicy::default(),
             max_body_bytes: 1024 * 1024,
             max_concurrent_requests: 8,
             store: kinbridge_persistence::StoreOptions::default(),

@@ -71,6 +71,11 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Keep the organisation registry: import a list, add, list, disable or enable.
     Organizations(registry::OrganizationsArgs),
+    /// List (--dry-run) or erase (--apply) what the retention policy makes due: families
+    /// whose last placement ended longer ago than the retention period, and persons of a
+    /// mental health authority whose eligibility and assignments did. Erasing keeps the
+    /// records and the audit trail and pseudonymises every personal field.
+    Retention(RetentionCommandArgs),
     /// Print the subject access report of one person (GDPR art. 15) as JSON: everything
     /// the organisation that owns them holds about them, and their access log. The
     /// report is recorded in the audit trail under the person, as asked by --requested-by.
@@ -100,6 +105,49 @@ pub struct SeedArgs {
     /// The seed: the same seed and size give the same rows, ids included.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+/// How long records are kept: the retention policy (`kinbridge_persistence::erasure`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RetentionArgs {
+    /// Years a family's records are kept after its last placement ended (after it last
+    /// changed, for a family never placed); while a placement is open they are kept.
+    #[arg(long, env = "KINBRIDGE_RETENTION_FAMILY_YEARS", default_value_t = 5)]
+    pub retention_family_years: u32,
+    /// Years a mental health authority keeps a person's records after their last
+    /// eligibility and family partner assignment ended.
+    #[arg(long, env = "KINBRIDGE_RETENTION_AUTHORITY_YEARS", default_value_t = 5)]
+    pub retention_authority_years: u32,
+}
+
+impl RetentionArgs {
+    pub fn policy(&self) -> kinbridge_persistence::erasure::RetentionPolicy {
+        kinbridge_persistence::erasure::RetentionPolicy {
+            family_years: self.retention_family_years,
+            authority_years: self.retention_authority_years,
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["dry_run", "apply"])))]
+pub struct RetentionCommandArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+    /// List what is due, erasing nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Erase what is due.
+    #[arg(long)]
+    pub apply: bool,
+    /// Judge as of this day (YYYY-MM-DD) rather than today; for a dry run ahead of time.
+    #[arg(long)]
+    pub today: Option<chrono::NaiveDate>,
+    /// Who runs the erasure, recorded with each one (such as the operator's e-mail).
+    #[arg(long, default_value = "kinbridge retention")]
+    pub decided_by: String,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -138,6 +186,8 @@ pub struct ServeArgs {
     /// flagged (placementsAwaitingSupportOffer).
     #[arg(long, env = "KINBRIDGE_SUPPORT_OFFER_DAYS", default_value_t = 14)]
     pub support_offer_days: u16,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
     /// How many GraphQL requests execute at once; more wait their turn. Default: four per
     /// CPU core.
     #[arg(long, env = "KINBRIDGE_MAX_CONCURRENT_REQUESTS")]
@@ -256,6 +306,10 @@ pub async fn run(cli: Cli) -> CommandResult {
                 Err(_) => Err(format!("{} did not answer within {} ms", args.url, args.timeout_ms).into()),
             }
         }
+        Command::Retention(args) => {
+            print!("{}", retention(args).await?);
+            Ok(())
+        }
         Command::SubjectReport(args) => {
             let report = subject_report(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -286,6 +340,44 @@ pub async fn run(cli: Cli) -> CommandResult {
             Ok(())
         }
     }
+}
+
+/// What `kinbridge retention` prints: one line per family or person due (a dry run) or
+/// erased (`--apply`), then a summary.
+pub async fn retention(args: RetentionCommandArgs) -> Result<String, Box<dyn std::error::Error>> {
+    use std::fmt::Write as _;
+    let policy = args.retention.policy();
+    let today = args.today.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let decided_by = args.decided_by.trim();
+    if decided_by.is_empty() || decided_by.chars().any(char::is_control) {
+        return Err("--decided-by: name who runs the erasure".into());
+    }
+    let store = Store::connect(&args.database.database_url, &StoreOptions::default()).await?;
+    store.migrate().await?;
+    let (verb, done) = if args.apply {
+        ("erased", store.apply_retention(&policy, today, decided_by).await?)
+    } else {
+        ("due", store.retention_due(&policy, today).await?)
+    };
+    let mut out = String::new();
+    for d in &done {
+        let _ = writeln!(
+            out,
+            "{verb}: {} {} of {} (retention ended {})",
+            d.record_type,
+            d.public_id(),
+            d.organization_id,
+            d.since
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} {verb} as of {today} (families kept {} years after their last placement ended, authority records {} years)",
+        done.len(),
+        policy.family_years,
+        policy.authority_years
+    );
+    Ok(out)
 }
 
 /// The subject access report `kinbridge subject-report` prints, recorded in the audit
@@ -376,6 +468,7 @@ async fn serve(args: ServeArgs) -> CommandResult {
         shutdown_timeout: std::time::Duration::from_millis(args.shutdown_timeout_ms),
         cors_origins: args.cors_origins.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
         alerts: kinbridge_api::alerts::AlertSettings { support_offer_days: args.support_offer_days },
+        retention: args.retention.policy(),
         max_body_bytes: 1024 * 1024,
         max_concurrent_requests: args.max_concurrent_requests.unwrap_or_else(default_concurrency),
         store: StoreOptions {
