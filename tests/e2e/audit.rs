@@ -25,7 +25,7 @@ pub(crate) async fn traced(app: &TestApp, token: &str, request_id: &str, query: 
     body
 }
 
-async fn record_types(app: &TestApp, request_id: &str) -> BTreeSet<String> {
+pub(crate) async fn record_types(app: &TestApp, request_id: &str) -> BTreeSet<String> {
     app.store.audit_events_for_request(request_id).await.unwrap().into_iter().map(|e| e.record_type).collect()
 }
 
@@ -128,7 +128,7 @@ async fn no_mutation_edits_or_deletes_the_audit_trail() {
 /// Every object type of the schema, classified: the record type its reads are audited
 /// under, or why it holds no personal data. A new type fails this test until it is
 /// classified here, and a personal one until a query shows its read is audited.
-const CLASSIFIED: &[(&str, Option<&str>)] = &[
+pub(crate) const CLASSIFIED: &[(&str, Option<&str>)] = &[
     ("Family", Some("Family")),
     ("FamilyMember", Some("FamilyMember")),
     ("Person", Some("Person")),

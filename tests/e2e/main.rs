@@ -40,3 +40,4 @@ mod tls;
 mod tokens;
 mod traces;
 mod visits;
+mod walk;
