@@ -39,5 +39,6 @@ mod timeline;
 mod tls;
 mod tokens;
 mod traces;
+mod treating;
 mod visits;
 mod walk;

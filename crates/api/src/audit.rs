@@ -240,8 +240,8 @@ impl ErasureMutation {
     /// period ago, is `CONFLICT` naming the duty). Their names and birth date become
     /// `[erased]`, their identifiers are deleted, and the texts of the records about them
     /// (support notes, interviews, notifications, network map entries) are emptied; the
-    /// records, the audit trail and who decided stay. The change feed carries
-    /// `person.erased`, so that connected systems erase their copies.
+    /// records, the trail of who read and wrote them, and who decided stay. The change
+    /// feed carries `person.erased`, so that connected systems erase their copies.
     async fn erase_person(&self, ctx: &Context<'_>, input: ErasePersonInput) -> ApiResult<ErasurePayload> {
         let c = any_caller(ctx)?;
         if !c.actor.has_role(Role::DataProtectionOfficer) {

@@ -299,7 +299,9 @@ impl Person {
         .await
     }
 
-    /// The key people notified for this client, as recorded by the caller's organisation.
+    /// The key people notified for this client: the caller's own records, and another
+    /// organisation's that the client consented to share with the caller
+    /// (`SHARE_PARENTAL_SUPPORT_WITH_MUNICIPALITY`).
     #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn key_person_notifications(
         &self,
@@ -320,7 +322,9 @@ impl Person {
         .await
     }
 
-    /// Notes of how the person, as a client, was supported in the role as a parent.
+    /// Notes of how the person, as a client, was supported in the role as a parent: the
+    /// caller's own, and those of the professional treating the client elsewhere (a
+    /// family services provider) when the client consented to share them with the caller.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn parental_support_notes(
         &self,

@@ -146,7 +146,7 @@ mirror_enum!(/// Where a parent action plan stands.
 mirror_enum!(/// What a consent allows. Checked when data is read: a revocation takes effect on the
     /// next request.
     ConsentPurpose => "kinbridge_domain::sharing::ConsentPurpose" {
-    SharePlanGoalsWithPlacementProvider, NotifyKeyPeople, ShareWithResidenceMunicipality, ShareWithFamilyPartner });
+    SharePlanGoalsWithPlacementProvider, NotifyKeyPeople, ShareWithResidenceMunicipality, ShareWithFamilyPartner, ShareParentalSupportWithMunicipality });
 mirror_enum!(/// Whether a family partner has completed certified family partner training.
     CertificationStatus => "kinbridge_domain::partner::CertificationStatus" { Certified, PendingCertification });
 mirror_enum!(/// What a family partner service was.

@@ -22,6 +22,10 @@ string_enum!(
         ShareWithResidenceMunicipality => "SHARE_WITH_RESIDENCE_MUNICIPALITY",
         /// A family partner may be told about the family (002).
         ShareWithFamilyPartner => "SHARE_WITH_FAMILY_PARTNER",
+        /// The responsible municipality may read the parental-role support that the
+        /// professional treating the client (at a family services provider or a mental
+        /// health authority) records as that organisation's own (000).
+        ShareParentalSupportWithMunicipality => "SHARE_PARENTAL_SUPPORT_WITH_MUNICIPALITY",
     }
 );
 
@@ -34,7 +38,16 @@ impl ConsentPurpose {
             Self::NotifyKeyPeople => None,
             Self::ShareWithResidenceMunicipality => Some(OrganizationKind::Municipality),
             Self::ShareWithFamilyPartner => Some(OrganizationKind::MentalHealthAuthority),
+            Self::ShareParentalSupportWithMunicipality => Some(OrganizationKind::Municipality),
         }
+    }
+
+    /// Whether an organisation that treats the client but does not own their record (a
+    /// family services provider the family is referred to) records consents for this
+    /// purpose: those about its own records. The others are the responsible
+    /// municipality's to record.
+    pub const fn recorded_by_the_treating_provider(self) -> bool {
+        matches!(self, Self::ShareParentalSupportWithMunicipality | Self::NotifyKeyPeople)
     }
 }
 

@@ -365,7 +365,11 @@ pub mod catalogue {
         key_person_notification,
         ClientId,
         Some("KeyPersonNotification"),
-        |r| owned_by(key_person_notification::Column::OrganizationId, r.actor),
+        |r| scope::parental_support(
+            r,
+            key_person_notification::Column::OrganizationId,
+            key_person_notification::Column::ClientId
+        ),
         Order::by_id(key_person_notification::Column::Id)
     );
     association!(
@@ -374,7 +378,11 @@ pub mod catalogue {
         parental_support_note,
         ClientId,
         Some("ParentalSupportNote"),
-        |r| owned_by(parental_support_note::Column::OrganizationId, r.actor),
+        |r| scope::parental_support(
+            r,
+            parental_support_note::Column::OrganizationId,
+            parental_support_note::Column::ClientId
+        ),
         Order::by_id(parental_support_note::Column::Id)
     );
     association!(
@@ -383,7 +391,7 @@ pub mod catalogue {
         kopp_interview,
         ClientId,
         Some("KoppInterview"),
-        |r| owned_by(kopp_interview::Column::OrganizationId, r.actor),
+        |r| scope::parental_support(r, kopp_interview::Column::OrganizationId, kopp_interview::Column::ClientId),
         Order::by_id(kopp_interview::Column::Id)
     );
     association!(
@@ -392,7 +400,11 @@ pub mod catalogue {
         other_parent_support,
         ClientId,
         Some("OtherParentSupport"),
-        |r| owned_by(other_parent_support::Column::OrganizationId, r.actor),
+        |r| scope::parental_support(
+            r,
+            other_parent_support::Column::OrganizationId,
+            other_parent_support::Column::ClientId
+        ),
         Order::by_id(other_parent_support::Column::Id)
     );
 
@@ -557,34 +569,52 @@ pub mod catalogue {
         "KeyPersonNotification",
         key_person_notification,
         Some("KeyPersonNotification"),
-        Some(|r| owned_by(key_person_notification::Column::OrganizationId, r.actor))
+        Some(|r| scope::parental_support(
+            r,
+            key_person_notification::Column::OrganizationId,
+            key_person_notification::Column::ClientId
+        ))
     );
     reference!(
         PARENTAL_SUPPORT_NOTE,
         "ParentalSupportNote",
         parental_support_note,
         Some("ParentalSupportNote"),
-        Some(|r| owned_by(parental_support_note::Column::OrganizationId, r.actor))
+        Some(|r| scope::parental_support(
+            r,
+            parental_support_note::Column::OrganizationId,
+            parental_support_note::Column::ClientId
+        ))
     );
     reference!(
         KOPP_INTERVIEW,
         "KoppInterview",
         kopp_interview,
         Some("KoppInterview"),
-        Some(|r| owned_by(kopp_interview::Column::OrganizationId, r.actor))
+        Some(|r| scope::parental_support(r, kopp_interview::Column::OrganizationId, kopp_interview::Column::ClientId))
     );
     reference!(
         OTHER_PARENT_SUPPORT,
         "OtherParentSupport",
         other_parent_support,
         Some("OtherParentSupport"),
-        Some(|r| owned_by(other_parent_support::Column::OrganizationId, r.actor))
+        Some(|r| scope::parental_support(
+            r,
+            other_parent_support::Column::OrganizationId,
+            other_parent_support::Column::ClientId
+        ))
     );
     reference!(
         PILLAR_RECORD,
         "PillarRecord",
         resilience_pillar_record,
         Some("PillarRecord"),
-        Some(|r| owned_by(resilience_pillar_record::Column::OrganizationId, r.actor))
+        Some(|r| {
+            scope::parental_support(
+                r,
+                resilience_pillar_record::Column::OrganizationId,
+                resilience_pillar_record::Column::ClientId,
+            )
+        })
     );
 }

@@ -66,7 +66,11 @@ impl Store {
         clients: &[Uuid],
     ) -> Result<HashMap<Uuid, Vec<records::PillarRecord>>, StoreError> {
         let rows = resilience_pillar_record::Entity::find()
-            .filter(owned_by(resilience_pillar_record::Column::OrganizationId, r.actor))
+            .filter(scope::parental_support(
+                r,
+                resilience_pillar_record::Column::OrganizationId,
+                resilience_pillar_record::Column::ClientId,
+            ))
             .filter(resilience_pillar_record::Column::ClientId.is_in(clients.iter().copied()))
             .order_by_asc(resilience_pillar_record::Column::RecordedOn)
             .order_by_asc(resilience_pillar_record::Column::Id)

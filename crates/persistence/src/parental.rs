@@ -1,7 +1,11 @@
 //! Parental-role support (000) and sub-goals of parent action plans (001).
 //!
-//! Parental-role support belongs to the organisation that supports the client and owns
-//! the client's record: it reads and writes it, nobody else.
+//! Parental-role support belongs to the organisation whose professional supports the
+//! client (000: "make a note in the file how you supported the client in their role as a
+//! parent"): the responsible municipality for its own persons, a family services provider
+//! for the parents of the families referred to it, an authority for its own persons. It
+//! records them as its own; another organisation reads them only with the client's consent
+//! to share them with it (`scope::parental_support`).
 
 use chrono::NaiveDate;
 use kinbridge_domain::ValidationError;
@@ -30,20 +34,22 @@ use crate::scope::{self, Reader, owned_by};
 use crate::write::{WriteMeta, WriteTx};
 use kinbridge_domain::family::beside;
 
-/// The person, if the caller's organisation owns it; a validation error on `field` otherwise.
+/// The person, if the caller may see them (its own, or a member of a family referred to
+/// it); a validation error on `field` otherwise.
 async fn owned_person(tx: &WriteTx<'_>, id: PersonId, field: &str) -> Result<(), StoreError> {
     person::Entity::find_by_id(id.as_uuid())
-        .filter(owned_by(person::Column::OrganizationId, tx.actor()))
+        .filter(scope::persons(&tx.scope()))
         .one(&tx.reads())
         .await?
         .map(|_| ())
         .ok_or_else(|| ValidationError::new(field, "no such person").into())
 }
 
-/// The client, who must be a person of the caller's organisation; otherwise not found.
+/// The client, a person the caller supports in their role as a parent (its own person,
+/// or a parent of a family referred to it: `scope::clients`); otherwise not found.
 async fn client(tx: &WriteTx<'_>, id: PersonId) -> Result<(), StoreError> {
     person::Entity::find_by_id(id.as_uuid())
-        .filter(owned_by(person::Column::OrganizationId, tx.actor()))
+        .filter(scope::clients(&tx.scope()))
         .one(&tx.reads())
         .await?
         .map(|_| ())

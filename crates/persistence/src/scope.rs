@@ -8,12 +8,13 @@
 //!
 //! | caller | sees |
 //! | --- | --- |
-//! | the responsible municipality | everything of its families |
-//! | a family services provider | the families referred to it, while the referral is active |
+//! | the responsible municipality | everything of its families, except the parental-role support other organisations record; that only with the client's consent to share it (`SHARE_PARENTAL_SUPPORT_WITH_MUNICIPALITY`) |
+//! | a family services provider | the families referred to it, while the referral is active; the parental-role support it records itself for their parents (000) |
 //! | a placement provider | placements at its sites, their children and visits; plans only with a parent's consent |
 //! | a mental health authority | its eligibility records, assignments and services; a family partner only their own |
 //! | the residence municipality | the coordination view of cross-municipality placements (see `coordination.rs`); goals only with consent |
 //! | an auditor | the audit trail of its organisation, and no personal data |
+//! | a data-protection officer | the audit trail, and the subject access report of a person the organisation holds records about |
 //!
 //! Consent is checked here, at read time: a revoked consent hides the data on the next
 //! request.
@@ -25,7 +26,7 @@ use kinbridge_domain::access::Actor;
 use kinbridge_domain::family::FamilyRole;
 use kinbridge_domain::organization::OrganizationKind;
 use kinbridge_domain::sharing::ConsentPurpose;
-use sea_orm::sea_query::{Expr, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{ColumnTrait, Condition};
 use uuid::Uuid;
 
@@ -240,6 +241,47 @@ pub(crate) fn persons(r: &Reader<'_>) -> Condition {
         }
         OrganizationKind::MentalHealthAuthority => Condition::all().add(person::Column::OrganizationId.eq(r.org())),
     }
+}
+
+/// The persons the caller supports in their role as parents (000), by `person.id`: a
+/// municipality's and an authority's own persons; for a family services provider, the
+/// parents of the families referred to it while the referral is active.
+pub(crate) fn clients(r: &Reader<'_>) -> Condition {
+    match r.kind() {
+        OrganizationKind::Municipality | OrganizationKind::MentalHealthAuthority => {
+            Condition::all().add(person::Column::OrganizationId.eq(r.org()))
+        }
+        OrganizationKind::FamilyServicesProvider => Condition::all().add(
+            person::Column::Id.in_subquery(select(
+                family_member::Column::PersonId,
+                family_member::Entity,
+                Condition::all()
+                    .add(family_member::Column::FamilyId.in_subquery(referred_families(r)))
+                    .add(family_member::Column::Role.is_in(parent_roles())),
+            )),
+        ),
+        OrganizationKind::PlacementProvider => nothing(),
+    }
+}
+
+/// Parental-role support records (`organization` the recording organisation's column,
+/// `client` the client's): the caller's own, and another organisation's about a client
+/// whose consent to share them with the caller, recorded by that organisation, stands
+/// today (000: the professional who treats the parent keeps these records; the
+/// responsible municipality sees them with the client's consent).
+pub(crate) fn parental_support<C: ColumnTrait>(r: &Reader<'_>, organization: C, client: C) -> Condition {
+    let col = |c: C| Expr::col((c.entity_name(), c));
+    let consented = Query::select()
+        .expr(Expr::val(1))
+        .from(consent::Entity)
+        .and_where(Expr::col((consent::Entity, consent::Column::PersonId)).eq(col(client)))
+        .and_where(Expr::col((consent::Entity, consent::Column::OrganizationId)).eq(col(organization)))
+        .and_where(consent::Column::RecipientId.eq(r.org()))
+        .and_where(consent::Column::Purpose.eq(ConsentPurpose::ShareParentalSupportWithMunicipality.as_str()))
+        .and_where(consent::Column::GivenOn.lte(r.today))
+        .and_where(consent::Column::RevokedAt.is_null())
+        .to_owned();
+    Condition::any().add(col(organization).eq(r.org())).add(Expr::exists(consented))
 }
 
 /// Identifiers, national ids among them, go to the organisation that owns the person only.

@@ -20,7 +20,7 @@ use crate::entities::{
 use crate::error::StoreError;
 use crate::families::family_owned;
 use crate::records;
-use crate::scope::{Reader, owned_by};
+use crate::scope::{self, Reader, owned_by};
 use crate::write::{WriteMeta, WriteTx};
 
 impl Store {
@@ -120,11 +120,31 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(ConsentId::from_uuid(id));
         }
-        let giver = person::Entity::find_by_id(person_id.as_uuid())
+        // The organisation that owns the person records any consent of theirs; a provider
+        // treating them as a parent records the consents about its own records.
+        let giver = match person::Entity::find_by_id(person_id.as_uuid())
             .filter(owned_by(person::Column::OrganizationId, tx.actor()))
             .one(&tx.reads())
             .await?
-            .ok_or(StoreError::not_found("Person"))?;
+        {
+            Some(owned) => owned,
+            None => {
+                let treated = person::Entity::find_by_id(person_id.as_uuid())
+                    .filter(scope::clients(&tx.scope()))
+                    .one(&tx.reads())
+                    .await?
+                    .ok_or(StoreError::not_found("Person"))?;
+                if !purpose.recorded_by_the_treating_provider() {
+                    return Err(ValidationError::new(
+                        "purpose",
+                        "a provider records consent to share its own records only \
+                         (SHARE_PARENTAL_SUPPORT_WITH_MUNICIPALITY, NOTIFY_KEY_PEOPLE); the responsible municipality records the others",
+                    )
+                    .into());
+                }
+                treated
+            }
+        };
         let roles = consent_roles(&tx, person_id).await?;
         let age = organization::Entity::find_by_id(tx.organization_id())
             .one(&tx.reads())
@@ -205,13 +225,13 @@ impl Store {
 }
 
 /// The roles from which `person` may give consent in the caller's organisation: their
-/// roles in its families, and, at a mental health authority, primary caregiver or child
+/// roles in the families it sees (its own; for a provider, those referred to it), and, at a mental health authority, primary caregiver or child
 /// of one of its eligibility records (002).
 async fn consent_roles(tx: &WriteTx<'_>, person: PersonId) -> Result<Vec<FamilyRole>, StoreError> {
     let org = tx.organization_id();
     let p = person.as_uuid();
     let mut roles = family_member::Entity::find()
-        .filter(family_member::Column::OrganizationId.eq(org))
+        .filter(scope::members(&tx.scope()))
         .filter(family_member::Column::PersonId.eq(p))
         .all(&tx.reads())
         .await?
@@ -254,11 +274,13 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(KeyPersonNotificationId::from_uuid(id));
         }
-        for (person, field) in [(client_id, "clientId"), (key_person_id, "keyPersonId")] {
-            let found = person::Entity::find_by_id(person.as_uuid())
-                .filter(owned_by(person::Column::OrganizationId, tx.actor()))
-                .one(&tx.reads())
-                .await?;
+        // The client is someone the caller supports as a parent; the key person someone it
+        // sees (its own, or a member of the family referred to it).
+        for (person, field, visible) in [
+            (client_id, "clientId", scope::clients(&tx.scope())),
+            (key_person_id, "keyPersonId", scope::persons(&tx.scope())),
+        ] {
+            let found = person::Entity::find_by_id(person.as_uuid()).filter(visible).one(&tx.reads()).await?;
             if found.is_none() {
                 return Err(ValidationError::new(field, "no such person").into());
             }

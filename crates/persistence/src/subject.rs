@@ -25,21 +25,18 @@ use crate::trail::Related;
 pub const SUBJECT_REPORT_VERSION: u32 = 1;
 
 impl Store {
-    /// The subject access report of `person`, for the organisation that owns them (anyone
-    /// else: `NotFound`, as for a person that does not exist). Every record listed is
+    /// The subject access report of `person`, for the organisation that owns them, or for
+    /// one that holds records about them (then only those, and its own part of the access
+    /// log); to anyone else `NotFound`, as for a person that does not exist. Every record listed is
     /// logged as shown to the caller, and the report itself as a `SubjectReport` read of
     /// the person, so the person's access log lists who asked for it.
     pub async fn subject_report(&self, r: &Reader<'_>, person_id: PersonId) -> Result<Value, StoreError> {
         let db = self.conn();
         let org = r.actor.organization_id.as_uuid();
-        let person = person::Entity::find_by_id(person_id.as_uuid())
-            .filter(person::Column::OrganizationId.eq(org))
-            .one(db)
-            .await?
-            .ok_or(StoreError::not_found("Person"))?;
+        let person =
+            person::Entity::find_by_id(person_id.as_uuid()).one(db).await?.ok_or(StoreError::not_found("Person"))?;
         let person = records::Person::try_from(person)?;
-        r.saw("Person", person_id.as_uuid());
-        r.saw("SubjectReport", person_id.as_uuid());
+        let owner = person.organization_id.as_uuid() == org;
         let organization = self.organization(r.actor.organization_id).await?;
         let rel = Related::of(person_id);
 
@@ -82,7 +79,18 @@ impl Store {
             "familyPartnerAssignments" => family_partner_assignment as "FamilyPartnerAssignment" from assignments,
             "familyPartnerServices" => family_partner_service as "FamilyPartnerService" from services,
         };
-        let access_log = self.full_access_log(person_id).await?;
+        // An organisation that holds records about someone else's person (a provider's
+        // parental-role support of a referred parent) reports what it holds, and its own
+        // reads and writes of them; to anyone else the person does not exist.
+        if !owner && records.values().all(|list| list.as_array().is_none_or(Vec::is_empty)) {
+            return Err(StoreError::not_found("Person"));
+        }
+        r.saw("Person", person_id.as_uuid());
+        r.saw("SubjectReport", person_id.as_uuid());
+        let mut access_log = self.full_access_log(person_id).await?;
+        if !owner {
+            access_log.retain(|event| event.organization_id.as_uuid() == org);
+        }
         let mut names = std::collections::BTreeMap::new();
         for event in &access_log {
             if let std::collections::btree_map::Entry::Vacant(slot) = names.entry(event.organization_id) {
