@@ -154,6 +154,15 @@ async fn retention_erases_an_aged_family_so_that_nothing_personal_reads_and_the_
     let reads_before =
         app.gql(&auditor, log, json!({ "p": parent })).await.data()["accessLog"]["totalCount"].as_u64().unwrap();
 
+    // The walk of the whole schema (below) finds them before.
+    let dpo = app.token(aarhus.id, &["DATA_PROTECTION_OFFICER"]);
+    let callers = [("aarhus", aarhus.token.clone()), ("aarhus-dpo", dpo)];
+    let (_, answers, _) = crate::walk::walk(&app, &callers, 4).await;
+    let shown: String = answers.iter().map(|(_, data)| data.to_string()).collect();
+    for secret in ["Sekretsen", "Kastanjevej", "influenza", "depression", "Sundays", "Solvej", "CASE-OLD-77"] {
+        assert!(shown.contains(secret), "the walk shows {secret} before erasure");
+    }
+
     // A dry run lists the aged family, not the current one, and changes nothing.
     let changes = app.outbox_len().await;
     let listed = retention(&app, "--dry-run").await;
@@ -195,6 +204,17 @@ async fn retention_erases_an_aged_family_so_that_nothing_personal_reads_and_the_
         events.contains(&"family.erased".to_owned()) && events.iter().filter(|e| *e == "person.erased").count() >= 3,
         "{events:?}"
     );
+
+    // Nothing of it reads through any query of the schema either: the walk asks every
+    // root field, with everything below it, as the caseworker and the DPO.
+    let (_, answers, _) = crate::walk::walk(&app, &callers, 4).await;
+    assert!(answers.len() > 100, "{} queries", answers.len());
+    for (request, data) in &answers {
+        let text = data.to_string();
+        for secret in SECRETS {
+            assert!(!text.contains(secret), "{request} shows {secret} after erasure: {text}");
+        }
+    }
 
     // Run again: nothing more is due.
     assert!(retention(&app, "--apply").await.contains("0 erased"));

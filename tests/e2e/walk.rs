@@ -79,7 +79,7 @@ fn named(ty: &Type) -> &str {
 }
 
 /// Ids of the demo data by prefix, to fill id arguments.
-type Pools = BTreeMap<String, Vec<String>>;
+pub(crate) type Pools = BTreeMap<String, Vec<String>>;
 
 fn harvest(value: &Value, pools: &mut Pools) {
     match value {
@@ -132,9 +132,15 @@ impl Walker<'_> {
         let list = matches!(ty.base, BaseType::List(_));
         let one = match named(ty) {
             "ID" => {
-                let prefix = prefix_for(field, arg);
-                let pool = if prefix.is_empty() { self.pools.get("fam") } else { self.pools.get(prefix) };
-                format!("\"{}\"", pool?.first()?)
+                let prefix = match prefix_for(field, arg) {
+                    "" => "fam",
+                    p => p,
+                };
+                // With none seen, a well-formed id of a record that does not exist.
+                match self.pools.get(prefix).and_then(|p| p.first()) {
+                    Some(id) => format!("\"{id}\""),
+                    None => format!("\"{prefix}_{}\"", "0".repeat(32)),
+                }
             }
             "Date" => {
                 (if arg.starts_with("to") || arg.starts_with("until") { "\"2030-01-01\"" } else { "\"2020-01-01\"" })
@@ -256,7 +262,6 @@ async fn org(app: &TestApp, kind: OrganizationKind, code: &str) -> kinbridge_dom
 #[tokio::test]
 async fn every_record_about_a_person_that_any_query_shows_is_in_their_access_log() {
     let app = spawn_app_with(true).await;
-    let schema = Schema::parse();
     let callers = [
         ("aarhus", app.token(org(&app, OrganizationKind::Municipality, "0751").await, &["CASEWORKER", "MANAGER"])),
         (
@@ -272,72 +277,9 @@ async fn every_record_about_a_person_that_any_query_shows_is_in_their_access_log
         ("mha", app.token(org(&app, OrganizationKind::MentalHealthAuthority, "MHA-MIDT").await, &["MANAGER"])),
     ];
 
-    // Ids to ask with: what the callers see of the demo data.
-    let mut pools = Pools::new();
-    for (_, token) in &callers {
-        for q in [
-            "{ families(first: 10) { edges { node { id members(first: 10) { edges { node { id person { id } } } } placements(first: 5) { edges { node { id
-                contactVisits(first: 5) { edges { node { id } } } } } } parentActionPlans(first: 5) { edges { node { id goals(first: 5) { edges { node { id } } } } } } } } }
-              organizations(first: 10) { edges { node { id } } } }",
-            "{ familyPartners(first: 10) { edges { node { id assignments(first: 5) { edges { node { id eligibility { id child { id } primaryCaregiver { id } } } } } } } } }",
-        ] {
-            harvest(&app.gql(token, q, json!({})).await.body, &mut pools);
-        }
-    }
+    let (pools, requests, reached) = walk(&app, &callers, 3).await;
     assert!(pools.get("per").is_some_and(|p| p.len() >= 4), "{pools:?}");
-
-    // Every root query field, as every caller.
-    let mut walker = Walker { schema: &schema, pools: &pools, unfilled: BTreeSet::new() };
-    let root = schema.fields.get("Query").unwrap();
-    let mut requests: Vec<(String, Value)> = Vec::new();
-    let mut reached = BTreeSet::new();
-    let mut asked = 0;
-    for f in root {
-        let mut args = Vec::new();
-        let mut unfillable = false;
-        for (name, ty, required) in &f.args {
-            if name == "first" {
-                args.push("first: 3".to_owned());
-            } else if *required {
-                match walker.value(&f.name, name, ty) {
-                    Some(v) => args.push(format!("{name}: {v}")),
-                    None => unfillable = true,
-                }
-            }
-        }
-        assert!(!unfillable, "no value for an argument of Query.{}", f.name);
-        let args = if args.is_empty() { String::new() } else { format!("({})", args.join(", ")) };
-        let root_type = named(&f.ty).to_owned();
-        let selections = if schema.fields.contains_key(&root_type) {
-            walker.branches(&root_type, 3, true)
-        } else {
-            vec![String::new()]
-        };
-        for (branch, selection) in selections.iter().enumerate() {
-            let query = format!("{{ {}{args} {selection} }}", f.name);
-            for (caller, token) in &callers {
-                let request_id = format!("walk-{}-{branch}-{caller}", f.name);
-                let r = app
-                    .client
-                    .post(app.url())
-                    .bearer_auth(token)
-                    .header("x-request-id", &request_id)
-                    .json(&json!({ "query": query }))
-                    .send()
-                    .await
-                    .unwrap();
-                let body: Value = r.json().await.unwrap();
-                for e in body["errors"].as_array().into_iter().flatten() {
-                    let code = e["extensions"]["code"].as_str().unwrap_or_default();
-                    assert!(["FORBIDDEN", "NOT_FOUND"].contains(&code), "Query.{} as {caller}: {e}\n{query}", f.name);
-                }
-                typenames(&body["data"], &mut reached);
-                requests.push((request_id, body["data"].clone()));
-                asked += 1;
-            }
-        }
-    }
-    assert!(walker.unfilled.is_empty(), "nested fields the walk could not ask: {:?}", walker.unfilled);
+    let asked = requests.len();
 
     // The walk reached every type that shows personal data.
     let personal: BTreeSet<&str> = CLASSIFIED.iter().filter(|(_, t)| t.is_some()).map(|(name, _)| *name).collect();
@@ -419,4 +361,80 @@ fn shown_ids(value: &Value, into: &mut BTreeSet<String>) {
         Value::Array(items) => items.iter().for_each(|v| shown_ids(v, into)),
         _ => {}
     }
+}
+
+/// Asks every root query field, as each of `callers`, with the schema below it `depth`
+/// object levels deep, one query per nested field, with ids of what the callers see.
+/// Returns those ids, each request's id and data, and every type the answers showed.
+/// Fails on any error other than `FORBIDDEN` or `NOT_FOUND`.
+pub(crate) async fn walk(
+    app: &TestApp,
+    callers: &[(&str, String)],
+    depth: usize,
+) -> (Pools, Vec<(String, Value)>, BTreeSet<String>) {
+    let schema = Schema::parse();
+    // Ids to ask with: what the callers see of the demo data.
+    let mut pools = Pools::new();
+    for (_, token) in callers {
+        for q in [
+            "{ families(first: 10) { edges { node { id members(first: 10) { edges { node { id person { id } } } } placements(first: 5) { edges { node { id
+                contactVisits(first: 5) { edges { node { id } } } } } } parentActionPlans(first: 5) { edges { node { id goals(first: 5) { edges { node { id } } } } } } } } }
+              organizations(first: 10) { edges { node { id } } } }",
+            "{ familyPartners(first: 10) { edges { node { id assignments(first: 5) { edges { node { id eligibility { id child { id } primaryCaregiver { id } } } } } } } } }",
+        ] {
+            harvest(&app.gql(token, q, json!({})).await.body, &mut pools);
+        }
+    }
+
+    // Every root query field, as every caller.
+    let mut walker = Walker { schema: &schema, pools: &pools, unfilled: BTreeSet::new() };
+    let root = schema.fields.get("Query").unwrap();
+    let mut requests: Vec<(String, Value)> = Vec::new();
+    let mut reached = BTreeSet::new();
+    for f in root {
+        let mut args = Vec::new();
+        let mut unfillable = false;
+        for (name, ty, required) in &f.args {
+            if name == "first" {
+                args.push("first: 3".to_owned());
+            } else if *required {
+                match walker.value(&f.name, name, ty) {
+                    Some(v) => args.push(format!("{name}: {v}")),
+                    None => unfillable = true,
+                }
+            }
+        }
+        assert!(!unfillable, "no value for an argument of Query.{}", f.name);
+        let args = if args.is_empty() { String::new() } else { format!("({})", args.join(", ")) };
+        let root_type = named(&f.ty).to_owned();
+        let selections = if schema.fields.contains_key(&root_type) {
+            walker.branches(&root_type, depth, true)
+        } else {
+            vec![String::new()]
+        };
+        for (branch, selection) in selections.iter().enumerate() {
+            let query = format!("{{ {}{args} {selection} }}", f.name);
+            for (caller, token) in callers {
+                let request_id = format!("walk-{}-{branch}-{caller}", f.name);
+                let r = app
+                    .client
+                    .post(app.url())
+                    .bearer_auth(token)
+                    .header("x-request-id", &request_id)
+                    .json(&json!({ "query": query }))
+                    .send()
+                    .await
+                    .unwrap();
+                let body: Value = r.json().await.unwrap();
+                for e in body["errors"].as_array().into_iter().flatten() {
+                    let code = e["extensions"]["code"].as_str().unwrap_or_default();
+                    assert!(["FORBIDDEN", "NOT_FOUND"].contains(&code), "Query.{} as {caller}: {e}\n{query}", f.name);
+                }
+                typenames(&body["data"], &mut reached);
+                requests.push((request_id, body["data"].clone()));
+            }
+        }
+    }
+    assert!(walker.unfilled.is_empty(), "nested fields the walk could not ask: {:?}", walker.unfilled);
+    (pools, requests, reached)
 }
