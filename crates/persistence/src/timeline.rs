@@ -241,10 +241,7 @@ fn branches(backend: DbBackend, r: &Reader<'_>, of: TimelineOf, parents: &[Uuid]
         ),
     ] {
         let (kind_text, rank) = kind_sql(kind);
-        let mut condition = Condition::all().add(scope::placements(r)).add(placement_parent.clone());
-        if let Some(extra) = extra {
-            condition = condition.add(extra);
-        }
+        let condition = Condition::all().add(scope::placements(r)).add(placement_parent.clone()).add_option(extra);
         out.push(Branch {
             table: "placements",
             kind: kind_text,
@@ -273,15 +270,11 @@ fn branches(backend: DbBackend, r: &Reader<'_>, of: TimelineOf, parents: &[Uuid]
         ),
     ] {
         let (kind_text, rank) = kind_sql(kind);
-        let mut condition = Condition::all()
+        let condition = Condition::all()
             .add(scope::visits(r))
-            .add(placements_of(Expr::col((contact_visit::Entity, contact_visit::Column::PlacementId))));
-        if let Some(status) = status {
-            condition = condition.add(contact_visit::Column::Status.eq(status));
-        }
-        if kind == VisitCancelled {
-            condition = condition.add(contact_visit::Column::CancelledAt.is_not_null());
-        }
+            .add(placements_of(Expr::col((contact_visit::Entity, contact_visit::Column::PlacementId))))
+            .add_option(status.map(|s| contact_visit::Column::Status.eq(s)))
+            .add_option((kind == VisitCancelled).then(|| contact_visit::Column::CancelledAt.is_not_null()));
         out.push(Branch {
             table: "contact_visits",
             kind: kind_text,
@@ -313,14 +306,14 @@ fn branches(backend: DbBackend, r: &Reader<'_>, of: TimelineOf, parents: &[Uuid]
         (kind_sql(SupportAccepted), at_date(backend, "support_offers.responded_on"), Some("ACCEPTED")),
         (kind_sql(SupportDeclined), at_date(backend, "support_offers.responded_on"), Some("DECLINED")),
     ] {
-        let mut condition = Condition::all()
+        let condition = Condition::all()
             .add(scope::offers(r))
-            .add(placements_of(Expr::col((support_offer::Entity, support_offer::Column::PlacementId))));
-        if let Some(response) = response {
-            condition = condition
-                .add(support_offer::Column::Response.eq(response))
-                .add(support_offer::Column::RespondedOn.is_not_null());
-        }
+            .add(placements_of(Expr::col((support_offer::Entity, support_offer::Column::PlacementId))))
+            .add_option(response.map(|answer| {
+                Condition::all()
+                    .add(support_offer::Column::Response.eq(answer))
+                    .add(support_offer::Column::RespondedOn.is_not_null())
+            }));
         out.push(Branch {
             table: "support_offers",
             kind: kinds.0,
@@ -375,12 +368,10 @@ fn branches(backend: DbBackend, r: &Reader<'_>, of: TimelineOf, parents: &[Uuid]
         (ConsentRevoked, at_time(backend, "consents.revoked_at"), Some(consent::Column::RevokedAt.is_not_null())),
     ] {
         let (kind_text, rank) = kind_sql(kind);
-        let mut condition = Condition::all()
+        let condition = Condition::all()
             .add(owned_by(consent::Column::OrganizationId, r.actor))
-            .add(Expr::col((family_member::Entity, family_member::Column::FamilyId)).is_in(parents.clone()));
-        if let Some(extra) = extra {
-            condition = condition.add(extra);
-        }
+            .add(Expr::col((family_member::Entity, family_member::Column::FamilyId)).is_in(parents.clone()))
+            .add_option(extra);
         out.push(Branch {
             table: "consents",
             kind: kind_text,
@@ -400,11 +391,10 @@ fn branches(backend: DbBackend, r: &Reader<'_>, of: TimelineOf, parents: &[Uuid]
         (ReferralEnded, at_date(backend, "referrals.ends_on"), Some(referral::Column::EndsOn.is_not_null())),
     ] {
         let (kind_text, rank) = kind_sql(kind);
-        let mut condition =
-            Condition::all().add(referrals_visible(r)).add(referral::Column::FamilyId.is_in(parents.clone()));
-        if let Some(extra) = extra {
-            condition = condition.add(extra);
-        }
+        let condition = Condition::all()
+            .add(referrals_visible(r))
+            .add(referral::Column::FamilyId.is_in(parents.clone()))
+            .add_option(extra);
         out.push(Branch {
             table: "referrals",
             kind: kind_text,
