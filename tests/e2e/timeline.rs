@@ -78,6 +78,16 @@ async fn the_municipality_sees_the_whole_story_in_order_and_a_placement_provider
     let review = all.iter().find(|e| e["kind"] == "REVIEW_HELD").unwrap();
     assert!(review["averageScore"].as_f64().is_some_and(|s| (1.0..=5.0).contains(&s)), "{review}");
     assert!(all.iter().all(|e| e["familyId"] == family.as_str()));
+    // The demo's visits were recorded after they took place: each was planned no later
+    // than it was held or cancelled, not on the day it was recorded.
+    for held in all.iter().filter(|e| e["kind"] == "VISIT_HELD") {
+        let planned = all
+            .iter()
+            .find(|e| e["kind"] == "VISIT_PLANNED" && e["recordId"] == held["recordId"])
+            .unwrap_or_else(|| panic!("{held} was planned"));
+        let at = |e: &Value| chrono::DateTime::parse_from_rfc3339(e["occurredAt"].as_str().unwrap()).unwrap();
+        assert!(at(planned) <= at(held), "{planned} before {held}");
+    }
 
     // Every entry is a read of the record behind it, in the trail.
     let audited: BTreeSet<(String, String)> = app

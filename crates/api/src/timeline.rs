@@ -19,7 +19,8 @@ pub struct TimelineEntry(timeline::TimelineEntry);
 impl TimelineEntry {
     /// When it happened, in UTC. An event recorded by its day (a decision, a review, an
     /// offer) is at that day's midnight; a visit held or missed at its planned start; a
-    /// cancellation when it was made; a visit planned when it was recorded.
+    /// cancellation when it was made; a visit planned when it was recorded, or at its
+    /// planned start if it was recorded afterwards.
     async fn occurred_at(&self) -> Timestamp {
         Timestamp(self.0.occurred_at)
     }

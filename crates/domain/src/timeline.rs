@@ -23,7 +23,8 @@ string_enum!(
         SupportAccepted => "SUPPORT_ACCEPTED",
         /// The parents declined an offer.
         SupportDeclined => "SUPPORT_DECLINED",
-        /// A contact visit was planned (when it was recorded).
+        /// A contact visit was planned (when it was recorded, or at the latest when it
+        /// was to begin).
         VisitPlanned => "VISIT_PLANNED",
         /// A contact visit took place (when it was to begin).
         VisitHeld => "VISIT_HELD",

@@ -151,6 +151,14 @@ fn at_time(backend: DbBackend, column: &str) -> String {
     }
 }
 
+/// The earlier of two timestamp columns.
+fn earlier(backend: DbBackend, a: &str, b: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!("LEAST({a}, {b})"),
+        _ => format!("(CASE WHEN julianday({a}) <= julianday({b}) THEN {a} ELSE {b} END)"),
+    }
+}
+
 /// `column` (a date) as its midnight's text.
 fn at_date(backend: DbBackend, column: &str) -> String {
     match backend {
@@ -259,7 +267,14 @@ fn branches(backend: DbBackend, r: &Reader<'_>, of: TimelineOf, parents: &[Uuid]
     // Contact visits: planned (when recorded), held or missed (when they were to begin),
     // cancelled (when, by whom).
     for (kind, at, detail, status) in [
-        (VisitPlanned, at_time(backend, "contact_visits.created_at"), "contact_visits.supervision", None),
+        // Planned when recorded, or at the latest when it was to begin: a visit recorded
+        // afterwards (an integration's back-fill) was planned by then.
+        (
+            VisitPlanned,
+            at_time(backend, &earlier(backend, "contact_visits.created_at", "contact_visits.planned_start")),
+            "contact_visits.supervision",
+            None,
+        ),
         (VisitHeld, at_time(backend, "contact_visits.planned_start"), text.as_str(), Some("HELD")),
         (VisitNoShow, at_time(backend, "contact_visits.planned_start"), text.as_str(), Some("NO_SHOW")),
         (
