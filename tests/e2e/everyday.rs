@@ -52,6 +52,26 @@ async fn a_caseworker_sees_families_with_placements_next_visits_and_plans_and_wh
 }
 
 #[tokio::test]
+async fn a_caseworker_preparing_a_plan_meeting_reads_what_happened_lately_in_order() {
+    let app = demo().await;
+    let t = token(&app, OrganizationKind::Municipality, "0751", &["CASEWORKER"]).await;
+    let r = app
+        .gql(&t, "{ families(filter: { externalId: \"AAR-2026-0001\" }) { edges { node { name timeline(last: 10, kinds: [VISIT_CANCELLED, REVIEW_HELD, SUPPORT_DECLINED, SUPPORT_REOFFERED]) {
+            totalCount edges { node { occurredAt kind detail averageScore } } } } } } }", json!({}))
+        .await;
+    let timeline = &r.data()["families"]["edges"][0]["node"]["timeline"];
+    non_empty(timeline, "what happened to the Hansens");
+    let kinds: Vec<&str> =
+        timeline["edges"].as_array().unwrap().iter().map(|e| e["node"]["kind"].as_str().unwrap()).collect();
+    for kind in ["VISIT_CANCELLED", "REVIEW_HELD", "SUPPORT_DECLINED"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    let cancelled =
+        timeline["edges"].as_array().unwrap().iter().find(|e| e["node"]["kind"] == "VISIT_CANCELLED").unwrap();
+    assert!(cancelled["node"]["detail"].is_string(), "who cancelled: {cancelled}");
+}
+
+#[tokio::test]
 async fn a_case_system_upserts_by_its_own_case_id_and_reads_what_changed() {
     let app = demo().await;
     let t = token(&app, OrganizationKind::Municipality, "0751", &["INTEGRATION"]).await;
