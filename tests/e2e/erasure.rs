@@ -331,3 +331,18 @@ async fn simultaneous_erasures_of_one_person_erase_once_and_the_rest_are_conflic
         assert_eq!(r.body, answers[winner].body, "a retry gets the first answer");
     }
 }
+
+/// Two retention runs at once (two replicas' schedulers): each due family is erased once,
+/// neither run fails.
+#[tokio::test]
+async fn simultaneous_retention_runs_erase_each_family_once() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let (family, _) = aged_family(&app, &aarhus).await;
+    let runs = futures_util::future::join_all((0..4).map(|_| retention(&app, "--apply"))).await;
+    let erased = runs.iter().filter(|out| out.contains(&format!("erased: Family {family}"))).count();
+    assert_eq!(erased, 1, "{runs:?}");
+    let events: Vec<String> =
+        app.store.outbox_after(0, 10_000).await.unwrap().into_iter().map(|c| c.event_type).collect();
+    assert_eq!(events.iter().filter(|e| *e == "family.erased").count(), 1, "{events:?}");
+}

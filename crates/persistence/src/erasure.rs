@@ -228,7 +228,7 @@ impl Store {
 
     /// Erases what the policy makes due on `today`, each family or person in its own
     /// write, in Kinbridge's name (`decided_by` names the operator's run). Returns what
-    /// it erased; a family erased meanwhile by another run is skipped.
+    /// it erased; what another run erased first, even at the same moment, is skipped.
     pub async fn apply_retention(
         &self,
         policy: &RetentionPolicy,
@@ -253,25 +253,34 @@ impl Store {
                 continue;
             }
             let reason = format!("retention: due since {}", d.since);
-            if d.record_type == "Family" {
-                let persons: Vec<Uuid> = people
-                    .iter()
-                    .filter(|(_, fams)| fams.contains(&d.id))
-                    .filter(|(_, fams)| fams.iter().all(|f| going.contains(f) || erased_families.contains(f)))
-                    .map(|(p, _)| *p)
-                    .collect();
-                erase_family_rows(&tx, d.id).await?;
-                note_erasure(&tx, "Family", d.id, "RETENTION", decided_by, Some(&reason)).await?;
-                tx.record_for(d.organization_id.as_uuid(), "Family", d.id, &d.public_id(), "family.erased").await?;
-                for p in persons {
-                    if !is_erased(&tx, p).await? {
-                        erase_person(&tx, p, "RETENTION", decided_by, Some(&reason)).await?;
+            let erased = async {
+                if d.record_type == "Family" {
+                    let persons: Vec<Uuid> = people
+                        .iter()
+                        .filter(|(_, fams)| fams.contains(&d.id))
+                        .filter(|(_, fams)| fams.iter().all(|f| going.contains(f) || erased_families.contains(f)))
+                        .map(|(p, _)| *p)
+                        .collect();
+                    erase_family_rows(&tx, d.id).await?;
+                    note_erasure(&tx, "Family", d.id, "RETENTION", decided_by, Some(&reason)).await?;
+                    tx.record_for(d.organization_id.as_uuid(), "Family", d.id, &d.public_id(), "family.erased").await?;
+                    for p in persons {
+                        if !is_erased(&tx, p).await? {
+                            erase_person(&tx, p, "RETENTION", decided_by, Some(&reason)).await?;
+                        }
                     }
+                    Ok(())
+                } else {
+                    erase_person(&tx, d.id, "RETENTION", decided_by, Some(&reason)).await
                 }
-            } else {
-                erase_person(&tx, d.id, "RETENTION", decided_by, Some(&reason)).await?;
+            };
+            match erased.await {
+                Ok(()) => tx.commit(d.id).await?,
+                // Another run (a second replica's scheduler) erased it, or a person of it,
+                // meanwhile: this write rolls back, and what is still due is the next run's.
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
             }
-            tx.commit(d.id).await?;
             done.push(d.clone());
         }
         Ok(done)
