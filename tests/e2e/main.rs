@@ -20,6 +20,7 @@ mod guidance;
 mod hostile;
 mod http;
 mod idempotency;
+mod level;
 mod lists;
 mod live;
 mod logs;

@@ -24,11 +24,20 @@ pub struct RequestContext {
     pub(crate) batches: Arc<Batches>,
     /// When the request read the change feed: how far behind the reader is after it.
     pub feed_lag: Arc<FeedLag>,
+    /// How its trees of records were answered (see `level.rs`).
+    pub read_paths: Arc<ReadPaths>,
 }
 
 impl RequestContext {
     pub fn new(actor: Actor, request_id: String) -> Self {
-        Self { actor, request_id, reads: Arc::default(), batches: Arc::default(), feed_lag: Arc::default() }
+        Self {
+            actor,
+            request_id,
+            reads: Arc::default(),
+            batches: Arc::default(),
+            feed_lag: Arc::default(),
+            read_paths: Arc::default(),
+        }
     }
 }
 
@@ -47,6 +56,27 @@ impl FeedLag {
 
     pub fn get(&self) -> Option<std::time::Duration> {
         self.0.lock().ok().and_then(|slot| *slot)
+    }
+}
+
+/// How a request's root fields that read trees of records (`family`, `families`) were
+/// answered: rendered a level at a time, or left to async-graphql field by field.
+#[derive(Debug, Default)]
+pub struct ReadPaths {
+    level: std::sync::atomic::AtomicU32,
+    per_field: std::sync::atomic::AtomicU32,
+}
+
+impl ReadPaths {
+    pub(crate) fn count(&self, rendered: bool) {
+        let counter = if rendered { &self.level } else { &self.per_field };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Root fields rendered a level at a time, and those resolved field by field.
+    pub fn get(&self) -> (u32, u32) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.level.load(Relaxed), self.per_field.load(Relaxed))
     }
 }
 

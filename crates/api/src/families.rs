@@ -16,9 +16,10 @@ use kinbridge_persistence::records;
 use kinbridge_persistence::write::Outcome;
 use serde::Serialize;
 
-use crate::connection::{self, Conn, cost};
+use crate::connection::{Conn, cost};
 use crate::context::caller;
 use crate::error::{ApiError, ApiResult, IntoApi, id_arg, in_input, under};
+use crate::level::{self, Rendered};
 use crate::loader;
 use crate::network::NetworkMapEntry;
 use crate::organizations::Organization;
@@ -222,6 +223,13 @@ impl Family {
     }
 }
 
+crate::level::level!(Family, plain: ["id", "externalId", "name", "caseworkerContact", "version", "createdAt", "updatedAt"], nested: {
+    "members" => crate::level::many(&catalogue::FAMILY_MEMBERS, FamilyMember),
+    "placements" => crate::level::many(&catalogue::FAMILY_PLACEMENTS, Placement),
+    "parentActionPlans" => crate::level::many(&catalogue::FAMILY_PLANS, ParentActionPlan),
+    "responsibleMunicipality" => crate::level::one(&catalogue::ORGANIZATION, |f: &Family| Some(f.0.organization_id.into()), Organization),
+});
+
 /// A person's membership of a family.
 #[derive(Debug, Clone)]
 pub struct FamilyMember(pub(crate) records::FamilyMember);
@@ -250,6 +258,15 @@ impl FamilyMember {
         }
     }
 }
+
+crate::level::level!(FamilyMember, plain: ["id", "role"], nested: {
+    "person" => crate::level::one(&catalogue::PERSON, |m: &FamilyMember| Some(m.0.person_id.into()), Person),
+    "residenceMunicipality" => crate::level::one(
+        &catalogue::ORGANIZATION,
+        |m: &FamilyMember| m.0.residence_municipality_id.map(Into::into),
+        Organization
+    ),
+});
 
 /// A person known to the caller's organisation.
 #[derive(Debug, Clone)]
@@ -411,6 +428,8 @@ impl Person {
     }
 }
 
+crate::level::level!(Person, plain: ["id", "givenName", "familyName", "birthDate", "version"], nested: {});
+
 /// An identifier `{system, value}` of a person.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct PersonIdentifier {
@@ -564,10 +583,11 @@ pub struct FamilyQuery;
 #[Object]
 impl FamilyQuery {
     /// One of the caller's families. Another organisation's family is `NOT_FOUND`.
-    async fn family(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Family>> {
+    async fn family(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Rendered<Family>>> {
         let c = caller(ctx)?;
         let id: FamilyId = id_arg("id", &id)?;
-        Ok(Some(Family(c.store.family(&c.reader(), id).await.api()?)))
+        let family = Family(c.store.family(&c.reader(), id).await.api()?);
+        Ok(Some(level::object(ctx, family).await?))
     }
 
     /// The caller's family with this case id (the `externalId` it gave the family).
@@ -589,7 +609,7 @@ impl FamilyQuery {
         before: Option<String>,
         first: Option<i64>,
         last: Option<i64>,
-    ) -> ApiResult<Conn<Family>> {
+    ) -> ApiResult<Rendered<Conn<Family>>> {
         let c = caller(ctx)?;
         let filter = filter.unwrap_or_default();
         let filter = kinbridge_persistence::lists::FamilyFilter {
@@ -600,12 +620,11 @@ impl FamilyQuery {
             },
             status: filter.status.map(Into::into),
         };
-        connection::resolve(
+        level::connection(
             ctx,
             (after, before, first, last),
             async |req| c.store.families_where(&c.reader(), &filter, req).await,
             async || c.store.count_families_where(&c.reader(), &filter).await,
-            |f| f.id.to_string(),
             Family,
         )
         .await

@@ -17,6 +17,7 @@ pub mod coordination;
 pub mod corrections;
 pub mod error;
 pub mod families;
+pub mod level;
 pub mod limits;
 pub mod loader;
 pub mod network;

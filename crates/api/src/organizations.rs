@@ -40,6 +40,8 @@ impl Organization {
     }
 }
 
+crate::level::level!(Organization, plain: ["id", "kind", "name", "code", "youngPersonConsentAge"], nested: {});
+
 /// Who is calling: the verified token's subject, organisation and roles.
 #[derive(Debug, Clone)]
 pub struct Viewer {

@@ -121,6 +121,15 @@ impl ParentActionPlan {
     }
 }
 
+crate::level::level!(ParentActionPlan, plain: [
+    "id", "status", "reviewIntervalDays", "activatedOn", "closedOn", "nextReviewDue", "isReviewOverdue",
+    "childPlanReference", "version", "createdAt", "updatedAt",
+], nested: {
+    "family" => crate::level::one(&catalogue::FAMILY, |p: &ParentActionPlan| Some(p.0.family_id.into()), Family),
+    "placement" => crate::level::one(&catalogue::PLACEMENT, |p: &ParentActionPlan| Some(p.0.placement_id.into()), Placement),
+    "goals" => crate::level::many(&catalogue::PLAN_GOALS, Goal),
+});
+
 /// A plan meeting or status meeting: progress per goal, adjustments, the next review.
 #[derive(Debug, Clone)]
 pub struct PlanReview(pub(crate) records::PlanReview);
@@ -221,6 +230,8 @@ impl Goal {
         self.0.position
     }
 }
+
+crate::level::level!(Goal, plain: ["id", "description", "purpose", "position"], nested: {});
 
 #[derive(InputObject, Serialize, Debug, Clone)]
 pub struct GoalInput {

@@ -32,8 +32,7 @@ pub fn reshape(query: &str, operation: Option<&str>, response: &mut Response) {
     for error in &response.errors {
         null_where_left_out(&mut response.data, &error.path);
     }
-    let data = std::mem::take(&mut response.data);
-    response.data = in_selection_order(data, &[selection], &document);
+    in_selection_order(&mut response.data, &[selection], &document);
 }
 
 fn operation_selection<'a>(
@@ -141,24 +140,63 @@ fn keys<'a>(
     }
 }
 
-fn in_selection_order(value: Value, sets: &[&SelectionSet], document: &ExecutableDocument) -> Value {
+/// Puts the keys of `value`'s objects in the order of `sets`, all the way down.
+fn in_selection_order(value: &mut Value, sets: &[&SelectionSet], document: &ExecutableDocument) {
     match value {
-        Value::Object(mut map) => {
+        Value::Object(map) => {
             let mut order = Vec::new();
             keys(sets, document, &mut order, 0);
-            let mut ordered = IndexMap::with_capacity(map.len());
-            for (key, below) in order {
-                if let Some((name, inner)) = map.shift_remove_entry(key) {
-                    ordered.insert(name, in_selection_order(inner, &below, document));
+            reorder(map, &order, document);
+        }
+        Value::List(items) => {
+            // Every item answers the same selections: their order is worked out once.
+            let mut order = None;
+            for item in items {
+                match item {
+                    Value::Object(map) => {
+                        let order = order.get_or_insert_with(|| {
+                            let mut order = Vec::new();
+                            keys(sets, document, &mut order, 0);
+                            order
+                        });
+                        reorder(map, order, document);
+                    }
+                    other => in_selection_order(other, sets, document),
                 }
             }
-            // Nothing the selections do not name is expected; kept, not lost, if there is.
-            ordered.extend(map);
-            Value::Object(ordered)
         }
-        Value::List(items) => Value::List(items.into_iter().map(|v| in_selection_order(v, sets, document)).collect()),
-        other => other,
+        _ => {}
     }
+}
+
+fn reorder(map: &mut IndexMap<Name, Value>, order: &[(&str, Vec<&SelectionSet>)], document: &ExecutableDocument) {
+    // An object already in order (as `level.rs` renders them) keeps its map; only what is
+    // below it is looked at.
+    let mut at = 0;
+    for (key, below) in order {
+        if map.get_index(at).is_some_and(|(name, _)| name.as_str() == *key) {
+            if let Some((_, value)) = map.get_index_mut(at) {
+                in_selection_order(value, below, document);
+            }
+            at += 1;
+        } else if map.contains_key(*key) {
+            break;
+        }
+    }
+    if at == map.len() {
+        return;
+    }
+    let mut rest = std::mem::take(map);
+    let mut ordered = IndexMap::with_capacity(rest.len());
+    for (key, below) in order {
+        if let Some((name, mut inner)) = rest.swap_remove_entry(*key) {
+            in_selection_order(&mut inner, below, document);
+            ordered.insert(name, inner);
+        }
+    }
+    // Nothing the selections do not name is expected; kept, not lost, if there is.
+    ordered.extend(rest);
+    *map = ordered;
 }
 
 #[cfg(test)]

@@ -385,6 +385,7 @@ async fn execute(
         let context = RequestContext::new(actor.clone(), request_id.clone());
         let reads = Arc::clone(&context.reads);
         let feed_lag = Arc::clone(&context.feed_lag);
+        let read_paths = Arc::clone(&context.read_paths);
         let query = request.query.clone();
         let executed = AssertUnwindSafe(state.schema.execute(request.data(context))).catch_unwind().await;
         let mut response = match executed {
@@ -407,6 +408,7 @@ async fn execute(
         if let Some(lag) = feed_lag.get() {
             state.metrics.feed_read(lag);
         }
+        state.metrics.read_trees(read_paths.get());
         match audited {
             Ok(()) => {}
             Err(kinbridge_persistence::StoreError::Unavailable(why)) => {

@@ -16,6 +16,12 @@
 //!   `rate(kinbridge_database_acquire_duration_seconds_sum[1m])` is the average number
 //!   waiting over the minute; a wait that reaches the database timeout is an
 //!   `UNAVAILABLE` request;
+//! - `kinbridge_read_trees_total{path}`: root fields that read a tree of records
+//!   (`family`, `families`) by how they were answered: `level`, a level at a time
+//!   (`kinbridge_api::level`), or `per_field`, by async-graphql field by field because the
+//!   query asked for something the level renderer leaves to it (a computed field, a
+//!   fragment on another type). A high share of `per_field` says which queries of an
+//!   integration are the expensive kind;
 //! - `kinbridge_change_feed_lag_seconds`: at each read of the change feed, how far behind
 //!   the reader is: the age of the oldest change it has not yet read, 0 when it has read
 //!   them all.
@@ -56,6 +62,11 @@ struct Code {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadPath {
+    path: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ConnectionState {
     state: &'static str,
 }
@@ -91,6 +102,7 @@ pub struct Metrics {
     waiting: Gauge<i64, AtomicI64>,
     connections: Family<ConnectionState, Gauge<i64, AtomicI64>>,
     feed_lag: Histogram,
+    read_trees: Family<ReadPath, Counter>,
     operations: Mutex<HashSet<String>>,
 }
 
@@ -111,6 +123,7 @@ impl Default for Metrics {
         let waiting = Gauge::<i64, AtomicI64>::default();
         let connections = Family::<ConnectionState, Gauge<i64, AtomicI64>>::default();
         let feed_lag = lag_buckets();
+        let read_trees = Family::<ReadPath, Counter>::default();
         registry.register("graphql_requests", "GraphQL requests by operation name and outcome", requests.clone());
         registry.register(
             "graphql_request_duration_seconds",
@@ -136,6 +149,11 @@ impl Default for Metrics {
             "At each change-feed read, the age of the oldest change the reader has not read yet",
             feed_lag.clone(),
         );
+        registry.register(
+            "read_trees",
+            "Root fields reading a tree of records, by how they were answered: level or per_field",
+            read_trees.clone(),
+        );
         Self {
             registry,
             requests,
@@ -146,6 +164,7 @@ impl Default for Metrics {
             waiting,
             connections,
             feed_lag,
+            read_trees,
             operations: Mutex::new(HashSet::new()),
         }
     }
@@ -182,6 +201,15 @@ impl Metrics {
     /// Records how far behind a reader of the change feed is after a read.
     pub fn feed_read(&self, lag: Duration) {
         self.feed_lag.observe(lag.as_secs_f64());
+    }
+
+    /// Counts a request's trees of records by how they were answered.
+    pub fn read_trees(&self, (level, per_field): (u32, u32)) {
+        for (path, n) in [("level", level), ("per_field", per_field)] {
+            if n > 0 {
+                self.read_trees.get_or_create(&ReadPath { path }).inc_by(u64::from(n));
+            }
+        }
     }
 
     pub fn audit_written(&self, took: Duration) {

@@ -1,0 +1,185 @@
+//! The level renderer (`kinbridge_api::level`) answers exactly what async-graphql's field by
+//! field resolution answers, and logs exactly the same reads.
+//!
+//! Each query is sent twice. As written, its tree is rendered a level at a time. With a
+//! computed field added to its families (`kbPerField: status`, which the renderer leaves
+//! to async-graphql), the whole tree is resolved field by field, as it was before the
+//! renderer existed. The answers, with that one field taken out, and the records each
+//! request logged as shown must be the same, for every kind of caller of the demo data.
+//! `/metrics` tells which path each request took, so the test cannot compare a path with
+//! itself.
+
+use std::collections::BTreeSet;
+
+use kinbridge_domain::organization::OrganizationKind;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, spawn_app_with};
+
+/// Where a query's families select the field that makes them per-field.
+const MARK: &str = "__PER_FIELD__";
+
+/// What a family shows, with every kind of selection the renderer handles: plain fields,
+/// aliases, fragments (named and inline), `__typename` at every level, connections with
+/// `edges`, `nodes`, `pageInfo` and `totalCount`, page arguments from variables, and
+/// references (nullable and not).
+const FAMILY: &str = "__PER_FIELD__ __typename ...F id externalId caseworkerContact version createdAt updatedAt
+    responsibleMunicipality { __typename id name kind code youngPersonConsentAge }
+    m: members(first: 2) { __typename totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor __typename }
+        edges { __typename cursor node { id role residenceMunicipality { name }
+            person { ... on Person { id givenName familyName birthDate version } } } } }
+    members(last: $last) { nodes { id role ... { person { givenName } } } }
+    placements { nodes { id externalId setting voluntary decisionDate startDate endDate endReason version createdAt updatedAt
+        child { givenName } placingMunicipality { name } provider { name } family { name }
+        contactVisits(last: $last) { totalCount edges { node { id plannedStart plannedEnd location supervision
+            supervisorName status cancellation { cancelledBy reason cancelledAt } observations outcomeRecordedAt
+            version createdAt updatedAt placement { id } } } }
+        parentActionPlans { totalCount } } }
+    parentActionPlans(first: 2) { edges { node { id status reviewIntervalDays activatedOn closedOn nextReviewDue
+        isReviewOverdue childPlanReference version createdAt updatedAt family { id } placement { id setting }
+        goals(last: 2) { pageInfo { hasPreviousPage startCursor } edges { cursor node { id description purpose position } } }
+        g: goals(first: 1, after: null) { totalCount } } } }";
+
+const FRAGMENT: &str = "fragment F on Family { name }";
+
+/// Sends `query` as `caller` under `request_id`; returns the body and the reads logged.
+async fn ask(
+    app: &TestApp,
+    token: &str,
+    request_id: &str,
+    query: &str,
+    variables: &Value,
+) -> (Value, BTreeSet<(String, String)>) {
+    let body: Value = app
+        .client
+        .post(app.url())
+        .bearer_auth(token)
+        .header("x-request-id", request_id)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reads = app
+        .store
+        .audit_events_for_request(request_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.operation == "read")
+        .map(|e| (e.record_type, e.record_id.to_string()))
+        .collect();
+    (body, reads)
+}
+
+/// `value` without the marker field.
+fn unmarked(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter().filter(|(k, _)| *k != "kbPerField").map(|(k, v)| (k.clone(), unmarked(v))).collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(unmarked).collect()),
+        other => other.clone(),
+    }
+}
+
+async fn read_trees(app: &TestApp, path: &str) -> u64 {
+    let text = app.client.get(format!("http://{}/metrics", app.addr)).send().await.unwrap().text().await.unwrap();
+    let series = format!("kinbridge_read_trees_total{{path=\"{path}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&series)).map_or(0, |n| n.trim().parse().unwrap())
+}
+
+async fn org(app: &TestApp, kind: OrganizationKind, code: &str) -> kinbridge_domain::ids::OrganizationId {
+    app.store.organization_by_code(kind, code).await.unwrap().unwrap().id
+}
+
+#[tokio::test]
+async fn a_tree_rendered_a_level_at_a_time_answers_and_logs_what_field_by_field_resolution_does() {
+    let app = spawn_app_with(true).await;
+    let callers = [
+        ("aarhus", app.token(org(&app, OrganizationKind::Municipality, "0751").await, &["CASEWORKER", "MANAGER"])),
+        ("randers", app.token(org(&app, OrganizationKind::Municipality, "0730").await, &["CASEWORKER"])),
+        ("site", app.token(org(&app, OrganizationKind::PlacementProvider, "PP-0751-01").await, &["PLACEMENT_STAFF"])),
+        (
+            "fsp",
+            app.token(org(&app, OrganizationKind::FamilyServicesProvider, "FSP-0751-01").await, &["FAMILY_THERAPIST"]),
+        ),
+        ("mha", app.token(org(&app, OrganizationKind::MentalHealthAuthority, "MHA-MIDT").await, &["MANAGER"])),
+    ];
+    let aarhus = &callers[0].1;
+    let ids: Vec<String> = app.gql(aarhus, "{ families(first: 10) { edges { node { id } } } }", json!({})).await.data()
+        ["families"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(ids.len() >= 2, "the demo data has families");
+    let cursor = format!("\"{}\"", ids[0]);
+
+    let queries = [
+        format!(
+            "query($n: Int, $last: Int) {{ families(first: $n) {{ totalCount edges {{ node {{ {FAMILY} }} }} }} }} {FRAGMENT}"
+        ),
+        format!(
+            "query($last: Int) {{ families(last: 2) {{ pageInfo {{ hasPreviousPage startCursor }} nodes {{ {FAMILY} }} }} }} {FRAGMENT}"
+        ),
+        format!(
+            "query($last: Int) {{ families(first: 1, after: {cursor}) {{ edges {{ cursor node {{ {FAMILY} }} }} }} }} {FRAGMENT}"
+        ),
+        format!("query($id: ID!, $last: Int) {{ family(id: $id) {{ {FAMILY} }} }} {FRAGMENT}"),
+        format!("query($id: ID!, $last: Int) {{ f: family(id: $id) {{ ... on Family {{ {FAMILY} }} }} }} {FRAGMENT}"),
+        // The caseworker's page of the benchmark.
+        "{ families(first: 50) { totalCount edges { node { __PER_FIELD__ name
+            members { edges { node { role person { givenName } } } }
+            placements { edges { node { setting contactVisits(last: 5) { edges { node { plannedStart status } } } } } }
+            parentActionPlans { edges { node { status goals { edges { node { description } } } } } } } } } }"
+            .to_owned(),
+        "{ families(first: 0) { totalCount pageInfo { hasNextPage } edges { node { __PER_FIELD__ id } } } }".to_owned(),
+    ];
+    let (mut rendered, mut per_field) = (0, 0);
+    for (q, query) in queries.iter().enumerate() {
+        for (who, token) in &callers {
+            for (v, variables) in
+                [json!({ "n": 5, "last": 1, "id": ids[1] }), json!({ "n": 2, "last": 3, "id": ids[0] })]
+                    .iter()
+                    .enumerate()
+            {
+                let (level_before, per_field_before) =
+                    (read_trees(&app, "level").await, read_trees(&app, "per_field").await);
+                let (fast, fast_reads) =
+                    ask(&app, token, &format!("level-{q}-{who}-{v}"), &query.replace(MARK, ""), variables).await;
+                let level_taken = read_trees(&app, "level").await - level_before;
+                let (slow, slow_reads) = ask(
+                    &app,
+                    token,
+                    &format!("field-{q}-{who}-{v}"),
+                    &query.replace(MARK, "kbPerField: status"),
+                    variables,
+                )
+                .await;
+                assert_eq!(
+                    read_trees(&app, "level").await - level_before,
+                    level_taken,
+                    "the marked query is per field"
+                );
+                let field_taken = read_trees(&app, "per_field").await - per_field_before;
+                assert_eq!(
+                    unmarked(&slow),
+                    fast,
+                    "query {q} as {who} with {variables}: field by field (left) and a level at a time (right)"
+                );
+                assert_eq!(slow_reads, fast_reads, "query {q} as {who} with {variables}: the reads logged");
+                rendered += level_taken;
+                per_field += field_taken;
+                if fast.get("errors").is_none() {
+                    assert_eq!((level_taken, field_taken), (1, 1), "query {q} as {who}: {fast}");
+                }
+            }
+        }
+    }
+    eprintln!("{rendered} trees rendered a level at a time, {per_field} field by field");
+    assert!(rendered >= 40, "{rendered} trees rendered a level at a time");
+}
