@@ -468,3 +468,32 @@ async fn reading_the_audit_trail_is_itself_audited() {
     );
     assert_eq!(record_types(&app, "dpo-reads-log").await, BTreeSet::from(["AccessLog".to_owned()]));
 }
+
+/// The audit trail's record index is merged off the audit writer's path
+/// (`Store::merge_pending_audit_index`), and the access log reads the same after it.
+#[tokio::test]
+async fn the_audit_index_is_merged_off_the_writers_path_and_the_access_log_reads_the_same() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let q = "query($id: ID!) { family(id: $id) { members { edges { node { person { givenName } } } } } }";
+    for _ in 0..30 {
+        app.gql(&aarhus.token, q, json!({ "id": family.id })).await.data();
+    }
+    let auditor = app.token(aarhus.id, &["AUDITOR"]);
+    let log = "query($p: ID!) { accessLog(personId: $p) { totalCount } }";
+    let before =
+        app.gql(&auditor, log, json!({ "p": family.parent_id })).await.data()["accessLog"]["totalCount"].clone();
+    assert!(before.as_i64().unwrap() >= 30, "{before}");
+
+    let merged = app.store.merge_pending_audit_index().await.unwrap();
+    if app.store.backend() != sea_orm::DbBackend::Postgres {
+        assert_eq!(merged, 0, "SQLite has no GIN index to merge");
+    }
+    // Nothing was read since: nothing is left pending.
+    assert_eq!(app.store.merge_pending_audit_index().await.unwrap(), 0);
+    let after =
+        app.gql(&auditor, log, json!({ "p": family.parent_id })).await.data()["accessLog"]["totalCount"].clone();
+    // The auditor's first question is in the log too.
+    assert_eq!(after.as_i64().unwrap(), before.as_i64().unwrap() + 1, "the access log after merging");
+}

@@ -137,6 +137,32 @@ impl Store {
         Ok(failed)
     }
 
+    /// Merges the pending entries of the audit trail's record index into the index
+    /// (PostgreSQL; nothing on SQLite), and returns how many pending pages it merged.
+    ///
+    /// Each request's reads are one `audit_reads` row whose `record_ids` hold every record
+    /// shown (about 850 for a page of 50 families), indexed by GIN. GIN appends new
+    /// entries to a pending list, and the insert that finds the list over its limit
+    /// (`gin_pending_list_limit`, 4 MB) merges all of it into the index first: measured on
+    /// the 10,000-family set, one audit insert in about a hundred took up to 400 ms. The
+    /// audit writer commits every request's reads in turn, so that one insert held up every
+    /// response behind it (p99 330–390 ms on page (b) at 8 connections). Merging the list
+    /// from a connection of its own, several times a second, keeps it short: an insert
+    /// that finds another backend merging does not wait for it. Measured the same way,
+    /// p99 fell to 120–140 ms and throughput rose about 10 %.
+    pub async fn merge_pending_audit_index(&self) -> Result<i64, StoreError> {
+        if self.backend() != DbBackend::Postgres {
+            return Ok(0);
+        }
+        let sql = "/* maintenance */ SELECT coalesce(sum(gin_clean_pending_list(i.indexrelid)), 0)::bigint AS merged \
+                   FROM pg_index i JOIN pg_inherits h ON h.inhrelid = i.indrelid \
+                   JOIN pg_class p ON p.oid = h.inhparent JOIN pg_class x ON x.oid = i.indexrelid \
+                   JOIN pg_am a ON a.oid = x.relam WHERE p.relname = 'audit_reads' AND a.amname = 'gin'";
+        debug_assert!(sql.starts_with(crate::MAINTENANCE));
+        let row = self.conn().query_one_raw(Statement::from_string(DbBackend::Postgres, sql)).await?;
+        Ok(row.map(|r| r.try_get::<i64>("", "merged")).transpose()?.unwrap_or(0))
+    }
+
     /// The names of the audit trail's partitions (PostgreSQL), oldest first.
     pub async fn audit_partitions(&self) -> Result<Vec<String>, StoreError> {
         if self.backend() != DbBackend::Postgres {

@@ -126,6 +126,7 @@ impl Application {
                 maintain_audit_partitions(&store).await;
             }
         });
+        let merging = tokio::spawn(merge_pending_audit_index(self.store.clone()));
         // Live feed readers hear of commits made through other processes on the database.
         let relay = self.store.spawn_feed_relay();
         let closing = self.closing;
@@ -135,6 +136,7 @@ impl Application {
         };
         let served = serve(self.listener, self.router, self.connections, shutdown).await;
         maintenance.abort();
+        merging.abort();
         for task in relay {
             task.abort();
         }
@@ -219,6 +221,28 @@ async fn maintain_audit_partitions(store: &Store) {
             tracing::warn!(partitions = ?failed, "some audit trail partitions are missing; their rows go to the default partition")
         }
         Err(e) => tracing::error!(error = %e, "the audit trail partitions could not be maintained"),
+    }
+}
+
+/// How often the audit trail's record index has its pending entries merged.
+const AUDIT_INDEX_MERGE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Keeps the audit trail's record index merged (`Store::merge_pending_audit_index`), so
+/// that the audit writer never merges it while requests wait. On PostgreSQL only; a
+/// failure (say, a database role that does not own the index) is logged and retried a
+/// minute later, and the writer then merges as PostgreSQL does by default.
+async fn merge_pending_audit_index(store: Store) {
+    if store.backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    loop {
+        match store.merge_pending_audit_index().await {
+            Ok(_) => tokio::time::sleep(AUDIT_INDEX_MERGE).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "the audit trail's record index could not be merged; retrying in a minute");
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            }
+        }
     }
 }
 
