@@ -82,12 +82,22 @@ impl LimitExceeded {
 /// Checks `query` against `limits`, in time linear in its length. A document that does
 /// not parse passes: the executor reports its syntax error.
 pub fn check(query: &str, limits: &Limits) -> Result<(), LimitExceeded> {
+    check_parsed(query, limits).map(drop)
+}
+
+/// [`check`], handing back the document it parsed (`None` if it does not parse), so that
+/// the request is parsed once: the executor takes it (`Request::set_parsed_query`), and so
+/// does the reshaping of the response (`shape::reshape_parsed`).
+pub fn check_parsed(
+    query: &str,
+    limits: &Limits,
+) -> Result<Option<async_graphql::parser::types::ExecutableDocument>, LimitExceeded> {
     let over = |code, limit: usize, found: usize| {
         if found > limit { Err(LimitExceeded { code, limit, found }) } else { Ok(()) }
     };
     over("DOCUMENT_TOO_LARGE", limits.max_document_bytes, query.len())?;
     over("TOO_DEEP", limits.max_nesting, nesting(query))?;
-    let Ok(document) = async_graphql::parser::parse_query(query) else { return Ok(()) };
+    let Ok(document) = async_graphql::parser::parse_query(query) else { return Ok(None) };
     let mut counts = Counts::default();
     for fragment in document.fragments.values() {
         counts.directives += fragment.node.directives.len();
@@ -104,7 +114,8 @@ pub fn check(query: &str, limits: &Limits) -> Result<(), LimitExceeded> {
     over("TOO_MANY_ALIASES", limits.max_aliases, counts.aliases)?;
     over("TOO_MANY_FRAGMENT_SPREADS", limits.max_fragment_spreads, counts.spreads)?;
     over("TOO_MANY_DIRECTIVES", limits.max_directives, counts.directives)?;
-    over("TOO_MANY_FIELDS", limits.max_fields, fields)
+    over("TOO_MANY_FIELDS", limits.max_fields, fields)?;
+    Ok(Some(document))
 }
 
 /// The deepest nesting of `{`, `(` and `[` outside strings and comments.

@@ -16,8 +16,14 @@ use async_graphql::{Name, PathSegment, Positioned, Response, Value};
 /// Reshapes `response` to the query `query` it answers (the operation `operation`, or the
 /// only one). A query that does not parse leaves it as it is: it never ran.
 pub fn reshape(query: &str, operation: Option<&str>, response: &mut Response) {
-    let Ok(document) = async_graphql::parser::parse_query(query) else { return };
-    let Some((kind, selection)) = operation_selection(&document, operation) else { return };
+    if let Ok(document) = async_graphql::parser::parse_query(query) {
+        reshape_parsed(&document, operation, response);
+    }
+}
+
+/// [`reshape`] for a query already parsed.
+pub fn reshape_parsed(document: &ExecutableDocument, operation: Option<&str>, response: &mut Response) {
+    let Some((kind, selection)) = operation_selection(document, operation) else { return };
     // async-graphql answers `data: null` when every root field failed, even when each of
     // them is nullable and the answer is an object of nulls.
     if response.data == Value::Null
@@ -32,7 +38,7 @@ pub fn reshape(query: &str, operation: Option<&str>, response: &mut Response) {
     for error in &response.errors {
         null_where_left_out(&mut response.data, &error.path);
     }
-    in_selection_order(&mut response.data, &[selection], &document);
+    in_selection_order(&mut response.data, &[selection], document);
 }
 
 fn operation_selection<'a>(

@@ -17,7 +17,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -311,22 +311,25 @@ async fn execute(
         };
         // A query that asks for too much is refused before it waits for a turn or a
         // database connection, in time linear in its length.
-        if let Err(exceeded) = kinbridge_api::limits::check(&request.query, &state.limits) {
-            state.metrics.limit_hit(exceeded.code);
-            count(exceeded.code);
-            tracing::info!(
-                http.status = status_for_refusal(encoding),
-                error.codes = exceeded.code,
-                limit = exceeded.limit,
-                found = exceeded.found,
-                "query refused: over a limit"
-            );
-            return refused(
-                StatusCode::BAD_REQUEST,
-                json!({ "errors": [{ "message": exceeded.message(),
-                    "extensions": { "code": exceeded.code, "limit": exceeded.limit, "found": exceeded.found } }] }),
-            );
-        }
+        let mut document = match kinbridge_api::limits::check_parsed(&request.query, &state.limits) {
+            Ok(document) => document,
+            Err(exceeded) => {
+                state.metrics.limit_hit(exceeded.code);
+                count(exceeded.code);
+                tracing::info!(
+                    http.status = status_for_refusal(encoding),
+                    error.codes = exceeded.code,
+                    limit = exceeded.limit,
+                    found = exceeded.found,
+                    "query refused: over a limit"
+                );
+                return refused(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "errors": [{ "message": exceeded.message(),
+                        "extensions": { "code": exceeded.code, "limit": exceeded.limit, "found": exceeded.found } }] }),
+                );
+            }
+        };
         // Requests beyond the limit wait their turn here, in arrival order, holding nothing
         // but their body: past a few per core, more at once only adds memory and contention.
         let waiting = state.metrics.waiting();
@@ -336,7 +339,7 @@ async fn execute(
         };
         drop(waiting);
         let _executing = state.metrics.executing();
-        if method == Method::GET && is_mutation(&request) {
+        if method == Method::GET && is_mutation(document.as_ref(), &request) {
             count("BAD_USER_INPUT");
             return finish(mutation_over_get(), &request_id);
         }
@@ -372,7 +375,9 @@ async fn execute(
                     );
                 };
                 request.query = query.to_string();
-                if method == Method::GET && is_mutation(&request) {
+                // Its text passed the limits when it was kept.
+                document = async_graphql::parser::parse_query(&request.query).ok();
+                if method == Method::GET && is_mutation(document.as_ref(), &request) {
                     count("BAD_USER_INPUT");
                     return finish(mutation_over_get(), &request_id);
                 }
@@ -386,7 +391,11 @@ async fn execute(
         let reads = Arc::clone(&context.reads);
         let feed_lag = Arc::clone(&context.feed_lag);
         let read_paths = Arc::clone(&context.read_paths);
-        let query = request.query.clone();
+        // Parsed once, for the limits: the executor takes a copy (cheaper than parsing
+        // again), and the reshaping below reads the original.
+        if let Some(document) = &document {
+            request.set_parsed_query(document.clone());
+        }
         let executed = AssertUnwindSafe(state.schema.execute(request.data(context))).catch_unwind().await;
         let mut response = match executed {
             Ok(response) => response,
@@ -398,7 +407,9 @@ async fn execute(
         };
         // Keys in the order the query asked for them, and null where an error left a
         // nullable field out (see kinbridge_api::shape).
-        kinbridge_api::shape::reshape(&query, operation.as_deref(), &mut response);
+        if let Some(document) = &document {
+            kinbridge_api::shape::reshape_parsed(document, operation.as_deref(), &mut response);
+        }
         // The audit trail records what the caller was shown before the response leaves: a
         // read whose audit event could not be written is never answered.
         let shown = reads.take();
@@ -551,8 +562,8 @@ fn mutation_over_get() -> Response {
     response
 }
 
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else { return false };
+fn is_mutation(document: Option<&ExecutableDocument>, request: &async_graphql::Request) -> bool {
+    let Some(document) = document else { return false };
     match &document.operations {
         DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
         DocumentOperations::Multiple(ops) => match &request.operation_name {
@@ -644,12 +655,18 @@ mod tests {
         }
     }
 
+    fn mutation(query: &str, name: Option<&str>) -> bool {
+        let document = async_graphql::parser::parse_query(query).ok();
+        is_mutation(document.as_ref(), &req(query, name))
+    }
+
     #[test]
     fn mutations_are_recognised_for_the_get_refusal() {
-        assert!(is_mutation(&req("mutation { x }", None)));
-        assert!(!is_mutation(&req("{ x }", None)));
-        assert!(is_mutation(&req("query A { x } mutation B { y }", Some("B"))));
-        assert!(!is_mutation(&req("query A { x } mutation B { y }", Some("A"))));
+        assert!(mutation("mutation { x }", None));
+        assert!(!mutation("{ x }", None));
+        assert!(mutation("query A { x } mutation B { y }", Some("B")));
+        assert!(!mutation("query A { x } mutation B { y }", Some("A")));
+        assert!(!mutation("mutation {", None), "a query that does not parse is the executor's to refuse");
     }
 
     #[test]
