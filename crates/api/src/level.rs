@@ -20,12 +20,16 @@
 //!    as shown, the same statements per request.
 //! 3. **Render.** A plain field is answered by the object's own generated resolver
 //!    (`ContainerType::resolve_field`), polled once: its value is what async-graphql
-//!    would give, by construction. Keys come in selection order.
+//!    would give, by construction. A computed field (one that reads: `status`,
+//!    `isCrossMunicipality`, a connection not declared here) is answered by the same
+//!    resolvers of every object of the level, run together under the field's own path, so
+//!    that their reads join one batch of `loader.rs` as they would under async-graphql.
+//!    Keys come in selection order.
 //!
 //! Anything else leaves the field to async-graphql, which answers it exactly as before:
-//! a computed field (one that reads), a fragment on another type, a response key selected
-//! twice, page arguments it refuses, a plain resolver that fails, or a reference the caller
-//! may not see (which async-graphql answers with its error and its nulls). A tree given up
+//! a fragment on another type, a response key selected twice, page arguments it refuses,
+//! a resolver that fails, or a reference the caller may not see (which async-graphql
+//! answers with its error and its nulls). A tree given up
 //! after some of it was read is read again by async-graphql; those reads were logged once
 //! (`ReadLog::take` keeps each record once), and only records the caller may see are read.
 //!
@@ -115,6 +119,8 @@ impl<T: OutputType> OutputType for Rendered<T> {
 /// An object type this module renders.
 pub trait Level: ContainerType + OutputType + Send + Sync + Sized + 'static {
     /// The fields whose resolver reads nothing: answered from the object alone, at once.
+    /// A field in neither this list nor `nested` is computed: its resolver runs for every
+    /// object of the level together.
     const PLAIN: &'static [&'static str];
 
     /// The nested fields read a level at a time: connections and references.
@@ -134,7 +140,11 @@ pub trait Keyed {
 pub trait Nest<P>: Sync {
     /// The plan for `field` below objects `P`; `None` when this module leaves it to
     /// async-graphql.
-    fn plan<'q>(&'static self, sel: &'q ContextSelectionSet<'q>, field: &'q Field) -> Option<Box<dyn Planned<P> + 'q>>;
+    fn plan<'q>(
+        &'static self,
+        sel: &'q ContextSelectionSet<'q>,
+        field: &'q Positioned<Field>,
+    ) -> Option<Box<dyn Planned<P> + 'q>>;
 }
 
 /// A planned nested field: reads it for every parent of the level and renders each
@@ -168,6 +178,9 @@ enum Kind<'q, T> {
     Typename,
     Plain,
     Nested(Box<dyn Planned<T> + 'q>),
+    /// A field that reads (`status`, `isCrossMunicipality`, …): every object's own
+    /// resolver, run together, so that their reads join one batch of the loader.
+    Computed,
 }
 
 /// The fields of `set` on the type `type_name`, fragments expanded in place; `None` when a
@@ -231,7 +244,10 @@ fn plan_object<'q, T: Level>(sel: &'q ContextSelectionSet<'q>, set: &'q Selectio
         } else if T::PLAIN.contains(&name) {
             Kind::Plain
         } else {
-            Kind::Nested(T::nested(name)?.plan(sel, &field.node)?)
+            match T::nested(name) {
+                Some(nest) => Kind::Nested(nest.plan(sel, field)?),
+                None => Kind::Computed,
+            }
         };
         out.push(Sel { key: field.node.response_key().node.clone(), field, kind });
     }
@@ -247,6 +263,7 @@ async fn render_objects<'a, T: Level>(
 ) -> ApiResult<Option<Vec<Value>>> {
     let reads = sels.iter().filter_map(|s| match &s.kind {
         Kind::Nested(planned) => Some(planned.render(cx, objects)),
+        Kind::Computed => Some(computed(cx, objects, s.field).boxed()),
         _ => None,
     });
     let Some(mut nested) = futures_util::future::try_join_all(reads).await?.into_iter().collect::<Option<Vec<_>>>()
@@ -265,7 +282,7 @@ async fn render_objects<'a, T: Level>(
                     Some(value) => value,
                     None => return Ok(None),
                 },
-                Kind::Nested(_) => {
+                Kind::Nested(_) | Kind::Computed => {
                     let value = std::mem::take(&mut nested[n][i]);
                     n += 1;
                     value
@@ -276,6 +293,43 @@ async fn render_objects<'a, T: Level>(
         out.push(Value::Object(map));
     }
     Ok(Some(out))
+}
+
+/// A computed field of every object of a level: each object's resolver, run together so
+/// that their reads join one batch (`loader.rs`, keyed by this field's path); `None` if
+/// any of them fails (async-graphql then answers it, error and all).
+async fn computed<'a, T: Level>(
+    cx: Cx<'a>,
+    objects: &'a [T],
+    field: &'a Positioned<Field>,
+) -> ApiResult<Option<Vec<Value>>> {
+    let ctx = cx.sel.with_field(field);
+    let values = futures_util::future::join_all(objects.iter().map(|o| o.resolve_field(&ctx))).await;
+    Ok(values.into_iter().map(|v| v.ok().flatten()).collect())
+}
+
+/// Renders `sels` for `objects` under the connection's `path` (`edges`, `node` or `nodes`),
+/// so that what their fields read is keyed by the path async-graphql would give them.
+async fn render_below<'a, N: Level>(
+    cx: Cx<'a>,
+    path: &'a [&'a Positioned<Field>],
+    objects: &'a [N],
+    sels: &'a [Sel<'a, N>],
+) -> ApiResult<Option<Vec<Value>>> {
+    match path {
+        [f] => {
+            let at = cx.sel.with_field(f);
+            let sel = at.with_selection_set(&f.node.selection_set);
+            render_objects(Cx { caller: cx.caller, sel: &sel }, objects, sels).await
+        }
+        [f, g] => {
+            let at = cx.sel.with_field(f);
+            let below = at.with_field(g);
+            let sel = below.with_selection_set(&g.node.selection_set);
+            render_objects(Cx { caller: cx.caller, sel: &sel }, objects, sels).await
+        }
+        _ => render_objects(cx, objects, sels).await,
+    }
 }
 
 /// A plain field, answered by the object's generated resolver; `None` if that resolver
@@ -358,11 +412,16 @@ impl Level for PageInfo {
     const PLAIN: &'static [&'static str] = &["hasPreviousPage", "hasNextPage", "startCursor", "endCursor"];
 }
 
+/// A node selection of a connection, with the fields above it within the connection.
+type Below<'q, N> = (Vec<&'q Positioned<Field>>, Vec<Sel<'q, N>>);
+
 /// The plan for a connection's own selection.
 struct ConnPlan<'q, N> {
     items: Vec<ConnItem>,
     /// The node selections under `edges { node }` and `nodes`, by index.
-    nodes: Vec<Vec<Sel<'q, N>>>,
+    /// Each with the fields above it within the connection (`edges`, `node`), for the path
+    /// its computed fields batch under.
+    nodes: Vec<Below<'q, N>>,
     page_infos: Vec<Vec<Sel<'q, PageInfo>>>,
     page: bool,
     total: bool,
@@ -384,8 +443,9 @@ enum EdgeItem {
 
 fn plan_connection<'q, N: Level + Keyed>(
     sel: &'q ContextSelectionSet<'q>,
-    field: &'q Field,
+    field: &'q Positioned<Field>,
 ) -> Option<ConnPlan<'q, N>> {
+    let field = &field.node;
     let mut plan = ConnPlan { items: Vec::new(), nodes: Vec::new(), page_infos: Vec::new(), page: false, total: false };
     for f in fields(sel, &field.selection_set.node, &Conn::<N>::type_name())? {
         let key = f.node.response_key().node.clone();
@@ -403,7 +463,7 @@ fn plan_connection<'q, N: Level + Keyed>(
             }
             "nodes" => {
                 plan.page = true;
-                plan.nodes.push(plan_object::<N>(sel, below)?);
+                plan.nodes.push((vec![f], plan_object::<N>(sel, below)?));
                 ConnItem::Nodes(key, plan.nodes.len() - 1)
             }
             "edges" => {
@@ -415,7 +475,7 @@ fn plan_connection<'q, N: Level + Keyed>(
                         "__typename" => EdgeItem::Typename(key),
                         "cursor" => EdgeItem::Cursor(key),
                         "node" => {
-                            plan.nodes.push(plan_object::<N>(sel, &g.node.selection_set.node)?);
+                            plan.nodes.push((vec![f, g], plan_object::<N>(sel, &g.node.selection_set.node)?));
                             EdgeItem::Node(key, plan.nodes.len() - 1)
                         }
                         _ => return None,
@@ -457,7 +517,7 @@ async fn render_connections<'a, N: Level + Keyed>(
     plan: &'a ConnPlan<'a, N>,
     pages: &'a Pages<N>,
 ) -> ApiResult<Option<Vec<Value>>> {
-    let nodes = plan.nodes.iter().map(|sels| render_objects(cx, &pages.items, sels));
+    let nodes = plan.nodes.iter().map(|(path, sels)| render_below(cx, path, &pages.items, sels));
     let Some(mut nodes) = futures_util::future::try_join_all(nodes).await?.into_iter().collect::<Option<Vec<_>>>()
     else {
         return Ok(None);
@@ -534,6 +594,7 @@ pub const fn many<P, E: Readable, N>(assoc: &'static Association<E>, node: fn(E:
 
 struct ManyPlan<'q, P: 'static, E: Readable + 'static, N: 'static> {
     many: &'static Many<P, E, N>,
+    field: &'q Positioned<Field>,
     req: PageRequest,
     conn: ConnPlan<'q, N>,
 }
@@ -544,10 +605,14 @@ where
     E: Readable,
     N: Level + Keyed,
 {
-    fn plan<'q>(&'static self, sel: &'q ContextSelectionSet<'q>, field: &'q Field) -> Option<Box<dyn Planned<P> + 'q>> {
-        let req = page_request(sel, field)?;
+    fn plan<'q>(
+        &'static self,
+        sel: &'q ContextSelectionSet<'q>,
+        field: &'q Positioned<Field>,
+    ) -> Option<Box<dyn Planned<P> + 'q>> {
+        let req = page_request(sel, &field.node)?;
         let conn = plan_connection::<N>(sel, field)?;
-        Some(Box::new(ManyPlan { many: self, req, conn }))
+        Some(Box::new(ManyPlan { many: self, field, req, conn }))
     }
 }
 
@@ -578,7 +643,10 @@ where
                 let page = read.remove(key).unwrap_or_else(Page::empty);
                 pages.push(page.map(self.many.node), count.get(key).copied().unwrap_or(0));
             }
-            let Some(values) = render_connections(cx, &self.conn, &pages).await? else { return Ok(None) };
+            let at = cx.sel.with_field(self.field);
+            let sel = at.with_selection_set(&self.field.node.selection_set);
+            let below = Cx { caller: cx.caller, sel: &sel };
+            let Some(values) = render_connections(below, &self.conn, &pages).await? else { return Ok(None) };
             let by_key = keys.into_iter().zip(values).collect();
             Ok(Some(hand_out(by_key, &parents.iter().map(|p| Some(p.key())).collect::<Vec<_>>())))
         }
@@ -610,6 +678,7 @@ pub const fn one<P, E: Readable, N>(
 
 struct OnePlan<'q, P: 'static, E: Readable + 'static, N: 'static> {
     one: &'static One<P, E, N>,
+    field: &'q Positioned<Field>,
     sels: Vec<Sel<'q, N>>,
 }
 
@@ -619,9 +688,13 @@ where
     E: Readable,
     N: Level,
 {
-    fn plan<'q>(&'static self, sel: &'q ContextSelectionSet<'q>, field: &'q Field) -> Option<Box<dyn Planned<P> + 'q>> {
-        let sels = plan_object::<N>(sel, &field.selection_set.node)?;
-        Some(Box::new(OnePlan { one: self, sels }))
+    fn plan<'q>(
+        &'static self,
+        sel: &'q ContextSelectionSet<'q>,
+        field: &'q Positioned<Field>,
+    ) -> Option<Box<dyn Planned<P> + 'q>> {
+        let sels = plan_object::<N>(sel, &field.node.selection_set.node)?;
+        Some(Box::new(OnePlan { one: self, field, sels }))
     }
 }
 
@@ -642,7 +715,10 @@ where
             else {
                 return Ok(None);
             };
-            let Some(values) = render_objects(cx, &objects, &self.sels).await? else { return Ok(None) };
+            let at = cx.sel.with_field(self.field);
+            let sel = at.with_selection_set(&self.field.node.selection_set);
+            let below = Cx { caller: cx.caller, sel: &sel };
+            let Some(values) = render_objects(below, &objects, &self.sels).await? else { return Ok(None) };
             Ok(Some(hand_out(ids.into_iter().zip(values).collect(), &keys)))
         }
         .boxed()
@@ -662,7 +738,7 @@ where
     N: Level + Keyed,
 {
     let sel = ctx.with_selection_set(&ctx.item.node.selection_set);
-    let Some(plan) = plan_connection::<N>(&sel, &ctx.item.node) else {
+    let Some(plan) = plan_connection::<N>(&sel, ctx.item) else {
         let fetch = async |req| fetch(req).await.map(|page| page.map(&node));
         return Ok(Rendered::object(ctx, connection::resolve(ctx, args, fetch, count, Keyed::cursor, |n| n).await?));
     };

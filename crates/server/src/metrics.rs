@@ -19,8 +19,8 @@
 //! - `kinbridge_read_trees_total{path}`: root fields that read a tree of records
 //!   (`family`, `families`) by how they were answered: `level`, a level at a time
 //!   (`kinbridge_api::level`), or `per_field`, by async-graphql field by field because the
-//!   query asked for something the level renderer leaves to it (a computed field, a
-//!   fragment on another type). A high share of `per_field` says which queries of an
+//!   query asked for something the level renderer leaves to it (a fragment on another
+//!   type, a key selected twice). A high share of `per_field` says which queries of an
 //!   integration are the expensive kind;
 //! - `kinbridge_change_feed_lag_seconds`: at each read of the change feed, how far behind
 //!   the reader is: the age of the oldest change it has not yet read, 0 when it has read
