@@ -304,8 +304,30 @@ async fn computed<'a, T: Level>(
     field: &'a Positioned<Field>,
 ) -> ApiResult<Option<Vec<Value>>> {
     let ctx = cx.sel.with_field(field);
-    let values = futures_util::future::join_all(objects.iter().map(|o| o.resolve_field(&ctx))).await;
+    let values = poll_all(objects.iter().map(|o| Box::pin(o.resolve_field(&ctx))).collect()).await;
     Ok(values.into_iter().map(|v| v.ok().flatten()).collect())
+}
+
+/// Awaits all of `futures`, polling every one that is not done on every poll. `join_all`
+/// past 30 futures polls through a `FuturesUnordered`, which reaches at most 32 of them per
+/// poll; the loader's batch leader closes its batch after two polls that brought no new
+/// key, so a level of 100 objects could be read in two statements instead of one.
+async fn poll_all<F: std::future::Future + Unpin>(futures: Vec<F>) -> Vec<F::Output> {
+    use std::pin::Pin;
+    use std::task::Poll;
+    let mut futures: Vec<futures_util::future::MaybeDone<F>> =
+        futures.into_iter().map(futures_util::future::maybe_done).collect();
+    std::future::poll_fn(move |task| {
+        let mut pending = false;
+        for future in &mut futures {
+            pending |= Pin::new(&mut *future).poll(task).is_pending();
+        }
+        if pending {
+            return Poll::Pending;
+        }
+        Poll::Ready(futures.iter_mut().filter_map(|f| Pin::new(f).take_output()).collect())
+    })
+    .await
 }
 
 /// Renders `sels` for `objects` under the connection's `path` (`edges`, `node` or `nodes`),
