@@ -30,6 +30,7 @@ mod outage;
 mod partners;
 mod placements;
 mod plans;
+mod pool;
 mod registry;
 mod restart;
 mod rules;

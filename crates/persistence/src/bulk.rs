@@ -24,7 +24,7 @@ impl Store {
         }
         let columns = <<A::Entity as EntityTrait>::Column as Iterable>::iter().count().max(1);
         let per_statement = (PARAMETERS_PER_STATEMENT / columns).max(1);
-        let txn = self.conn().begin().await?;
+        let txn = self.pool().begin().await?;
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk: Vec<A> = rows.by_ref().take(per_statement).collect();

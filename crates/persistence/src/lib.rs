@@ -15,6 +15,7 @@ pub mod assoc;
 mod audit_writer;
 pub mod authz;
 pub mod bulk;
+mod connection;
 pub mod coordination;
 pub mod corrections;
 pub mod entities;
@@ -60,7 +61,7 @@ pub use write::{Idempotency, WriteMeta};
 /// A handle on the database, cheap to clone: the connection pool is shared.
 #[derive(Debug, Clone)]
 pub struct Store {
-    db: DatabaseConnection,
+    db: connection::Db,
     statements: Arc<AtomicU64>,
     audit: AuditWriter,
     /// Live feed readers' wake-ups (see [`signal`]).
@@ -102,6 +103,11 @@ impl Store {
             .min_connections(1)
             .connect_timeout(options.database_timeout)
             .acquire_timeout(options.database_timeout)
+            // The pool pings a connection as it is taken out, as well as when it is given
+            // back, so that one the database or something between has closed (a restart,
+            // a failover) is replaced before a request's statement fails on it. Two round
+            // trips for each connection taken: a query takes one for all its reads
+            // (connection.rs).
             .sqlx_logging(false);
         // The driver reports every wait for a pool connection as an event at debug level;
         // `/metrics` turns them into a histogram (the server's telemetry.rs), and the log
@@ -119,29 +125,30 @@ impl Store {
         let mut db = sea_orm::Database::connect(opts).await?;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&statements);
-        db.set_metric_callback(move |info| {
-            tracing::trace!(target: "kinbridge::sql", elapsed_us = info.elapsed.as_micros() as u64, "{}", info.statement.sql);
-            if !info.statement.sql.starts_with(MAINTENANCE) {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        });
+        db.set_metric_callback(move |info| connection::sent(&counter, &info.statement.sql, info.elapsed));
         let audit = AuditWriter::start(db.clone());
-        Ok(Self { db, statements, audit, signals: Arc::default(), feed_poll: options.feed_poll })
+        Ok(Self {
+            db: connection::Db::new(db),
+            statements,
+            audit,
+            signals: Arc::default(),
+            feed_poll: options.feed_poll,
+        })
     }
 
     /// Brings the schema up to date. Safe to run on every start and from several
     /// replicas: applied migrations are skipped.
     pub async fn migrate(&self) -> Result<(), sea_orm::DbErr> {
-        kinbridge_migrations::Migrator::up(&self.db, None).await
+        kinbridge_migrations::Migrator::up(self.pool(), None).await
     }
 
     pub fn backend(&self) -> DbBackend {
-        self.db.get_database_backend()
+        self.pool().get_database_backend()
     }
 
     /// Checks that the database answers; used by the readiness probe.
     pub async fn ping(&self) -> Result<(), sea_orm::DbErr> {
-        self.db.ping().await
+        self.pool().ping().await
     }
 
     /// The connection pool now: connections open, how many of them are idle, and how
@@ -149,11 +156,11 @@ impl Store {
     pub fn pool_usage(&self) -> (u32, usize, u32) {
         match self.backend() {
             DbBackend::Postgres => {
-                let pool = self.db.get_postgres_connection_pool();
+                let pool = self.pool().get_postgres_connection_pool();
                 (pool.size(), pool.num_idle(), pool.options().get_max_connections())
             }
             DbBackend::Sqlite => {
-                let pool = self.db.get_sqlite_connection_pool();
+                let pool = self.pool().get_sqlite_connection_pool();
                 (pool.size(), pool.num_idle(), pool.options().get_max_connections())
             }
             _ => (0, 0, 0),
@@ -168,11 +175,33 @@ impl Store {
         self.statements.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn conn(&self) -> &DatabaseConnection {
+    /// What reads go through: the pool, or this request's own connection
+    /// ([`Store::holding_one_connection`]).
+    pub(crate) fn conn(&self) -> &connection::Db {
         &self.db
     }
 
+    /// The pool itself: for transactions, and for what does not belong to a request.
+    pub(crate) fn pool(&self) -> &DatabaseConnection {
+        self.db.pool()
+    }
+
+    /// This store for one query request: its reads go through one connection, taken from
+    /// the pool at the first read and given back by [`Store::release_connection`] (or when
+    /// the last clone is dropped). One ping of the connection per request, not one per
+    /// statement (see `connection.rs`). Not for mutations: their reads go through their
+    /// transaction's connection.
+    pub fn holding_one_connection(&self) -> Store {
+        Self { db: self.db.holding(Arc::clone(&self.statements)), ..self.clone() }
+    }
+
+    /// Gives the connection a [`Store::holding_one_connection`] took back to the pool, as
+    /// soon as the request has read what it needs (before its audit event is written).
+    pub async fn release_connection(&self) {
+        self.db.release().await;
+    }
+
     pub async fn close(self) -> Result<(), sea_orm::DbErr> {
-        self.db.close().await
+        self.db.pool().clone().close().await
     }
 }

@@ -88,7 +88,7 @@ impl Store {
         };
         let listener = {
             let signals = Arc::clone(&self.signals);
-            let pool = self.conn().get_postgres_connection_pool().clone();
+            let pool = self.pool().get_postgres_connection_pool().clone();
             tokio::spawn(async move {
                 loop {
                     listen(&pool, &signals).await;

@@ -265,7 +265,7 @@ impl Store {
             sqlite_transaction_mode: (backend == DbBackend::Sqlite).then_some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        let txn = self.conn().begin_with_options(options).await?;
+        let txn = self.pool().begin_with_options(options).await?;
         if backend == DbBackend::Postgres {
             txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({SEQUENCE_LOCK})")).await?;
         }

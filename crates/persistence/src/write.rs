@@ -150,7 +150,7 @@ impl Store {
             sqlite_transaction_mode: (backend == DbBackend::Sqlite).then_some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        let txn = self.conn().begin_with_options(options).await?;
+        let txn = self.pool().begin_with_options(options).await?;
         Ok(WriteTx {
             txn,
             meta,

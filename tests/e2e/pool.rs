@@ -1,0 +1,65 @@
+//! A query's reads go through one connection of the pool, held from its first read until
+//! it has run; no request holds a connection while it waits for another.
+
+use std::time::Duration;
+
+use kinbridge_persistence::{Store, StoreError, StoreOptions};
+use serde_json::json;
+
+use crate::support::spawn_app_configured;
+
+#[tokio::test]
+async fn a_query_reads_through_one_connection_until_it_gives_it_back() {
+    let app = spawn_app_configured(|_| {}).await;
+    let org = app.municipality("Aarhus").await;
+    // A pool of one connection, and a short wait for it.
+    let options =
+        StoreOptions { max_connections: 1, database_timeout: Duration::from_millis(300), ..StoreOptions::default() };
+    let store = Store::connect(&app.database_url, &options).await.unwrap();
+    let query = store.holding_one_connection();
+    for _ in 0..3 {
+        query.organization(org.id).await.expect("every read of the query goes through the connection it holds");
+    }
+    // The pool's one connection is the query's own: a read from elsewhere waits and gives up.
+    let elsewhere = store.organization(org.id).await;
+    assert!(matches!(elsewhere, Err(StoreError::Unavailable(_))), "the held connection served another: {elsewhere:?}");
+    query.release_connection().await;
+    store.organization(org.id).await.expect("given back, the connection serves the pool again");
+    query.organization(org.id).await.expect("after it gave its connection back, a query reads through the pool");
+}
+
+#[tokio::test]
+async fn queries_and_mutations_at_once_on_a_pool_of_two_connections_all_answer() {
+    // A request that held a connection while it waited for a second would wait here until
+    // the database timeout and be answered UNAVAILABLE.
+    let app = spawn_app_configured(|c| {
+        c.store.max_connections = 2;
+        c.store.database_timeout = Duration::from_secs(20);
+    })
+    .await;
+    let org = app.municipality("Aarhus").await;
+    let family = app.seed_family(&org, None).await;
+    let query = "query($id: ID!) { family(id: $id) { name members { edges { node { role person { givenName } } } } } }";
+    let mutation =
+        "mutation($input: CreateFamilyInput!) { createFamily(input: $input) { family { id members { totalCount } } } }";
+    let requests = (0..24).map(|i| {
+        let (app, org, family) = (&app, &org, &family);
+        async move {
+            if i % 3 == 0 {
+                let input = json!({ "name": format!("Family {i}"), "members": [
+                    { "person": { "givenName": "Emma", "familyName": "Holm", "birthDate": "2016-04-12" }, "role": "CHILD" }] });
+                app.gql(&org.token, mutation, json!({ "input": input })).await
+            } else {
+                app.gql(&org.token, query, json!({ "id": family.id })).await
+            }
+        }
+    });
+    for (i, answer) in futures_util::future::join_all(requests).await.into_iter().enumerate() {
+        assert!(answer.body.get("errors").is_none(), "request {i} failed: {}", answer.body);
+        if i % 3 == 0 {
+            assert_eq!(answer.data()["createFamily"]["family"]["members"]["totalCount"], 1);
+        } else {
+            assert_eq!(answer.data()["family"]["name"], "Hansen");
+        }
+    }
+}
