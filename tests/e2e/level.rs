@@ -106,6 +106,28 @@ async fn org(app: &TestApp, kind: OrganizationKind, code: &str) -> kinbridge_dom
     app.store.organization_by_code(kind, code).await.unwrap().unwrap().id
 }
 
+/// One query sent both ways: as written, and with `MARK` replaced by `marker`, which
+/// makes the renderer leave the tree to async-graphql.
+struct Ways {
+    fast: Value,
+    fast_reads: BTreeSet<(String, String)>,
+    slow: Value,
+    slow_reads: BTreeSet<(String, String)>,
+    /// Trees the first request rendered a level at a time, and both requests field by field.
+    level_taken: u64,
+    field_taken: u64,
+}
+
+async fn both_ways(app: &TestApp, token: &str, name: &str, query: &str, marker: &str, variables: &Value) -> Ways {
+    let (level_before, per_field_before) = (read_trees(app, "level").await, read_trees(app, "per_field").await);
+    let (fast, fast_reads) = ask(app, token, &format!("level-{name}"), &query.replace(MARK, ""), variables).await;
+    let level_taken = read_trees(app, "level").await - level_before;
+    let (slow, slow_reads) = ask(app, token, &format!("field-{name}"), &query.replace(MARK, marker), variables).await;
+    assert_eq!(read_trees(app, "level").await - level_before, level_taken, "the marked query is per field");
+    let field_taken = read_trees(app, "per_field").await - per_field_before;
+    Ways { fast, fast_reads, slow, slow_reads, level_taken, field_taken }
+}
+
 #[tokio::test]
 async fn a_tree_rendered_a_level_at_a_time_answers_and_logs_what_field_by_field_resolution_does() {
     let app = spawn_app_with(true).await;
@@ -163,25 +185,16 @@ async fn a_tree_rendered_a_level_at_a_time_answers_and_logs_what_field_by_field_
                     .iter()
                     .enumerate()
             {
-                let (level_before, per_field_before) =
-                    (read_trees(&app, "level").await, read_trees(&app, "per_field").await);
-                let (fast, fast_reads) =
-                    ask(&app, token, &format!("level-{q}-{who}-{v}"), &query.replace(MARK, ""), variables).await;
-                let level_taken = read_trees(&app, "level").await - level_before;
-                let (slow, slow_reads) = ask(
+                let ways = both_ways(
                     &app,
                     token,
-                    &format!("field-{q}-{who}-{v}"),
-                    &query.replace(MARK, "... on Node { kbPerField: id }"),
+                    &format!("{q}-{who}-{v}"),
+                    query,
+                    "... on Node { kbPerField: id }",
                     variables,
                 )
                 .await;
-                assert_eq!(
-                    read_trees(&app, "level").await - level_before,
-                    level_taken,
-                    "the marked query is per field"
-                );
-                let field_taken = read_trees(&app, "per_field").await - per_field_before;
+                let Ways { fast, fast_reads, slow, slow_reads, level_taken, field_taken } = ways;
                 if fast.get("errors").is_none() {
                     assert_eq!(
                         unmarked(&slow),
@@ -210,4 +223,62 @@ async fn a_tree_rendered_a_level_at_a_time_answers_and_logs_what_field_by_field_
     }
     eprintln!("{rendered} trees rendered a level at a time, {per_field} field by field");
     assert!(rendered >= 40, "{rendered} trees rendered a level at a time");
+}
+
+/// The residence municipality's coordination query, rendered a level at a time, answers
+/// and logs what it did field by field. The marker selects a key twice, which the
+/// renderer leaves to async-graphql.
+#[tokio::test]
+async fn the_coordination_query_rendered_a_level_at_a_time_answers_and_logs_the_same() {
+    let app = spawn_app_with(true).await;
+    let callers = [
+        ("aarhus", app.token(org(&app, OrganizationKind::Municipality, "0751").await, &["CASEWORKER"])),
+        ("randers", app.token(org(&app, OrganizationKind::Municipality, "0730").await, &["CASEWORKER", "MANAGER"])),
+        ("site", app.token(org(&app, OrganizationKind::PlacementProvider, "PP-0751-01").await, &["PLACEMENT_STAFF"])),
+    ];
+    let queries = [
+        // The benchmark's query (c).
+        "{ crossMunicipalityPlacements(first: 50) { totalCount edges { node { __PER_FIELD__ id setting startDate
+            child { givenName } placingMunicipality { name } caseworkerContact planStatus nextReviewDue } } } }",
+        "query($n: Int) { c: crossMunicipalityPlacements(includeEnded: true, last: $n) { __typename totalCount
+            pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { __PER_FIELD__ __typename
+            ... on CoordinationPlacement { id decisionDate endDate } setting startDate child { givenName familyName birthDate }
+            pm: placingMunicipality { __typename id name kind code } caseworkerContact planStatus nextReviewDue
+            goals { id description purpose } } } } }",
+    ];
+    let mut shown = 0;
+    for (q, query) in queries.iter().enumerate() {
+        for (who, token) in &callers {
+            for n in [1, 5] {
+                let variables = json!({ "n": n });
+                let ways = both_ways(
+                    &app,
+                    token,
+                    &format!("c{q}-{who}-{n}"),
+                    query,
+                    "kbPerField: id kbPerField: id",
+                    &variables,
+                )
+                .await;
+                let Ways { fast, fast_reads, slow, slow_reads, level_taken, field_taken } = ways;
+                if *who == "site" {
+                    assert_eq!(errors(&slow), errors(&fast), "query {q} as {who}: the errors");
+                    assert_eq!(fast["errors"][0]["extensions"]["code"], "FORBIDDEN", "{fast}");
+                    continue;
+                }
+                assert!(fast.get("errors").is_none(), "query {q} as {who}: {fast}");
+                assert_eq!(
+                    unmarked(&slow),
+                    fast,
+                    "query {q} as {who} with {variables}: field by field (left) and a level at a time (right)"
+                );
+                assert_eq!(slow_reads, fast_reads, "query {q} as {who} with {variables}: the reads logged");
+                assert_eq!((level_taken, field_taken), (1, 1), "query {q} as {who}: {fast}");
+                let root =
+                    fast.pointer("/data/crossMunicipalityPlacements").or_else(|| fast.pointer("/data/c")).unwrap();
+                shown += root["edges"].as_array().unwrap().len();
+            }
+        }
+    }
+    assert!(shown >= 4, "the demo data has placements across municipalities: {shown} shown");
 }

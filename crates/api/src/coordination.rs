@@ -5,9 +5,10 @@ use kinbridge_persistence::assoc::catalogue;
 use kinbridge_persistence::coordination::CoordinationRow;
 use kinbridge_persistence::records;
 
-use crate::connection::{self, Conn, cost};
+use crate::connection::{Conn, cost};
 use crate::context::caller;
 use crate::error::{ApiError, ApiResult};
+use crate::level::{self, Rendered};
 use crate::organizations::Organization;
 use crate::scalars::{Date, GoalPurpose, PlacementSetting, PlanStatus};
 
@@ -102,6 +103,16 @@ impl CoordinationPlacement {
     }
 }
 
+crate::level::level!(CoordinationPlacement, key(p) => p.0.placement.id, plain: [
+    "id", "caseworkerContact", "setting", "decisionDate", "startDate", "endDate", "planStatus", "nextReviewDue",
+], nested: {
+    "placingMunicipality" => crate::level::one(
+        &catalogue::ORGANIZATION,
+        |p: &CoordinationPlacement| Some(p.0.placement.organization_id.into()),
+        Organization
+    ),
+});
+
 fn shared_goal(g: records::Goal) -> Result<SharedGoal, ApiError> {
     Ok(SharedGoal { id: ID(g.id.to_string()), purpose: g.purpose.into(), description: g.description })
 }
@@ -123,18 +134,17 @@ impl CoordinationQuery {
         before: Option<String>,
         first: Option<i64>,
         last: Option<i64>,
-    ) -> ApiResult<Conn<CoordinationPlacement>> {
+    ) -> ApiResult<Rendered<Conn<CoordinationPlacement>>> {
         let c = caller(ctx)?;
         c.require_kind(
             kinbridge_domain::organization::OrganizationKind::Municipality,
             "coordinate cross-municipality placements",
         )?;
-        connection::resolve(
+        level::connection(
             ctx,
             (after, before, first, last),
             async |req| c.store.cross_municipality_placements(&c.reader(), include_ended, req).await,
             async || c.store.count_cross_municipality_placements(&c.reader(), include_ended).await,
-            |row| row.placement.id.to_string(),
             CoordinationPlacement,
         )
         .await

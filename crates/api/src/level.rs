@@ -797,9 +797,13 @@ pub(crate) async fn object<T: Level>(ctx: &Context<'_>, object: T) -> ApiResult<
 }
 
 /// Declares how this module renders an object type: its plain fields and its nested
-/// fields (`many` connections, `one` references). The object wraps a record with an `id`.
+/// fields (`many` connections, `one` references). The object wraps a record with an `id`,
+/// or names its key with `key(object) => expression`.
 macro_rules! level {
     ($ty:ident, plain: [$($plain:literal),* $(,)?], nested: {$($field:literal => $nest:expr),* $(,)?}) => {
+        $crate::level::level!($ty, key(object) => object.0.id, plain: [$($plain),*], nested: {$($field => $nest),*});
+    };
+    ($ty:ident, key($object:ident) => $key:expr, plain: [$($plain:literal),* $(,)?], nested: {$($field:literal => $nest:expr),* $(,)?}) => {
         impl $crate::level::Level for $ty {
             const PLAIN: &'static [&'static str] = &[$($plain),*];
 
@@ -817,11 +821,13 @@ macro_rules! level {
 
         impl $crate::level::Keyed for $ty {
             fn key(&self) -> uuid::Uuid {
-                self.0.id.into()
+                let $object = self;
+                $key.into()
             }
 
             fn cursor(&self) -> String {
-                self.0.id.to_string()
+                let $object = self;
+                $key.to_string()
             }
         }
     };

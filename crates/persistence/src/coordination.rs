@@ -7,13 +7,13 @@
 //! and the plan goals only while a parent's consent to share them stands. Never notes,
 //! observations, cancellation reasons or identifiers.
 
-use std::collections::HashMap;
-
 use kinbridge_domain::family::FamilyRole;
 use kinbridge_domain::organization::OrganizationKind;
-use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
-use uuid::Uuid;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
+use sea_orm::{
+    ColumnTrait, Condition, DbBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterable, PaginatorTrait,
+    QueryFilter, QueryResult, QueryTrait,
+};
 
 use crate::Store;
 use crate::entities::{family, family_member, parent_action_plan, person, placement};
@@ -41,53 +41,23 @@ impl Store {
         include_ended: bool,
         req: PageRequest,
     ) -> Result<Page<CoordinationRow>, StoreError> {
-        let page = page::fetch(
+        // The placement with its child, its family's contact and its latest plan, in one
+        // statement whatever the page size. The placements' condition is the
+        // authorization for all three.
+        let page = page::fetch_as::<_, _, Joined>(
             self.conn(),
-            coordination_query(self.backend(), r, include_ended),
+            joined(coordination_query(self.backend(), r, include_ended)),
             page::Order::by_id(placement::Column::Id),
             req,
         )
         .await?;
-        // The page's children, contacts and plans: one statement each, whatever the page
-        // size. The placements' condition above is the authorization for all three.
-        let ids = |f: fn(&placement::Model) -> Uuid| page.items.iter().map(f).collect::<Vec<_>>();
-        let children: HashMap<Uuid, person::Model> = person::Entity::find()
-            .filter(person::Column::Id.is_in(ids(|p| p.child_id)))
-            .all(self.conn())
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
-        let contacts: HashMap<Uuid, Option<String>> = family::Entity::find()
-            .filter(family::Column::Id.is_in(ids(|p| p.family_id)))
-            .all(self.conn())
-            .await?
-            .into_iter()
-            .map(|f| (f.id, f.caseworker_contact))
-            .collect();
-        // The most recent plan of each placement: the last by id.
-        let mut plans: HashMap<Uuid, parent_action_plan::Model> = HashMap::new();
-        for plan in parent_action_plan::Entity::find()
-            .filter(parent_action_plan::Column::PlacementId.is_in(ids(|p| p.id)))
-            .order_by_asc(parent_action_plan::Column::Id)
-            .all(self.conn())
-            .await?
-        {
-            plans.insert(plan.placement_id, plan);
-        }
         let mut rows = Vec::with_capacity(page.items.len());
-        for p in page.items {
-            let child = children
-                .get(&p.child_id)
-                .cloned()
-                .ok_or_else(|| StoreError::Corrupt(format!("placement {} has no child", p.id)))?;
-            let plan = plans.remove(&p.id);
+        for Joined { placement: p, child, caseworker_contact, plan } in page.items {
             r.saw("Placement", p.id);
             r.saw("Person", child.id);
             if let Some(plan) = &plan {
                 r.saw("ParentActionPlan", plan.id);
             }
-            let caseworker_contact = contacts.get(&p.family_id).cloned().flatten();
             rows.push(CoordinationRow {
                 placement: p.try_into()?,
                 child: child.try_into()?,
@@ -105,6 +75,74 @@ impl Store {
     ) -> Result<u64, StoreError> {
         Ok(coordination_query(self.backend(), r, include_ended).count(self.conn()).await?)
     }
+}
+
+/// A row of the coordination page: the placement's own columns, the child's prefixed
+/// `kb_child_`, the family's contact and the latest plan's prefixed `kb_plan_`.
+struct Joined {
+    placement: placement::Model,
+    child: person::Model,
+    caseworker_contact: Option<String>,
+    plan: Option<parent_action_plan::Model>,
+}
+
+const CHILD: &str = "kb_child_";
+const PLAN: &str = "kb_plan_";
+
+impl FromQueryResult for Joined {
+    fn from_query_result(row: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            placement: placement::Model::from_query_result(row, pre)?,
+            child: person::Model::from_query_result(row, &format!("{pre}{CHILD}"))?,
+            caseworker_contact: row.try_get(pre, "kb_caseworker_contact")?,
+            plan: parent_action_plan::Model::from_query_result_optional(row, &format!("{pre}{PLAN}"))?,
+        })
+    }
+}
+
+/// `placements` joined to the child (every placement has one), the family and the
+/// placement's latest plan by id, if any: the subquery is the same on both databases,
+/// where PostgreSQL's `LATERAL` is not SQLite's.
+fn joined(placements: sea_orm::Select<placement::Entity>) -> sea_orm::Select<placement::Entity> {
+    let (child, plan) = (Alias::new("kb_child"), Alias::new("kb_plan"));
+    let latest_plan = Query::select()
+        .column((parent_action_plan::Entity, parent_action_plan::Column::Id))
+        .from(parent_action_plan::Entity)
+        .and_where(
+            Expr::col((parent_action_plan::Entity, parent_action_plan::Column::PlacementId))
+                .equals((placement::Entity, placement::Column::Id)),
+        )
+        .order_by((parent_action_plan::Entity, parent_action_plan::Column::Id), sea_orm::Order::Desc)
+        .limit(1)
+        .to_owned();
+    let mut select = placements;
+    let q = QueryTrait::query(&mut select);
+    q.join_as(
+        JoinType::InnerJoin,
+        person::Entity,
+        child.clone(),
+        Expr::col((child.clone(), person::Column::Id)).equals((placement::Entity, placement::Column::ChildId)),
+    )
+    .join(
+        JoinType::InnerJoin,
+        family::Entity,
+        Expr::col((family::Entity, family::Column::Id)).equals((placement::Entity, placement::Column::FamilyId)),
+    )
+    .join_as(
+        JoinType::LeftJoin,
+        parent_action_plan::Entity,
+        plan.clone(),
+        Expr::col((plan.clone(), parent_action_plan::Column::Id))
+            .eq(Expr::SubQuery(None, Box::new(latest_plan.into()))),
+    )
+    .expr_as(Expr::col((family::Entity, family::Column::CaseworkerContact)), Alias::new("kb_caseworker_contact"));
+    for c in person::Column::iter() {
+        q.expr_as(Expr::col((child.clone(), c)), Alias::new(format!("{CHILD}{}", c.as_str())));
+    }
+    for c in parent_action_plan::Column::iter() {
+        q.expr_as(Expr::col((plan.clone(), c)), Alias::new(format!("{PLAN}{}", c.as_str())));
+    }
+    select
 }
 
 pub(crate) fn coordination_condition(backend: DbBackend, r: &Reader<'_>, include_ended: bool) -> Condition {

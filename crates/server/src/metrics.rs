@@ -17,8 +17,9 @@
 //!   waiting over the minute; a wait that reaches the database timeout is an
 //!   `UNAVAILABLE` request;
 //! - `kinbridge_read_trees_total{path}`: root fields that read a tree of records
-//!   (`family`, `families`) by how they were answered: `level`, a level at a time
-//!   (`kinbridge_api::level`), or `per_field`, by async-graphql field by field because the
+//!   (`family`, `families`, `crossMunicipalityPlacements`) by how they were answered:
+//!   `level`, a level at a time (`kinbridge_api::level`), or `per_field`, by
+//!   async-graphql field by field because the
 //!   query asked for something the level renderer leaves to it (a fragment on another
 //!   type, a key selected twice). A high share of `per_field` says which queries of an
 //!   integration are the expensive kind;

@@ -157,6 +157,21 @@ where
     E: EntityTrait,
     C: ConnectionTrait,
 {
+    fetch_as::<E, C, E::Model>(db, query, order, req).await
+}
+
+/// [`fetch`], each row read as `M`: for a query that joins more than `E`'s columns.
+pub async fn fetch_as<E, C, M>(
+    db: &C,
+    query: Select<E>,
+    order: Order<E::Column>,
+    req: PageRequest,
+) -> Result<Page<M>, sea_orm::DbErr>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+    M: sea_orm::FromQueryResult,
+{
     let mut query = query;
     for condition in order.keyset(&req) {
         query = query.filter(condition);
@@ -164,7 +179,7 @@ where
     for c in order.columns() {
         query = if req.backwards() { query.order_by_desc(c) } else { query.order_by_asc(c) };
     }
-    let rows = query.limit(req.fetch_size()).all(db).await?;
+    let rows = query.limit(req.fetch_size()).into_model::<M>().all(db).await?;
     Ok(req.cut(rows))
 }
 
