@@ -9,10 +9,10 @@
 
 use kinbridge_domain::family::FamilyRole;
 use kinbridge_domain::organization::OrganizationKind;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, JoinType, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, DbBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterable, PaginatorTrait,
-    QueryFilter, QueryResult, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterable,
+    PaginatorTrait, QueryFilter, QueryResult, QueryTrait,
 };
 
 use crate::Store;
@@ -41,16 +41,17 @@ impl Store {
         include_ended: bool,
         req: PageRequest,
     ) -> Result<Page<CoordinationRow>, StoreError> {
-        // The placement with its child, its family's contact and its latest plan, in one
-        // statement whatever the page size. The placements' condition is the
-        // authorization for all three.
-        let page = page::fetch_as::<_, _, Joined>(
-            self.conn(),
-            joined(coordination_query(self.backend(), r, include_ended)),
-            page::Order::by_id(placement::Column::Id),
-            req,
-        )
-        .await?;
+        // The page of placements with their children, their families' contacts and their
+        // latest plans, in one statement whatever the page size. The placements' condition
+        // is the authorization for all three.
+        let order = page::Order::by_id(placement::Column::Id);
+        let placements = page::paged(coordination_query(self.backend(), r, include_ended), order, &req);
+        let statement = self.backend().build(&joined(placements.into_query(), req.backwards()));
+        let mut rows = Vec::new();
+        for row in self.conn().query_all_raw(statement).await? {
+            rows.push(Joined::from_query_result(&row, "")?);
+        }
+        let page = req.cut(rows);
         let mut rows = Vec::with_capacity(page.items.len());
         for Joined { placement: p, child, caseworker_contact, plan } in page.items {
             r.saw("Placement", p.id);
@@ -100,10 +101,13 @@ impl FromQueryResult for Joined {
     }
 }
 
-/// `placements` joined to the child (every placement has one), the family and the
-/// placement's latest plan by id, if any: the subquery is the same on both databases,
-/// where PostgreSQL's `LATERAL` is not SQLite's.
-fn joined(placements: sea_orm::Select<placement::Entity>) -> sea_orm::Select<placement::Entity> {
+/// A page of placements (`page`, ordered and limited) joined to the child (every
+/// placement has one), the family and the placement's latest plan by id, if any, in the
+/// page's order. The page is read first and joined after: with the joins inside it,
+/// PostgreSQL's generic plan for a page size given as a parameter walked every placement
+/// in id order (19 ms against 1 ms on the 10,000-family data set). The latest plan's
+/// subquery runs the same on SQLite and PostgreSQL, where `LATERAL` would not.
+fn joined(page: SelectStatement, backwards: bool) -> SelectStatement {
     let (child, plan) = (Alias::new("kb_child"), Alias::new("kb_plan"));
     let latest_plan = Query::select()
         .column((parent_action_plan::Entity, parent_action_plan::Column::Id))
@@ -115,32 +119,39 @@ fn joined(placements: sea_orm::Select<placement::Entity>) -> sea_orm::Select<pla
         .order_by((parent_action_plan::Entity, parent_action_plan::Column::Id), sea_orm::Order::Desc)
         .limit(1)
         .to_owned();
-    let mut select = placements;
-    let q = QueryTrait::query(&mut select);
-    q.join_as(
-        JoinType::InnerJoin,
-        person::Entity,
-        child.clone(),
-        Expr::col((child.clone(), person::Column::Id)).equals((placement::Entity, placement::Column::ChildId)),
-    )
-    .join(
-        JoinType::InnerJoin,
-        family::Entity,
-        Expr::col((family::Entity, family::Column::Id)).equals((placement::Entity, placement::Column::FamilyId)),
-    )
-    .join_as(
-        JoinType::LeftJoin,
-        parent_action_plan::Entity,
-        plan.clone(),
-        Expr::col((plan.clone(), parent_action_plan::Column::Id))
-            .eq(Expr::SubQuery(None, Box::new(latest_plan.into()))),
-    )
-    .expr_as(Expr::col((family::Entity, family::Column::CaseworkerContact)), Alias::new("kb_caseworker_contact"));
+    let mut select = Query::select();
+    // The page keeps the table's name, so the columns read as the table's.
+    select
+        .column((placement::Entity, Asterisk))
+        .from_subquery(page, placement::Entity)
+        .join_as(
+            JoinType::InnerJoin,
+            person::Entity,
+            child.clone(),
+            Expr::col((child.clone(), person::Column::Id)).equals((placement::Entity, placement::Column::ChildId)),
+        )
+        .join(
+            JoinType::InnerJoin,
+            family::Entity,
+            Expr::col((family::Entity, family::Column::Id)).equals((placement::Entity, placement::Column::FamilyId)),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            parent_action_plan::Entity,
+            plan.clone(),
+            Expr::col((plan.clone(), parent_action_plan::Column::Id))
+                .eq(Expr::SubQuery(None, Box::new(latest_plan.into()))),
+        )
+        .expr_as(Expr::col((family::Entity, family::Column::CaseworkerContact)), Alias::new("kb_caseworker_contact"))
+        .order_by(
+            (placement::Entity, placement::Column::Id),
+            if backwards { sea_orm::Order::Desc } else { sea_orm::Order::Asc },
+        );
     for c in person::Column::iter() {
-        q.expr_as(Expr::col((child.clone(), c)), Alias::new(format!("{CHILD}{}", c.as_str())));
+        select.expr_as(Expr::col((child.clone(), c)), Alias::new(format!("{CHILD}{}", c.as_str())));
     }
     for c in parent_action_plan::Column::iter() {
-        q.expr_as(Expr::col((plan.clone(), c)), Alias::new(format!("{PLAN}{}", c.as_str())));
+        select.expr_as(Expr::col((plan.clone(), c)), Alias::new(format!("{PLAN}{}", c.as_str())));
     }
     select
 }

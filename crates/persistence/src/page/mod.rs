@@ -157,30 +157,21 @@ where
     E: EntityTrait,
     C: ConnectionTrait,
 {
-    fetch_as::<E, C, E::Model>(db, query, order, req).await
+    let rows = paged(query, order, &req).all(db).await?;
+    Ok(req.cut(rows))
 }
 
-/// [`fetch`], each row read as `M`: for a query that joins more than `E`'s columns.
-pub async fn fetch_as<E, C, M>(
-    db: &C,
-    query: Select<E>,
-    order: Order<E::Column>,
-    req: PageRequest,
-) -> Result<Page<M>, sea_orm::DbErr>
-where
-    E: EntityTrait,
-    C: ConnectionTrait,
-    M: sea_orm::FromQueryResult,
-{
+/// `query` limited to the rows of one page, in the direction it is read: [`fetch`]
+/// reads it, and a query that joins other tables to a page wraps it.
+pub(crate) fn paged<E: EntityTrait>(query: Select<E>, order: Order<E::Column>, req: &PageRequest) -> Select<E> {
     let mut query = query;
-    for condition in order.keyset(&req) {
+    for condition in order.keyset(req) {
         query = query.filter(condition);
     }
     for c in order.columns() {
         query = if req.backwards() { query.order_by_desc(c) } else { query.order_by_asc(c) };
     }
-    let rows = query.limit(req.fetch_size()).into_model::<M>().all(db).await?;
-    Ok(req.cut(rows))
+    query.limit(req.fetch_size())
 }
 
 #[cfg(test)]
