@@ -102,10 +102,6 @@ async fn read_trees(app: &TestApp, path: &str) -> u64 {
     text.lines().find_map(|l| l.strip_prefix(&series)).map_or(0, |n| n.trim().parse().unwrap())
 }
 
-async fn org(app: &TestApp, kind: OrganizationKind, code: &str) -> kinbridge_domain::ids::OrganizationId {
-    app.store.organization_by_code(kind, code).await.unwrap().unwrap().id
-}
-
 /// One query sent both ways: as written, and with `MARK` replaced by `marker`, which
 /// makes the renderer leave the tree to async-graphql.
 struct Ways {
@@ -132,14 +128,23 @@ async fn both_ways(app: &TestApp, token: &str, name: &str, query: &str, marker: 
 async fn a_tree_rendered_a_level_at_a_time_answers_and_logs_what_field_by_field_resolution_does() {
     let app = spawn_app_with(true).await;
     let callers = [
-        ("aarhus", app.token(org(&app, OrganizationKind::Municipality, "0751").await, &["CASEWORKER", "MANAGER"])),
-        ("randers", app.token(org(&app, OrganizationKind::Municipality, "0730").await, &["CASEWORKER"])),
-        ("site", app.token(org(&app, OrganizationKind::PlacementProvider, "PP-0751-01").await, &["PLACEMENT_STAFF"])),
+        (
+            "aarhus",
+            app.token(app.org_by_code(OrganizationKind::Municipality, "0751").await, &["CASEWORKER", "MANAGER"]),
+        ),
+        ("randers", app.token(app.org_by_code(OrganizationKind::Municipality, "0730").await, &["CASEWORKER"])),
+        (
+            "site",
+            app.token(app.org_by_code(OrganizationKind::PlacementProvider, "PP-0751-01").await, &["PLACEMENT_STAFF"]),
+        ),
         (
             "fsp",
-            app.token(org(&app, OrganizationKind::FamilyServicesProvider, "FSP-0751-01").await, &["FAMILY_THERAPIST"]),
+            app.token(
+                app.org_by_code(OrganizationKind::FamilyServicesProvider, "FSP-0751-01").await,
+                &["FAMILY_THERAPIST"],
+            ),
         ),
-        ("mha", app.token(org(&app, OrganizationKind::MentalHealthAuthority, "MHA-MIDT").await, &["MANAGER"])),
+        ("mha", app.token(app.org_by_code(OrganizationKind::MentalHealthAuthority, "MHA-MIDT").await, &["MANAGER"])),
     ];
     let aarhus = &callers[0].1;
     let ids: Vec<String> = app.gql(aarhus, "{ families(first: 10) { edges { node { id } } } }", json!({})).await.data()
@@ -232,9 +237,15 @@ async fn a_tree_rendered_a_level_at_a_time_answers_and_logs_what_field_by_field_
 async fn the_coordination_query_rendered_a_level_at_a_time_answers_and_logs_the_same() {
     let app = spawn_app_with(true).await;
     let callers = [
-        ("aarhus", app.token(org(&app, OrganizationKind::Municipality, "0751").await, &["CASEWORKER"])),
-        ("randers", app.token(org(&app, OrganizationKind::Municipality, "0730").await, &["CASEWORKER", "MANAGER"])),
-        ("site", app.token(org(&app, OrganizationKind::PlacementProvider, "PP-0751-01").await, &["PLACEMENT_STAFF"])),
+        ("aarhus", app.token(app.org_by_code(OrganizationKind::Municipality, "0751").await, &["CASEWORKER"])),
+        (
+            "randers",
+            app.token(app.org_by_code(OrganizationKind::Municipality, "0730").await, &["CASEWORKER", "MANAGER"]),
+        ),
+        (
+            "site",
+            app.token(app.org_by_code(OrganizationKind::PlacementProvider, "PP-0751-01").await, &["PLACEMENT_STAFF"]),
+        ),
     ];
     let queries = [
         // The benchmark's query (c).

@@ -30,10 +30,6 @@ fn ids(value: &Value, into: &mut BTreeSet<String>) {
     }
 }
 
-async fn org(app: &TestApp, kind: OrganizationKind, code: &str) -> kinbridge_domain::ids::OrganizationId {
-    app.store.organization_by_code(kind, code).await.unwrap().unwrap().id
-}
-
 /// Mette Hansen of the demo data, and what Aarhus's caseworkers see about her and her
 /// family through the API (each request traced under its own id).
 async fn mette(app: &TestApp, caseworker: &str) -> (String, BTreeSet<String>) {
@@ -84,7 +80,7 @@ async fn mette(app: &TestApp, caseworker: &str) -> (String, BTreeSet<String>) {
 #[tokio::test]
 async fn the_subject_report_holds_every_record_about_the_person_and_every_read_of_them() {
     let app = spawn_app_with(true).await;
-    let aarhus = org(&app, OrganizationKind::Municipality, "0751").await;
+    let aarhus = app.org_by_code(OrganizationKind::Municipality, "0751").await;
     let caseworker = app.token(aarhus, &["CASEWORKER"]);
     let (mette, shown) = mette(&app, &caseworker).await;
     assert!(shown.len() > 20, "the demo family shows a good deal: {shown:?}");
@@ -153,8 +149,8 @@ async fn the_subject_report_holds_every_record_about_the_person_and_every_read_o
 #[tokio::test]
 async fn only_the_owning_organisations_auditors_and_data_protection_officer_get_the_report() {
     let app = spawn_app_with(true).await;
-    let aarhus = org(&app, OrganizationKind::Municipality, "0751").await;
-    let randers = org(&app, OrganizationKind::Municipality, "0730").await;
+    let aarhus = app.org_by_code(OrganizationKind::Municipality, "0751").await;
+    let randers = app.org_by_code(OrganizationKind::Municipality, "0730").await;
     let (mette, _) = mette(&app, &app.token(aarhus, &["CASEWORKER"])).await;
     for (token, code) in [
         (app.token(aarhus, &["CASEWORKER"]), "FORBIDDEN"),

@@ -373,6 +373,11 @@ impl TestApp {
         Org { id, token: self.token(id, roles) }
     }
 
+    /// The id of the registered organisation of `kind` with `code` (of the demo data, say).
+    pub async fn org_by_code(&self, kind: OrganizationKind, code: &str) -> OrganizationId {
+        self.store.organization_by_code(kind, code).await.unwrap().unwrap().id
+    }
+
     pub async fn municipality(&self, name: &str) -> Org {
         self.org(OrganizationKind::Municipality, name, &["CASEWORKER"]).await
     }

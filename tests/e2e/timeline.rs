@@ -17,10 +17,6 @@ const FAMILY: &str = "query($id: ID!, $first: Int, $last: Int, $after: String, $
 const PLACEMENT: &str = "query($id: ID!) { placement(id: $id) { timeline(first: 100) { totalCount
     edges { node { occurredAt kind recordType recordId familyId placementId personId detail averageScore } } } } }";
 
-async fn org(app: &TestApp, kind: OrganizationKind, code: &str) -> kinbridge_domain::ids::OrganizationId {
-    app.store.organization_by_code(kind, code).await.unwrap().unwrap().id
-}
-
 fn entries(conn: &Value) -> Vec<Value> {
     conn["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect()
 }
@@ -40,8 +36,9 @@ async fn hansen(app: &TestApp, token: &str) -> String {
 #[tokio::test]
 async fn the_municipality_sees_the_whole_story_in_order_and_a_placement_provider_its_placement_only() {
     let app = spawn_app_with(true).await;
-    let aarhus = app.token(org(&app, OrganizationKind::Municipality, "0751").await, &["CASEWORKER"]);
-    let site = app.token(org(&app, OrganizationKind::PlacementProvider, "PP-0751-01").await, &["PLACEMENT_STAFF"]);
+    let aarhus = app.token(app.org_by_code(OrganizationKind::Municipality, "0751").await, &["CASEWORKER"]);
+    let site =
+        app.token(app.org_by_code(OrganizationKind::PlacementProvider, "PP-0751-01").await, &["PLACEMENT_STAFF"]);
     let family = hansen(&app, &aarhus).await;
 
     let body = traced(&app, &aarhus, "timeline-read", FAMILY, json!({ "id": family, "first": 100 })).await;
@@ -131,7 +128,7 @@ async fn the_municipality_sees_the_whole_story_in_order_and_a_placement_provider
 #[tokio::test]
 async fn the_timeline_pages_by_cursor_both_ways_and_filters_by_period_and_kind() {
     let app = spawn_app_with(true).await;
-    let aarhus = app.token(org(&app, OrganizationKind::Municipality, "0751").await, &["CASEWORKER"]);
+    let aarhus = app.token(app.org_by_code(OrganizationKind::Municipality, "0751").await, &["CASEWORKER"]);
     let family = hansen(&app, &aarhus).await;
     let read = async |vars: Value| {
         let mut vars = vars;

@@ -255,26 +255,31 @@ fn typenames(value: &Value, into: &mut BTreeSet<String>) {
     }
 }
 
-async fn org(app: &TestApp, kind: OrganizationKind, code: &str) -> kinbridge_domain::ids::OrganizationId {
-    app.store.organization_by_code(kind, code).await.unwrap().unwrap().id
-}
-
 #[tokio::test]
 async fn every_record_about_a_person_that_any_query_shows_is_in_their_access_log() {
     let app = spawn_app_with(true).await;
     let callers = [
-        ("aarhus", app.token(org(&app, OrganizationKind::Municipality, "0751").await, &["CASEWORKER", "MANAGER"])),
+        (
+            "aarhus",
+            app.token(app.org_by_code(OrganizationKind::Municipality, "0751").await, &["CASEWORKER", "MANAGER"]),
+        ),
         (
             "aarhus-dpo",
-            app.token(org(&app, OrganizationKind::Municipality, "0751").await, &["DATA_PROTECTION_OFFICER"]),
+            app.token(app.org_by_code(OrganizationKind::Municipality, "0751").await, &["DATA_PROTECTION_OFFICER"]),
         ),
-        ("randers", app.token(org(&app, OrganizationKind::Municipality, "0730").await, &["CASEWORKER"])),
-        ("site", app.token(org(&app, OrganizationKind::PlacementProvider, "PP-0751-01").await, &["PLACEMENT_STAFF"])),
+        ("randers", app.token(app.org_by_code(OrganizationKind::Municipality, "0730").await, &["CASEWORKER"])),
+        (
+            "site",
+            app.token(app.org_by_code(OrganizationKind::PlacementProvider, "PP-0751-01").await, &["PLACEMENT_STAFF"]),
+        ),
         (
             "fsp",
-            app.token(org(&app, OrganizationKind::FamilyServicesProvider, "FSP-0751-01").await, &["FAMILY_THERAPIST"]),
+            app.token(
+                app.org_by_code(OrganizationKind::FamilyServicesProvider, "FSP-0751-01").await,
+                &["FAMILY_THERAPIST"],
+            ),
         ),
-        ("mha", app.token(org(&app, OrganizationKind::MentalHealthAuthority, "MHA-MIDT").await, &["MANAGER"])),
+        ("mha", app.token(app.org_by_code(OrganizationKind::MentalHealthAuthority, "MHA-MIDT").await, &["MANAGER"])),
     ];
 
     let (pools, requests, reached) = walk(&app, &callers, 3).await;
