@@ -497,3 +497,100 @@ async fn the_audit_index_is_merged_off_the_writers_path_and_the_access_log_reads
     // The auditor's first question is in the log too.
     assert_eq!(after.as_i64().unwrap(), before.as_i64().unwrap() + 1, "the access log after merging");
 }
+
+/// A visit read under its placement and a goal under its plan are indexed under the
+/// placement and the plan (on PostgreSQL: one index entry for all of a placement's visits
+/// shown), and the access log of the family's people lists them as before.
+#[tokio::test]
+async fn reads_of_visits_and_goals_are_found_through_their_placement_and_plan() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let placement = app.seed_placement(&aarhus, &family, "2026-01-05").await;
+    let plan_visit = "mutation($i: PlanContactVisitInput!) { planContactVisit(input: $i) { contactVisit { id } } }";
+    let mut visits = Vec::new();
+    for day in [10, 17] {
+        let input = json!({ "placementId": placement, "plannedStart": format!("2027-01-{day}T14:00:00Z"),
+            "plannedEnd": format!("2027-01-{day}T16:00:00Z"), "supervision": "UNSUPERVISED" });
+        let r = app.gql(&aarhus.token, plan_visit, json!({ "i": input })).await;
+        visits.push(r.data()["planContactVisit"]["contactVisit"]["id"].as_str().unwrap().to_owned());
+    }
+    let plan = app
+        .gql(
+            &aarhus.token,
+            "mutation($i: CreateParentActionPlanInput!) { createParentActionPlan(input: $i) {
+                parentActionPlan { goals { edges { node { id } } } } } }",
+            json!({ "i": { "placementId": placement, "reviewIntervalDays": 30,
+                "goals": [{ "description": "Faste besøg", "purpose": "IMPROVE_CONTACT" }] } }),
+        )
+        .await;
+    let goal = plan.data()["createParentActionPlan"]["parentActionPlan"]["goals"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let read =
+        "query($id: ID!) { family(id: $id) { placements { edges { node { contactVisits { edges { node { status } } }
+        parentActionPlans { edges { node { goals { edges { node { description } } } } } } } } } } }";
+    let request_id = "reads-under-parents";
+    let response = app
+        .client
+        .post(app.url())
+        .bearer_auth(&aarhus.token)
+        .header("x-request-id", request_id)
+        .json(&json!({ "query": read, "variables": { "id": family.id } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let uuid = |id: &str| id.split_once('_').unwrap().1.parse::<uuid::Uuid>().unwrap();
+
+    if app.store.backend() == sea_orm::DbBackend::Postgres {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(app.database_url.as_str()).await.unwrap();
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT record_ids, index_ids FROM audit_reads WHERE request_id = $1",
+                [request_id.into()],
+            ))
+            .await
+            .unwrap()
+            .expect("the request's reads are one row");
+        let record_ids: Vec<uuid::Uuid> = row.try_get("", "record_ids").unwrap();
+        let index_ids: Vec<uuid::Uuid> = row.try_get("", "index_ids").unwrap();
+        for visit in &visits {
+            assert!(record_ids.contains(&uuid(visit)), "every record shown is kept");
+            assert!(!index_ids.contains(&uuid(visit)), "a visit is indexed under its placement");
+        }
+        assert!(!index_ids.contains(&uuid(&goal)), "a goal is indexed under its plan");
+        assert!(index_ids.contains(&uuid(&placement)));
+        db.close().await.unwrap();
+    }
+
+    let auditor = app.token(aarhus.id, &["AUDITOR"]);
+    let log =
+        "query($p: ID!) { accessLog(personId: $p, first: 100) { edges { node { recordType recordId requestId } } } }";
+    for person in [&family.child_id, &family.parent_id] {
+        let entries = app.gql(&auditor, log, json!({ "p": person })).await.data()["accessLog"]["edges"].clone();
+        let shown: Vec<(String, String)> = entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["node"]["requestId"] == request_id)
+            .map(|e| {
+                (
+                    e["node"]["recordType"].as_str().unwrap().to_owned(),
+                    e["node"]["recordId"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        for visit in &visits {
+            assert!(
+                shown.contains(&("ContactVisit".to_owned(), uuid(visit).simple().to_string())),
+                "{person}: {shown:?}"
+            );
+        }
+        assert!(shown.contains(&("Goal".to_owned(), uuid(&goal).simple().to_string())), "{person}: {shown:?}");
+    }
+}

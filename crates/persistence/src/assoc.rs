@@ -52,6 +52,11 @@ pub struct Association<E: EntityTrait> {
     pub scope: fn(&Reader<'_>) -> Condition,
     /// The connection's order.
     pub order: Order<E::Column>,
+    /// Whether the audit trail relates these records to a person only through this
+    /// parent (`trail::Related`: a placement's visits and offers, a plan's goals and
+    /// reviews): their reads are then indexed under the parent's id, one index entry
+    /// for all of a parent's records shown.
+    pub audited_under_parent: bool,
 }
 
 /// A record of `E` by its id, within what the caller may see.
@@ -110,8 +115,12 @@ impl Store {
             // The row beyond the page only tells that there is a next one: it is not shown,
             // so it is not logged.
             let page = req.cut(rows.remove(parent).unwrap_or_default());
-            if let Some(record_type) = assoc.record_type {
-                page.items.iter().for_each(|(id, _)| r.saw(record_type, *id));
+            match assoc.record_type {
+                Some(record_type) if assoc.audited_under_parent => {
+                    page.items.iter().for_each(|(id, _)| r.saw_under(record_type, *id, *parent));
+                }
+                Some(record_type) => page.items.iter().for_each(|(id, _)| r.saw(record_type, *id)),
+                None => {}
             }
             pages.insert(*parent, page.map(|(_, record)| record));
         }
@@ -280,12 +289,18 @@ pub mod catalogue {
 
     macro_rules! association {
         ($name:ident, $field:literal, $entity:ident, $parent:ident, $record:expr, $scope:expr, $order:expr) => {
+            association!($name, $field, $entity, $parent, $record, $scope, $order, false);
+        };
+        // `true`: audited under the parent, which must be how `trail::Related` reaches
+        // these records (a record related to a person exactly when its parent is).
+        ($name:ident, $field:literal, $entity:ident, $parent:ident, $record:expr, $scope:expr, $order:expr, $under:literal) => {
             pub static $name: Association<$entity::Entity> = Association {
                 name: $field,
                 record_type: $record,
                 parent: $entity::Column::$parent,
                 scope: $scope,
                 order: $order,
+                audited_under_parent: $under,
             };
         };
     }
@@ -416,7 +431,8 @@ pub mod catalogue {
         PlacementId,
         Some("ContactVisit"),
         scope::visits,
-        Order::by(Visit::PlannedStart, Visit::Id)
+        Order::by(Visit::PlannedStart, Visit::Id),
+        true
     );
     // A placement's plans: for a placement provider, only with a parent's consent to share
     // the goals with it (scope::plans), which is what makes them reachable from its
@@ -437,7 +453,8 @@ pub mod catalogue {
         PlacementId,
         Some("SupportOffer"),
         scope::offers,
-        Order::by(Offer::OfferedOn, Offer::Id)
+        Order::by(Offer::OfferedOn, Offer::Id),
+        true
     );
 
     // Plans: goals in the order the parents wrote them, reviews as they were held.
@@ -448,7 +465,8 @@ pub mod catalogue {
         PlanId,
         Some("Goal"),
         scope::goals,
-        Order::by(GoalCol::Position, GoalCol::Id)
+        Order::by(GoalCol::Position, GoalCol::Id),
+        true
     );
     association!(
         PLAN_REVIEWS,
@@ -457,7 +475,8 @@ pub mod catalogue {
         PlanId,
         Some("PlanReview"),
         scope::reviews,
-        Order::by(Review::HeldOn, Review::Id)
+        Order::by(Review::HeldOn, Review::Id),
+        true
     );
     association!(
         GOAL_SUB_GOALS,
