@@ -498,11 +498,10 @@ async fn the_audit_index_is_merged_off_the_writers_path_and_the_access_log_reads
     assert_eq!(after.as_i64().unwrap(), before.as_i64().unwrap() + 1, "the access log after merging");
 }
 
-/// A visit read under its placement and a goal under its plan are indexed under the
-/// placement and the plan (on PostgreSQL: one index entry for all of a placement's visits
-/// shown), and the access log of the family's people lists them as before.
+/// The visits and goals a request was shown, nested under a placement and its plan, are
+/// in the access log of the child and of the parent.
 #[tokio::test]
-async fn reads_of_visits_and_goals_are_found_through_their_placement_and_plan() {
+async fn visits_and_goals_shown_under_a_placement_are_in_the_family_members_access_logs() {
     let app = spawn_app().await;
     let aarhus = app.municipality("Aarhus").await;
     let family = app.seed_family(&aarhus, None).await;
@@ -544,29 +543,6 @@ async fn reads_of_visits_and_goals_are_found_through_their_placement_and_plan() 
         .unwrap();
     assert_eq!(response.status(), 200);
     let uuid = |id: &str| id.split_once('_').unwrap().1.parse::<uuid::Uuid>().unwrap();
-
-    if app.store.backend() == sea_orm::DbBackend::Postgres {
-        use sea_orm::ConnectionTrait;
-        let db = sea_orm::Database::connect(app.database_url.as_str()).await.unwrap();
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_sql_and_values(
-                sea_orm::DbBackend::Postgres,
-                "SELECT record_ids, index_ids FROM audit_reads WHERE request_id = $1",
-                [request_id.into()],
-            ))
-            .await
-            .unwrap()
-            .expect("the request's reads are one row");
-        let record_ids: Vec<uuid::Uuid> = row.try_get("", "record_ids").unwrap();
-        let index_ids: Vec<uuid::Uuid> = row.try_get("", "index_ids").unwrap();
-        for visit in &visits {
-            assert!(record_ids.contains(&uuid(visit)), "every record shown is kept");
-            assert!(!index_ids.contains(&uuid(visit)), "a visit is indexed under its placement");
-        }
-        assert!(!index_ids.contains(&uuid(&goal)), "a goal is indexed under its plan");
-        assert!(index_ids.contains(&uuid(&placement)));
-        db.close().await.unwrap();
-    }
 
     let auditor = app.token(aarhus.id, &["AUDITOR"]);
     let log =

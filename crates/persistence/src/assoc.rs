@@ -52,11 +52,6 @@ pub struct Association<E: EntityTrait> {
     pub scope: fn(&Reader<'_>) -> Condition,
     /// The connection's order.
     pub order: Order<E::Column>,
-    /// Whether the audit trail relates these records to a person only through this
-    /// parent (`trail::Related`: a placement's visits and offers, a plan's goals and
-    /// reviews): their reads are then indexed under the parent's id, one index entry
-    /// for all of a parent's records shown.
-    pub audited_under_parent: bool,
 }
 
 /// A record of `E` by its id, within what the caller may see.
@@ -115,12 +110,8 @@ impl Store {
             // The row beyond the page only tells that there is a next one: it is not shown,
             // so it is not logged.
             let page = req.cut(rows.remove(parent).unwrap_or_default());
-            match assoc.record_type {
-                Some(record_type) if assoc.audited_under_parent => {
-                    page.items.iter().for_each(|(id, _)| r.saw_under(record_type, *id, *parent));
-                }
-                Some(record_type) => page.items.iter().for_each(|(id, _)| r.saw(record_type, *id)),
-                None => {}
+            if let Some(record_type) = assoc.record_type {
+                page.items.iter().for_each(|(id, _)| r.saw(record_type, *id));
             }
             pages.insert(*parent, page.map(|(_, record)| record));
         }
@@ -289,18 +280,12 @@ pub mod catalogue {
 
     macro_rules! association {
         ($name:ident, $field:literal, $entity:ident, $parent:ident, $record:expr, $scope:expr, $order:expr) => {
-            association!($name, $field, $entity, $parent, $record, $scope, $order, false);
-        };
-        // `true`: audited under the parent, which must be how `trail::Related` reaches
-        // these records (a record related to a person exactly when its parent is).
-        ($name:ident, $field:literal, $entity:ident, $parent:ident, $record:expr, $scope:expr, $order:expr, $under:literal) => {
             pub static $name: Association<$entity::Entity> = Association {
                 name: $field,
                 record_type: $record,
                 parent: $entity::Column::$parent,
                 scope: $scope,
                 order: $order,
-                audited_under_parent: $under,
             };
         };
     }
@@ -431,8 +416,7 @@ pub mod catalogue {
         PlacementId,
         Some("ContactVisit"),
         scope::visits,
-        Order::by(Visit::PlannedStart, Visit::Id),
-        true
+        Order::by(Visit::PlannedStart, Visit::Id)
     );
     // A placement's plans: for a placement provider, only with a parent's consent to share
     // the goals with it (scope::plans), which is what makes them reachable from its
@@ -453,8 +437,7 @@ pub mod catalogue {
         PlacementId,
         Some("SupportOffer"),
         scope::offers,
-        Order::by(Offer::OfferedOn, Offer::Id),
-        true
+        Order::by(Offer::OfferedOn, Offer::Id)
     );
 
     // Plans: goals in the order the parents wrote them, reviews as they were held.
@@ -465,8 +448,7 @@ pub mod catalogue {
         PlanId,
         Some("Goal"),
         scope::goals,
-        Order::by(GoalCol::Position, GoalCol::Id),
-        true
+        Order::by(GoalCol::Position, GoalCol::Id)
     );
     association!(
         PLAN_REVIEWS,
@@ -475,8 +457,7 @@ pub mod catalogue {
         PlanId,
         Some("PlanReview"),
         scope::reviews,
-        Order::by(Review::HeldOn, Review::Id),
-        true
+        Order::by(Review::HeldOn, Review::Id)
     );
     association!(
         GOAL_SUB_GOALS,

@@ -16,7 +16,6 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::scope::Shown;
 
 /// How many requests one commit takes at most; more wait for the next.
 const REQUESTS_PER_COMMIT: usize = 256;
@@ -31,7 +30,8 @@ pub(crate) struct ReadBatch {
     pub subject: String,
     pub organization_id: Uuid,
     pub roles: String,
-    pub reads: Vec<Shown>,
+    /// Record type, record id.
+    pub reads: Vec<(&'static str, Uuid)>,
 }
 
 type Job = (ReadBatch, oneshot::Sender<Result<(), StoreError>>);
@@ -104,16 +104,16 @@ fn insert(backend: DbBackend, batch: &ReadBatch) -> Statement {
     ];
     let sql = match backend {
         DbBackend::Postgres => {
-            let (types, ids, index) = array_literals(&batch.reads);
-            values.extend([types.into(), ids.into(), index.into()]);
-            "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, record_types, record_ids, index_ids) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8::uuid[], $9::uuid[])"
+            let (types, ids) = array_literals(&batch.reads);
+            values.extend([types.into(), ids.into()]);
+            "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, record_types, record_ids) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8::uuid[])"
         }
         _ => {
             let records: Vec<serde_json::Value> = batch
                 .reads
                 .iter()
-                .map(|shown| serde_json::json!([shown.record_type, shown.record_id.simple().to_string()]))
+                .map(|(record_type, record_id)| serde_json::json!([record_type, record_id.simple().to_string()]))
                 .collect();
             values.push(serde_json::Value::Array(records).to_string().into());
             "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, records) \
@@ -123,39 +123,26 @@ fn insert(backend: DbBackend, batch: &ReadBatch) -> Statement {
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-/// The PostgreSQL array literals `{Family,Person,…}` and `{uuid,uuid,…}` of `reads`, and
-/// of the distinct ids the access log finds them by (m0016). Record types are type names
-/// (letters only), so no literal needs quoting.
-fn array_literals(reads: &[Shown]) -> (String, String, String) {
+/// The PostgreSQL array literals `{Family,Person,…}` and `{uuid,uuid,…}` of `reads`.
+/// Record types are type names (letters only), so neither literal needs quoting.
+fn array_literals(reads: &[(&'static str, Uuid)]) -> (String, String) {
     use std::fmt::Write;
     let mut types = String::with_capacity(2 + reads.len() * 12);
     let mut ids = String::with_capacity(2 + reads.len() * 37);
     types.push('{');
     ids.push('{');
-    for (i, shown) in reads.iter().enumerate() {
-        debug_assert!(shown.record_type.bytes().all(|b| b.is_ascii_alphanumeric()), "{}", shown.record_type);
+    for (i, (record_type, record_id)) in reads.iter().enumerate() {
+        debug_assert!(record_type.bytes().all(|b| b.is_ascii_alphanumeric()), "{record_type}");
         if i > 0 {
             types.push(',');
             ids.push(',');
         }
-        types.push_str(shown.record_type);
-        let _ = write!(ids, "{}", shown.record_id.hyphenated());
+        types.push_str(record_type);
+        let _ = write!(ids, "{}", record_id.hyphenated());
     }
     types.push('}');
     ids.push('}');
-    let mut keys: Vec<Uuid> = reads.iter().map(|shown| shown.indexed_under).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let mut index = String::with_capacity(2 + keys.len() * 37);
-    index.push('{');
-    for (i, key) in keys.iter().enumerate() {
-        if i > 0 {
-            index.push(',');
-        }
-        let _ = write!(index, "{}", key.hyphenated());
-    }
-    index.push('}');
-    (types, ids, index)
+    (types, ids)
 }
 
 #[cfg(test)]
@@ -163,18 +150,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn array_literals_list_the_reads_in_order_and_each_index_key_once() {
-        let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
-        let shown = |record_type, record_id, indexed_under| Shown { record_type, record_id, indexed_under };
+    fn array_literals_list_the_reads_in_order() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
         assert_eq!(
-            array_literals(&[shown("Placement", a, a), shown("ContactVisit", c, a), shown("ContactVisit", b, a)]),
+            array_literals(&[("Family", a), ("Person", b)]),
             (
-                "{Placement,ContactVisit,ContactVisit}".to_owned(),
-                "{00000000-0000-0000-0000-000000000001,00000000-0000-0000-0000-000000000003,00000000-0000-0000-0000-000000000002}"
-                    .to_owned(),
-                "{00000000-0000-0000-0000-000000000001}".to_owned()
+                "{Family,Person}".to_owned(),
+                "{00000000-0000-0000-0000-000000000001,00000000-0000-0000-0000-000000000002}".to_owned()
             )
         );
-        assert_eq!(array_literals(&[]), ("{}".to_owned(), "{}".to_owned(), "{}".to_owned()));
+        assert_eq!(array_literals(&[]), ("{}".to_owned(), "{}".to_owned()));
     }
 }

@@ -51,14 +51,7 @@ impl<'a> Reader<'a> {
 
     /// Logs that the caller was shown a record of personal data.
     pub(crate) fn saw(&self, record_type: &'static str, record_id: Uuid) {
-        self.log.record(Shown { record_type, record_id, indexed_under: record_id });
-    }
-
-    /// Logs that the caller was shown a record of personal data read under `parent`, whose
-    /// records the audit trail's `Related` defines as the parent's children: the access log
-    /// finds the read through the parent's id (see `trail::Related`).
-    pub(crate) fn saw_under(&self, record_type: &'static str, record_id: Uuid, parent: Uuid) {
-        self.log.record(Shown { record_type, record_id, indexed_under: parent });
+        self.log.record(record_type, record_id);
     }
 
     /// Logs that the caller read its organisation's audit trail: the trail's own audit,
@@ -81,37 +74,25 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A record shown to a request's caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Shown {
-    pub record_type: &'static str,
-    pub record_id: Uuid,
-    /// The id the access log finds this read by: the record's own, or the parent it was
-    /// read under when the audit trail relates the record to a person only through that
-    /// parent (a visit through its placement, a goal through its plan). Any of a record's
-    /// keys serves: it is related to a person exactly when its parent is.
-    pub indexed_under: Uuid,
-}
-
 /// The records shown to one request's caller, to be written to the audit trail before
 /// the response leaves.
 #[derive(Debug, Default)]
-pub struct ReadLog(Mutex<Vec<Shown>>);
+pub struct ReadLog(Mutex<Vec<(&'static str, Uuid)>>);
 
 impl ReadLog {
-    fn record(&self, shown: Shown) {
+    fn record(&self, record_type: &'static str, record_id: Uuid) {
         // A poisoned lock means a resolver panicked mid-push; the request is answered
         // INTERNAL anyway, so the log's content no longer matters.
         if let Ok(mut reads) = self.0.lock() {
-            reads.push(shown);
+            reads.push((record_type, record_id));
         }
     }
 
     /// Takes the logged reads, each record once, leaving the log empty.
-    pub fn take(&self) -> Vec<Shown> {
+    pub fn take(&self) -> Vec<(&'static str, Uuid)> {
         let mut reads = self.0.lock().map(|mut reads| std::mem::take(&mut *reads)).unwrap_or_default();
         reads.sort_unstable();
-        reads.dedup_by(|a, b| (a.record_type, a.record_id) == (b.record_type, b.record_id));
+        reads.dedup();
         reads
     }
 }

@@ -47,7 +47,7 @@ impl Store {
         &self,
         actor: &Actor,
         request_id: &str,
-        reads: &[crate::scope::Shown],
+        reads: &[(&'static str, Uuid)],
     ) -> Result<(), StoreError> {
         if reads.is_empty() {
             return Ok(());
@@ -140,8 +140,8 @@ impl Store {
     /// Merges the pending entries of the audit trail's record index into the index
     /// (PostgreSQL; nothing on SQLite), and returns how many pending pages it merged.
     ///
-    /// Each request's reads are one `audit_reads` row whose `index_ids` hold the keys the
-    /// access log finds it by (about 450 for a page of 50 families), indexed by GIN. GIN appends new
+    /// Each request's reads are one `audit_reads` row whose `record_ids` hold every record
+    /// shown (about 850 for a page of 50 families), indexed by GIN. GIN appends new
     /// entries to a pending list, and the insert that finds the list over its limit
     /// (`gin_pending_list_limit`, 4 MB) merges all of it into the index first: measured on
     /// the 10,000-family set, one audit insert in about a hundred took up to 400 ms. The
@@ -326,11 +326,6 @@ fn audit_query(actor: &Actor, filter: &AuditFilter) -> sea_orm::Select<audit_tra
 /// themselves (identifiers, consents, parental-role support as client or other parent,
 /// notifications as client or key person, KOPP interviews as client or participant).
 /// What the access log looks for, and what the subject access report lists.
-///
-/// Visits and offers are related through their placements only, and goals and reviews
-/// through their plans only: the catalogue's associations that read them under those
-/// parents are `audited_under_parent`, and their reads are indexed under the parent's id.
-/// A change here that relates one of them to a person some other way must turn that off.
 pub(crate) struct Related {
     pub families: sea_orm::sea_query::SelectStatement,
     pub memberships: sea_orm::sea_query::SelectStatement,
@@ -564,10 +559,9 @@ fn access_query(backend: DbBackend, person: PersonId) -> sea_orm::Select<audit_t
     let mut query = audit_trail::Entity::find().filter(audit_trail::Column::RecordId.in_subquery(related.clone()));
     if backend == DbBackend::Postgres {
         // The requests that showed any of these records, found through the GIN index on
-        // the ids they are indexed under (a record's own, or its parent's where `Related`
-        // reaches the record only through that parent), before their arrays are unpacked.
+        // their arrays of record ids, before their arrays are unpacked.
         query = query.filter(Expr::cust_with_expr(
-            r#""audit_trail"."index_ids" && ARRAY($1)"#,
+            r#""audit_trail"."record_ids" && ARRAY($1)"#,
             Expr::SubQuery(None, Box::new(related.into())),
         ));
     }
