@@ -10,19 +10,10 @@ use crate::support::{TestApp, spawn_app, spawn_app_with, uuid_of};
 
 /// Posts a query with a request id of our choosing, and returns the body.
 pub(crate) async fn traced(app: &TestApp, token: &str, request_id: &str, query: &str, variables: Value) -> Value {
-    let r = app
-        .client
-        .post(app.url())
-        .bearer_auth(token)
-        .header("x-request-id", request_id)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["x-request-id"], request_id);
-    let body: Value = r.json().await.unwrap();
-    assert!(body.get("errors").is_none(), "{body}");
-    body
+    let r = app.gql_as(token, request_id, query, variables).await;
+    assert_eq!(r.request_id, request_id);
+    assert!(r.body.get("errors").is_none(), "{}", r.body);
+    r.body
 }
 
 pub(crate) async fn record_types(app: &TestApp, request_id: &str) -> BTreeSet<String> {
@@ -532,16 +523,7 @@ async fn visits_and_goals_shown_under_a_placement_are_in_the_family_members_acce
         "query($id: ID!) { family(id: $id) { placements { edges { node { contactVisits { edges { node { status } } }
         parentActionPlans { edges { node { goals { edges { node { description } } } } } } } } } } }";
     let request_id = "reads-under-parents";
-    let response = app
-        .client
-        .post(app.url())
-        .bearer_auth(&aarhus.token)
-        .header("x-request-id", request_id)
-        .json(&json!({ "query": read, "variables": { "id": family.id } }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    traced(&app, &aarhus.token, request_id, read, json!({ "id": family.id })).await;
     let uuid = |id: &str| id.split_once('_').unwrap().1.parse::<uuid::Uuid>().unwrap();
 
     let auditor = app.token(aarhus.id, &["AUDITOR"]);

@@ -104,16 +104,7 @@ async fn the_latest_visits_are_the_last_in_date_order() {
 #[tokio::test]
 async fn every_record_of_a_batched_page_is_audited() {
     let (app, token) = seeded().await;
-    let r = app
-        .client
-        .post(app.url())
-        .bearer_auth(&token)
-        .header("x-request-id", "batched-page")
-        .json(&json!({ "query": PAGE, "variables": { "n": 20 } }))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = r.json().await.unwrap();
+    let body = app.gql_as(&token, "batched-page", PAGE, json!({ "n": 20 })).await.body;
     let events = app.store.audit_events_for_request("batched-page").await.unwrap();
     let shown = |t: &str| events.iter().filter(|e| e.record_type == t).count();
     let families = body["data"]["families"]["edges"].as_array().unwrap();

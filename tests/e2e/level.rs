@@ -52,18 +52,7 @@ async fn ask(
     query: &str,
     variables: &Value,
 ) -> (Value, BTreeSet<(String, String)>) {
-    let body: Value = app
-        .client
-        .post(app.url())
-        .bearer_auth(token)
-        .header("x-request-id", request_id)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = app.gql_as(token, request_id, query, variables.clone()).await.body;
     let reads = app
         .store
         .audit_events_for_request(request_id)

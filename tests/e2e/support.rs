@@ -165,11 +165,13 @@ pub struct Org {
     pub token: String,
 }
 
-/// A GraphQL response with its HTTP status.
+/// A GraphQL response with its HTTP status and the request id it names.
 #[derive(Debug)]
 pub struct Gql {
     pub status: StatusCode,
     pub body: Value,
+    /// The response's `x-request-id`; empty if it had none.
+    pub request_id: String,
 }
 
 impl Gql {
@@ -416,18 +418,26 @@ impl TestApp {
     /// Posts a GraphQL request with a bearer token, under a request id of this app's.
     pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Gql {
         let n = self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.gql_as(token, &format!("t{}-{n}", self.tag), query, variables).await
+    }
+
+    /// Posts a GraphQL request with a bearer token under `request_id`, the id its reads
+    /// are audited under.
+    pub async fn gql_as(&self, token: &str, request_id: &str, query: &str, variables: Value) -> Gql {
         let response = self
             .client
             .post(self.url())
-            .header("x-request-id", format!("t{}-{n}", self.tag))
+            .header("x-request-id", request_id)
             .bearer_auth(token)
             .json(&json!({ "query": query, "variables": variables }))
             .send()
             .await
             .expect("the request is sent");
         let status = response.status();
+        let request_id =
+            response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let body = response.json().await.expect("the response is JSON");
-        Gql { status, body }
+        Gql { status, body, request_id }
     }
 
     /// Creates a family with a child and a parent living in `residence` (or the

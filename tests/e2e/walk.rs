@@ -421,16 +421,7 @@ pub(crate) async fn walk(
             let query = format!("{{ {}{args} {selection} }}", f.name);
             for (caller, token) in callers {
                 let request_id = format!("walk-{}-{branch}-{caller}", f.name);
-                let r = app
-                    .client
-                    .post(app.url())
-                    .bearer_auth(token)
-                    .header("x-request-id", &request_id)
-                    .json(&json!({ "query": query }))
-                    .send()
-                    .await
-                    .unwrap();
-                let body: Value = r.json().await.unwrap();
+                let body = app.gql_as(token, &request_id, &query, Value::Null).await.body;
                 for e in body["errors"].as_array().into_iter().flatten() {
                     let code = e["extensions"]["code"].as_str().unwrap_or_default();
                     assert!(["FORBIDDEN", "NOT_FOUND"].contains(&code), "Query.{} as {caller}: {e}\n{query}", f.name);
