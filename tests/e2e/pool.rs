@@ -1,8 +1,10 @@
-//! A query's reads go through one connection of the pool, held from its first read until
-//! it has run; no request holds a connection while it waits for another.
+//! A request's reads and its write's transaction go through one connection of the pool,
+//! held from its first read until it has run; no request holds a connection while it
+//! waits for another.
 
 use std::time::Duration;
 
+use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
 use kinbridge_persistence::{Store, StoreError, StoreOptions};
 use serde_json::json;
 
@@ -26,6 +28,63 @@ async fn a_query_reads_through_one_connection_until_it_gives_it_back() {
     query.release_connection().await;
     store.organization(org.id).await.expect("given back, the connection serves the pool again");
     query.organization(org.id).await.expect("after it gave its connection back, a query reads through the pool");
+}
+
+#[tokio::test]
+async fn a_write_runs_on_the_connection_its_request_holds_and_gives_it_back() {
+    let app = spawn_app_configured(|_| {}).await;
+    let org = app.municipality("Aarhus").await;
+    let options =
+        StoreOptions { max_connections: 1, database_timeout: Duration::from_millis(300), ..StoreOptions::default() };
+    let store = Store::connect(&app.database_url, &options).await.unwrap();
+    let request = store.holding_one_connection();
+    request.organization(org.id).await.expect("the request takes the pool's one connection");
+    // A write that took a second connection would wait for it and give up.
+    let new = NewOrganization::parse(OrganizationKind::PlacementProvider, "Skovly", "PP-held").unwrap();
+    let created = request.create_organization(&new).await.expect("the write runs on the request's connection");
+    assert_eq!(request.organization(created).await.unwrap().name.as_str(), "Skovly");
+    let elsewhere = store.organization(org.id).await;
+    assert!(matches!(elsewhere, Err(StoreError::Unavailable(_))), "the write gave the connection away: {elsewhere:?}");
+
+    // A write that fails rolls back, and the connection comes back to its request out of
+    // the transaction: the next write on it commits on its own.
+    let again = request.create_organization(&new).await;
+    assert!(matches!(again, Err(StoreError::Conflict { .. })), "a second organisation with one code: {again:?}");
+    let other = NewOrganization::parse(OrganizationKind::PlacementProvider, "Lindely", "PP-held-2").unwrap();
+    let second = request.create_organization(&other).await.expect("the connection is out of the failed transaction");
+    request.release_connection().await;
+    // Seen from another connection, both committed writes are there and the failed one
+    // left nothing behind.
+    let providers = store.organizations_with_code("PP-held").await.unwrap();
+    assert_eq!(providers.len(), 1, "the failed write was rolled back");
+    assert_eq!(store.organization(second).await.unwrap().name.as_str(), "Lindely");
+}
+
+#[tokio::test]
+async fn a_write_that_reads_while_it_writes_needs_no_second_connection() {
+    // Erasing a person reads who else the families name while its transaction is open:
+    // those reads go through the transaction, so one connection is enough for a request
+    // (PostgreSQL's change-feed listener keeps one more).
+    let postgres = std::env::var("KINBRIDGE_TEST_POSTGRES_URL").is_ok();
+    let app = spawn_app_configured(|c| {
+        c.store.max_connections = if postgres { 2 } else { 1 };
+        c.store.database_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let org = app.municipality("Aarhus").await;
+    let dpo = app.token(org.id, &["DATA_PROTECTION_OFFICER"]);
+    let created = app
+        .gql(
+            &org.token,
+            "mutation { createPerson(input: { person: { givenName: \"A\", familyName: \"B\" } }) { person { id } } }",
+            json!({}),
+        )
+        .await;
+    let person = created.data()["createPerson"]["person"]["id"].as_str().unwrap().to_owned();
+    let erase = "mutation($p: ID!) { erasePerson(input: { personId: $p, reason: \"Asked in writing\" }) { personId } }";
+    let erased = app.gql(&dpo, erase, json!({ "p": person })).await;
+    assert!(erased.body.get("errors").is_none(), "{}", erased.body);
+    assert_eq!(erased.data()["erasePerson"]["personId"], person.as_str());
 }
 
 #[tokio::test]

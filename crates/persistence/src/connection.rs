@@ -1,5 +1,5 @@
 //! The connection a store's reads go through: the pool's, a connection per statement, or
-//! one connection held for the whole of a query request ([`Store::holding_one_connection`]).
+//! one connection held for the whole of a request ([`Store::holding_one_connection`]).
 //!
 //! Why hold one: sqlx pings every connection as it is taken from its pool and again as it
 //! goes back (`return_to_pool` sends a Sync and waits for the answer), so a statement sent
@@ -8,24 +8,28 @@
 //! references and the caller's organisation; holding one connection for all of them costs
 //! two pings per request instead of two per statement.
 //!
-//! Only a query's reads are held, and only its reads: statements that change something
-//! (`execute_raw`, `execute_unprepared`) and transactions ([`Store::pool`]) go to the pool.
-//! A query opens no transaction, so a request never waits for a second connection while it
-//! holds a first, and the pool cannot be drained by requests waiting on each other.
+//! A request's reads go through its held connection, and so does its write transaction
+//! ([`Db::begin`]): the connection is lent to the transaction and comes back when it
+//! commits, so a mutation's organisation look-up, its write and the reads of its answer
+//! share one connection too. While it is lent, the request's other reads go to the pool.
+//! A statement that changes something outside a transaction (`execute_raw`,
+//! `execute_unprepared`) goes to the pool. A request never waits for a second connection
+//! while its first sits idle: requests cannot drain the pool by holding connections they
+//! do not use.
 //!
 //! [`Store::holding_one_connection`]: crate::Store::holding_one_connection
-//! [`Store::pool`]: crate::Store::pool
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use sea_orm::sqlx::{self, Postgres, Sqlite, pool::PoolConnection};
+use sea_orm::sqlx::{self, Postgres, SqlSafeStr, Sqlite, pool::PoolConnection};
 use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
     Statement,
 };
 use sea_query_sqlx::SqlxValues;
+use sqlx_core::transaction::TransactionManager;
 
 use crate::MAINTENANCE;
 
@@ -60,6 +64,158 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Begins a transaction: on the request's own connection when it holds one (a
+    /// mutation's organisation look-up, its write and the reads of its answer then share
+    /// one connection and one pair of pings), otherwise on one taken from the pool. With
+    /// `immediate`, SQLite takes the write lock at once (`BEGIN IMMEDIATE`).
+    pub(crate) async fn begin(&self, statements: &Arc<AtomicU64>, immediate: bool) -> Result<Transaction, DbErr> {
+        let open = Arc::new(tokio::sync::Mutex::new(None));
+        let (mut conn, home) = match &self.held {
+            Some(held) => {
+                let mut slot = held.slot.lock().await;
+                match std::mem::replace(&mut *slot, Slot::Lent(Arc::downgrade(&open))) {
+                    Slot::Held(conn) => (conn, Some(Arc::clone(held))),
+                    Slot::Empty => match acquire(&self.pool).await {
+                        Ok(conn) => (conn, Some(Arc::clone(held))),
+                        Err(e) => {
+                            *slot = Slot::Empty;
+                            return Err(e);
+                        }
+                    },
+                    // Given back already, or lent to a transaction still open: this one
+                    // takes its own.
+                    other => {
+                        *slot = other;
+                        (acquire(&self.pool).await?, None)
+                    }
+                }
+            }
+            None => (acquire(&self.pool).await?, None),
+        };
+        let begun = match &mut conn {
+            Conn::Postgres(c) => <Postgres as sqlx::Database>::TransactionManager::begin(c, None).await,
+            Conn::Sqlite(c) => {
+                let statement = immediate.then(|| sqlx::AssertSqlSafe("BEGIN IMMEDIATE").into_sql_str());
+                <Sqlite as sqlx::Database>::TransactionManager::begin(c, statement).await
+            }
+        };
+        *open.lock().await = Some(conn);
+        let transaction = Transaction {
+            conn: open,
+            home,
+            statements: Arc::clone(statements),
+            backend: self.pool.get_database_backend(),
+        };
+        // On failure the transaction is dropped here, which gives its connection back.
+        begun.map_err(|e| DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))?;
+        Ok(transaction)
+    }
+}
+
+/// The connection of an open transaction; `None` once it has ended. Shared with the slot
+/// of the request that lent it, whose reads go through it meanwhile.
+type Open = tokio::sync::Mutex<Option<Conn>>;
+
+/// A transaction on one connection, begun by [`Db::begin`]. Dropped without
+/// [`Transaction::commit`], it rolls back: the rollback is queued on the connection at
+/// once and sent before anything else the connection does (as sqlx's own transactions
+/// do), so a connection never goes back to the pool, or to its request, inside a
+/// transaction.
+pub(crate) struct Transaction {
+    conn: Arc<Open>,
+    /// The request the connection was lent by, to which it goes back.
+    home: Option<Arc<Held>>,
+    statements: Arc<AtomicU64>,
+    backend: DbBackend,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Transaction {
+    pub(crate) async fn commit(self) -> Result<(), DbErr> {
+        {
+            let mut open = self.conn.lock().await;
+            let Some(conn) = open.as_mut() else {
+                return Err(DbErr::Custom("BUG: a transaction committed twice".to_owned()));
+            };
+            let committed = match conn {
+                Conn::Postgres(c) => <Postgres as sqlx::Database>::TransactionManager::commit(c).await,
+                Conn::Sqlite(c) => <Sqlite as sqlx::Database>::TransactionManager::commit(c).await,
+            };
+            committed.map_err(|e| DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))?;
+        }
+        // The slot first, then the connection, as the slot's reads take them: a read that
+        // finds the transaction over finds the connection back in the slot.
+        let Some(home) = &self.home else {
+            drop(self.conn.lock().await.take());
+            return Ok(());
+        };
+        let mut slot = home.slot.lock().await;
+        let conn = self.conn.lock().await.take();
+        if let (Some(conn), Slot::Lent(_)) = (conn, &*slot) {
+            *slot = Slot::Held(conn);
+        }
+        Ok(())
+    }
+
+    /// The connection, for one statement; an error once committed.
+    async fn conn(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Conn>, DbErr> {
+        tokio::sync::MutexGuard::try_map(self.conn.lock().await, Option::as_mut)
+            .map_err(|_| DbErr::Custom("BUG: a statement after its transaction committed".to_owned()))
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        // Only a statement of this transaction could hold the lock, and none runs once it
+        // is dropped; if one still did, the connection rolls back when it is dropped in
+        // turn (see `Conn`'s `Drop`).
+        let Ok(mut open) = self.conn.try_lock() else { return };
+        let Some(mut conn) = open.take() else { return };
+        match &mut conn {
+            Conn::Postgres(c) => <Postgres as sqlx::Database>::TransactionManager::start_rollback(c),
+            Conn::Sqlite(c) => <Sqlite as sqlx::Database>::TransactionManager::start_rollback(c),
+        }
+        // Back to the request if it can be had without waiting; otherwise to the pool,
+        // whose ping on return sends the rollback.
+        if let Some(home) = &self.home
+            && let Ok(mut slot) = home.slot.try_lock()
+            && matches!(*slot, Slot::Lent(_))
+        {
+            *slot = Slot::Held(conn);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Transaction {
+    fn get_database_backend(&self) -> DbBackend {
+        self.backend
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        execute(&mut *self.conn().await?, &stmt, &self.statements).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        execute(&mut *self.conn().await?, &Statement::from_string(self.backend, sql), &self.statements).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let rows = query(&mut *self.conn().await?, &stmt, true, &self.statements).await?;
+        Ok(rows.into_iter().next())
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        query(&mut *self.conn().await?, &stmt, false, &self.statements).await
+    }
+}
+
 /// Counts a statement sent, unless it is the server's own upkeep ([`MAINTENANCE`]), and
 /// traces it: the pool's metric callback and the held connection both report here.
 pub(crate) fn sent(statements: &AtomicU64, sql: &str, elapsed: std::time::Duration) {
@@ -86,10 +242,45 @@ impl std::fmt::Debug for Held {
 enum Slot {
     /// No read yet: the connection is taken at the first.
     Empty,
-    Postgres(PoolConnection<Postgres>),
-    Sqlite(PoolConnection<Sqlite>),
+    Held(Conn),
+    /// Lent to the request's write transaction ([`Db::begin`]); back when it ends.
+    /// Meanwhile the request's reads go through the transaction (and see what it has
+    /// written so far): a request never takes a second connection while it holds one.
+    Lent(std::sync::Weak<Open>),
     /// Given back: reads go to the pool.
     Released,
+}
+
+/// One connection out of the pool. Dropped inside a transaction (a request cancelled in
+/// the middle of a write), it queues the rollback first, which the pool's ping on return
+/// sends: no connection goes back to the pool inside a transaction.
+enum Conn {
+    Postgres(PoolConnection<Postgres>),
+    Sqlite(PoolConnection<Sqlite>),
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        match self {
+            Conn::Postgres(c) if <Postgres as sqlx::Database>::TransactionManager::get_transaction_depth(c) > 0 => {
+                <Postgres as sqlx::Database>::TransactionManager::start_rollback(c);
+            }
+            Conn::Sqlite(c) if <Sqlite as sqlx::Database>::TransactionManager::get_transaction_depth(c) > 0 => {
+                <Sqlite as sqlx::Database>::TransactionManager::start_rollback(c);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs `$body` with `$c` bound to the connection, whichever database it is on.
+macro_rules! on_conn {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            Conn::Postgres($c) => $body,
+            Conn::Sqlite($c) => $body,
+        }
+    };
 }
 
 impl Held {
@@ -97,49 +288,78 @@ impl Held {
     /// request's first read; `None` once the connection has been given back. With `one`,
     /// only the first row is fetched.
     async fn read(&self, stmt: &Statement, one: bool) -> Option<Result<Vec<QueryResult>, DbErr>> {
-        let mut slot = self.slot.lock().await;
-        if matches!(*slot, Slot::Released) {
-            return None;
+        // Twice at most: a read that finds the transaction it was lent to just ended finds
+        // the connection back in the slot.
+        for _ in 0..2 {
+            let mut slot = self.slot.lock().await;
+            if matches!(*slot, Slot::Empty) {
+                *slot = match acquire(&self.pool).await {
+                    Ok(taken) => Slot::Held(taken),
+                    Err(e) => return Some(Err(e)),
+                };
+            }
+            match &mut *slot {
+                Slot::Held(conn) => return Some(query(conn, stmt, one, &self.statements).await),
+                Slot::Lent(open) => {
+                    let open = open.upgrade()?;
+                    drop(slot);
+                    if let Some(conn) = open.lock().await.as_mut() {
+                        return Some(query(conn, stmt, one, &self.statements).await);
+                    }
+                }
+                Slot::Empty | Slot::Released => return None,
+            }
         }
-        if matches!(*slot, Slot::Empty) {
-            *slot = match self.acquire().await {
-                Ok(taken) => taken,
-                Err(e) => return Some(Err(e)),
-            };
-        }
-        let started = Instant::now();
-        // As sea-orm's drivers bind a statement's values, on this connection.
-        let values = SqlxValues(stmt.values.clone().unwrap_or(sea_orm::Values(Vec::new())));
-        macro_rules! run {
-            ($conn:expr, $fetch:ident) => {
-                sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), values).$fetch(&mut **$conn).await.map(rows)
-            };
-        }
-        let rows = match &mut *slot {
-            Slot::Postgres(conn) if one => run!(conn, fetch_optional),
-            Slot::Postgres(conn) => run!(conn, fetch_all),
-            Slot::Sqlite(conn) if one => run!(conn, fetch_optional),
-            Slot::Sqlite(conn) => run!(conn, fetch_all),
-            Slot::Empty | Slot::Released => return None,
-        };
-        sent(&self.statements, &stmt.sql, started.elapsed());
-        Some(rows.map_err(|e| DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)))))
+        None
     }
+}
 
-    async fn acquire(&self) -> Result<Slot, DbErr> {
-        let taken = match self.pool.get_database_backend() {
-            DbBackend::Postgres => self.pool.get_postgres_connection_pool().acquire().await.map(Slot::Postgres),
-            DbBackend::Sqlite => self.pool.get_sqlite_connection_pool().acquire().await.map(Slot::Sqlite),
-            other => return Err(DbErr::Custom(format!("Kinbridge does not run on {other:?}"))),
-        };
-        // As sea-orm reports a pool that did not answer in time, so that the error is
-        // the same `UNAVAILABLE` whichever way the read went.
-        taken.map_err(|e| match e {
-            sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
-            sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
-            e => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))),
-        })
-    }
+/// Takes a connection from the pool. A pool that did not answer in time is reported as
+/// sea-orm reports it, so that the error is the same `UNAVAILABLE` whichever way a
+/// statement went.
+async fn acquire(pool: &DatabaseConnection) -> Result<Conn, DbErr> {
+    let taken = match pool.get_database_backend() {
+        DbBackend::Postgres => pool.get_postgres_connection_pool().acquire().await.map(Conn::Postgres),
+        DbBackend::Sqlite => pool.get_sqlite_connection_pool().acquire().await.map(Conn::Sqlite),
+        other => return Err(DbErr::Custom(format!("Kinbridge does not run on {other:?}"))),
+    };
+    taken.map_err(|e| match e {
+        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        e => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))),
+    })
+}
+
+/// Reads rows on `conn`; with `one`, only the first row is fetched.
+async fn query(
+    conn: &mut Conn,
+    stmt: &Statement,
+    one: bool,
+    statements: &AtomicU64,
+) -> Result<Vec<QueryResult>, DbErr> {
+    let started = Instant::now();
+    let rows = on_conn!(conn, c => {
+        let query = sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), values(stmt));
+        if one { query.fetch_optional(&mut **c).await.map(rows) } else { query.fetch_all(&mut **c).await.map(rows) }
+    });
+    sent(statements, &stmt.sql, started.elapsed());
+    rows.map_err(|e| DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))
+}
+
+/// A statement's values, bound as sea-orm's drivers bind them.
+fn values(stmt: &Statement) -> SqlxValues {
+    SqlxValues(stmt.values.clone().unwrap_or(sea_orm::Values(Vec::new())))
+}
+
+/// Runs a statement that changes rows on `conn`.
+async fn execute(conn: &mut Conn, stmt: &Statement, statements: &AtomicU64) -> Result<ExecResult, DbErr> {
+    let started = Instant::now();
+    let done = on_conn!(conn, c => {
+        let query = sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), values(stmt));
+        query.execute(&mut **c).await.map(ExecResult::from)
+    });
+    sent(statements, &stmt.sql, started.elapsed());
+    done.map_err(|e| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e))))
 }
 
 /// The rows sea-orm reads its models from.

@@ -5,13 +5,11 @@ use chrono::{DateTime, Utc};
 use kinbridge_domain::access::Actor;
 use kinbridge_domain::text::ExternalId;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::Store;
+use crate::connection::Transaction;
 use crate::entities::{audit_event, idempotency_key, outbox};
 use crate::error::StoreError;
 use crate::scope::{ReadLog, Reader};
@@ -60,7 +58,7 @@ impl Idempotency {
 /// An open write transaction. Dropping it without [`WriteTx::commit`] rolls everything back.
 #[derive(Debug)]
 pub struct WriteTx<'a> {
-    txn: DatabaseTransaction,
+    txn: Transaction,
     meta: &'a WriteMeta<'a>,
     backend: DbBackend,
     /// The time of this write, used for every timestamp it stores.
@@ -90,7 +88,7 @@ pub(crate) trait Versioned: EntityTrait {
 /// a row is refused here: writes go through [`WriteTx`]'s methods, which keep the
 /// versions, the audit trail and the change feed.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Reads<'a>(&'a DatabaseTransaction);
+pub(crate) struct Reads<'a>(&'a Transaction);
 
 fn refuse_write(sql: &str) -> Result<(), sea_orm::DbErr> {
     let verb = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or_default();
@@ -146,11 +144,7 @@ impl Store {
             )));
         }
         let backend = self.backend();
-        let options = TransactionOptions {
-            sqlite_transaction_mode: (backend == DbBackend::Sqlite).then_some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        };
-        let txn = self.pool().begin_with_options(options).await?;
+        let txn = self.conn().begin(&self.statements, backend == DbBackend::Sqlite).await?;
         Ok(WriteTx {
             txn,
             meta,

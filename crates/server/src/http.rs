@@ -343,10 +343,10 @@ async fn execute(
             count("BAD_USER_INPUT");
             return finish(mutation_over_get(), &request_id);
         }
-        // A query's reads, the look-up of the caller's organisation first, go through one
-        // connection of the pool, given back as soon as the query has run (before its
-        // audit event waits for its commit): one ping of the connection per request, not
-        // one per statement. A mutation's reads go through its transaction instead.
+        // A request's statements, the look-up of the caller's organisation first, go
+        // through one connection of the pool, given back as soon as the request has run
+        // (before its audit event waits for its commit): one ping of the connection per
+        // request, not one per statement. A mutation's transaction runs on it too.
         let request_store = state.store.holding_one_connection();
         let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let actor = match authenticate(&request_store, &state.verifier, authorization).await {
@@ -401,13 +401,8 @@ async fn execute(
         if let Some(document) = &document {
             request.set_parsed_query(document.clone());
         }
-        if is_mutation(document.as_ref(), &request) {
-            // Never two connections at once: the write's transaction takes its own.
-            request_store.release_connection().await;
-        } else {
-            request = request.data(request_store.clone());
-        }
-        let executed = AssertUnwindSafe(state.schema.execute(request.data(context))).catch_unwind().await;
+        let executed =
+            AssertUnwindSafe(state.schema.execute(request.data(request_store.clone()).data(context))).catch_unwind().await;
         request_store.release_connection().await;
         let mut response = match executed {
             Ok(response) => response,
