@@ -3,7 +3,8 @@
 //! Every request that showed personal data hands its reads to one writer task and waits
 //! for its answer. The writer takes whatever requests have gathered while the previous
 //! commit was under way, writes each request's reads as one row of `audit_reads` (all its
-//! records in one array), commits once, and only then answers each of them. So every response still waits for its own audit rows to be durable, and
+//! records in one array), all the rows in one statement, and only then answers each of
+//! them. So every response still waits for its own audit rows to be durable, and
 //! none is answered whose audit could be lost, but many requests share one WAL flush
 //! instead of paying one each.
 //!
@@ -11,7 +12,7 @@
 //! the HTTP layer); nothing is retried behind the caller's back.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -82,44 +83,64 @@ async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
     }
 }
 
+/// Writes the reads of every request of the commit as one statement: a single statement
+/// is atomic on its own, so the commit is one round trip, not a `BEGIN`, an insert per
+/// request and a `COMMIT`.
 async fn commit(db: &DatabaseConnection, jobs: &[Job]) -> Result<(), sea_orm::DbErr> {
-    let txn = db.begin().await?;
-    for (batch, _) in jobs {
-        txn.execute_raw(insert(db.get_database_backend(), batch)).await?;
-    }
-    txn.commit().await
+    let batches: Vec<&ReadBatch> = jobs.iter().map(|(batch, _)| batch).collect();
+    db.execute_raw(insert(db.get_database_backend(), &batches)).await.map(drop)
 }
 
-/// One row for all of a request's reads. On PostgreSQL the record types and ids are two
-/// parallel arrays, each bound as one array literal (see migration m0009); on SQLite the
-/// records are one JSON array of `[record type, record id]`.
-fn insert(backend: DbBackend, batch: &ReadBatch) -> Statement {
-    let mut values: Vec<Value> = vec![
-        Uuid::now_v7().into(),
-        batch.occurred_at.into(),
-        batch.request_id.clone().into(),
-        batch.subject.clone().into(),
-        batch.organization_id.into(),
-        batch.roles.clone().into(),
-    ];
-    let sql = match backend {
-        DbBackend::Postgres => {
+/// One row per request, each with all of its reads. On PostgreSQL the record types and
+/// ids are two parallel arrays, each bound as one array literal (see migration m0009); on
+/// SQLite the records are one JSON array of `[record type, record id]`.
+fn insert(backend: DbBackend, batches: &[&ReadBatch]) -> Statement {
+    use std::fmt::Write;
+    let postgres = backend == DbBackend::Postgres;
+    let mut sql = String::from(if postgres {
+        "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, record_types, record_ids) VALUES "
+    } else {
+        "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, records) VALUES "
+    });
+    let mut values: Vec<Value> = Vec::with_capacity(batches.len() * 8);
+    for (i, batch) in batches.iter().enumerate() {
+        values.extend([
+            Uuid::now_v7().into(),
+            batch.occurred_at.into(),
+            batch.request_id.clone().into(),
+            batch.subject.clone().into(),
+            batch.organization_id.into(),
+            batch.roles.clone().into(),
+        ]);
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        if postgres {
             let (types, ids) = array_literals(&batch.reads);
             values.extend([types.into(), ids.into()]);
-            "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, record_types, record_ids) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8::uuid[])"
-        }
-        _ => {
+            let n = i * 8;
+            let _ = write!(
+                sql,
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}::text[], ${}::uuid[])",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6,
+                n + 7,
+                n + 8
+            );
+        } else {
             let records: Vec<serde_json::Value> = batch
                 .reads
                 .iter()
                 .map(|(record_type, record_id)| serde_json::json!([record_type, record_id.simple().to_string()]))
                 .collect();
             values.push(serde_json::Value::Array(records).to_string().into());
-            "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, records) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)"
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?)");
         }
-    };
+    }
     Statement::from_sql_and_values(backend, sql, values)
 }
 
@@ -160,5 +181,31 @@ mod tests {
             )
         );
         assert_eq!(array_literals(&[]), ("{}".to_owned(), "{}".to_owned()));
+    }
+
+    fn batch(request_id: &str, reads: Vec<(&'static str, Uuid)>) -> ReadBatch {
+        ReadBatch {
+            occurred_at: Utc::now(),
+            request_id: request_id.to_owned(),
+            subject: "caseworker-1".to_owned(),
+            organization_id: Uuid::from_u128(9),
+            roles: "CASEWORKER".to_owned(),
+            reads,
+        }
+    }
+
+    #[test]
+    fn the_reads_of_a_commit_are_one_statement_with_a_row_per_request() {
+        let (a, b) = (batch("r-1", vec![("Family", Uuid::from_u128(1))]), batch("r-2", vec![]));
+        let pg = insert(DbBackend::Postgres, &[&a, &b]);
+        assert!(pg.sql.ends_with("($1, $2, $3, $4, $5, $6, $7::text[], $8::uuid[]), ($9, $10, $11, $12, $13, $14, $15::text[], $16::uuid[])"), "{}", pg.sql);
+        let values = pg.values.unwrap().0;
+        assert_eq!(values.len(), 16);
+        assert_eq!(values[2], Value::from("r-1".to_owned()));
+        assert_eq!(values[10], Value::from("r-2".to_owned()));
+        assert_eq!(values[15], Value::from("{}".to_owned()));
+        let sqlite = insert(DbBackend::Sqlite, &[&a, &b]);
+        assert!(sqlite.sql.ends_with("VALUES (?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?)"), "{}", sqlite.sql);
+        assert_eq!(sqlite.values.unwrap().0.len(), 14);
     }
 }
