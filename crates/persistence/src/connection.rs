@@ -87,6 +87,7 @@ impl Db {
                     // takes its own.
                     other => {
                         *slot = other;
+                        drop(slot);
                         (acquire(&self.pool).await?, None)
                     }
                 }
@@ -172,9 +173,9 @@ impl Transaction {
 
 impl Drop for Transaction {
     fn drop(&mut self) {
-        // Only a statement of this transaction could hold the lock, and none runs once it
-        // is dropped; if one still did, the connection rolls back when it is dropped in
-        // turn (see `Conn`'s `Drop`).
+        // Only a statement on the connection (the write's, or a read of its request)
+        // holds the lock, and none runs once the write is dropped; if one still did, the
+        // connection rolls back when it is dropped in turn (see `Conn`'s `Drop`).
         let Ok(mut open) = self.conn.try_lock() else { return };
         let Some(mut conn) = open.take() else { return };
         match &mut conn {
