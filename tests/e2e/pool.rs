@@ -8,16 +8,20 @@ use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
 use kinbridge_persistence::{Store, StoreError, StoreOptions};
 use serde_json::json;
 
-use crate::support::spawn_app_configured;
+use crate::support::{TestApp, spawn_app_configured};
+
+/// A store on `app`'s database with a pool of one connection, and a short wait for it.
+async fn one_connection(app: &TestApp) -> Store {
+    let options =
+        StoreOptions { max_connections: 1, database_timeout: Duration::from_millis(300), ..StoreOptions::default() };
+    Store::connect(&app.database_url, &options).await.unwrap()
+}
 
 #[tokio::test]
 async fn a_query_reads_through_one_connection_until_it_gives_it_back() {
     let app = spawn_app_configured(|_| {}).await;
     let org = app.municipality("Aarhus").await;
-    // A pool of one connection, and a short wait for it.
-    let options =
-        StoreOptions { max_connections: 1, database_timeout: Duration::from_millis(300), ..StoreOptions::default() };
-    let store = Store::connect(&app.database_url, &options).await.unwrap();
+    let store = one_connection(&app).await;
     let query = store.holding_one_connection();
     for _ in 0..3 {
         query.organization(org.id).await.expect("every read of the query goes through the connection it holds");
@@ -34,9 +38,7 @@ async fn a_query_reads_through_one_connection_until_it_gives_it_back() {
 async fn a_write_runs_on_the_connection_its_request_holds_and_gives_it_back() {
     let app = spawn_app_configured(|_| {}).await;
     let org = app.municipality("Aarhus").await;
-    let options =
-        StoreOptions { max_connections: 1, database_timeout: Duration::from_millis(300), ..StoreOptions::default() };
-    let store = Store::connect(&app.database_url, &options).await.unwrap();
+    let store = one_connection(&app).await;
     let request = store.holding_one_connection();
     request.organization(org.id).await.expect("the request takes the pool's one connection");
     // A write that took a second connection would wait for it and give up.
