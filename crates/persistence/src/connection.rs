@@ -178,10 +178,7 @@ impl Drop for Transaction {
         // connection rolls back when it is dropped in turn (see `Conn`'s `Drop`).
         let Ok(mut open) = self.conn.try_lock() else { return };
         let Some(mut conn) = open.take() else { return };
-        match &mut conn {
-            Conn::Postgres(c) => <Postgres as sqlx::Database>::TransactionManager::start_rollback(c),
-            Conn::Sqlite(c) => <Sqlite as sqlx::Database>::TransactionManager::start_rollback(c),
-        }
+        conn.start_rollback();
         // Back to the request if it can be had without waiting; otherwise to the pool,
         // whose ping on return sends the rollback.
         if let Some(home) = &self.home
@@ -260,8 +257,10 @@ enum Conn {
     Sqlite(PoolConnection<Sqlite>),
 }
 
-impl Drop for Conn {
-    fn drop(&mut self) {
+impl Conn {
+    /// Queues the rollback of the transaction the connection is in, if it is in one: it is
+    /// sent before anything else the connection does.
+    fn start_rollback(&mut self) {
         match self {
             Conn::Postgres(c) if <Postgres as sqlx::Database>::TransactionManager::get_transaction_depth(c) > 0 => {
                 <Postgres as sqlx::Database>::TransactionManager::start_rollback(c);
@@ -271,6 +270,12 @@ impl Drop for Conn {
             }
             _ => {}
         }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.start_rollback();
     }
 }
 
