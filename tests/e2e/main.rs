@@ -33,6 +33,7 @@ mod plans;
 mod pool;
 mod registry;
 mod restart;
+mod rows;
 mod rules;
 mod schema;
 mod sharing;

@@ -25,10 +25,11 @@ use std::collections::HashMap;
 pub use sea_orm::EntityTrait;
 
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, JoinType, Query, SelectStatement, WindowStatement};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, FromQueryResult, QueryResult};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, Iterable, QueryResult};
 use uuid::Uuid;
 
 use crate::Store;
+use crate::entities::FromRow;
 use crate::error::StoreError;
 use crate::page::{Order, Page, PageRequest};
 use crate::records::Readable;
@@ -78,8 +79,14 @@ fn col<C: ColumnTrait>(c: C) -> Expr {
     Expr::col((c.entity_name(), c))
 }
 
-fn key<T: sea_orm::TryGetable>(row: &QueryResult, name: &str) -> Result<T, StoreError> {
-    row.try_get::<T>("", name).map_err(StoreError::from)
+/// A key column of a row, by name or position.
+fn key<T: sea_orm::TryGetable, I: sea_orm::ColIdx>(row: &QueryResult, at: I) -> Result<T, StoreError> {
+    T::try_get_by(row, at).map_err(|e| StoreError::from(sea_orm::DbErr::from(e)))
+}
+
+/// `E`'s columns in its model's field order, as [`FromRow`] reads them.
+fn columns<E: EntityTrait>() -> impl Iterator<Item = Expr> {
+    E::Column::iter().map(col)
 }
 
 impl Store {
@@ -99,10 +106,8 @@ impl Store {
         for chunk in parents.chunks(MAX_KEYS_PER_STATEMENT) {
             let statement = self.backend().build(&pages_statement(self.backend(), r, assoc, chunk, &req));
             for row in self.conn().query_all_raw(statement).await? {
-                let parent: Uuid = key(&row, "kb_key")?;
-                rows.entry(parent)
-                    .or_default()
-                    .push((key(&row, "kb_id")?, E::read(E::Model::from_query_result(&row, "")?)?));
+                let parent: Uuid = key(&row, 0)?;
+                rows.entry(parent).or_default().push((key(&row, 1)?, E::read(E::Model::from_row(&row, 3)?)?));
             }
         }
         let mut pages = HashMap::with_capacity(parents.len());
@@ -160,8 +165,8 @@ impl Store {
     {
         let reference = case.reference;
         let mut select = Query::select()
-            .expr(Expr::col((reference.id.entity_name(), Asterisk)))
             .expr_as(col(reference.id), Alias::new("kb_key"))
+            .exprs(columns::<E>())
             .from(reference.id.entity_name())
             .and_where(col(case.organization).eq(r.actor.organization_id.as_uuid()))
             .and_where(col(case.external_id).eq(external_id))
@@ -175,9 +180,9 @@ impl Store {
             .await?
             .ok_or(StoreError::not_found(reference.name))?;
         if let Some(record_type) = reference.record_type {
-            r.saw(record_type, key(&row, "kb_key")?);
+            r.saw(record_type, key(&row, 0)?);
         }
-        E::read(E::Model::from_query_result(&row, "")?)
+        E::read(E::Model::from_row(&row, 1)?)
     }
 
     /// The records of `reference` with these ids that the caller may see, in one
@@ -194,8 +199,8 @@ impl Store {
         let mut found = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(MAX_KEYS_PER_STATEMENT) {
             let mut select = Query::select()
-                .expr(Expr::col((reference.id.entity_name(), Asterisk)))
                 .expr_as(col(reference.id), Alias::new("kb_key"))
+                .exprs(columns::<E>())
                 .from(reference.id.entity_name())
                 .and_where(col(reference.id).is_in(chunk.iter().copied()))
                 .to_owned();
@@ -203,11 +208,11 @@ impl Store {
                 select.cond_where(scope(r));
             }
             for row in self.conn().query_all_raw(self.backend().build(&select)).await? {
-                let id: Uuid = key(&row, "kb_key")?;
+                let id: Uuid = key(&row, 0)?;
                 if let Some(record_type) = reference.record_type {
                     r.saw(record_type, id);
                 }
-                found.insert(id, E::read(E::Model::from_query_result(&row, "")?)?);
+                found.insert(id, E::read(E::Model::from_row(&row, 1)?)?);
             }
         }
         Ok(found)
@@ -235,11 +240,12 @@ fn pages_statement<E: EntityTrait>(
     for c in assoc.order.columns() {
         window.order_by((c.entity_name(), c), direction.clone());
     }
+    // The keys first, then the model's columns in its field order (`FromRow`).
     let mut inner = Query::select()
-        .expr(Expr::col((table.clone(), Asterisk)))
         .expr_as(col(assoc.parent), Alias::new("kb_key"))
         .expr_as(col(assoc.order.id), Alias::new("kb_id"))
         .expr_window_as(Expr::cust("ROW_NUMBER()"), window, Alias::new("kb_rn"))
+        .exprs(columns::<E>())
         .from(table)
         .cond_where((assoc.scope)(r))
         .to_owned();

@@ -19,8 +19,58 @@ macro_rules! entity {
             pub enum Relation {}
 
             impl ActiveModelBehavior for ActiveModel {}
+
+            impl crate::entities::FromRow for Model {
+                fn from_row(row: &sea_orm::QueryResult, start: usize) -> Result<Self, DbErr> {
+                    let mut i = start;
+                    if let Some(r) = row.try_as_pg_row() {
+                        return Ok(Self {
+                            id: crate::entities::at(r, &mut i)?,
+                            $($field: crate::entities::at(r, &mut i)?,)*
+                        });
+                    }
+                    if let Some(r) = row.try_as_sqlite_row() {
+                        return Ok(Self {
+                            id: crate::entities::at(r, &mut i)?,
+                            $($field: crate::entities::at(r, &mut i)?,)*
+                        });
+                    }
+                    <Self as sea_orm::FromQueryResult>::from_query_result(row, "")
+                }
+            }
         }
     };
+}
+
+/// A model read by column position, straight from the driver's row: for the reads that
+/// return many rows (a level's pages and references, `assoc.rs`), which select the
+/// model's columns in its field order.
+///
+/// sea-orm's own `FromQueryResult` finds every column by name, and turns every NULL of an
+/// optional column into an error whose message it formats before it becomes `None`:
+/// measured on a page of 50 families, decoding the contact visits that way was 16 % of
+/// the service's CPU per request.
+pub trait FromRow: sea_orm::FromQueryResult {
+    /// The model from `row`'s columns `start..`, in the model's field order. By default
+    /// (the entities not declared with `entity!`), by column name.
+    fn from_row(row: &sea_orm::QueryResult, start: usize) -> Result<Self, sea_orm::DbErr> {
+        let _ = start;
+        Self::from_query_result(row, "")
+    }
+}
+
+/// The value of column `*i` of `row`; moves `*i` to the next column.
+pub(crate) fn at<'r, R, T>(row: &'r R, i: &mut usize) -> Result<T, sea_orm::DbErr>
+where
+    R: sea_orm::sqlx::Row,
+    usize: sea_orm::sqlx::ColumnIndex<R>,
+    T: sea_orm::sqlx::Decode<'r, R::Database> + sea_orm::sqlx::Type<R::Database>,
+{
+    let value = row
+        .try_get::<T, usize>(*i)
+        .map_err(|e| sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e))))?;
+    *i += 1;
+    Ok(value)
 }
 
 /// Implements [`Versioned`](crate::write::Versioned) for entities with `version` and
@@ -182,6 +232,8 @@ pub mod kopp_participant {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl crate::entities::FromRow for Model {}
 }
 
 entity!(plan_goal, "plan_goals", {
@@ -270,6 +322,8 @@ pub mod contact_visit_participant {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl crate::entities::FromRow for Model {}
 }
 
 /// The change feed: one row per committed change, read in `position` order (see
@@ -297,6 +351,8 @@ pub mod outbox {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl crate::entities::FromRow for Model {}
 }
 
 /// Idempotency keys of retried writes, per organisation.

@@ -31,7 +31,7 @@ use crate::entities;
 use crate::error::StoreError;
 
 /// An entity whose rows are read as [`Readable::Record`]s.
-pub trait Readable: sea_orm::EntityTrait {
+pub trait Readable: sea_orm::EntityTrait<Model: crate::entities::FromRow> {
     type Record: Clone + Send + Sync + 'static;
 
     /// The row as its record.

@@ -34,6 +34,8 @@ mod row {
 
     impl ActiveModelBehavior for ActiveModel {}
 
+    impl crate::entities::FromRow for Model {}
+
     impl crate::records::Readable for Entity {
         type Record = Model;
 
