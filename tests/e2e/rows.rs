@@ -17,10 +17,8 @@ where
     E: EntityTrait + Default,
     E::Model: FromRow + PartialEq + Debug,
 {
-    let select = Query::select()
-        .exprs(E::Column::iter().map(|c| Expr::col((c.entity_name(), c))))
-        .from(E::default())
-        .to_owned();
+    let select =
+        Query::select().exprs(E::Column::iter().map(|c| Expr::col((c.entity_name(), c)))).from(E::default()).to_owned();
     let rows = db.query_all_raw(db.get_database_backend().build(&select)).await.unwrap();
     for row in &rows {
         let by_position = E::Model::from_row(row, 0).unwrap();

@@ -9,18 +9,19 @@
 
 use kinbridge_domain::family::FamilyRole;
 use kinbridge_domain::organization::OrganizationKind;
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, JoinType, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterable,
-    PaginatorTrait, QueryFilter, QueryResult, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, Iterable, PaginatorTrait, QueryFilter,
+    QueryResult, QueryTrait,
 };
 
 use crate::Store;
-use crate::entities::{family, family_member, parent_action_plan, person, placement};
+use crate::entities::{FromRow, family, family_member, parent_action_plan, person, placement};
 use crate::error::StoreError;
 use crate::page::{self, Page, PageRequest};
 use crate::records;
 use crate::scope::Reader;
+use uuid::Uuid;
 
 /// What the residence municipality is shown of one placement.
 #[derive(Debug, Clone)]
@@ -49,7 +50,7 @@ impl Store {
         let statement = self.backend().build(&joined(placements.into_query(), req.backwards()));
         let mut rows = Vec::new();
         for row in self.conn().query_all_raw(statement).await? {
-            rows.push(Joined::from_query_result(&row, "")?);
+            rows.push(Joined::from_row(&row)?);
         }
         let page = req.cut(rows);
         let mut rows = Vec::with_capacity(page.items.len());
@@ -78,8 +79,10 @@ impl Store {
     }
 }
 
-/// A row of the coordination page: the placement's own columns, the child's prefixed
-/// `kb_child_`, the family's contact and the latest plan's prefixed `kb_plan_`.
+/// A row of the coordination page: the placement's columns, the child's, the family's
+/// contact and the latest plan's, each in its model's field order and read by position
+/// (`FromRow`): most placements have no plan, and sea-orm's decoding by name formats an
+/// error for every NULL column of the plan before it finds the plan missing.
 struct Joined {
     placement: placement::Model,
     child: person::Model,
@@ -87,16 +90,18 @@ struct Joined {
     plan: Option<parent_action_plan::Model>,
 }
 
-const CHILD: &str = "kb_child_";
-const PLAN: &str = "kb_plan_";
-
-impl FromQueryResult for Joined {
-    fn from_query_result(row: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+impl Joined {
+    fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
+        let child = placement::Column::iter().count();
+        let contact = child + person::Column::iter().count();
+        let plan = contact + 1;
+        // The plan's first column is its id: NULL when the placement has no plan.
+        let has_plan = row.try_get_by_index::<Option<Uuid>>(plan)?.is_some();
         Ok(Self {
-            placement: placement::Model::from_query_result(row, pre)?,
-            child: person::Model::from_query_result(row, &format!("{pre}{CHILD}"))?,
-            caseworker_contact: row.try_get(pre, "kb_caseworker_contact")?,
-            plan: parent_action_plan::Model::from_query_result_optional(row, &format!("{pre}{PLAN}"))?,
+            placement: placement::Model::from_row(row, 0)?,
+            child: person::Model::from_row(row, child)?,
+            caseworker_contact: row.try_get_by_index(contact)?,
+            plan: if has_plan { Some(parent_action_plan::Model::from_row(row, plan)?) } else { None },
         })
     }
 }
@@ -121,8 +126,12 @@ fn joined(page: SelectStatement, backwards: bool) -> SelectStatement {
         .to_owned();
     let mut select = Query::select();
     // The page keeps the table's name, so the columns read as the table's.
+    // The columns in the order `Joined::from_row` reads them.
     select
-        .column((placement::Entity, Asterisk))
+        .exprs(placement::Column::iter().map(|c| Expr::col((placement::Entity, c))))
+        .exprs(person::Column::iter().map(|c| Expr::col((child.clone(), c))))
+        .expr(Expr::col((family::Entity, family::Column::CaseworkerContact)))
+        .exprs(parent_action_plan::Column::iter().map(|c| Expr::col((plan.clone(), c))))
         .from_subquery(page, placement::Entity)
         .join_as(
             JoinType::InnerJoin,
@@ -142,17 +151,10 @@ fn joined(page: SelectStatement, backwards: bool) -> SelectStatement {
             Expr::col((plan.clone(), parent_action_plan::Column::Id))
                 .eq(Expr::SubQuery(None, Box::new(latest_plan.into()))),
         )
-        .expr_as(Expr::col((family::Entity, family::Column::CaseworkerContact)), Alias::new("kb_caseworker_contact"))
         .order_by(
             (placement::Entity, placement::Column::Id),
             if backwards { sea_orm::Order::Desc } else { sea_orm::Order::Asc },
         );
-    for c in person::Column::iter() {
-        select.expr_as(Expr::col((child.clone(), c)), Alias::new(format!("{CHILD}{}", c.as_str())));
-    }
-    for c in parent_action_plan::Column::iter() {
-        select.expr_as(Expr::col((plan.clone(), c)), Alias::new(format!("{PLAN}{}", c.as_str())));
-    }
     select
 }
 
