@@ -251,6 +251,27 @@ async fn on_postgresql_the_audit_trail_is_partitioned_by_month_ahead_of_time() {
     }
     // Making them again, as every replica does at start, is harmless.
     assert!(app.store.ensure_audit_partitions(today).await.unwrap().is_empty());
+    // Every partition's record index lets its pending list grow to the limit the merges
+    // are timed for, the default partition's too.
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let limits = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT c.relname AS name, array_to_string(c.reloptions, ',') AS options FROM pg_index x \
+             JOIN pg_inherits h ON h.inhrelid = x.indrelid JOIN pg_class p ON p.oid = h.inhparent \
+             JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_am a ON a.oid = c.relam \
+             WHERE p.relname = 'audit_reads' AND a.amname = 'gin'",
+        ))
+        .await
+        .unwrap();
+    assert!(limits.len() >= 4, "the default partition and three months: {}", limits.len());
+    let wanted = format!("gin_pending_list_limit={}", kinbridge_persistence::trail::AUDIT_PENDING_LIST_KB);
+    for row in &limits {
+        let name: String = row.try_get("", "name").unwrap();
+        let options: Option<String> = row.try_get("", "options").unwrap();
+        assert!(options.is_some_and(|o| o.contains(&wanted)), "{name} has no {wanted}");
+    }
     let aarhus = app.municipality("Aarhus").await;
     let family = app.seed_family(&aarhus, None).await;
     assert!(!app.store.audit_events_for_record(uuid_of(&family.id)).await.unwrap().is_empty());
