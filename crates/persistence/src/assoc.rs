@@ -84,6 +84,11 @@ fn key<T: sea_orm::TryGetable, I: sea_orm::ColIdx>(row: &QueryResult, at: I) -> 
     T::try_get_by(row, at).map_err(|e| StoreError::from(sea_orm::DbErr::from(e)))
 }
 
+/// The key columns ahead of the model's in a page's rows: `kb_key`, `kb_id`, `kb_rn`.
+const PAGE_KEYS: usize = 3;
+/// The key column ahead of the model's in a reference's rows: `kb_key`.
+const REFERENCE_KEYS: usize = 1;
+
 /// `E`'s columns in its model's field order, as [`FromRow`] reads them.
 fn columns<E: EntityTrait>() -> impl Iterator<Item = Expr> {
     E::Column::iter().map(col)
@@ -107,7 +112,7 @@ impl Store {
             let statement = self.backend().build(&pages_statement(self.backend(), r, assoc, chunk, &req));
             for row in self.conn().query_all_raw(statement).await? {
                 let parent: Uuid = key(&row, 0)?;
-                rows.entry(parent).or_default().push((key(&row, 1)?, E::read(E::Model::from_row(&row, 3)?)?));
+                rows.entry(parent).or_default().push((key(&row, 1)?, E::read(E::Model::from_row(&row, PAGE_KEYS)?)?));
             }
         }
         let mut pages = HashMap::with_capacity(parents.len());
@@ -182,7 +187,7 @@ impl Store {
         if let Some(record_type) = reference.record_type {
             r.saw(record_type, key(&row, 0)?);
         }
-        E::read(E::Model::from_row(&row, 1)?)
+        E::read(E::Model::from_row(&row, REFERENCE_KEYS)?)
     }
 
     /// The records of `reference` with these ids that the caller may see, in one
@@ -212,7 +217,7 @@ impl Store {
                 if let Some(record_type) = reference.record_type {
                     r.saw(record_type, id);
                 }
-                found.insert(id, E::read(E::Model::from_row(&row, 1)?)?);
+                found.insert(id, E::read(E::Model::from_row(&row, REFERENCE_KEYS)?)?);
             }
         }
         Ok(found)
