@@ -11,7 +11,8 @@
 //! A request's reads go through its held connection, and so does its write transaction
 //! ([`Db::begin`]): the connection is lent to the transaction and comes back when it
 //! commits, so a mutation's organisation look-up, its write and the reads of its answer
-//! share one connection too. While it is lent, the request's other reads go to the pool.
+//! share one connection too. While it is lent, the request's other reads go through the
+//! transaction (and see what it has written so far).
 //! A statement that changes something outside a transaction (`execute_raw`,
 //! `execute_unprepared`) goes to the pool. A request never waits for a second connection
 //! while its first sits idle: requests cannot drain the pool by holding connections they
