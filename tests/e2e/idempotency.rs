@@ -217,3 +217,34 @@ async fn a_change_is_in_the_feed_as_soon_as_it_is_committed() {
         r.data()["changes"]["edges"].as_array().unwrap().iter().any(|e| e["node"]["recordId"] == family.id.as_str())
     );
 }
+
+/// A write's trail (its audit events, its change-feed rows and its idempotency key's
+/// answer) is one statement on PostgreSQL, sent with its commit; SQLite, which has no
+/// data-modifying `WITH` and no round trips to save, sends one statement each.
+#[tokio::test]
+async fn a_writes_trail_is_one_statement_on_postgresql() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let outbox_before = app.outbox_len().await;
+    let (mut costs, mut ids) = (Vec::new(), Vec::new());
+    for input in [json!({ "name": "Hansen" }), json!({ "name": "Berg", "idempotencyKey": "trail-1" })] {
+        let before = app.store.statements_sent();
+        let r = app.gql(&aarhus.token, CREATE, json!({ "input": input })).await;
+        costs.push(app.store.statements_sent() - before);
+        ids.push(r.data()["createFamily"]["family"]["id"].clone());
+    }
+    // The key costs its claim, and on SQLite its answer too; on PostgreSQL the answer goes
+    // with the audit event and the change-feed row.
+    let postgres = app.store.backend() == sea_orm::DbBackend::Postgres;
+    assert_eq!(costs[1] - costs[0], if postgres { 1 } else { 2 }, "statements without and with a key: {costs:?}");
+    // All of it was written: each family's audit event and change-feed row, and the key's
+    // answer, which its retry gets.
+    for id in &ids {
+        let events = app.store.audit_events_for_record(uuid_of(id.as_str().unwrap())).await.unwrap();
+        assert_eq!(events.iter().filter(|e| e.operation == "createFamily").count(), 1, "{id}");
+    }
+    assert_eq!(app.outbox_len().await - outbox_before, 2, "one change-feed row per family");
+    let input = json!({ "input": { "name": "Berg", "idempotencyKey": "trail-1" } });
+    assert_eq!(app.gql(&aarhus.token, CREATE, input).await.data()["createFamily"]["family"]["id"], ids[1]);
+    assert_eq!(app.family_count(&aarhus).await, 2, "the retry wrote nothing");
+}
