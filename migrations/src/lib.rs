@@ -23,6 +23,7 @@ mod m0012_change_feed_positions;
 mod m0013_network_map;
 mod m0014_consent_age;
 mod m0015_erasures;
+mod m0016_coordination_indexes;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_network_map::Migration),
             Box::new(m0014_consent_age::Migration),
             Box::new(m0015_erasures::Migration),
+            Box::new(m0016_coordination_indexes::Migration),
         ]
     }
 }
