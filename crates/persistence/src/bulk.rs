@@ -5,7 +5,7 @@
 //! idempotency keys, and it is loaded as fast as the database takes rows. Nothing on the
 //! request path calls it.
 
-use sea_orm::{ActiveModelTrait, EntityTrait, Iterable, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, Iterable, TransactionTrait};
 
 use crate::Store;
 use crate::error::StoreError;
@@ -31,6 +31,18 @@ impl Store {
             <A::Entity as EntityTrait>::insert_many(chunk).exec_without_returning(&txn).await?;
         }
         txn.commit().await?;
+        Ok(())
+    }
+
+    /// After a bulk load, on PostgreSQL: `VACUUM (ANALYZE)`, as after any bulk load. It
+    /// sets the visibility map, without which an index-only scan (the coordination view's,
+    /// migration m0016) reads the table after all, and the statistics the planner chooses
+    /// by; in service, autovacuum keeps both, but only a while after the load. SQLite's
+    /// planner is left as it is.
+    pub async fn settle_bulk_load(&self) -> Result<(), StoreError> {
+        if self.backend() == DbBackend::Postgres {
+            self.pool().execute_unprepared(&format!("{}VACUUM (ANALYZE)", crate::MAINTENANCE)).await?;
+        }
         Ok(())
     }
 }

@@ -188,6 +188,8 @@ pub async fn generate(store: &Store, families: usize, seed: u64, progress: bool)
         done += n;
         bar.set_position(done as u64);
     }
+    bar.set_message("vacuuming");
+    store.settle_bulk_load().await?;
     bar.finish_with_message("seeded");
     Ok(out)
 }
