@@ -1,5 +1,6 @@
 -- Sends the requests of a file in turn, one per line: "<bearer token or empty>\t<JSON body>".
--- Each thread starts at its own place in the file; every request gets its own request id.
+-- Each thread starts at its own place in the file (KB_THREADS: wrk's -t); every request
+-- gets its own request id.
 -- A response that is not 200, or whose body carries GraphQL errors, counts as an error.
 -- At the end, prints one line of JSON with the figures.
 
@@ -12,15 +13,17 @@ function setup(thread)
 end
 
 local lines = {}
-local errors = 0
+errors = 0 -- global: done() reads it with thread:get
 
 function init(args)
   for line in io.lines(os.getenv("KB_REQUESTS")) do
     local tab = line:find("\t", 1, true)
     table.insert(lines, { line:sub(1, tab - 1), line:sub(tab + 1) })
   end
-  math.randomseed(os.time() * 97 + id)
-  count = math.random(#lines)
+  -- The threads start evenly spaced, so that they send different requests until one
+  -- reaches where the next began (a mutation file holds more lines than a run sends).
+  local threads_n = tonumber(os.getenv("KB_THREADS") or "1")
+  count = math.floor((id - 1) * #lines / threads_n)
 end
 
 function request()
