@@ -16,9 +16,7 @@
 //! ```
 //!
 //! The scope stays inside the statement: nothing is fetched and then filtered, and the
-//! window function runs the same on SQLite and PostgreSQL. On PostgreSQL the parents are
-//! one `uuid[]` value (`unnest($1::uuid[])`, `= ANY(…)`), so that a statement's text does
-//! not change with their number and each connection prepares and plans it once. A [`Reference`] is the other
+//! window function runs the same on SQLite and PostgreSQL. A [`Reference`] is the other
 //! direction, a record by its id (a placement's child, a family's municipality), read
 //! for many ids at once.
 
@@ -147,7 +145,7 @@ impl Store {
                 .expr_as(col(assoc.parent), Alias::new("kb_key"))
                 .expr_as(Func::count(Expr::col(Asterisk)), Alias::new("kb_count"))
                 .from(assoc.parent.entity_name())
-                .and_where(one_of(self.backend(), col(assoc.parent), chunk))
+                .and_where(col(assoc.parent).is_in(chunk.iter().copied()))
                 .cond_where((assoc.scope)(r))
                 .group_by_col((assoc.parent.entity_name(), assoc.parent))
                 .to_owned();
@@ -209,7 +207,7 @@ impl Store {
                 .expr_as(col(reference.id), Alias::new("kb_key"))
                 .exprs(columns::<E>())
                 .from(reference.id.entity_name())
-                .and_where(one_of(self.backend(), col(reference.id), chunk))
+                .and_where(col(reference.id).is_in(chunk.iter().copied()))
                 .to_owned();
             if let Some(scope) = reference.scope {
                 select.cond_where(scope(r));
@@ -260,14 +258,14 @@ fn pages_statement<E: EntityTrait>(
         inner.and_where(condition);
     }
     if lateral {
-        inner.and_where(col(assoc.parent).equals((Alias::new("kb_parents"), Alias::new("kb_parents"))));
+        inner.and_where(col(assoc.parent).equals((Alias::new("kb_parents"), Alias::new("column1"))));
         for c in assoc.order.columns() {
             inner.order_by((c.entity_name(), c), direction.clone());
         }
         inner.limit(limit);
         return Query::select()
             .expr(Expr::col((Alias::new("kb_page"), Asterisk)))
-            .from_function(Func::cust("unnest").arg(uuid_array(parents)), Alias::new("kb_parents"))
+            .from_values(parents.iter().copied(), Alias::new("kb_parents"))
             .join_lateral(JoinType::InnerJoin, inner, Alias::new("kb_page"), Expr::cust("TRUE"))
             .order_by((Alias::new("kb_page"), Alias::new("kb_key")), sea_orm::Order::Asc)
             .order_by((Alias::new("kb_page"), Alias::new("kb_rn")), sea_orm::Order::Asc)
@@ -282,26 +280,6 @@ fn pages_statement<E: EntityTrait>(
         .order_by(Alias::new("kb_rn"), sea_orm::Order::Asc)
         .to_owned()
 }
-/// `column IN (ids)`, written so that PostgreSQL sees one statement whatever the number of
-/// ids: `column = ANY($1::uuid[])`, the ids bound as one array. A statement whose text
-/// changed with the number of parents would be parsed, planned and cached anew for each
-/// count on each connection (a page of 50 families has children of every count).
-/// SQLite prepares statements cheaply and has no arrays: there it is `IN (…)`.
-fn one_of(backend: DbBackend, column: Expr, ids: &[Uuid]) -> Expr {
-    match backend {
-        // The array is cast once, as an init plan: a cast written in the condition is
-        // evaluated again for every row a sequential scan reads (text to uuid[], every
-        // id parsed each time).
-        DbBackend::Postgres => Expr::cust_with_exprs("$1 = ANY((SELECT $2)::uuid[])", [column, uuid_array(ids)]),
-        _ => column.is_in(ids.iter().copied()),
-    }
-}
-
-/// The ids as one PostgreSQL `uuid[]` parameter (its text form, cast).
-fn uuid_array(ids: &[Uuid]) -> Expr {
-    Expr::cust_with_values("$1::uuid[]", [crate::audit_writer::uuid_array_literal(ids.iter().copied())])
-}
-
 /// The catalogue: every association and reference a nested field reads. A new
 /// connection field is one entry here and one resolver line.
 pub mod catalogue {
@@ -650,73 +628,4 @@ pub mod catalogue {
             )
         })
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use kinbridge_domain::access::{Actor, Role};
-    use kinbridge_domain::ids::OrganizationId;
-    use kinbridge_domain::organization::OrganizationKind;
-    use sea_orm::DbBackend;
-
-    use super::*;
-    use crate::scope::ReadLog;
-
-    /// The SQL text and the number of bound values of a page, a count and a reference
-    /// read for `parents` parents, on `backend`.
-    fn statements(backend: DbBackend, parents: usize) -> Vec<(String, usize)> {
-        let actor = Actor {
-            subject: "caseworker".to_owned(),
-            organization_id: OrganizationId::from_uuid(Uuid::now_v7()),
-            organization_kind: OrganizationKind::Municipality,
-            roles: vec![Role::Caseworker],
-        };
-        let log = ReadLog::default();
-        let r = Reader::new(&actor, chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap(), &log);
-        let ids: Vec<Uuid> = (0..parents).map(|_| Uuid::now_v7()).collect();
-        let assoc = &catalogue::PLACEMENT_VISITS;
-        let count = Query::select()
-            .expr(Func::count(Expr::col(Asterisk)))
-            .from(assoc.parent.entity_name())
-            .and_where(one_of(backend, col(assoc.parent), &ids))
-            .to_owned();
-        let reference = Query::select()
-            .column(Asterisk)
-            .from(catalogue::PERSON.id.entity_name())
-            .and_where(one_of(backend, col(catalogue::PERSON.id), &ids))
-            .to_owned();
-        [pages_statement(backend, &r, assoc, &ids, &PageRequest::last(5)), count, reference]
-            .iter()
-            .map(|select| {
-                let built = backend.build(select);
-                (built.sql, built.values.map_or(0, |v| v.0.len()))
-            })
-            .collect()
-    }
-
-    #[test]
-    fn on_postgresql_a_batch_is_one_statement_text_whatever_the_number_of_parents() {
-        // One text: prepared and planned once per connection, not once per count.
-        let (two, fifty) = (statements(DbBackend::Postgres, 2), statements(DbBackend::Postgres, 50));
-        for ((sql_2, values_2), (sql_50, values_50)) in two.iter().zip(&fifty) {
-            assert_eq!(sql_2, sql_50);
-            assert_eq!(values_2, values_50, "the ids are one value: {sql_2}");
-            assert!(sql_2.contains("::uuid[]"), "{sql_2}");
-        }
-    }
-
-    #[test]
-    fn on_sqlite_a_batch_names_each_parent() {
-        let (two, fifty) = (statements(DbBackend::Sqlite, 2), statements(DbBackend::Sqlite, 50));
-        for ((_, values_2), (_, values_50)) in two.iter().zip(&fifty) {
-            assert_eq!(values_50 - values_2, 48);
-        }
-    }
-
-    #[test]
-    fn a_uuid_array_literal_lists_the_ids_in_order() {
-        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        assert_eq!(crate::audit_writer::uuid_array_literal([a, b].into_iter()), format!("{{{a},{b}}}"));
-        assert_eq!(crate::audit_writer::uuid_array_literal(std::iter::empty()), "{}");
-    }
 }

@@ -147,32 +147,23 @@ fn insert(backend: DbBackend, batches: &[&ReadBatch]) -> Statement {
 /// The PostgreSQL array literals `{Family,Person,…}` and `{uuid,uuid,…}` of `reads`.
 /// Record types are type names (letters only), so neither literal needs quoting.
 fn array_literals(reads: &[(&'static str, Uuid)]) -> (String, String) {
+    use std::fmt::Write;
     let mut types = String::with_capacity(2 + reads.len() * 12);
+    let mut ids = String::with_capacity(2 + reads.len() * 37);
     types.push('{');
-    for (i, (record_type, _)) in reads.iter().enumerate() {
+    ids.push('{');
+    for (i, (record_type, record_id)) in reads.iter().enumerate() {
         debug_assert!(record_type.bytes().all(|b| b.is_ascii_alphanumeric()), "{record_type}");
         if i > 0 {
             types.push(',');
+            ids.push(',');
         }
         types.push_str(record_type);
+        let _ = write!(ids, "{}", record_id.hyphenated());
     }
     types.push('}');
-    (types, uuid_array_literal(reads.iter().map(|(_, id)| *id)))
-}
-
-/// The PostgreSQL array literal `{uuid,uuid,…}` of `ids` (no element needs quoting).
-pub(crate) fn uuid_array_literal(ids: impl ExactSizeIterator<Item = Uuid>) -> String {
-    use std::fmt::Write;
-    let mut literal = String::with_capacity(2 + ids.len() * 37);
-    literal.push('{');
-    for (i, id) in ids.enumerate() {
-        if i > 0 {
-            literal.push(',');
-        }
-        let _ = write!(literal, "{}", id.hyphenated());
-    }
-    literal.push('}');
-    literal
+    ids.push('}');
+    (types, ids)
 }
 
 #[cfg(test)]
