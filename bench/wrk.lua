@@ -22,8 +22,14 @@ function init(args)
   end
   -- The threads start evenly spaced, so that they send different requests until one
   -- reaches where the next began (a mutation file holds more lines than a run sends).
-  local threads_n = tonumber(os.getenv("KB_THREADS") or "1")
-  count = math.floor((id - 1) * #lines / threads_n)
+  -- Without KB_THREADS, each starts at a random place.
+  local threads_n = tonumber(os.getenv("KB_THREADS") or "")
+  if threads_n then
+    count = math.floor((id - 1) * #lines / threads_n)
+  else
+    math.randomseed(os.time() * 97 + id)
+    count = math.random(#lines)
+  end
 end
 
 function request()
