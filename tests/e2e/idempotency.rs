@@ -248,3 +248,55 @@ async fn a_writes_trail_is_one_statement_on_postgresql() {
     assert_eq!(app.gql(&aarhus.token, CREATE, input).await.data()["createFamily"]["family"]["id"], ids[1]);
     assert_eq!(app.family_count(&aarhus).await, 2, "the retry wrote nothing");
 }
+
+#[tokio::test]
+async fn a_mutation_commits_with_the_audit_of_its_answer_on_postgresql() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app().await;
+    if app.store.backend() != sea_orm::DbBackend::Postgres {
+        return; // SQLite commits the write first and audits the answer after, as reads.
+    }
+    let aarhus = app.municipality("Aarhus").await;
+    let input = json!({ "input": { "name": "Hansen", "idempotencyKey": "one-flush" } });
+    let id = app.gql_as(&aarhus.token, "one-flush", CREATE, input.clone()).await.data()["createFamily"]["family"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The family, its audit event and the audit of the answer that showed it were written
+    // by one transaction: one WAL flush for the write and its answer's audit.
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let xmin = |sql: String| {
+        let db = &db;
+        async move {
+            let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
+            row.try_get_by_index::<String>(0).unwrap()
+        }
+    };
+    let family = xmin(format!("SELECT xmin::text FROM families WHERE id = '{}'", uuid_of(&id))).await;
+    let event = xmin("SELECT xmin::text FROM audit_events WHERE operation = 'createFamily'".to_owned()).await;
+    let read = xmin("SELECT xmin::text FROM audit_reads WHERE request_id = 'one-flush'".to_owned()).await;
+    assert_eq!((&event, &read), (&family, &family), "the transactions of the family, its event and the answer's audit");
+    // The retry is answered from the key, and its answer is audited too.
+    let retried = app.gql_as(&aarhus.token, "one-flush-retry", CREATE, input).await;
+    assert_eq!(retried.data()["createFamily"]["family"]["id"], id.as_str());
+    let reads = app.store.audit_events_for_request("one-flush-retry").await.unwrap();
+    assert!(reads.iter().any(|e| e.record_type == "Family" && e.record_id == uuid_of(&id)), "{reads:?}");
+}
+
+#[tokio::test]
+async fn two_mutations_in_one_request_both_commit_and_their_answers_are_audited() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let two = "mutation { a: createFamily(input: { name: \"Hansen\" }) { family { id } } \
+               b: createFamily(input: { name: \"Berg\" }) { family { id } } }";
+    let response = app.gql_as(&aarhus.token, "two-writes", two, json!({})).await;
+    let data = response.data();
+    let ids: Vec<_> = ["a", "b"].iter().map(|k| uuid_of(data[*k]["family"]["id"].as_str().unwrap())).collect();
+    assert_eq!(app.family_count(&aarhus).await, 2);
+    let reads = app.store.audit_events_for_request("two-writes").await.unwrap();
+    for id in &ids {
+        assert!(reads.iter().any(|e| e.record_type == "Family" && e.record_id == *id), "{id} in {reads:?}");
+        let events = app.store.audit_events_for_record(*id).await.unwrap();
+        assert_eq!(events.iter().filter(|e| e.operation == "createFamily").count(), 1, "{id}");
+    }
+}

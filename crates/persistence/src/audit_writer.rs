@@ -94,7 +94,7 @@ async fn commit(db: &DatabaseConnection, jobs: &[Job]) -> Result<(), sea_orm::Db
 /// One row per request, each with all of its reads. On PostgreSQL the record types and
 /// ids are two parallel arrays, each bound as one array literal (see migration m0009); on
 /// SQLite the records are one JSON array of `[record type, record id]`.
-fn insert(backend: DbBackend, batches: &[&ReadBatch]) -> Statement {
+pub(crate) fn insert(backend: DbBackend, batches: &[&ReadBatch]) -> Statement {
     use std::fmt::Write;
     let postgres = backend == DbBackend::Postgres;
     let mut sql = String::from(if postgres {

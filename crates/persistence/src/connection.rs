@@ -53,8 +53,36 @@ impl Db {
 
     /// The same pool, with reads through one connection taken at the first read.
     pub(crate) fn holding(&self, statements: Arc<AtomicU64>) -> Self {
-        let held = Held { pool: self.pool.clone(), statements, slot: tokio::sync::Mutex::new(Slot::Empty) };
+        let held = Held {
+            pool: self.pool.clone(),
+            statements,
+            slot: tokio::sync::Mutex::new(Slot::Empty),
+            defer: std::sync::atomic::AtomicBool::new(false),
+            pending: tokio::sync::Mutex::new(None),
+        };
         Self { pool: self.pool.clone(), held: Some(Arc::new(held)) }
+    }
+
+    /// From now on, a write's transaction that has written its trail stays open until
+    /// [`Db::finish`] commits it with the request's reads: one WAL flush for the write and
+    /// the audit of its answer. PostgreSQL only, and only on a held connection.
+    pub(crate) fn defer_commits(&self) {
+        if let Some(held) = &self.held
+            && self.pool.get_database_backend() == DbBackend::Postgres
+        {
+            held.defer.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Commits the write left open by [`Transaction::park`], if any, after `last` (the
+    /// request's audit of its reads); `Ok(false)` if there was none.
+    pub(crate) async fn finish(&self, last: Option<Statement>) -> Result<bool, DbErr> {
+        let Some(held) = &self.held else { return Ok(false) };
+        let Some(pending) = held.pending.lock().await.take() else { return Ok(false) };
+        if let Some(last) = last {
+            pending.txn.execute_raw(last).await?;
+        }
+        pending.commit().await.map(|()| true)
     }
 
     /// Gives the held connection back to the pool; later reads take one per statement.
@@ -71,6 +99,9 @@ impl Db {
     /// one connection and one pair of pings), otherwise on one taken from the pool. With
     /// `immediate`, SQLite takes the write lock at once (`BEGIN IMMEDIATE`).
     pub(crate) async fn begin(&self, statements: &Arc<AtomicU64>, immediate: bool) -> Result<Transaction, DbErr> {
+        // A second write of the request (a second mutation field) commits the first one
+        // before it begins: it would otherwise wait on the first one's locks.
+        self.finish(None).await?;
         let open = Arc::new(tokio::sync::Mutex::new(None));
         let (mut conn, home) = match &self.held {
             Some(held) => {
@@ -165,6 +196,28 @@ impl Transaction {
         Ok(())
     }
 
+    /// Leaves the transaction open, to be committed by [`Db::finish`] at the end of its
+    /// request, if its request defers commits ([`Db::defer_commits`]) and has none left
+    /// open already; otherwise hands it back, to be committed now. `committed` is told
+    /// once the commit is made. Dropped uncommitted (the request timed out or failed), it
+    /// rolls back.
+    pub(crate) async fn park(mut self, committed: Option<Arc<crate::signal::FeedSignals>>) -> Result<(), Self> {
+        let Some(home) = self.home.clone() else { return Err(self) };
+        if !home.defer.load(Ordering::Relaxed) {
+            return Err(self);
+        }
+        let mut pending = home.pending.lock().await;
+        if pending.is_some() {
+            return Err(self);
+        }
+        // The request's reads meanwhile go through the transaction (its slot holds it as
+        // lent); at the commit its connection goes back to the pool, not to the slot. Not
+        // holding its request also keeps the request from holding itself.
+        self.home = None;
+        *pending = Some(Pending { txn: self, committed });
+        Ok(())
+    }
+
     /// The connection, for one statement; an error once committed.
     async fn conn(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Conn>, DbErr> {
         tokio::sync::MutexGuard::try_map(self.conn.lock().await, Option::as_mut)
@@ -230,6 +283,27 @@ pub(crate) struct Held {
     /// Locked for the length of one statement: the reads of one request that run at once
     /// take turns on the connection, as they would on one database session anyway.
     slot: tokio::sync::Mutex<Slot>,
+    /// Whether a write's commit waits for the end of the request ([`Db::defer_commits`]).
+    defer: std::sync::atomic::AtomicBool,
+    /// The write waiting for it.
+    pending: tokio::sync::Mutex<Option<Pending>>,
+}
+
+/// A write whose trail is written and whose commit waits for its request's end.
+struct Pending {
+    txn: Transaction,
+    /// The change feed's signal, given once the write is committed, if it fed the feed.
+    committed: Option<Arc<crate::signal::FeedSignals>>,
+}
+
+impl Pending {
+    async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await?;
+        if let Some(signals) = self.committed {
+            signals.committed();
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Held {

@@ -57,15 +57,22 @@ impl Store {
         if reads.is_empty() {
             return Ok(());
         }
-        let job = ReadBatch {
-            occurred_at: Utc::now(),
-            request_id: request_id.chars().take(64).collect(),
-            subject: actor.subject.chars().take(256).collect(),
-            organization_id: actor.organization_id.as_uuid(),
-            roles: actor.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
-            reads: reads.to_vec(),
-        };
-        self.audit.write(job).await
+        self.audit.write(read_batch(actor, request_id, reads)).await
+    }
+
+    /// Ends a request that deferred its write's commit ([`Store::defer_write_commits`]):
+    /// writes the request's reads into that transaction and commits both, one WAL flush.
+    /// `Ok(false)` if no write was left open, and the reads are still to be recorded
+    /// ([`Store::record_reads`]).
+    pub async fn commit_with_reads(
+        &self,
+        actor: &Actor,
+        request_id: &str,
+        reads: &[(&'static str, Uuid)],
+    ) -> Result<bool, StoreError> {
+        let audit = (!reads.is_empty())
+            .then(|| crate::audit_writer::insert(self.backend(), &[&read_batch(actor, request_id, reads)]));
+        Ok(self.db.finish(audit).await?)
     }
 
     /// The audit trail of the caller's organisation: what its people read and wrote.
@@ -597,4 +604,16 @@ fn access_query(backend: DbBackend, person: PersonId) -> sea_orm::Select<audit_t
         ));
     }
     query
+}
+
+/// One request's reads, as the audit trail stores them.
+fn read_batch(actor: &Actor, request_id: &str, reads: &[(&'static str, Uuid)]) -> ReadBatch {
+    ReadBatch {
+        occurred_at: Utc::now(),
+        request_id: request_id.chars().take(64).collect(),
+        subject: actor.subject.chars().take(256).collect(),
+        organization_id: actor.organization_id.as_uuid(),
+        roles: actor.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
+        reads: reads.to_vec(),
+    }
 }

@@ -417,9 +417,14 @@ impl<'a> WriteTx<'a> {
             statements.push(complete.into());
         }
         self.write_trail(statements).await?;
-        self.txn.commit().await?;
-        if self.fed.load(Relaxed) {
-            self.signals.committed();
+        let signals = self.fed.load(Relaxed).then(|| std::sync::Arc::clone(&self.signals));
+        // A request that defers its commit ends it with the audit of its answer (one WAL
+        // flush for both); otherwise the write commits now.
+        if let Err(txn) = self.txn.park(signals.clone()).await {
+            txn.commit().await?;
+            if let Some(signals) = signals {
+                signals.committed();
+            }
         }
         Ok(())
     }

@@ -396,6 +396,12 @@ async fn execute(
         let reads = Arc::clone(&context.reads);
         let feed_lag = Arc::clone(&context.feed_lag);
         let read_paths = Arc::clone(&context.read_paths);
+        // A mutation's transaction commits with the audit of what its answer shows (see
+        // below): one WAL flush for both.
+        let mutation = is_mutation(document.as_ref(), &request);
+        if mutation {
+            request_store.defer_write_commits();
+        }
         // Parsed once, for the limits: the executor takes a copy (cheaper than parsing
         // again), and the reshaping below reads the original.
         if let Some(document) = &document {
@@ -403,6 +409,16 @@ async fn execute(
         }
         let executed =
             AssertUnwindSafe(state.schema.execute(request.data(request_store.clone()).data(context))).catch_unwind().await;
+        // The audit trail records what the caller was shown before the response leaves: a
+        // read whose audit event could not be written is never answered. A mutation's
+        // write, still open, commits with it; the reads of other requests go to the
+        // audit writer below, after the connection is given back.
+        let shown = reads.take();
+        let auditing = Instant::now();
+        let committed = match &executed {
+            Ok(_) if mutation => request_store.commit_with_reads(&actor, &request_id, &shown).await,
+            _ => Ok(false),
+        };
         request_store.release_connection().await;
         let mut response = match executed {
             Ok(response) => response,
@@ -417,11 +433,11 @@ async fn execute(
         if let Some(document) = &document {
             kinbridge_api::shape::reshape_parsed(document, operation.as_deref(), &mut response);
         }
-        // The audit trail records what the caller was shown before the response leaves: a
-        // read whose audit event could not be written is never answered.
-        let shown = reads.take();
-        let auditing = Instant::now();
-        let audited = state.store.record_reads(&actor, &request_id, &shown).await;
+        let audited = match committed {
+            Ok(true) => Ok(()),
+            Ok(false) => state.store.record_reads(&actor, &request_id, &shown).await,
+            Err(e) => Err(e),
+        };
         state.metrics.audit_written(auditing.elapsed());
         if let Some(lag) = feed_lag.get() {
             state.metrics.feed_read(lag);
