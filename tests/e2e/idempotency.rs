@@ -283,6 +283,28 @@ async fn a_mutation_commits_with_the_audit_of_its_answer_on_postgresql() {
     assert!(reads.iter().any(|e| e.record_type == "Family" && e.record_id == uuid_of(&id)), "{reads:?}");
 }
 
+/// On PostgreSQL the audit of a mutation's answer is sent in the statement of its write's
+/// trail, so a mutation costs its reads, its writes and one statement for both of its
+/// audits. SQLite sends the audit event, the change-feed row and, after the commit, the
+/// audit of the answer, one statement each.
+#[tokio::test]
+async fn the_audit_of_a_mutations_answer_rides_with_its_trail_on_postgresql() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let before = app.store.statements_sent();
+    let r = app.gql_as(&aarhus.token, "rides", CREATE, json!({ "input": { "name": "Hansen" } })).await;
+    let cost = app.store.statements_sent() - before;
+    let id = uuid_of(r.data()["createFamily"]["family"]["id"].as_str().unwrap());
+    // The token's organisation, the family's insert, the answer's read of it, and then the
+    // trail (audit event, change-feed row) with the answer's audit on PostgreSQL.
+    let postgres = app.store.backend() == sea_orm::DbBackend::Postgres;
+    assert_eq!(cost, if postgres { 4 } else { 6 }, "statements of one createFamily");
+    // Both audits were written.
+    let events = app.store.audit_events_for_request("rides").await.unwrap();
+    assert!(events.iter().any(|e| e.operation == "createFamily" && e.record_id == id), "{events:?}");
+    assert!(events.iter().any(|e| e.operation == "read" && e.record_id == id), "{events:?}");
+}
+
 #[tokio::test]
 async fn two_mutations_in_one_request_both_commit_and_their_answers_are_audited() {
     let app = spawn_app().await;

@@ -95,6 +95,12 @@ async fn commit(db: &DatabaseConnection, jobs: &[Job]) -> Result<(), sea_orm::Db
 /// ids are two parallel arrays, each bound as one array literal (see migration m0009); on
 /// SQLite the records are one JSON array of `[record type, record id]`.
 pub(crate) fn insert(backend: DbBackend, batches: &[&ReadBatch]) -> Statement {
+    insert_after(backend, batches, 0)
+}
+
+/// [`insert`], its placeholders numbered after `first` others: to be sent inside another
+/// statement that binds `first` values (`connection.rs`, `with_first`).
+pub(crate) fn insert_after(backend: DbBackend, batches: &[&ReadBatch], first: usize) -> Statement {
     use std::fmt::Write;
     let postgres = backend == DbBackend::Postgres;
     let mut sql = String::from(if postgres {
@@ -118,7 +124,7 @@ pub(crate) fn insert(backend: DbBackend, batches: &[&ReadBatch]) -> Statement {
         if postgres {
             let (types, ids) = array_literals(&batch.reads);
             values.extend([types.into(), ids.into()]);
-            let n = i * 8;
+            let n = first + i * 8;
             let _ = write!(
                 sql,
                 "(${}, ${}, ${}, ${}, ${}, ${}, ${}::text[], ${}::uuid[])",

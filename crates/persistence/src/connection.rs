@@ -74,15 +74,13 @@ impl Db {
         }
     }
 
-    /// Commits the write left open by [`Transaction::park`], if any, after `last` (the
-    /// request's audit of its reads); `Ok(false)` if there was none.
-    pub(crate) async fn finish(&self, last: Option<Statement>) -> Result<bool, DbErr> {
+    /// Commits the write left open by [`Transaction::end`], if any, with `last` (the
+    /// request's audit of its reads; see [`Numbered`]) sent in the same statement as the
+    /// write's trail; `Ok(false)` if there was none.
+    pub(crate) async fn finish(&self, last: Option<impl Numbered>) -> Result<bool, DbErr> {
         let Some(held) = &self.held else { return Ok(false) };
         let Some(pending) = held.pending.lock().await.take() else { return Ok(false) };
-        if let Some(last) = last {
-            pending.txn.execute_raw(last).await?;
-        }
-        pending.commit().await.map(|()| true)
+        pending.commit(last).await.map(|()| true)
     }
 
     /// Gives the held connection back to the pool; later reads take one per statement.
@@ -101,7 +99,7 @@ impl Db {
     pub(crate) async fn begin(&self, statements: &Arc<AtomicU64>, immediate: bool) -> Result<Transaction, DbErr> {
         // A second write of the request (a second mutation field) commits the first one
         // before it begins: it would otherwise wait on the first one's locks.
-        self.finish(None).await?;
+        self.finish(None::<fn(usize) -> Statement>).await?;
         let open = Arc::new(tokio::sync::Mutex::new(None));
         let (mut conn, home) = match &self.held {
             Some(held) => {
@@ -196,25 +194,31 @@ impl Transaction {
         Ok(())
     }
 
-    /// Leaves the transaction open, to be committed by [`Db::finish`] at the end of its
-    /// request, if its request defers commits ([`Db::defer_commits`]) and has none left
-    /// open already; otherwise hands it back, to be committed now. `committed` is told
-    /// once the commit is made. Dropped uncommitted (the request timed out or failed), it
-    /// rolls back.
-    pub(crate) async fn park(mut self, committed: Option<Arc<crate::signal::FeedSignals>>) -> Result<(), Self> {
-        let Some(home) = self.home.clone() else { return Err(self) };
-        if !home.defer.load(Ordering::Relaxed) {
-            return Err(self);
-        }
+    /// Ends a write whose `trail` (its audit events, change-feed rows and idempotency
+    /// key's answer) is still to be sent. If its request defers commits
+    /// ([`Db::defer_commits`]) and has no write left open already, the transaction is left
+    /// open, and [`Db::finish`] sends the trail with the request's audit of its reads and
+    /// commits at the end of the request; otherwise the trail is sent and the transaction
+    /// committed now. `committed` is told once the commit is made. Dropped uncommitted
+    /// (the request timed out or failed), the transaction rolls back.
+    pub(crate) async fn end(
+        mut self,
+        trail: Vec<Statement>,
+        committed: Option<Arc<crate::signal::FeedSignals>>,
+    ) -> Result<(), DbErr> {
+        let Some(home) = self.home.clone().filter(|home| home.defer.load(Ordering::Relaxed)) else {
+            return Pending { txn: self, trail, committed }.commit(None::<fn(usize) -> Statement>).await;
+        };
         let mut pending = home.pending.lock().await;
         if pending.is_some() {
-            return Err(self);
+            drop(pending);
+            return Pending { txn: self, trail, committed }.commit(None::<fn(usize) -> Statement>).await;
         }
         // The request's reads meanwhile go through the transaction (its slot holds it as
         // lent); at the commit its connection goes back to the pool, not to the slot. Not
         // holding its request also keeps the request from holding itself.
         self.home = None;
-        *pending = Some(Pending { txn: self, committed });
+        *pending = Some(Pending { txn: self, trail, committed });
         Ok(())
     }
 
@@ -289,21 +293,60 @@ pub(crate) struct Held {
     pending: tokio::sync::Mutex<Option<Pending>>,
 }
 
-/// A write whose trail is written and whose commit waits for its request's end.
+/// A write whose trail is still to be sent and whose commit waits for its request's end.
 struct Pending {
     txn: Transaction,
+    /// The write's audit events, change-feed rows and idempotency key's answer.
+    trail: Vec<Statement>,
     /// The change feed's signal, given once the write is committed, if it fed the feed.
     committed: Option<Arc<crate::signal::FeedSignals>>,
 }
 
 impl Pending {
-    async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await?;
-        if let Some(signals) = self.committed {
+    /// Sends the trail and `last`, commits, and tells the change feed. On PostgreSQL a
+    /// trail of one statement and `last` are one statement (`last` a data-modifying `WITH`
+    /// query of the trail's): a statement is a round trip, and each costs both ends CPU.
+    async fn commit(self, last: Option<impl Numbered>) -> Result<(), DbErr> {
+        let Pending { txn, mut trail, committed } = self;
+        match last {
+            Some(last) if txn.backend == DbBackend::Postgres && trail.len() == 1 => {
+                let then = trail.pop().expect("a trail of one statement");
+                txn.execute_raw(with_first(last, then)).await?;
+            }
+            last => {
+                for statement in trail {
+                    txn.execute_raw(statement).await?;
+                }
+                if let Some(last) = last {
+                    txn.execute_raw(last(0)).await?;
+                }
+            }
+        }
+        txn.commit().await?;
+        if let Some(signals) = committed {
             signals.committed();
         }
         Ok(())
     }
+}
+
+/// A statement built to be sent inside another: given how many values the other binds, it
+/// numbers its own placeholders after them (PostgreSQL's `$n`).
+pub(crate) trait Numbered: FnOnce(usize) -> Statement + Send {}
+impl<F: FnOnce(usize) -> Statement + Send> Numbered for F {}
+
+/// `then` with `first` as a data-modifying `WITH` query before it: one statement. Both
+/// run, whatever `then` reads; neither sees the other's rows, so they must not depend on
+/// each other.
+fn with_first(first: impl Numbered, then: Statement) -> Statement {
+    let mut values = then.values.map(|v| v.0).unwrap_or_default();
+    let first = first(values.len());
+    values.extend(first.values.map(|v| v.0).unwrap_or_default());
+    let sql = match then.sql.strip_prefix("WITH ") {
+        Some(rest) => format!("WITH kb_first AS ({}), {rest}", first.sql),
+        None => format!("WITH kb_first AS ({}) {}", first.sql, then.sql),
+    };
+    Statement::from_sql_and_values(then.db_backend, sql, values)
 }
 
 impl std::fmt::Debug for Held {

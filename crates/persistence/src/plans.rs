@@ -69,9 +69,9 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(GoalId::from_uuid(id));
         }
-        let plan = plan_owned(&tx.reads(), tx.actor(), plan_id).await?;
         // Concurrent goals of one plan take the next positions in turn.
-        tx.lock::<parent_action_plan::Entity>(plan.id).await?;
+        let plan =
+            tx.one_locked(owned_plan(tx.actor(), plan_id)).await?.ok_or(StoreError::not_found("ParentActionPlan"))?;
         let count = plan_goal::Entity::find().filter(plan_goal::Column::PlanId.eq(plan.id)).count(&tx.reads()).await?;
         if count >= NewPlan::MAX_GOALS as u64 {
             return Err(kinbridge_domain::ValidationError::new(
@@ -120,11 +120,12 @@ async fn plan_owned<C: ConnectionTrait>(
     actor: &Actor,
     id: ParentActionPlanId,
 ) -> Result<parent_action_plan::Model, StoreError> {
+    owned_plan(actor, id).one(db).await?.ok_or(StoreError::not_found("ParentActionPlan"))
+}
+
+fn owned_plan(actor: &Actor, id: ParentActionPlanId) -> sea_orm::Select<parent_action_plan::Entity> {
     parent_action_plan::Entity::find_by_id(id.as_uuid())
         .filter(owned_by(parent_action_plan::Column::OrganizationId, actor))
-        .one(db)
-        .await?
-        .ok_or(StoreError::not_found("ParentActionPlan"))
 }
 
 async fn insert_goal(tx: &WriteTx<'_>, plan_id: Uuid, position: i32, goal: &NewGoal) -> Result<GoalId, StoreError> {
@@ -193,8 +194,8 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(PlanReviewId::from_uuid(id));
         }
-        tx.lock::<parent_action_plan::Entity>(plan_id.as_uuid()).await?;
-        let plan = plan_owned(&tx.reads(), tx.actor(), plan_id).await?;
+        let plan =
+            tx.one_locked(owned_plan(tx.actor(), plan_id)).await?.ok_or(StoreError::not_found("ParentActionPlan"))?;
         if plan.status != PlanStatus::Active.as_str() {
             return Err(TransitionError(format!("the plan is {}; only an active plan is reviewed", plan.status)).into());
         }

@@ -70,8 +70,11 @@ impl Store {
         request_id: &str,
         reads: &[(&'static str, Uuid)],
     ) -> Result<bool, StoreError> {
-        let audit = (!reads.is_empty())
-            .then(|| crate::audit_writer::insert(self.backend(), &[&read_batch(actor, request_id, reads)]));
+        let backend = self.backend();
+        let audit = (!reads.is_empty()).then(|| {
+            let batch = read_batch(actor, request_id, reads);
+            move |first| crate::audit_writer::insert_after(backend, &[&batch], first)
+        });
         Ok(self.db.finish(audit).await?)
     }
 

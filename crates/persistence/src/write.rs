@@ -416,32 +416,28 @@ impl<'a> WriteTx<'a> {
                 .into_query();
             statements.push(complete.into());
         }
-        self.write_trail(statements).await?;
+        let trail = self.trail_statements(statements);
         let signals = self.fed.load(Relaxed).then(|| std::sync::Arc::clone(&self.signals));
-        // A request that defers its commit ends it with the audit of its answer (one WAL
-        // flush for both); otherwise the write commits now.
-        if let Err(txn) = self.txn.park(signals.clone()).await {
-            txn.commit().await?;
-            if let Some(signals) = signals {
-                signals.committed();
-            }
-        }
+        // A request that defers its commit sends the trail with the audit of its answer
+        // and commits then (one statement and one WAL flush for both); otherwise the trail
+        // is sent and the write commits now.
+        self.txn.end(trail, signals).await?;
         Ok(())
     }
 }
 
 impl WriteTx<'_> {
-    /// Writes a write's audit events, its change-feed rows and its idempotency key's
-    /// answer. On PostgreSQL they are one statement, each a data-modifying `WITH` query of
-    /// the last: a write's round trips are most of what it costs. A visit planned with an
-    /// idempotency key went from nine round trips (with `BEGIN`, `COMMIT` and the token's
-    /// organisation) to seven; the mutation mix of the benchmark, (d), rose from
-    /// 1,511-2,184 to 2,120-2,756 requests a second at 32 connections, interleaved.
-    /// SQLite has no data-modifying `WITH`, and no round trips: one statement each.
-    async fn write_trail(&self, mut statements: Vec<SubQueryStatement>) -> Result<(), StoreError> {
-        use sea_orm::ConnectionTrait;
+    /// A write's audit events, its change-feed rows and its idempotency key's answer, as
+    /// statements to send. On PostgreSQL they are one statement, each a data-modifying
+    /// `WITH` query of the last: a write's round trips are most of what it costs. A visit
+    /// planned with an idempotency key went from nine round trips (with `BEGIN`, `COMMIT`
+    /// and the token's organisation) to seven; the mutation mix of the benchmark, (d),
+    /// rose from 1,511-2,184 to 2,120-2,756 requests a second at 32 connections,
+    /// interleaved. SQLite has no data-modifying `WITH`, and no round trips: one statement
+    /// each.
+    fn trail_statements(&self, mut statements: Vec<SubQueryStatement>) -> Vec<sea_orm::Statement> {
         use sea_orm::sea_query::CommonTableExpression;
-        let Some(last) = statements.pop() else { return Ok(()) };
+        let Some(last) = statements.pop() else { return Vec::new() };
         let build = |statement: SubQueryStatement| match statement {
             SubQueryStatement::InsertStatement(q) => self.backend.build(&q),
             SubQueryStatement::UpdateStatement(q) => self.backend.build(&q),
@@ -449,23 +445,19 @@ impl WriteTx<'_> {
             SubQueryStatement::SelectStatement(q) => self.backend.build(&q),
             SubQueryStatement::DeleteStatement(q) => self.backend.build(&q),
         };
-        let mut run = Vec::new();
         // Three statements at most (`last` and two more) are one: of at most TRAIL_ROWS
-        // rows each, they bind well within PostgreSQL's 65,535 values. A larger trail (an
-        // erasure of many records) is rare, and sent a statement at a time.
+        // rows each, they bind well within PostgreSQL's 65,535 values, with the 8 of a
+        // request's audit of its reads that may join them (`connection.rs`). A larger
+        // trail (an erasure of many records) is rare, and sent a statement at a time.
         if self.backend == DbBackend::Postgres && !statements.is_empty() && statements.len() < 3 {
             let mut with = WithClause::new();
             for (i, statement) in statements.into_iter().enumerate() {
                 with.cte(CommonTableExpression::new().query(statement).table_name(format!("kb_trail_{i}")).to_owned());
             }
-            run.push(build(with.query(last).into()));
+            vec![build(with.query(last).into())]
         } else {
-            run.extend(statements.into_iter().chain([last]).map(build));
+            statements.into_iter().chain([last]).map(build).collect()
         }
-        for statement in run {
-            self.txn.execute_raw(statement).await?;
-        }
-        Ok(())
     }
 }
 
@@ -514,6 +506,19 @@ impl WriteTx<'_> {
             E::find_by_id(id).lock_exclusive().one(&self.txn).await?;
         }
         Ok(())
+    }
+
+    /// The row `select` finds, read and locked until this write commits in one statement
+    /// (PostgreSQL: `SELECT … FOR UPDATE`, which reads the row as the last writer before
+    /// it committed it; SQLite's writes are serialized already): [`WriteTx::lock`] and a
+    /// read in one round trip.
+    pub(crate) async fn one_locked<E: EntityTrait>(
+        &self,
+        select: sea_orm::Select<E>,
+    ) -> Result<Option<E::Model>, StoreError> {
+        use sea_orm::QuerySelect;
+        let select = if supports_row_locks(self.backend) { select.lock_exclusive() } else { select };
+        Ok(select.one(&self.txn).await?)
     }
 
     /// Locks the name `key` of kind `kind` (a case id, say) within the caller's
