@@ -192,6 +192,87 @@ def peak_rss_mib(pid):
     return None
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid, reaped=False):
+    """User and system CPU seconds of a process (all its threads); with `reaped`, also of
+    the children it has waited for. None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command's closing parenthesis: state, ppid, ..., utime (12th), stime,
+    # cutime, cstime.
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / TICK
+
+
+def postmaster_pid(pg_url):
+    """The throwaway cluster's postmaster: the parent of its checkpointer."""
+    pid = psql(pg_url, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def cluster_cpu_s(postmaster):
+    """CPU seconds of the whole PostgreSQL cluster so far: the postmaster, the backends
+    it has reaped, and those alive (a backend that exits between two samples is in the
+    postmaster's reaped time at the second)."""
+    total = process_cpu_s(postmaster, reaped=True) or 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+def machine_busy_s():
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle and iowait
+    return (sum(values[:8]) - idle) / TICK, sum(values[:8]) / TICK
+
+
+class CpuMeter:
+    """The CPU a run costs, per request: the server's own, PostgreSQL's and the load
+    generator's (wrk or pgbench, which share the machine's cores), and how busy the
+    machine's cores were."""
+
+    def __init__(self, postmaster, server_pid=None):
+        self.postmaster, self.server_pid = postmaster, server_pid
+
+    def __enter__(self):
+        self.start = self._sample()
+        return self
+
+    def __exit__(self, *exc):
+        self.end = self._sample()
+
+    def _sample(self):
+        import resource
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {"server": process_cpu_s(self.server_pid) if self.server_pid else None,
+                "pg": cluster_cpu_s(self.postmaster), "load": children.ru_utime + children.ru_stime,
+                "machine": machine_busy_s()}
+
+    def per_request(self, requests):
+        n = max(requests, 1)
+        d = {k: (self.end[k] - self.start[k]) if self.start[k] is not None and self.end[k] is not None else None
+             for k in ("server", "pg", "load")}
+        busy = self.end["machine"][0] - self.start["machine"][0]
+        total = self.end["machine"][1] - self.start["machine"][1]
+        return {"cpu_server_ms": None if d["server"] is None else 1000 * d["server"] / n,
+                "cpu_pg_ms": 1000 * d["pg"] / n, "cpu_load_ms": 1000 * d["load"] / n,
+                "busy": busy / total if total else None}
+
+
 class Server:
     def __init__(self, name, argv, env, port, log_path):
         self.name, self.port = name, port
@@ -366,12 +447,14 @@ def pgbench(bindir, url, workload, connections, seconds, variables, work):
         argv += ["-D", f"{k}={v}"]
     argv.append(url)
     out = subprocess.run(argv, capture_output=True, text=True)
-    figures = {"rps": None, "p50": None, "p99": None, "failed": 0}
+    figures = {"rps": None, "p50": None, "p99": None, "failed": 0, "requests": None}
     for text in out.stdout.splitlines():
         if text.startswith("tps ="):
             figures["rps"] = float(text.split()[2])
         if text.startswith("latency average"):
             figures["p50"] = float(text.split()[3])
+        if text.startswith("number of transactions actually processed"):
+            figures["requests"] = int(text.split(":")[1].split()[0])
         if text.startswith("number of failed transactions"):
             figures["failed"] = int(text.split(":")[1].split()[0])
     if figures["rps"] is None:
@@ -427,15 +510,72 @@ def report(results, rss, meta, out_dir):
         if failed:
             verdict = f"not comparable: {failed} requests failed"
         rows.append(f"| {WORKLOADS[w]}: {want:g}× {name} | {c} | {ratio:.2f}×{p99} | {verdict} |")
+    limits = []
+    for w, c, want, what in [(w, c, want, what) for w, want, what in (
+            ("a", 3.0, "pgl"), ("c", 3.0, "pgl"), ("b", 2.5, "pgl"), ("d", 0.5, "raw"))
+            for c in meta["concurrency"] if c >= 8]:
+        kb, other, raw = results.get(("kb", w, c)), results.get((what, w, c)), results.get(("raw", w, c))
+        if not kb or not other or not other["rps"] or kb["rps"] >= want * other["rps"]:
+            continue
+        limits.append(limit_text(w, c, want, what, kb, other, raw, meta))
     for server, mib in rss.items():
         if server.startswith("Kinbridge") and mib is not None:
             rows.append(f"| peak RSS at most 100 MiB: {server} | all | {mib:.1f} MiB | {'yes' if mib <= 100 else 'no'} |")
+    if limits:
+        rows += ["", "What limits each missed target, from the CPU each run cost (below):", ""]
+        rows += [f"- {text}" for text in limits]
+    rows += ["", "CPU per request in ms: the server's own, PostgreSQL's (the whole cluster: backends, "
+             "WAL writer, checkpointer, autovacuum) and the load generator's (wrk, or pgbench for raw SQL), "
+             "which share the machine's cores; and how busy the cores were during the run.", "",
+             "| workload | c | raw SQL: PostgreSQL / pgbench | PostGraphile 5: own / PostgreSQL / wrk | "
+             "Kinbridge PG: own / PostgreSQL / wrk | Kinbridge SQLite: own / wrk | cores busy (raw / PGL / KB PG / KB SQLite) |",
+             "|" + " --- |" * 7]
+    for w, title in WORKLOADS.items():
+        for c in meta["concurrency"]:
+            r = {s: results.get((s, w, c)) for s in ("raw", "pgl", "kb", "kbs")}
+            def cpu(s, keys):
+                if not r[s] or r[s].get("cpu_pg_ms") is None:
+                    return "—"
+                return " / ".join(fmt(r[s].get(k), 2) for k in keys)
+            busy = " / ".join(fmt(100 * r[s]["busy"]) + " %" if r[s] and r[s].get("busy") is not None else "—"
+                              for s in ("raw", "pgl", "kb", "kbs"))
+            rows.append(f"| {title} | {c} | {cpu('raw', ('cpu_pg_ms', 'cpu_load_ms'))} | "
+                        f"{cpu('pgl', ('cpu_server_ms', 'cpu_pg_ms', 'cpu_load_ms'))} | "
+                        f"{cpu('kb', ('cpu_server_ms', 'cpu_pg_ms', 'cpu_load_ms'))} | "
+                        f"{cpu('kbs', ('cpu_server_ms', 'cpu_load_ms'))} | {busy} |")
     rows += ["", "Peak resident memory (VmHWM) of each server over the whole run:", "",
              "| server | peak RSS |", "| --- | --- |"]
     rows += [f"| {name} | {fmt(mib, 1)} MiB |" for name, mib in rss.items()]
     rows += ["", "![throughput and p99 against concurrency](report.png)", ""]
     (out_dir / "report.md").write_text("\n".join(rows))
     chart(results, meta, out_dir / "report.png")
+
+
+def limit_text(w, c, want, what, kb, other, raw, meta):
+    """Why (w, c) misses its target, from the run's CPU figures: the CPU the machine's cores
+    allow per request at the target rate, against what Kinbridge's requests cost."""
+    name = "PostGraphile 5" if what == "pgl" else "raw SQL"
+    target = want * other["rps"]
+    cores = meta.get("cores") or os.cpu_count()
+    text = f"{WORKLOADS[w]} at {c}: {want:g}× {name} is {fmt(target)} requests a second"
+    if kb.get("cpu_pg_ms") is None:
+        return text + "; this run has no CPU figures."
+    budget = 1000 * cores / target
+    spent = [kb.get("cpu_server_ms") or 0, kb["cpu_pg_ms"], kb.get("cpu_load_ms") or 0]
+    text += (f", {budget:.2f} ms of CPU per request on {cores} cores for Kinbridge, PostgreSQL and wrk together. "
+             f"Kinbridge's requests took {spent[0]:.2f} ms of its own CPU, {spent[1]:.2f} ms of PostgreSQL's and "
+             f"{spent[2]:.2f} ms of wrk's ({sum(spent) / budget:.1f}× the budget)")
+    busy = kb.get("busy")
+    if busy is not None and busy >= 0.9:
+        text += f", with the cores {busy:.0%} busy: the CPU limits it"
+    elif busy is not None:
+        text += f", with the cores {busy:.0%} busy: not the CPU alone, but waits (commits, locks, round trips)"
+    if raw and raw.get("cpu_pg_ms") is not None:
+        text += (f". Raw SQL's {fmt(raw['rps'])} transactions a second took {raw['cpu_pg_ms']:.2f} ms of "
+                 f"PostgreSQL's CPU and {raw['cpu_load_ms']:.2f} ms of pgbench's each")
+        if raw["rps"] < target:
+            text += "; pgbench's statements reach less than the target"
+    return text + "."
 
 
 def chart(results, meta, path):
@@ -551,13 +691,17 @@ def main():
                         one.write_text(text + "\n")
                         preflight(s, one)
         results = {}
+        postmaster = postmaster_pid(pg_url)
         variables = {"families": counts["n"], "municipalities": counts["m"], "placements": counts["p"]}
         for w in workloads:
             for c in concurrency:
                 log(f"workload {w}, {c} connections")
                 if w == "d":
                     psql(args.postgres_url, "CHECKPOINT")
-                results[("raw", w, c)] = pgbench(args.pg_bindir, pg_url, w, c, args.seconds, variables, work)
+                with CpuMeter(postmaster) as cpu:
+                    raw = pgbench(args.pg_bindir, pg_url, w, c, args.seconds, variables, work)
+                raw.update(cpu.per_request(raw["requests"] or round(raw["rps"] * args.seconds)))
+                results[("raw", w, c)] = raw
                 for name in ("pgl", "kb", "kbs"):
                     prefix = "pgl" if name == "pgl" else "kb"
                     requests_file = files[f"{prefix}_{w}"]
@@ -568,7 +712,9 @@ def main():
                         psql(args.postgres_url, "CHECKPOINT")
                     if name in ("kb", "pgl"):
                         psql(pg_url, "SELECT pg_stat_statements_reset()")
-                    r = wrk(by_name[name].url, requests_file, c, args.seconds)
+                    with CpuMeter(postmaster, by_name[name].process.pid) as cpu:
+                        r = wrk(by_name[name].url, requests_file, c, args.seconds)
+                    r.update(cpu.per_request(r["requests"]))
                     if w == "d" and r["requests"] > per_run:
                         log(f"  {name} sent {r['requests']} mutations, more than the run's {per_run} lines: "
                             "the rest were replays")
@@ -578,11 +724,12 @@ def main():
                         r["statements"] = None
                     results[(name, w, c)] = r
                     log(f"  {name}: {r['rps']:.0f} rps, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
-                        f"failed {r['failed']}")
+                        f"failed {r['failed']}, CPU ms/request {fmt(r['cpu_server_ms'], 2)} own, "
+                        f"{fmt(r['cpu_pg_ms'], 2)} PostgreSQL, cores {fmt(100 * (r['busy'] or 0))}% busy")
         rss = {"Kinbridge on PostgreSQL": by_name["kb"].rss(), "Kinbridge on SQLite": by_name["kbs"].rss(),
                "PostGraphile 5 (node)": by_name["pgl"].rss()}
         meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                "machine": f"{os.cpu_count()} cores",
+                "machine": f"{os.cpu_count()} cores", "cores": os.cpu_count(),
                 "data": f"{counts['n']} families, {counts['p']} placements, {counts['v']} contact visits",
                 "seconds": args.seconds, "concurrency": concurrency}
         (out_dir / "results.json").write_text(json.dumps(
