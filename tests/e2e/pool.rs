@@ -124,3 +124,63 @@ async fn queries_and_mutations_at_once_on_a_pool_of_two_connections_all_answer()
         }
     }
 }
+
+/// SQLite lets one transaction write at a time, and its busy handler sleeps between looks
+/// at the lock. Kinbridge's writers (request writes and the audit trail's inserts) take
+/// their turn in the process instead, so that none of them waits on SQLite's lock: with
+/// SQLite's busy timeout at zero, where a writer that found the lock taken would fail at
+/// once, a burst of writes and audited reads all answer.
+#[tokio::test]
+async fn on_sqlite_the_writers_of_one_process_take_turns_without_the_busy_handler() {
+    let app = spawn_app_configured(|c| {
+        c.store.sqlite_busy_timeout = Duration::ZERO;
+        c.store.max_connections = 4;
+    })
+    .await;
+    if app.store.backend() != sea_orm::DbBackend::Sqlite {
+        return; // PostgreSQL's writers lock rows, not the database.
+    }
+    let org = app.municipality("Aarhus").await;
+    let family = app.seed_family(&org, None).await;
+    let query = "query($id: ID!) { family(id: $id) { name members { edges { node { person { givenName } } } } } }";
+    let mutation = "mutation($input: CreateFamilyInput!) { createFamily(input: $input) { family { id } } }";
+    let requests = (0..32).map(|i| {
+        let (app, org, family) = (&app, &org, &family);
+        async move {
+            if i % 2 == 0 {
+                app.gql(&org.token, mutation, json!({ "input": { "name": format!("Family {i}") } })).await
+            } else {
+                app.gql(&org.token, query, json!({ "id": family.id })).await
+            }
+        }
+    });
+    for (i, answer) in futures_util::future::join_all(requests).await.into_iter().enumerate() {
+        assert!(answer.body.get("errors").is_none(), "request {i} failed: {}", answer.body);
+    }
+    assert_eq!(app.family_count(&org).await, 17, "the seeded family and the 16 written");
+}
+
+/// A write lock held past SQLite's busy timeout by another process is an outage the
+/// client retries (`UNAVAILABLE`), not a fault of the service, and writes nothing.
+#[tokio::test]
+async fn on_sqlite_a_write_lock_held_by_another_process_past_the_busy_timeout_is_unavailable() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app_configured(|c| c.store.sqlite_busy_timeout = Duration::from_millis(100)).await;
+    if app.store.backend() != sea_orm::DbBackend::Sqlite {
+        return;
+    }
+    let org = app.municipality("Aarhus").await;
+    // Another process's connection holds the write lock.
+    let mut options = sea_orm::ConnectOptions::new(app.database_url.clone());
+    options.max_connections(1).min_connections(1);
+    let other = sea_orm::Database::connect(options).await.unwrap();
+    other.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
+    let mutation = "mutation { createFamily(input: { name: \"Hansen\" }) { family { id } } }";
+    let refused = app.gql(&org.token, mutation, json!({})).await;
+    assert_eq!(refused.code(), "UNAVAILABLE", "{}", refused.body);
+    other.execute_unprepared("ROLLBACK").await.unwrap();
+    other.close().await.unwrap();
+    assert_eq!(app.family_count(&org).await, 0);
+    let written = app.gql(&org.token, mutation, json!({})).await;
+    assert!(written.body.get("errors").is_none(), "{}", written.body);
+}

@@ -11,11 +11,15 @@
 //! If the commit fails, every request in it is answered with the error (and withheld by
 //! the HTTP layer); nothing is retried behind the caller's back.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
+use sea_orm::{DatabaseConnection, DbBackend, Statement, Value};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::connection::WriterGate;
 use crate::error::StoreError;
 
 /// How many requests one commit takes at most; more wait for the next.
@@ -44,10 +48,11 @@ pub(crate) struct AuditWriter {
 }
 
 impl AuditWriter {
-    /// Starts the writer task on `db`. It ends when the last handle is dropped.
-    pub fn start(db: DatabaseConnection) -> Self {
+    /// Starts the writer task on `db`. It ends when the last handle is dropped. On SQLite
+    /// its inserts take their turn with the process's write transactions (`writers`).
+    pub fn start(db: DatabaseConnection, writers: WriterGate, statements: Arc<AtomicU64>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, queue));
+        tokio::spawn(run(db, writers, statements, queue));
         Self { jobs }
     }
 
@@ -59,13 +64,13 @@ impl AuditWriter {
     }
 }
 
-async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
+async fn run(db: DatabaseConnection, writers: WriterGate, statements: Arc<AtomicU64>, mut queue: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(REQUESTS_PER_COMMIT);
     while queue.recv_many(&mut jobs, REQUESTS_PER_COMMIT).await > 0 {
         // An outage stays an outage for every request of the commit (answered
         // UNAVAILABLE, and logged as a warning where it is classified); anything else is a
         // fault of the service.
-        let result = commit(&db, &jobs).await.map_err(StoreError::from);
+        let result = commit(&db, &writers, &statements, &jobs).await.map_err(StoreError::from);
         if let Err(e) = &result
             && !matches!(e, StoreError::Unavailable(_))
         {
@@ -86,9 +91,16 @@ async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
 /// Writes the reads of every request of the commit as one statement: a single statement
 /// is atomic on its own, so the commit is one round trip, not a `BEGIN`, an insert per
 /// request and a `COMMIT`.
-async fn commit(db: &DatabaseConnection, jobs: &[Job]) -> Result<(), sea_orm::DbErr> {
+async fn commit(
+    db: &DatabaseConnection,
+    writers: &WriterGate,
+    statements: &AtomicU64,
+    jobs: &[Job],
+) -> Result<(), sea_orm::DbErr> {
     let batches: Vec<&ReadBatch> = jobs.iter().map(|(batch, _)| batch).collect();
-    db.execute_raw(insert(db.get_database_backend(), &batches)).await.map(drop)
+    crate::connection::write_in_turn(db, writers, statements, insert(db.get_database_backend(), &batches))
+        .await
+        .map(drop)
 }
 
 /// One row per request, each with all of its reads. On PostgreSQL the record types and

@@ -67,8 +67,9 @@ impl From<sea_orm::DbErr> for StoreError {
 
 /// Why the database cannot serve requests now, if that is what `err` says: no connection
 /// within the acquire timeout, a connection refused or lost, a read-only database
-/// (PostgreSQL 25006, a standby or `default_transaction_read_only`; SQLite's READONLY) or
-/// a full disk (PostgreSQL 53100, SQLite's FULL).
+/// (PostgreSQL 25006, a standby or `default_transaction_read_only`; SQLite's READONLY), a
+/// full disk (PostgreSQL 53100, SQLite's FULL) or, on SQLite, a write lock held by another
+/// process past the busy timeout (BUSY, LOCKED).
 fn unavailability(err: &sea_orm::DbErr) -> Option<&'static str> {
     use sea_orm::{DbErr, RuntimeErr};
     let source = match err {
@@ -97,6 +98,9 @@ fn unavailability(err: &sea_orm::DbErr) -> Option<&'static str> {
             } else {
                 // SQLite's extended result code, whose low byte is the primary code.
                 match code.parse::<u32>().ok()? & 0xff {
+                    // BUSY and LOCKED: another process held the write lock past the busy
+                    // timeout (this process's writers take turns, `connection.rs`).
+                    5 | 6 => Some("the database was locked by another writer past the busy timeout"),
                     8 => Some("the database is read-only"),
                     13 => Some("the database is full"),
                     _ => None,

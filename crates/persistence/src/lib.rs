@@ -150,9 +150,10 @@ impl Store {
         let statements = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&statements);
         db.set_metric_callback(move |info| connection::sent(&counter, &info.statement.sql, info.elapsed));
-        let audit = AuditWriter::start(db.clone());
+        let writers = connection::WriterGate::default();
+        let audit = AuditWriter::start(db.clone(), writers.clone(), Arc::clone(&statements));
         Ok(Self {
-            db: connection::Db::new(db),
+            db: connection::Db::new(db, writers),
             statements,
             audit,
             signals: Arc::default(),
