@@ -339,7 +339,10 @@ async fn execute(
         };
         drop(waiting);
         let _executing = state.metrics.executing();
-        if method == Method::GET && is_mutation(document.as_ref(), &request) {
+        // Whether the operation to run is a mutation: refused over GET, and on PostgreSQL
+        // its transaction commits with the audit of what its answer shows (see below).
+        let mut mutation = is_mutation(document.as_ref(), &request);
+        if method == Method::GET && mutation {
             count("BAD_USER_INPUT");
             return finish(mutation_over_get(), &request_id);
         }
@@ -382,7 +385,8 @@ async fn execute(
                 request.query = query.to_string();
                 // Its text passed the limits when it was kept.
                 document = async_graphql::parser::parse_query(&request.query).ok();
-                if method == Method::GET && is_mutation(document.as_ref(), &request) {
+                mutation = is_mutation(document.as_ref(), &request);
+                if method == Method::GET && mutation {
                     count("BAD_USER_INPUT");
                     return finish(mutation_over_get(), &request_id);
                 }
@@ -398,7 +402,6 @@ async fn execute(
         let read_paths = Arc::clone(&context.read_paths);
         // A mutation's transaction commits with the audit of what its answer shows (see
         // below): one WAL flush for both.
-        let mutation = is_mutation(document.as_ref(), &request);
         if mutation {
             request_store.defer_write_commits();
         }
