@@ -195,15 +195,21 @@ def peak_rss_mib(pid):
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def stat_fields(pid):
+    """The fields of /proc/PID/stat after the command's closing parenthesis (state, ppid,
+    ..., utime as the 12th, stime, cutime, cstime); None if the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def process_cpu_s(pid, reaped=False):
     """User and system CPU seconds of a process (all its threads); with `reaped`, also of
     the children it has waited for. None if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = stat_fields(pid)
+    if fields is None:
         return None
-    # After the command's closing parenthesis: state, ppid, ..., utime (12th), stime,
-    # cutime, cstime.
     ticks = int(fields[11]) + int(fields[12])
     if reaped:
         ticks += int(fields[13]) + int(fields[14])
@@ -213,7 +219,7 @@ def process_cpu_s(pid, reaped=False):
 def postmaster_pid(pg_url):
     """The throwaway cluster's postmaster: the parent of its checkpointer."""
     pid = psql(pg_url, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return int(stat_fields(pid)[1])
 
 
 def cluster_cpu_s(postmaster):
@@ -222,13 +228,8 @@ def cluster_cpu_s(postmaster):
     postmaster's reaped time at the second)."""
     total = process_cpu_s(postmaster, reaped=True) or 0.0
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == postmaster:
+        fields = stat_fields(entry.name) if entry.name.isdigit() else None
+        if fields and int(fields[1]) == postmaster:
             total += (int(fields[11]) + int(fields[12])) / TICK
     return total
 

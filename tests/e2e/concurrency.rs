@@ -305,3 +305,37 @@ async fn concurrent_upserts_of_one_new_placement_case_id_record_it_once() {
     assert_eq!(results.iter().filter(|r| r.data()["upsertPlacement"]["created"] == true).count(), 1);
     no_error_lines(&app);
 }
+
+/// Reviews of one plan at once take turns on the plan (each locks and reads it in one
+/// statement, then moves its next review date): all are recorded, none is INTERNAL, and
+/// eight retries of one review with one key record it once.
+#[tokio::test]
+async fn concurrent_reviews_of_one_plan_are_each_recorded_and_a_retried_one_once() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let plan = plan(&app, &aarhus).await;
+    let goal = "mutation($p: ID!) { addGoal(input: { planId: $p, goal: { description: \"Weekly visits\", purpose: PARENT_WELLBEING } }) { goal { id } } }";
+    app.gql(&aarhus.token, goal, json!({ "p": plan })).await.data();
+    let activate =
+        "mutation($id: ID!) { activateParentActionPlan(input: { id: $id }) { parentActionPlan { status } } }";
+    app.gql(&aarhus.token, activate, json!({ "id": plan })).await.data();
+    let review = "mutation($p: ID!, $k: String) { recordPlanReview(input: { planId: $p, kind: STATUS_MEETING, heldOn: \"2026-02-05\", idempotencyKey: $k }) { review { id } } }";
+    let distinct = burst(&app, &aarhus.token, 8, review, |i| json!({ "p": plan, "k": format!("review-{i}") })).await;
+    no_internal(&distinct);
+    let retried = burst(&app, &aarhus.token, 8, review, |_| json!({ "p": plan, "k": "review-once" })).await;
+    no_internal(&retried);
+    let first = retried[0].data()["recordPlanReview"]["review"]["id"].clone();
+    for r in distinct.iter().chain(&retried) {
+        r.data();
+    }
+    assert!(retried.iter().all(|r| r.data()["recordPlanReview"]["review"]["id"] == first), "one review for one key");
+    let reviews = app
+        .gql(
+            &aarhus.token,
+            "query($p: ID!) { parentActionPlan(id: $p) { reviews { totalCount } } }",
+            json!({ "p": plan }),
+        )
+        .await;
+    assert_eq!(reviews.data()["parentActionPlan"]["reviews"]["totalCount"], 9, "eight reviews and the retried one");
+    no_error_lines(&app);
+}

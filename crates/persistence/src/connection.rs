@@ -249,20 +249,19 @@ impl Transaction {
         trail: Vec<Statement>,
         committed: Option<Arc<crate::signal::FeedSignals>>,
     ) -> Result<(), DbErr> {
-        let Some(home) = self.home.clone().filter(|home| home.defer.load(Ordering::Relaxed)) else {
-            return Pending { txn: self, trail, committed }.commit(None::<fn(usize) -> Statement>).await;
-        };
-        let mut pending = home.pending.lock().await;
-        if pending.is_some() {
-            drop(pending);
-            return Pending { txn: self, trail, committed }.commit(None::<fn(usize) -> Statement>).await;
+        if let Some(home) = self.home.clone().filter(|home| home.defer.load(Ordering::Relaxed)) {
+            let mut pending = home.pending.lock().await;
+            if pending.is_none() {
+                // The request's reads meanwhile go through the transaction (its slot holds
+                // it as lent); at the commit its connection goes back to the pool, not to
+                // the slot. Not holding its request also keeps the request from holding
+                // itself.
+                self.home = None;
+                *pending = Some(Pending { txn: self, trail, committed });
+                return Ok(());
+            }
         }
-        // The request's reads meanwhile go through the transaction (its slot holds it as
-        // lent); at the commit its connection goes back to the pool, not to the slot. Not
-        // holding its request also keeps the request from holding itself.
-        self.home = None;
-        *pending = Some(Pending { txn: self, trail, committed });
-        Ok(())
+        Pending { txn: self, trail, committed }.commit(None::<fn(usize) -> Statement>).await
     }
 
     /// The connection, for one statement; an error once committed.
