@@ -94,24 +94,11 @@ async fn an_upsert_of_what_is_stored_changes_nothing() {
     no_error_lines(&app);
 }
 
-async fn plan(app: &TestApp, org: &Org) -> String {
-    let family = app.seed_family(org, None).await;
-    let placement = app.seed_placement(org, &family, "2026-01-05").await;
-    let r = app
-        .gql(
-            &org.token,
-            "mutation($p: ID!) { createParentActionPlan(input: { placementId: $p, reviewIntervalDays: 30 }) { parentActionPlan { id } } }",
-            json!({ "p": placement }),
-        )
-        .await;
-    r.data()["createParentActionPlan"]["parentActionPlan"]["id"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn eight_concurrent_goals_of_one_plan_take_the_next_positions_in_turn() {
     let app = spawn_app().await;
     let aarhus = app.municipality("Aarhus").await;
-    let plan = plan(&app, &aarhus).await;
+    let plan = app.seed_plan(&aarhus).await;
     let add = "mutation($p: ID!, $d: String!) { addGoal(input: { planId: $p, goal: { description: $d, purpose: PARENT_WELLBEING } }) { goal { id } } }";
     let results = burst(&app, &aarhus.token, 8, add, |i| json!({ "p": plan, "d": format!("Goal {i}") })).await;
     no_internal(&results);
@@ -313,7 +300,7 @@ async fn concurrent_upserts_of_one_new_placement_case_id_record_it_once() {
 async fn concurrent_reviews_of_one_plan_are_each_recorded_and_a_retried_one_once() {
     let app = spawn_app().await;
     let aarhus = app.municipality("Aarhus").await;
-    let plan = plan(&app, &aarhus).await;
+    let plan = app.seed_plan(&aarhus).await;
     let goal = "mutation($p: ID!) { addGoal(input: { planId: $p, goal: { description: \"Weekly visits\", purpose: PARENT_WELLBEING } }) { goal { id } } }";
     app.gql(&aarhus.token, goal, json!({ "p": plan })).await.data();
     let activate =

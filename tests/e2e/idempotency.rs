@@ -322,3 +322,96 @@ async fn two_mutations_in_one_request_both_commit_and_their_answers_are_audited(
         assert_eq!(events.iter().filter(|e| e.operation == "createFamily").count(), 1, "{id}");
     }
 }
+
+/// A planned visit, a visit's outcome and a plan review answer with the row their write
+/// stored (on PostgreSQL through `RETURNING`, in the write's own statement) instead of
+/// reading it again: the answer is what a read shows afterwards, to the microsecond, and
+/// it is audited as shown. A review's answer reads its plan only when it shows it.
+#[tokio::test]
+async fn a_write_answers_with_the_row_it_stored_and_audits_it_as_shown() {
+    let app = spawn_app().await;
+    let postgres = app.store.backend() == sea_orm::DbBackend::Postgres;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let placement = app.seed_placement(&aarhus, &family, "2026-01-05").await;
+    const VISIT: &str = "id version status createdAt updatedAt plannedStart plannedEnd supervision supervisorName \
+                         observations outcomeRecordedAt";
+    let read_visit = |id: &str| {
+        let query = format!("query($id: ID!) {{ contactVisit(id: $id) {{ {VISIT} }} }}");
+        let (app, token, id) = (&app, aarhus.token.clone(), id.to_owned());
+        async move { app.gql(&token, &query, json!({ "id": id })).await.data()["contactVisit"].clone() }
+    };
+
+    let plan_visit = format!(
+        "mutation($i: PlanContactVisitInput!) {{ planContactVisit(input: $i) {{ contactVisit {{ {VISIT} }} }} }}"
+    );
+    let input = json!({ "i": { "placementId": placement, "plannedStart": "2026-02-01T14:00:00.123456Z",
+        "plannedEnd": "2026-02-01T16:00:00Z", "supervision": "SUPPORTED", "supervisorName": "Kari Nordmann" } });
+    let before = app.store.statements_sent();
+    let planned =
+        app.gql_as(&aarhus.token, "answered-plan", &plan_visit, input).await.data()["planContactVisit"]["contactVisit"]
+            .clone();
+    let cost = app.store.statements_sent() - before;
+    // The token's organisation, the placement, the insert that returns the visit, and the
+    // trail with the answer's audit (on SQLite: the audit event, the change-feed row and
+    // the answer's audit, one statement each). No read of the visit.
+    assert_eq!(cost, if postgres { 4 } else { 6 }, "statements of one planContactVisit");
+    let id = planned["id"].as_str().unwrap().to_owned();
+    assert_eq!(planned, read_visit(&id).await, "the answer is the visit as stored");
+    assert_eq!(planned["status"], "PLANNED");
+
+    let held = format!(
+        "mutation($i: RecordContactVisitHeldInput!) {{ recordContactVisitHeld(input: $i) {{ contactVisit {{ {VISIT} }} }} }}"
+    );
+    let input = json!({ "i": { "id": id, "observations": "Godt samvær" } });
+    let recorded =
+        app.gql_as(&aarhus.token, "answered-held", &held, input).await.data()["recordContactVisitHeld"]["contactVisit"]
+            .clone();
+    assert_eq!(recorded, read_visit(&id).await, "the answer is the visit as the update left it");
+    assert_eq!((&recorded["status"], &recorded["version"]), (&json!("HELD"), &json!(2)));
+
+    let plan = app.seed_plan(&aarhus).await;
+    let activate =
+        "mutation($id: ID!) { activateParentActionPlan(input: { id: $id }) { parentActionPlan { status } } }";
+    app.gql(&aarhus.token, activate, json!({ "id": plan })).await.data();
+    let review = "mutation($p: ID!) { recordPlanReview(input: { planId: $p, kind: STATUS_MEETING, heldOn: \"2026-02-05\", \
+                  note: \"Opfølgning\" }) { review { id kind heldOn note nextReviewOn progress { score } } } }";
+    let answered = app.gql_as(&aarhus.token, "answered-review", review, json!({ "p": plan })).await.data()
+        ["recordPlanReview"]["review"]
+        .clone();
+    let reviews = "query($p: ID!) { parentActionPlan(id: $p) { reviews { edges { node { id kind heldOn note nextReviewOn progress { score } } } } } }";
+    let read = app.gql(&aarhus.token, reviews, json!({ "p": plan })).await.data()["parentActionPlan"]["reviews"]["edges"]
+        [0]["node"]
+        .clone();
+    assert_eq!(answered, read, "the answer is the review as stored");
+
+    // Each answer was audited as shown; the review's answer showed the review and not its
+    // plan, which it did not ask for.
+    let shown = |request: &'static str| {
+        let app = &app;
+        async move {
+            let events = app.store.audit_events_for_request(request).await.unwrap();
+            let mut reads: Vec<_> =
+                events.iter().filter(|e| e.operation == "read").map(|e| (e.record_type.clone(), e.record_id)).collect();
+            reads.sort();
+            reads
+        }
+    };
+    for request in ["answered-plan", "answered-held"] {
+        assert_eq!(shown(request).await, vec![("ContactVisit".to_owned(), uuid_of(&id))], "{request}");
+    }
+    let review_id = uuid_of(answered["id"].as_str().unwrap());
+    assert_eq!(shown("answered-review").await, vec![("PlanReview".to_owned(), review_id)]);
+    let with_plan = "mutation($p: ID!) { recordPlanReview(input: { planId: $p, kind: STATUS_MEETING, heldOn: \"2026-02-06\" }) \
+                     { review { id } parentActionPlan { id } } }";
+    let both =
+        app.gql_as(&aarhus.token, "answered-both", with_plan, json!({ "p": plan })).await.data()["recordPlanReview"]
+            .clone();
+    let mut expected = vec![
+        ("ParentActionPlan".to_owned(), uuid_of(&plan)),
+        ("PlanReview".to_owned(), uuid_of(both["review"]["id"].as_str().unwrap())),
+    ];
+    expected.sort();
+    assert_eq!(both["parentActionPlan"]["id"], plan.as_str());
+    assert_eq!(shown("answered-both").await, expected);
+}

@@ -490,6 +490,21 @@ impl TestApp {
         r.data()["createPlacement"]["placement"]["id"].as_str().unwrap().to_owned()
     }
 
+    /// Creates a family with a placement from 2026-01-05 and a draft parent action plan
+    /// for it, reviewed every 30 days; returns the plan's id.
+    pub async fn seed_plan(&self, org: &Org) -> String {
+        let family = self.seed_family(org, None).await;
+        let placement = self.seed_placement(org, &family, "2026-01-05").await;
+        let r = self
+            .gql(
+                &org.token,
+                "mutation($p: ID!) { createParentActionPlan(input: { placementId: $p, reviewIntervalDays: 30 }) { parentActionPlan { id } } }",
+                json!({ "p": placement }),
+            )
+            .await;
+        r.data()["createParentActionPlan"]["parentActionPlan"]["id"].as_str().unwrap().to_owned()
+    }
+
     /// How many families `org` sees.
     pub async fn family_count(&self, org: &Org) -> i64 {
         self.gql(&org.token, "{ families { totalCount } }", json!({})).await.data()["families"]["totalCount"]

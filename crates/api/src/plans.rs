@@ -291,10 +291,24 @@ pub struct ParentActionPlanPayload {
     pub parent_action_plan: ParentActionPlan,
 }
 
-#[derive(SimpleObject, Debug, Clone)]
+// The plan is read only when the answer asks for it: an answer that shows the review
+// alone neither reads the plan nor logs it as shown.
+#[derive(Debug, Clone)]
 pub struct RecordPlanReviewPayload {
-    pub parent_action_plan: ParentActionPlan,
-    pub review: PlanReview,
+    plan_id: ParentActionPlanId,
+    review: PlanReview,
+}
+
+#[Object]
+impl RecordPlanReviewPayload {
+    async fn parent_action_plan(&self, ctx: &Context<'_>) -> ApiResult<ParentActionPlan> {
+        let c = caller(ctx)?;
+        Ok(ParentActionPlan(c.store.plan(&c.reader(), self.plan_id).await.api()?))
+    }
+
+    async fn review(&self) -> &PlanReview {
+        &self.review
+    }
 }
 
 #[derive(SimpleObject, Debug, Clone)]
@@ -444,10 +458,10 @@ impl PlanMutation {
         )
         .map_err(in_input)?;
         let meta = c.write("recordPlanReview", input.idempotency_key.as_deref(), &input)?;
-        let id = c.store.record_review(&meta, plan_id, &review).await.map_err(under("input"))?;
+        let written = c.store.record_review(&meta, plan_id, &review).await.map_err(under("input"))?;
         Ok(RecordPlanReviewPayload {
-            parent_action_plan: ParentActionPlan(c.store.plan(&c.reader(), plan_id).await.api()?),
-            review: PlanReview(c.store.review(&c.reader(), id).await.api()?),
+            plan_id,
+            review: PlanReview(c.store.shown_review(&c.reader(), written).await.api()?),
         })
     }
 

@@ -11,7 +11,7 @@ use kinbridge_domain::when;
 use kinbridge_persistence::assoc::catalogue;
 use kinbridge_persistence::lookups::VisitCount;
 use kinbridge_persistence::records;
-use kinbridge_persistence::write::Outcome;
+use kinbridge_persistence::write::{Outcome, Written};
 use serde::Serialize;
 
 use crate::connection::{Conn, cost};
@@ -481,8 +481,8 @@ impl VisitMutation {
         let c = caller(ctx)?;
         let (placement_id, new, participants) = input.parse()?;
         let meta = c.write("planContactVisit", input.idempotency_key.as_deref(), &input)?;
-        let id = c.store.plan_visit(&meta, placement_id, &new, &participants).await.map_err(under("input"))?;
-        payload(c, id).await
+        let written = c.store.plan_visit(&meta, placement_id, &new, &participants).await.map_err(under("input"))?;
+        payload(c, written).await
     }
 
     /// Plans the visit with your case id, or moves it to this time, place and
@@ -519,12 +519,12 @@ impl VisitMutation {
             input.observations.as_deref().map(FreeText::parse).transpose().at("observations").map_err(in_input)?;
         let meta = c.write("recordContactVisitHeld", input.idempotency_key.as_deref(), &input)?;
         let outcome = VisitOutcome::Held { observations };
-        let id = c
+        let written = c
             .store
             .record_visit_outcome(&meta, id, &outcome, crate::error::expected_version(input.expected_version)?)
             .await
             .map_err(under("input"))?;
-        payload(c, id).await
+        payload(c, written).await
     }
 
     /// Cancels a planned visit, recording who cancelled, when and why.
@@ -540,12 +540,12 @@ impl VisitMutation {
         let cancellation = Cancellation::parse(input.cancelled_by.into(), at, &input.reason).map_err(in_input)?;
         let meta = c.write("cancelContactVisit", input.idempotency_key.as_deref(), &input)?;
         let outcome = VisitOutcome::Cancelled(cancellation);
-        let id = c
+        let written = c
             .store
             .record_visit_outcome(&meta, id, &outcome, crate::error::expected_version(input.expected_version)?)
             .await
             .map_err(under("input"))?;
-        payload(c, id).await
+        payload(c, written).await
     }
 
     /// Records that the parents or the child did not come to a planned visit.
@@ -557,7 +557,7 @@ impl VisitMutation {
         let c = caller(ctx)?;
         let id: ContactVisitId = id_arg("input.id", &input.id)?;
         let meta = c.write("recordContactVisitNoShow", input.idempotency_key.as_deref(), &input)?;
-        let id = c
+        let written = c
             .store
             .record_visit_outcome(
                 &meta,
@@ -567,10 +567,10 @@ impl VisitMutation {
             )
             .await
             .map_err(under("input"))?;
-        payload(c, id).await
+        payload(c, written).await
     }
 }
 
-async fn payload(c: Caller<'_>, id: ContactVisitId) -> ApiResult<ContactVisitPayload> {
-    Ok(ContactVisitPayload { contact_visit: ContactVisit(c.store.contact_visit(&c.reader(), id).await.api()?) })
+async fn payload(c: Caller<'_>, written: Written<records::ContactVisit>) -> ApiResult<ContactVisitPayload> {
+    Ok(ContactVisitPayload { contact_visit: ContactVisit(c.store.shown_visit(&c.reader(), written).await.api()?) })
 }

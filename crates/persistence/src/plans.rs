@@ -18,7 +18,7 @@ use crate::error::StoreError;
 use crate::placements::placement_owned;
 use crate::records;
 use crate::scope::{self, Reader, owned_by};
-use crate::write::{WriteMeta, WriteTx, expect_version, system_actor};
+use crate::write::{WriteMeta, WriteTx, Written, expect_version, system_actor};
 
 impl Store {
     /// Makes a plan, in draft, for the parents of a child in one of the caller's placements.
@@ -189,10 +189,10 @@ impl Store {
         meta: &WriteMeta<'_>,
         plan_id: ParentActionPlanId,
         review: &NewReview,
-    ) -> Result<PlanReviewId, StoreError> {
+    ) -> Result<Written<records::PlanReview>, StoreError> {
         let tx = self.begin_write(meta).await?;
         if let Some(id) = tx.replayed().await? {
-            return Ok(PlanReviewId::from_uuid(id));
+            return Ok(Written::Read(id));
         }
         let plan =
             tx.one_locked(owned_plan(tx.actor(), plan_id)).await?.ok_or(StoreError::not_found("ParentActionPlan"))?;
@@ -209,18 +209,19 @@ impl Store {
             }
         }
         let id = PlanReviewId::new();
-        tx.insert(plan_review::ActiveModel {
-            id: Set(id.as_uuid()),
-            organization_id: Set(tx.organization_id()),
-            created_at: Set(tx.now),
-            plan_id: Set(plan.id),
-            kind: Set(review.kind.as_str().to_owned()),
-            held_on: Set(review.held_on),
-            note: Set(review.note.as_ref().map(|n| n.as_str().to_owned())),
-            adjustments: Set(review.adjustments.as_ref().map(|n| n.as_str().to_owned())),
-            next_review_on: Set(review.next_review_on),
-        })
-        .await?;
+        let stored = tx
+            .insert_returning(plan_review::ActiveModel {
+                id: Set(id.as_uuid()),
+                organization_id: Set(tx.organization_id()),
+                created_at: Set(tx.now),
+                plan_id: Set(plan.id),
+                kind: Set(review.kind.as_str().to_owned()),
+                held_on: Set(review.held_on),
+                note: Set(review.note.as_ref().map(|n| n.as_str().to_owned())),
+                adjustments: Set(review.adjustments.as_ref().map(|n| n.as_str().to_owned())),
+                next_review_on: Set(review.next_review_on),
+            })
+            .await?;
         for p in &review.progress {
             tx.insert(plan_review_progress::ActiveModel {
                 id: Set(Uuid::now_v7()),
@@ -237,8 +238,17 @@ impl Store {
         })
         .await?;
         tx.record("PlanReview", id.as_uuid(), &id.to_string(), "plan_review.recorded").await?;
-        tx.commit(id.as_uuid()).await?;
-        Ok(id)
+        let visible = tx.scope().sees_own_visits_and_reviews();
+        tx.commit_answering(stored, id.as_uuid(), visible).await
+    }
+
+    /// The review a write answers with, logged as shown to the caller.
+    pub async fn shown_review(
+        &self,
+        r: &Reader<'_>,
+        written: Written<records::PlanReview>,
+    ) -> Result<records::PlanReview, StoreError> {
+        written.shown(r, "PlanReview", |v| v.id.as_uuid(), |id| self.review(r, PlanReviewId::from_uuid(id))).await
     }
 
     pub async fn review(&self, r: &Reader<'_>, id: PlanReviewId) -> Result<records::PlanReview, StoreError> {

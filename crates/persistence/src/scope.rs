@@ -69,6 +69,13 @@ impl<'a> Reader<'a> {
         self.actor.organization_id.as_uuid()
     }
 
+    /// Whether the caller sees every contact visit and plan review its organisation owns:
+    /// a municipality does (the first branch of [`visits`] and of [`reviews`]), so what it
+    /// has just written is its answer without a read.
+    pub(crate) fn sees_own_visits_and_reviews(&self) -> bool {
+        self.kind() == OrganizationKind::Municipality
+    }
+
     fn kind(&self) -> OrganizationKind {
         self.actor.organization_kind
     }

@@ -16,7 +16,7 @@ use crate::families::membership;
 use crate::placements::placement_owned;
 use crate::records;
 use crate::scope::{self, Reader};
-use crate::write::{Outcome, WriteMeta, WriteTx, case_id, expect_version, unique_to_conflict};
+use crate::write::{Outcome, WriteMeta, WriteTx, Written, case_id, expect_version, unique_to_conflict};
 
 impl Store {
     /// Plans a visit for one of the caller's placements. Participants are members of the
@@ -27,14 +27,25 @@ impl Store {
         placement_id: PlacementId,
         new: &NewVisit,
         participants: &[PersonId],
-    ) -> Result<ContactVisitId, StoreError> {
+    ) -> Result<Written<records::ContactVisit>, StoreError> {
         let tx = self.begin_write(meta).await?;
         if let Some(id) = tx.replayed().await? {
-            return Ok(ContactVisitId::from_uuid(id));
+            return Ok(Written::Read(id));
         }
-        let id = insert_visit(&tx, placement_id, new, participants).await?;
-        tx.commit(id.as_uuid()).await?;
-        Ok(id)
+        let stored = insert_visit(&tx, placement_id, new, participants).await?;
+        let (id, visible) = (stored.id, tx.scope().sees_own_visits_and_reviews());
+        tx.commit_answering(stored, id, visible).await
+    }
+
+    /// The visit a write answers with, logged as shown to the caller.
+    pub async fn shown_visit(
+        &self,
+        r: &Reader<'_>,
+        written: Written<records::ContactVisit>,
+    ) -> Result<records::ContactVisit, StoreError> {
+        written
+            .shown(r, "ContactVisit", |v| v.id.as_uuid(), |id| self.contact_visit(r, ContactVisitId::from_uuid(id)))
+            .await
     }
 
     /// Plans the visit with the caller's case id, or moves it to the time, place and
@@ -65,7 +76,7 @@ impl Store {
             )
             .await?;
         let Some(row) = existing else {
-            let id = insert_visit(&tx, placement_id, new, participants).await?;
+            let id = ContactVisitId::from_uuid(insert_visit(&tx, placement_id, new, participants).await?.id);
             tx.commit_as(id.as_uuid(), Outcome::Created).await?;
             return Ok((id, Outcome::Created));
         };
@@ -119,7 +130,7 @@ async fn insert_visit(
     placement_id: PlacementId,
     new: &NewVisit,
     participants: &[PersonId],
-) -> Result<ContactVisitId, StoreError> {
+) -> Result<contact_visit::Model, StoreError> {
     let placement = placement_owned(&tx.reads(), tx.actor(), placement_id).await?;
     let period = Period { start: placement.start_date, end: placement.end_date };
     if !period.contains(new.planned_start.date_naive()) {
@@ -147,7 +158,7 @@ async fn insert_visit(
     .await?;
     let id = ContactVisitId::new();
     let inserted = tx
-        .insert(contact_visit::ActiveModel {
+        .insert_returning(contact_visit::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(tx.organization_id()),
             created_at: Set(tx.now),
@@ -168,7 +179,7 @@ async fn insert_visit(
             outcome_recorded_at: Set(None),
         })
         .await;
-    unique_to_conflict(inserted, "a contact visit with this external id was created concurrently")?;
+    let stored = unique_to_conflict(inserted, "a contact visit with this external id was created concurrently")?;
     for person in participants {
         tx.insert(contact_visit_participant::ActiveModel {
             visit_id: Set(id.as_uuid()),
@@ -177,7 +188,7 @@ async fn insert_visit(
         .await?;
     }
     tx.record("ContactVisit", id.as_uuid(), &id.to_string(), "contact_visit.planned").await?;
-    Ok(id)
+    Ok(stored)
 }
 
 impl Store {
@@ -192,10 +203,10 @@ impl Store {
         id: ContactVisitId,
         outcome: &VisitOutcome,
         expected_version: Option<i32>,
-    ) -> Result<ContactVisitId, StoreError> {
+    ) -> Result<Written<records::ContactVisit>, StoreError> {
         let tx = self.begin_write(meta).await?;
         if let Some(id) = tx.replayed().await? {
-            return Ok(ContactVisitId::from_uuid(id));
+            return Ok(Written::Read(id));
         }
         let visit = contact_visit::Entity::find_by_id(id.as_uuid())
             .filter(crate::authz::visit_viewer(&tx.scope()))
@@ -207,25 +218,27 @@ impl Store {
         record_outcome(current, visit.planned_start, outcome, tx.now)?;
 
         // The rule is decided again in the update itself, so that a referral ended or a
-        // placement moved meanwhile leaves the visit unchanged.
-        tx.update::<contact_visit::Entity>("visit", visit.id, visit.version, |u| {
-            let u = u
-                .col_expr(contact_visit::Column::Status, Expr::value(outcome.status().as_str()))
-                .col_expr(contact_visit::Column::OutcomeRecordedAt, Expr::value(tx.now))
-                .filter(crate::authz::visit_viewer(&tx.scope()));
-            match outcome {
-                VisitOutcome::Held { observations } => u.col_expr(
-                    contact_visit::Column::Observations,
-                    Expr::value(observations.as_ref().map(|o| o.as_str().to_owned())),
-                ),
-                VisitOutcome::Cancelled(c) => u
-                    .col_expr(contact_visit::Column::CancelledBy, Expr::value(c.by.as_str()))
-                    .col_expr(contact_visit::Column::CancelledAt, Expr::value(c.at))
-                    .col_expr(contact_visit::Column::CancellationReason, Expr::value(c.reason.as_str())),
-                VisitOutcome::NoShow => u,
-            }
-        })
-        .await?;
+        // placement moved meanwhile leaves the visit unchanged; and so the visit it
+        // returns is one the caller may see.
+        let stored = tx
+            .update_returning::<contact_visit::Entity>("visit", visit.id, visit.version, |u| {
+                let u = u
+                    .col_expr(contact_visit::Column::Status, Expr::value(outcome.status().as_str()))
+                    .col_expr(contact_visit::Column::OutcomeRecordedAt, Expr::value(tx.now))
+                    .filter(crate::authz::visit_viewer(&tx.scope()));
+                match outcome {
+                    VisitOutcome::Held { observations } => u.col_expr(
+                        contact_visit::Column::Observations,
+                        Expr::value(observations.as_ref().map(|o| o.as_str().to_owned())),
+                    ),
+                    VisitOutcome::Cancelled(c) => u
+                        .col_expr(contact_visit::Column::CancelledBy, Expr::value(c.by.as_str()))
+                        .col_expr(contact_visit::Column::CancelledAt, Expr::value(c.at))
+                        .col_expr(contact_visit::Column::CancellationReason, Expr::value(c.reason.as_str())),
+                    VisitOutcome::NoShow => u,
+                }
+            })
+            .await?;
         let event = match outcome.status() {
             VisitStatus::Held => "contact_visit.held",
             VisitStatus::Cancelled => "contact_visit.cancelled",
@@ -233,8 +246,7 @@ impl Store {
             VisitStatus::Planned => "contact_visit.planned",
         };
         tx.record_for(visit.organization_id, "ContactVisit", visit.id, &id.to_string(), event).await?;
-        tx.commit(visit.id).await?;
-        Ok(id)
+        tx.commit_answering(stored, visit.id, true).await
     }
 
     pub async fn contact_visit(&self, r: &Reader<'_>, id: ContactVisitId) -> Result<records::ContactVisit, StoreError> {

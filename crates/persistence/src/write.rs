@@ -204,6 +204,19 @@ impl<'a> WriteTx<'a> {
         Ok(())
     }
 
+    /// Inserts one row, as [`WriteTx::insert`], and returns it as stored (timestamps at the
+    /// database's precision) through `RETURNING`, in the same statement. (sea-orm reads the
+    /// row back in the transaction where it does not use `RETURNING`.)
+    pub(crate) async fn insert_returning<A>(&self, row: A) -> Result<<A::Entity as EntityTrait>::Model, StoreError>
+    where
+        A: sea_orm::ActiveModelTrait + Send,
+        <A::Entity as EntityTrait>::Model: sea_orm::IntoActiveModel<A>,
+    {
+        let stored = <A::Entity as EntityTrait>::insert(row).exec_with_returning(&self.txn).await?;
+        self.changed(1);
+        Ok(stored)
+    }
+
     /// Changes the record `id` of `E` from the version the write read, `read_version`:
     /// `change` sets the columns, this sets `version` to the next and `updated_at` to now,
     /// and changes the row only if it is still at `read_version`. If another request
@@ -219,25 +232,67 @@ impl<'a> WriteTx<'a> {
     where
         E: Versioned,
     {
-        use sea_orm::QuerySelect;
-        let update = E::update_many()
-            .col_expr(E::VERSION, Expr::value(read_version + 1))
-            .col_expr(E::UPDATED_AT, Expr::value(self.now))
-            .filter(E::ID.eq(id))
-            .filter(E::VERSION.eq(read_version));
-        let result = change(update).exec(&self.txn).await?;
+        let result = change(self.versioned::<E>(id, read_version)).exec(&self.txn).await?;
         if result.rows_affected == 1 {
             self.changed(1);
             return Ok(());
         }
-        let current: Option<i32> =
-            E::find().select_only().column(E::VERSION).filter(E::ID.eq(id)).into_tuple().one(&self.txn).await?;
-        Err(StoreError::conflict(match current {
-            Some(now) => format!(
-                "the {what} was changed by another request: you read version {read_version}, it is now at version {now}; read it again"
-            ),
-            None => format!("the {what} was removed by another request"),
-        }))
+        Err(self.changed_meanwhile::<E>(what, id, read_version).await)
+    }
+
+    /// [`WriteTx::update`], returning the row as it now stands through `RETURNING`, in the
+    /// same statement (or a read of the row in the transaction where the driver does not
+    /// use `RETURNING`). A condition `change` adds (such as the caller's scope) holds for
+    /// the row returned.
+    pub(crate) async fn update_returning<E>(
+        &self,
+        what: &str,
+        id: Uuid,
+        read_version: i32,
+        change: impl FnOnce(sea_orm::UpdateMany<E>) -> sea_orm::UpdateMany<E>,
+    ) -> Result<E::Model, StoreError>
+    where
+        E: Versioned,
+    {
+        let update = change(self.versioned::<E>(id, read_version));
+        let changed = if sea_orm::ConnectionTrait::support_returning(&self.txn) {
+            update.exec_with_returning(&self.txn).await?.pop()
+        } else if update.exec(&self.txn).await?.rows_affected == 1 {
+            E::find().filter(E::ID.eq(id)).one(&self.txn).await?
+        } else {
+            None
+        };
+        match changed {
+            Some(row) => {
+                self.changed(1);
+                Ok(row)
+            }
+            None => Err(self.changed_meanwhile::<E>(what, id, read_version).await),
+        }
+    }
+
+    fn versioned<E: Versioned>(&self, id: Uuid, read_version: i32) -> sea_orm::UpdateMany<E> {
+        E::update_many()
+            .col_expr(E::VERSION, Expr::value(read_version + 1))
+            .col_expr(E::UPDATED_AT, Expr::value(self.now))
+            .filter(E::ID.eq(id))
+            .filter(E::VERSION.eq(read_version))
+    }
+
+    /// The `CONFLICT` of a versioned update that changed nothing.
+    async fn changed_meanwhile<E: Versioned>(&self, what: &str, id: Uuid, read_version: i32) -> StoreError {
+        use sea_orm::QuerySelect;
+        let current: Result<Option<i32>, _> =
+            E::find().select_only().column(E::VERSION).filter(E::ID.eq(id)).into_tuple().one(&self.txn).await;
+        match current {
+            Ok(current) => StoreError::conflict(match current {
+                Some(now) => format!(
+                    "the {what} was changed by another request: you read version {read_version}, it is now at version {now}; read it again"
+                ),
+                None => format!("the {what} was removed by another request"),
+            }),
+            Err(e) => e.into(),
+        }
     }
 
     /// Changes rows of a table without versions (a consent's revocation, a plan's review
@@ -386,6 +441,24 @@ impl<'a> WriteTx<'a> {
         self.commit_as(record_id, Outcome::Created).await
     }
 
+    /// [`WriteTx::commit`]s `stored`, the row of the record this write made or changed, and
+    /// answers with it when `visible` (the caller's scope is known to hold it: it owns the
+    /// record and sees what it owns, or the write's own condition was the scope), else with
+    /// its id, to be read through the caller's scope.
+    pub async fn commit_answering<M, R>(
+        self,
+        stored: M,
+        record_id: Uuid,
+        visible: bool,
+    ) -> Result<Written<R>, StoreError>
+    where
+        R: TryFrom<M, Error = StoreError>,
+    {
+        let answer = if visible { Written::Stored(R::try_from(stored)?) } else { Written::Read(record_id) };
+        self.commit(record_id).await?;
+        Ok(answer)
+    }
+
     /// Completes the idempotency key (if any) with `record_id` and what this write did,
     /// so that a retry is answered the same, and commits.
     pub async fn commit_as(self, record_id: Uuid, outcome: Outcome) -> Result<(), StoreError> {
@@ -457,6 +530,40 @@ impl WriteTx<'_> {
             vec![build(with.query(last).into())]
         } else {
             statements.into_iter().chain([last]).map(build).collect()
+        }
+    }
+}
+
+/// What a write of one record gives its answer: the record as the write stored it, or the
+/// id of a record whose answer is read through the caller's scope (a retry of a write
+/// already made, whose answer is the record as it stands now; or a write whose caller's
+/// scope is not decided by ownership alone). The store's `shown_…` methods turn either
+/// into the record shown, and log it as shown.
+#[derive(Debug)]
+pub enum Written<R> {
+    Stored(R),
+    Read(Uuid),
+}
+
+impl<R> Written<R> {
+    /// The record shown: the stored one, logged as shown to the caller as `record_type`,
+    /// or the one `read` reads through the caller's scope (which logs it).
+    pub(crate) async fn shown<F>(
+        self,
+        r: &crate::scope::Reader<'_>,
+        record_type: &'static str,
+        id: impl FnOnce(&R) -> Uuid,
+        read: impl FnOnce(Uuid) -> F,
+    ) -> Result<R, StoreError>
+    where
+        F: Future<Output = Result<R, StoreError>>,
+    {
+        match self {
+            Self::Stored(record) => {
+                r.saw(record_type, id(&record));
+                Ok(record)
+            }
+            Self::Read(id) => read(id).await,
         }
     }
 }
@@ -597,7 +704,7 @@ pub(crate) fn case_id(external_id: Option<&ExternalId>) -> Result<&ExternalId, S
         .ok_or_else(|| kinbridge_domain::ValidationError::new("externalId", "an upsert needs your case id"))?)
 }
 
-pub(crate) fn unique_to_conflict(result: Result<(), StoreError>, message: &str) -> Result<(), StoreError> {
+pub(crate) fn unique_to_conflict<T>(result: Result<T, StoreError>, message: &str) -> Result<T, StoreError> {
     result.map_err(|e| match e {
         StoreError::Conflict { existing_id, .. } => StoreError::Conflict { message: message.to_owned(), existing_id },
         other => other,

@@ -10,7 +10,9 @@ use chrono::{Days, NaiveDate, TimeZone, Utc};
 use kinbridge_domain::ValidationError;
 use kinbridge_domain::access::{Actor, Role};
 use kinbridge_domain::family::{FamilyRole, Membership, NewFamily};
-use kinbridge_domain::ids::{FamilyId, GoalId, OrganizationId, ParentActionPlanId, PersonId, PlacementId};
+use kinbridge_domain::ids::{
+    ContactVisitId, FamilyId, GoalId, OrganizationId, ParentActionPlanId, PersonId, PlacementId,
+};
 use kinbridge_domain::network::{Helper, NetworkEntryInput, NetworkHelp, NewNetworkEntry};
 use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
 use kinbridge_domain::parental::{KoppRole, OtherParentSupport, PillarStatus, ResiliencePillar};
@@ -29,6 +31,7 @@ use kinbridge_domain::visit::{
 use kinbridge_persistence::PageRequest;
 use kinbridge_persistence::assoc::catalogue;
 use kinbridge_persistence::families::{MemberPerson, NewMember};
+use kinbridge_persistence::write::Written;
 use kinbridge_persistence::{Store, StoreError, WriteMeta};
 
 /// The code of the first demo municipality, whose caseworker `kinbridge token` speaks for
@@ -567,7 +570,10 @@ async fn visit(
         supervision,
         supervisor_name: (supervision != Supervision::Unsupervised).then_some("Lone Berg"),
     })?;
-    let id = s.store.plan_visit(&meta(actor, "planContactVisit"), placement, &new, &[]).await?;
+    let id = match s.store.plan_visit(&meta(actor, "planContactVisit"), placement, &new, &[]).await? {
+        Written::Stored(visit) => visit.id,
+        Written::Read(id) => ContactVisitId::from_uuid(id),
+    };
     if let Some(outcome) = outcome {
         let operation = match outcome {
             VisitOutcome::Held { .. } => "recordContactVisitHeld",
