@@ -38,8 +38,8 @@ async fn a_page_of_100_families_costs_the_same_statements_as_a_page_of_10() {
     assert_eq!(hundred["families"]["edges"].as_array().unwrap().len(), 100);
     eprintln!("statements for a page of 10 families: {ten_cost}, of 100: {hundred_cost}");
     assert_eq!(ten_cost, hundred_cost, "statements for 10 families and for 100");
-    // The organisation lookup of the token, two statements for the families (page and
-    // count), then per level a page and a count: members and their persons, placements,
+    // The organisation lookup of the token, one statement for the families' page and
+    // count, then per level a page and a count: members and their persons, placements,
     // their children, providers, visits, plans and goals; and the audit insert.
     assert!(hundred_cost <= 20, "{hundred_cost} statements for one page");
 }
@@ -177,4 +177,38 @@ async fn the_coordination_view_costs_the_same_statements_for_3_placements_as_for
         assert_eq!(shown, n.min(total));
     }
     assert_eq!(costs[0], costs[1], "statements for 3 placements and for all");
+}
+
+/// A root connection's page and its `totalCount` are read by one statement (the count a
+/// scalar subquery of the page's); a page past the last record, whose rows cannot carry
+/// the count, still counts them all. For `families` and `crossMunicipalityPlacements`.
+#[tokio::test]
+async fn a_root_page_and_its_total_count_are_one_statement() {
+    let (app, token) = seeded().await;
+    let second = app.store.organization_by_code(OrganizationKind::Municipality, "0102").await.unwrap().unwrap();
+    let coordinator = app.token(second.id, &["CASEWORKER"]);
+    for (root, token, node) in
+        [("families", &token, "id name"), ("crossMunicipalityPlacements", &coordinator, "id setting")]
+    {
+        let cost = |query: String| {
+            let (app, token) = (&app, token.clone());
+            async move {
+                let before = app.store.statements_sent();
+                let data = app.gql(&token, &query, json!({})).await.data()[root].clone();
+                (data, app.store.statements_sent() - before)
+            }
+        };
+        let (counted, with_count) =
+            cost(format!("{{ {root}(first: 3) {{ totalCount edges {{ cursor node {{ {node} }} }} }} }}")).await;
+        let (_, without_count) = cost(format!("{{ {root}(first: 3) {{ edges {{ node {{ {node} }} }} }} }}")).await;
+        assert_eq!(with_count, without_count, "{root}: statements with and without totalCount");
+        let total = counted["totalCount"].as_i64().unwrap();
+        assert!(total > 3, "{root}: the seeded set has more than a page: {total}");
+        let (end, _) = cost(format!("{{ {root}(last: 1) {{ totalCount edges {{ cursor }} }} }}")).await;
+        assert_eq!(end["totalCount"].as_i64(), Some(total), "{root}");
+        let last = end["edges"][0]["cursor"].as_str().unwrap();
+        let (past, _) =
+            cost(format!("{{ {root}(first: 3, after: \"{last}\") {{ totalCount edges {{ cursor }} }} }}")).await;
+        assert_eq!((past["edges"].as_array().unwrap().len(), past["totalCount"].as_i64()), (0, Some(total)), "{root}");
+    }
 }

@@ -143,7 +143,7 @@ impl CoordinationQuery {
         level::connection(
             ctx,
             (after, before, first, last),
-            async |req| c.store.cross_municipality_placements(&c.reader(), include_ended, req).await,
+            async |req, count| c.store.cross_municipality_placements(&c.reader(), include_ended, req, count).await,
             async || c.store.count_cross_municipality_placements(&c.reader(), include_ended).await,
             CoordinationPlacement,
         )

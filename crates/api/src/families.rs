@@ -623,7 +623,7 @@ impl FamilyQuery {
         level::connection(
             ctx,
             (after, before, first, last),
-            async |req| c.store.families_where(&c.reader(), &filter, req).await,
+            async |req, count| c.store.families_where(&c.reader(), &filter, req, count).await,
             async || c.store.count_families_where(&c.reader(), &filter).await,
             Family,
         )

@@ -749,10 +749,11 @@ where
 
 /// Resolves a root connection field (`families`) whose page and count the resolver reads:
 /// rendered here when the selection allows, else the connection async-graphql resolves.
+/// `fetch(req, true)` reads the page and its count in one statement.
 pub(crate) async fn connection<M, N>(
     ctx: &Context<'_>,
     args: PageArgs,
-    fetch: impl AsyncFnOnce(PageRequest) -> Result<Page<M>, StoreError>,
+    fetch: impl AsyncFnOnce(PageRequest, bool) -> Result<(Page<M>, Option<u64>), StoreError>,
     count: impl AsyncFnOnce() -> Result<u64, StoreError>,
     node: impl Fn(M) -> N,
 ) -> ApiResult<Rendered<Conn<N>>>
@@ -761,13 +762,19 @@ where
 {
     let sel = ctx.with_selection_set(&ctx.item.node.selection_set);
     let Some(plan) = plan_connection::<N>(&sel, ctx.item) else {
-        let fetch = async |req| fetch(req).await.map(|page| page.map(&node));
+        let fetch = async |req| fetch(req, false).await.map(|(page, _)| page.map(&node));
         return Ok(Rendered::object(ctx, connection::resolve(ctx, args, fetch, count, Keyed::cursor, |n| n).await?));
     };
     let (after, before, first, last) = args;
     let req = connection::page_request(after, before, first, last)?;
-    let page = if plan.page { fetch(req).await.api()?.map(node) } else { Page::empty() };
-    let total = if plan.total { count().await.api()? } else { 0 };
+    let (page, total) = match (plan.page, plan.total) {
+        (true, counted) => {
+            let (page, total) = fetch(req, counted).await.api()?;
+            (page.map(node), total.unwrap_or(0))
+        }
+        (false, true) => (Page::empty(), count().await.api()?),
+        (false, false) => (Page::empty(), 0),
+    };
     let mut pages = Pages::new();
     pages.push(page, total);
     let cx = Cx { caller: caller(ctx)?, sel: &sel };

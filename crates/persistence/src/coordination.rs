@@ -36,24 +36,34 @@ pub struct CoordinationRow {
 
 impl Store {
     /// Placements by other municipalities of children whose parents live in the caller's
-    /// municipality; current ones only unless `include_ended`.
+    /// municipality; current ones only unless `include_ended`. And when `count`, how many
+    /// there are in all, read by the same statement ([`page::count_of`]).
     pub async fn cross_municipality_placements(
         &self,
         r: &Reader<'_>,
         include_ended: bool,
         req: PageRequest,
-    ) -> Result<Page<CoordinationRow>, StoreError> {
+        count: bool,
+    ) -> Result<(Page<CoordinationRow>, Option<u64>), StoreError> {
         // The page of placements with their children, their families' contacts and their
         // latest plans, in one statement whatever the page size. The placements' condition
         // is the authorization for all three.
         let order = page::Order::by_id(placement::Column::Id);
-        let ids = page::paged(coordination_query(self.backend(), r, include_ended), order, &req)
-            .select_only()
-            .column(placement::Column::Id);
-        let statement = self.backend().build(&joined(ids.into_query(), req.backwards()));
-        let mut rows = Vec::new();
-        for row in self.conn().query_all_raw(statement).await? {
+        let all = coordination_query(self.backend(), r, include_ended);
+        let ids = page::paged(all.clone(), order, &req).select_only().column(placement::Column::Id);
+        let mut statement = joined(ids.into_query(), req.backwards());
+        if count {
+            statement.expr_as(page::count_of(all.into_query()), Alias::new(page::TOTAL));
+        }
+        let (mut rows, mut total) = (Vec::new(), None);
+        for row in self.conn().query_all_raw(self.backend().build(&statement)).await? {
+            if count && total.is_none() {
+                total = Some(page::total_of(&row)?);
+            }
             rows.push(Joined::from_row(&row)?);
+        }
+        if count && total.is_none() {
+            total = Some(self.count_cross_municipality_placements(r, include_ended).await?);
         }
         let page = req.cut(rows);
         let mut rows = Vec::with_capacity(page.items.len());
@@ -70,7 +80,7 @@ impl Store {
                 plan: plan.map(TryInto::try_into).transpose()?,
             });
         }
-        Ok(Page { items: rows, has_previous: page.has_previous, has_next: page.has_next })
+        Ok((Page { items: rows, has_previous: page.has_previous, has_next: page.has_next }, total))
     }
 
     pub async fn count_cross_municipality_placements(

@@ -184,16 +184,25 @@ fn visits(r: &Reader<'_>, f: &VisitFilter) -> Select<contact_visit::Entity> {
 }
 
 impl Store {
-    /// A page of the caller's families that `f` leaves, oldest first.
+    /// A page of the caller's families that `f` leaves, oldest first; and when `count`,
+    /// how many families `f` leaves in all, read by the same statement
+    /// ([`page::fetch_counted`]).
     pub async fn families_where(
         &self,
         r: &Reader<'_>,
         f: &FamilyFilter,
         req: PageRequest,
-    ) -> Result<Page<records::Family>, StoreError> {
-        let page = page::fetch(self.conn(), families(r, f), page::Order::by_id(family::Column::Id), req).await?;
+        count: bool,
+    ) -> Result<(Page<records::Family>, Option<u64>), StoreError> {
+        let order = page::Order::by_id(family::Column::Id);
+        let (page, total) = if count {
+            let (page, total) = page::fetch_counted(self.conn(), families(r, f), order, req).await?;
+            (page, Some(total))
+        } else {
+            (page::fetch(self.conn(), families(r, f), order, req).await?, None)
+        };
         page.items.iter().for_each(|x| r.saw("Family", x.id));
-        page.read()
+        Ok((page.read()?, total))
     }
 
     pub async fn count_families_where(&self, r: &Reader<'_>, f: &FamilyFilter) -> Result<u64, StoreError> {

@@ -161,6 +161,54 @@ where
     Ok(req.cut(rows))
 }
 
+/// [`fetch`], and how many rows `query` selects in all (a connection's `totalCount`),
+/// counted in the same statement: a scalar subquery the database evaluates once, so a page
+/// and its count cost one round trip. A page without rows carries no count; it is
+/// counted by a statement of its own.
+pub async fn fetch_counted<E, C>(
+    db: &C,
+    query: Select<E>,
+    order: Order<E::Column>,
+    req: PageRequest,
+) -> Result<(Page<E::Model>, u64), sea_orm::DbErr>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    use sea_orm::{FromQueryResult, QueryTrait};
+    let backend = db.get_database_backend();
+    let all = query.clone().into_query();
+    let statement = paged(query, order, &req).expr_as(count_of(all.clone()), TOTAL).into_query();
+    let rows = db.query_all_raw(backend.build(&statement)).await?;
+    let Some(first) = rows.first() else {
+        let count = Query::select().expr_as(count_of(all), sea_orm::sea_query::Alias::new(TOTAL)).to_owned();
+        let row = db.query_one_raw(backend.build(&count)).await?;
+        return Ok((req.cut(Vec::new()), row.as_ref().map(total_of).transpose()?.unwrap_or(0)));
+    };
+    let total = total_of(first)?;
+    let models = rows.iter().map(|row| E::Model::from_query_result(row, "")).collect::<Result<Vec<_>, _>>()?;
+    Ok((req.cut(models), total))
+}
+
+/// The column [`count_of`] is selected as.
+pub(crate) const TOTAL: &str = "kb_total";
+
+/// How many rows `query` selects, as a scalar subquery: `(SELECT COUNT(*) FROM (query))`,
+/// the count sea-orm's `count` sends.
+pub(crate) fn count_of(query: SelectStatement) -> Expr {
+    let count = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from_subquery(query, sea_orm::sea_query::Alias::new("kb_counted"))
+        .to_owned();
+    Expr::SubQuery(None, Box::new(count.into()))
+}
+
+/// The [`count_of`] a row carries.
+pub(crate) fn total_of(row: &sea_orm::QueryResult) -> Result<u64, sea_orm::DbErr> {
+    let total: i64 = row.try_get("", TOTAL)?;
+    Ok(u64::try_from(total).unwrap_or(0))
+}
+
 /// `query` limited to the rows of one page, in the direction it is read: [`fetch`]
 /// reads it, and a query that joins other tables to a page wraps it.
 pub(crate) fn paged<E: EntityTrait>(query: Select<E>, order: Order<E::Column>, req: &PageRequest) -> Select<E> {
