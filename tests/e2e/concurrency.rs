@@ -326,3 +326,44 @@ async fn concurrent_reviews_of_one_plan_are_each_recorded_and_a_retried_one_once
     assert_eq!(reviews.data()["parentActionPlan"]["reviews"]["totalCount"], 9, "eight reviews and the retried one");
     no_error_lines(&app);
 }
+
+/// A planned visit retried twelve times at once with one key is planned once, and every
+/// retry gets the first answer: the first is the row the insert returned, the others a
+/// read of it, and they agree to the microsecond. Then eight outcomes of that visit at
+/// once: one is recorded, the others are refused (never INTERNAL), and eight retries of
+/// the recorded one with its key all get its answer.
+#[tokio::test]
+async fn a_visit_planned_and_recorded_at_once_is_planned_once_and_held_once() {
+    let app = spawn_app().await;
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let start = (chrono::Utc::now() - chrono::Duration::days(30)).date_naive().to_string();
+    let placement = app.seed_placement(&aarhus, &family, &start).await;
+    let plan = "mutation($i: PlanContactVisitInput!) { planContactVisit(input: $i) { contactVisit { id status version createdAt updatedAt } } }";
+    let at = chrono::Utc::now() - chrono::Duration::days(2);
+    let input = json!({ "i": { "placementId": placement, "plannedStart": at.to_rfc3339(),
+        "plannedEnd": (at + chrono::Duration::hours(1)).to_rfc3339(), "supervision": "UNSUPERVISED",
+        "idempotencyKey": "plan-once" } });
+    let planned = burst(&app, &aarhus.token, 12, plan, |_| input.clone()).await;
+    no_internal(&planned);
+    let first = planned[0].data()["planContactVisit"]["contactVisit"].clone();
+    assert!(planned.iter().all(|r| r.data()["planContactVisit"]["contactVisit"] == first), "every retry: {first}");
+    let count = "query($p: ID!) { placement(id: $p) { contactVisits { totalCount } } }";
+    let visits = app.gql(&aarhus.token, count, json!({ "p": placement })).await;
+    assert_eq!(visits.data()["placement"]["contactVisits"]["totalCount"], 1, "planned once");
+
+    let held = "mutation($id: ID!, $k: String) { recordContactVisitHeld(input: { id: $id, idempotencyKey: $k }) { contactVisit { id status version } } }";
+    let id = first["id"].clone();
+    let raced = burst(&app, &aarhus.token, 8, held, |i| json!({ "id": id, "k": format!("held-{i}") })).await;
+    no_internal(&raced);
+    let recorded: Vec<usize> = (0..raced.len()).filter(|i| raced[*i].body.get("errors").is_none()).collect();
+    assert_eq!(recorded.len(), 1, "one outcome recorded: {:?}", raced.iter().map(|r| &r.body).collect::<Vec<_>>());
+    let winner = &raced[recorded[0]];
+    assert_eq!(winner.data()["recordContactVisitHeld"]["contactVisit"]["version"], 2);
+    let key = format!("held-{}", recorded[0]);
+    let retried = burst(&app, &aarhus.token, 8, held, |_| json!({ "id": id, "k": key })).await;
+    for r in &retried {
+        assert_eq!(r.body, winner.body, "a retry of the recorded outcome gets its answer");
+    }
+    no_error_lines(&app);
+}
