@@ -184,3 +184,62 @@ async fn on_sqlite_a_write_lock_held_by_another_process_past_the_busy_timeout_is
     let written = app.gql(&org.token, mutation, json!({})).await;
     assert!(written.body.get("errors").is_none(), "{}", written.body);
 }
+
+/// A write cancelled at any await (its request timed out, its client went away) gives its
+/// connection back outside any transaction: also when it is cancelled while its `BEGIN` is
+/// on the way, which the driver alone does not roll back (it counts the transaction only
+/// once the answer is in). Given back inside one, the connection's next users (another
+/// request's reads, the audit writer's inserts) would run inside a transaction that nobody
+/// commits, and a later rollback on it would take their rows with it.
+#[tokio::test]
+async fn a_write_cancelled_at_any_await_gives_its_connection_back_outside_a_transaction() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app_configured(|_| {}).await;
+    if app.store.backend() != sea_orm::DbBackend::Postgres {
+        return; // SQLite's driver finishes a BEGIN it was sent, and rolls it back when dropped.
+    }
+    let store = one_connection(&app).await;
+    let watcher = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let in_transaction = Statement::from_string(
+        sea_orm::DbBackend::Postgres,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+         AND state LIKE 'idle in transaction%'",
+    );
+    let mut cancelled = 0;
+    for polls in 0..40 {
+        let new = NewOrganization::parse(OrganizationKind::Municipality, "Cancelled", &format!("C-{polls}")).unwrap();
+        match (CancelAfter { inner: Box::pin(store.create_organization(&new)), pending: polls }).await {
+            Some(done) => assert!(done.is_ok(), "{done:?}"),
+            None => cancelled += 1,
+        }
+        // Waits until the pool has the connection back (or has replaced it).
+        store.organization_by_code(OrganizationKind::Municipality, "none").await.unwrap();
+        let row = watcher.query_one_raw(in_transaction.clone()).await.unwrap().unwrap();
+        let open: i64 = row.try_get("", "n").unwrap();
+        assert_eq!(open, 0, "cancelled at its await number {polls}, the write left a transaction open");
+    }
+    // At least the wait for a connection and the wait for `BEGIN`'s answer.
+    assert!(cancelled >= 2, "the write was cancelled {cancelled} times only");
+}
+
+/// Polls `inner` until it is ready or has been pending `pending` times more, then gives up
+/// (and drops it): cancellation at a chosen await.
+struct CancelAfter<F> {
+    inner: std::pin::Pin<Box<F>>,
+    pending: usize,
+}
+
+impl<F: std::future::Future> std::future::Future for CancelAfter<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        match self.inner.as_mut().poll(cx) {
+            std::task::Poll::Ready(done) => std::task::Poll::Ready(Some(done)),
+            std::task::Poll::Pending if self.pending == 0 => std::task::Poll::Ready(None),
+            std::task::Poll::Pending => {
+                self.pending -= 1;
+                std::task::Poll::Pending
+            }
+        }
+    }
+}

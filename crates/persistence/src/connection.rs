@@ -164,13 +164,16 @@ impl Db {
         // The connection first, then the turn: a writer waiting for its turn must not hold
         // the turn while it waits for a connection that a writer waiting for the turn holds.
         let gate = if immediate { self.writers.enter(self.pool.get_database_backend()).await } else { None };
-        let begun = match &mut conn {
+        let mut beginning = Beginning { conn: &mut conn, begun: false };
+        let begun = match &mut *beginning.conn {
             Conn::Postgres(c) => <Postgres as sqlx::Database>::TransactionManager::begin(c, None).await,
             Conn::Sqlite(c) => {
                 let statement = immediate.then(|| sqlx::AssertSqlSafe("BEGIN IMMEDIATE").into_sql_str());
                 <Sqlite as sqlx::Database>::TransactionManager::begin(c, statement).await
             }
         };
+        beginning.begun = begun.is_ok();
+        drop(beginning);
         *open.lock().await = Some(conn);
         let transaction = Transaction {
             conn: open,
@@ -407,6 +410,29 @@ enum Slot {
     Lent(std::sync::Weak<Open>),
     /// Given back: reads go to the pool.
     Released,
+}
+
+/// A connection whose `BEGIN` is under way. The driver counts a transaction only once
+/// `BEGIN` has been answered, so a write cancelled before that (its request timed out, its
+/// client went away) would give the connection back to the pool inside a transaction that
+/// nobody knows of: its next users' statements, the audit writer's inserts among them,
+/// would run in it uncommitted, and a later rollback would take them with it
+/// (`tests/e2e/pool.rs`). Dropped before the `BEGIN` is answered, or after it failed, the
+/// connection is closed instead, which ends whatever the server began.
+struct Beginning<'a> {
+    conn: &'a mut Conn,
+    begun: bool,
+}
+
+impl Drop for Beginning<'_> {
+    fn drop(&mut self) {
+        if !self.begun {
+            match &mut *self.conn {
+                Conn::Postgres(c) => c.close_on_drop(),
+                Conn::Sqlite(c) => c.close_on_drop(),
+            }
+        }
+    }
 }
 
 /// One connection out of the pool. Dropped inside a transaction (a request cancelled in
