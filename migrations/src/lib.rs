@@ -24,6 +24,7 @@ mod m0013_network_map;
 mod m0014_consent_age;
 mod m0015_erasures;
 mod m0016_coordination_indexes;
+mod m0017_registry_notifications;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_consent_age::Migration),
             Box::new(m0015_erasures::Migration),
             Box::new(m0016_coordination_indexes::Migration),
+            Box::new(m0017_registry_notifications::Migration),
         ]
     }
 }

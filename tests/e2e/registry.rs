@@ -6,7 +6,7 @@ use kinbridge_server::registry::{self, ImportReport};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, spawn_app};
+use crate::support::{TestApp, spawn_app, until};
 
 /// Runs `kinbridge organizations <args…>` against the app's database, as an operator would.
 async fn kinbridge(app: &TestApp, args: &[&str]) {
@@ -86,8 +86,14 @@ async fn a_fresh_database_becomes_usable_with_one_import_and_a_repeated_import_c
     assert_eq!(operations, ["registerOrganization", "renameOrganization"]);
 
     // Disabled by KIND:CODE: its tokens are refused; enabled again, accepted.
+    // The command is another process: the server hears of the change from PostgreSQL's
+    // notification (SQLite's server looks every token's organisation up).
     kinbridge(&app, &["disable", "MUNICIPALITY:0751"]).await;
-    let (status, body) = viewer(&app, "MUNICIPALITY:0751").await;
+    let (status, body) = until(|| async {
+        let answer = viewer(&app, "MUNICIPALITY:0751").await;
+        (answer.0 != StatusCode::OK).then_some(answer)
+    })
+    .await;
     assert_eq!(
         (status, &body["errors"][0]["extensions"]["reason"]),
         (StatusCode::UNAUTHORIZED, &json!("DISABLED_ORGANIZATION"))

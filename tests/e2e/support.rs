@@ -330,6 +330,15 @@ pub async fn spawn_app_configured(edit: impl FnOnce(&mut ServeConfig)) -> TestAp
     let addr = app.local_addr();
     let store = app.store().clone();
     tokio::spawn(app.run(std::future::pending()));
+    // On PostgreSQL the server remembers the organisations tokens name once it listens for
+    // changes to the registry; the tests that count statements start from there.
+    if store.backend() == sea_orm::DbBackend::Postgres {
+        let started = std::time::Instant::now();
+        while !store.hears_registry() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "the registry listener did not listen");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
     static APPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let tag = APPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     TestApp {
@@ -416,6 +425,14 @@ impl TestApp {
     }
 
     /// Posts a GraphQL request with a bearer token, under a request id of this app's.
+    /// Sends a request with `token` that reads nothing, so that the server knows the
+    /// token's organisation: on PostgreSQL it is remembered, and a later request with the
+    /// token does not look it up (see `TokenOrganizations`). For the tests that count a
+    /// request's statements.
+    pub async fn warm(&self, token: &str) {
+        assert_eq!(self.gql(token, "{ __typename }", json!({})).await.data()["__typename"], "Query");
+    }
+
     pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Gql {
         let n = self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.gql_as(token, &format!("t{}-{n}", self.tag), query, variables).await
@@ -529,4 +546,21 @@ pub struct SeededFamily {
 /// Extracts the uuid from a public id (`fam_…`).
 pub fn uuid_of(public_id: &str) -> uuid::Uuid {
     uuid::Uuid::try_parse(public_id.split_once('_').unwrap().1).unwrap()
+}
+
+/// Polls `check` until it gives something, for at most 30 seconds: for what the server
+/// learns asynchronously, such as a change another process made.
+pub async fn until<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "nothing came within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -253,6 +253,7 @@ async fn the_timelines_of_100_families_cost_the_same_statements_as_of_10() {
     kinbridge_server::seed::generate(&app.store, 120, 3, false).await.expect("the generated data set");
     let first = app.store.organization_by_code(OrganizationKind::Municipality, "0101").await.unwrap().unwrap();
     let token = app.token(first.id, &["CASEWORKER"]);
+    app.warm(&token).await;
     let q = "query($n: Int!) { families(first: $n) { edges { node { timeline(last: 5) { totalCount edges { node { kind occurredAt } } }
         placements(first: 2) { edges { node { timeline(first: 3, kinds: [VISIT_HELD, VISIT_CANCELLED]) { totalCount edges { node { kind } } } } } } } } } }";
     let mut costs = Vec::new();

@@ -10,7 +10,7 @@ use kinbridge_domain::organization::{NewOrganization, OrganizationKind};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{AUDIENCE, ISSUER, TestApp, spawn_app_configured};
+use crate::support::{AUDIENCE, ISSUER, TestApp, spawn_app_configured, until};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/fixtures/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -318,6 +318,40 @@ async fn a_code_two_kinds_of_organisation_share_names_neither() {
     );
     let (status, body) = status_of(&app, &token("PLACEMENT_PROVIDER:S-1")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Disabled outside this server (by an operator's `psql`, another replica or the
+/// `kinbridge organizations` command), an organisation that the server remembers is
+/// refused as soon as the server hears of it: on PostgreSQL the registry's trigger
+/// announces the change and the server forgets what it remembered; SQLite's server looks
+/// the organisation up for every request. Enabled again the same way, it is accepted.
+#[tokio::test]
+async fn an_organisation_disabled_outside_the_server_is_refused_once_the_server_hears_of_it() {
+    use kinbridge_persistence::entities::organization;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let app = spawn_app_configured(|_| {}).await;
+    let org = app.municipality("Aarhus").await;
+    app.warm(&org.token).await;
+    assert_eq!(status_of(&app, &org.token).await.0, StatusCode::OK);
+    let by_hand = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let set_disabled = |at: Option<chrono::DateTime<chrono::Utc>>| {
+        organization::Entity::update_many()
+            .col_expr(organization::Column::DisabledAt, Expr::value(at))
+            .filter(organization::Column::Id.eq(org.id.as_uuid()))
+            .exec(&by_hand)
+    };
+    set_disabled(Some(chrono::Utc::now())).await.unwrap();
+    let refused = until(|| async {
+        let (status, body) = status_of(&app, &org.token).await;
+        (status == StatusCode::UNAUTHORIZED).then_some(body)
+    })
+    .await;
+    assert_eq!(refused["errors"][0]["extensions"]["reason"], "DISABLED_ORGANIZATION");
+    for _ in 0..3 {
+        assert_eq!(status_of(&app, &org.token).await.0, StatusCode::UNAUTHORIZED, "and from then on");
+    }
+    set_disabled(None).await.unwrap();
+    until(|| async { (status_of(&app, &org.token).await.0 == StatusCode::OK).then_some(()) }).await;
 }
 
 #[tokio::test]

@@ -13,9 +13,7 @@ use std::fmt;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use kinbridge_domain::access::{Actor, Role};
-use kinbridge_domain::ids::OrganizationId;
-use kinbridge_domain::organization::OrganizationKind;
-use kinbridge_persistence::{Store, StoreError};
+use kinbridge_persistence::Store;
 use serde::{Deserialize, Serialize};
 
 /// The claims Kinbridge reads and, for development tokens, writes.
@@ -414,7 +412,7 @@ pub async fn authenticate_until(
     if roles.is_empty() {
         return Err(AuthFailure::NoRole);
     }
-    let organization = match find_organization(store, &claims.organization).await {
+    let organization = match store.token_organization(&claims.organization).await {
         Ok(Some(org)) => org,
         Ok(None) => return Err(AuthFailure::UnknownOrganization),
         Err(e) => {
@@ -432,27 +430,6 @@ pub async fn authenticate_until(
         roles,
     };
     Ok((actor, claims.expires_at))
-}
-
-/// The organisation a token's claim names: by id (`org_…`), by `KIND:CODE`, or by a code
-/// only one kind of organisation has.
-async fn find_organization(
-    store: &Store,
-    claim: &str,
-) -> Result<Option<kinbridge_persistence::records::Organization>, StoreError> {
-    if let Ok(id) = claim.parse::<OrganizationId>() {
-        return match store.organization(id).await {
-            Ok(org) => Ok(Some(org)),
-            Err(StoreError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        };
-    }
-    if let Some((kind, code)) = claim.split_once(':') {
-        let Ok(kind) = kind.parse::<OrganizationKind>() else { return Ok(None) };
-        return store.organization_by_code(kind, code).await;
-    }
-    let mut found = store.organizations_with_code(claim).await?;
-    Ok(if found.len() == 1 { found.pop() } else { None })
 }
 
 /// Signs development claims with a shared secret (HS256). Used by `kinbridge token` and

@@ -72,15 +72,17 @@ impl From<sea_orm::DbErr> for StoreError {
 /// process past the busy timeout (BUSY, LOCKED).
 fn unavailability(err: &sea_orm::DbErr) -> Option<&'static str> {
     use sea_orm::{DbErr, RuntimeErr};
-    let source = match err {
+    let (source, connecting) = match err {
         DbErr::ConnectionAcquire(_) => return Some("no database connection could be had in time"),
-        DbErr::Conn(RuntimeErr::SqlxError(e))
-        | DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        DbErr::Conn(RuntimeErr::SqlxError(e)) => (e, true),
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => (e, false),
         DbErr::Conn(_) => return Some("the database refused the connection"),
         _ => return None,
     };
-    match &**source {
+    // A connection that could not be opened, whatever the driver says of it (a connection
+    // cut during its TLS or start-up exchange is a protocol error), is an outage too.
+    let otherwise = connecting.then_some("the database connection failed");
+    let why = match &**source {
         sea_orm::sqlx::Error::PoolTimedOut | sea_orm::sqlx::Error::PoolClosed => {
             Some("no database connection could be had in time")
         }
@@ -108,7 +110,8 @@ fn unavailability(err: &sea_orm::DbErr) -> Option<&'static str> {
             }
         }
         _ => None,
-    }
+    };
+    why.or(otherwise)
 }
 
 /// PostgreSQL's serialization failure (40001) or deadlock (40P01).

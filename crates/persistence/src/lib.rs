@@ -67,6 +67,8 @@ pub struct Store {
     /// Live feed readers' wake-ups (see [`signal`]).
     signals: Arc<signal::FeedSignals>,
     feed_poll: Duration,
+    /// The organisations recent tokens named (see [`organizations::TokenOrganizations`]).
+    registry: Arc<organizations::TokenOrganizations>,
 }
 
 /// SQLite's own page cache per connection, in KiB (its default is 2,000). The operating
@@ -158,6 +160,7 @@ impl Store {
             audit,
             signals: Arc::default(),
             feed_poll: options.feed_poll,
+            registry: Arc::default(),
         })
     }
 

@@ -18,9 +18,14 @@ use sea_orm::{ConnectionTrait, DbBackend};
 use tokio::sync::watch;
 
 use crate::Store;
+use crate::organizations::TokenOrganizations;
 
 /// The PostgreSQL channel on which processes tell each other that changes committed.
 pub const CHANNEL: &str = "kinbridge_changes";
+
+/// The PostgreSQL channel on which a trigger announces every committed change to the
+/// organisation registry (migration `m0017`).
+pub const REGISTRY_CHANNEL: &str = "kinbridge_registry";
 
 /// How long a live reader waits without a signal before it reads the feed anyway.
 pub const POLL: Duration = Duration::from_secs(5);
@@ -66,8 +71,10 @@ impl Store {
     }
 
     /// On PostgreSQL, starts telling the other processes on this database of this one's
-    /// commits, and listening for theirs; on SQLite, nothing to do. The tasks run until
-    /// the store's pool closes.
+    /// commits, and listening for theirs and for changes to the organisation registry
+    /// (while it listens, the organisations that tokens name are remembered: see
+    /// [`crate::organizations::TokenOrganizations`]); on SQLite, nothing to do. The tasks
+    /// run until the store's pool closes or they are aborted.
     pub fn spawn_feed_relay(&self) -> Vec<tokio::task::JoinHandle<()>> {
         if self.backend() != DbBackend::Postgres {
             return Vec::new();
@@ -88,10 +95,14 @@ impl Store {
         };
         let listener = {
             let signals = Arc::clone(&self.signals);
+            let registry = Arc::clone(&self.registry);
             let pool = self.pool().get_postgres_connection_pool().clone();
             tokio::spawn(async move {
+                // Aborted or ended, the task stops the remembering first.
+                let _deaf = Deaf(Arc::clone(&registry));
                 loop {
-                    listen(&pool, &signals).await;
+                    listen(&pool, &signals, &registry).await;
+                    registry.set_listening(false);
                     if pool.is_closed() {
                         return;
                     }
@@ -103,9 +114,22 @@ impl Store {
     }
 }
 
-/// Listens until the connection fails; every notification, and every reconnect (which may
-/// have missed some), wakes the readers.
-async fn listen(pool: &sea_orm::sqlx::PgPool, signals: &FeedSignals) {
+/// Sets the registry's remembering off when dropped.
+struct Deaf(Arc<TokenOrganizations>);
+
+impl Drop for Deaf {
+    fn drop(&mut self) {
+        self.0.set_listening(false);
+    }
+}
+
+/// Listens until the connection fails; every notification on [`CHANNEL`], and every
+/// reconnect (which may have missed some), wakes the readers; every notification on
+/// [`REGISTRY_CHANNEL`] makes the process forget the organisations it remembered. The
+/// registry is remembered from the moment both channels are listened on until the
+/// connection is lost: PostgreSQL's listener would reconnect by itself, but what was
+/// announced in between would be lost, so this returns and the caller connects anew.
+async fn listen(pool: &sea_orm::sqlx::PgPool, signals: &FeedSignals, registry: &TokenOrganizations) {
     use sea_orm::sqlx::postgres::PgListener;
     let mut listener = match PgListener::connect_with(pool).await {
         Ok(listener) => listener,
@@ -114,17 +138,24 @@ async fn listen(pool: &sea_orm::sqlx::PgPool, signals: &FeedSignals) {
             return;
         }
     };
-    if let Err(e) = listener.listen(CHANNEL).await {
+    if let Err(e) = listener.listen_all([CHANNEL, REGISTRY_CHANNEL]).await {
         tracing::debug!(error = %e, "the change-feed listener could not listen; retrying");
         return;
     }
+    registry.set_listening(true);
     signals.wake();
     loop {
         match listener.try_recv().await {
+            Ok(Some(n)) if n.channel() == REGISTRY_CHANNEL => registry.forget_all(),
             Ok(Some(_)) => signals.wake(),
-            // The connection was lost and is re-established on the next call.
-            Ok(None) => signals.wake(),
+            // The connection was lost: whatever was announced meanwhile is lost with it.
+            Ok(None) => {
+                registry.set_listening(false);
+                signals.wake();
+                return;
+            }
             Err(e) => {
+                registry.set_listening(false);
                 tracing::debug!(error = %e, "the change-feed listener lost its connection");
                 return;
             }
