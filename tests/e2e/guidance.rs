@@ -695,3 +695,61 @@ async fn a_sub_goal_is_owned_by_a_referred_provider_who_moves_it_on() {
     let unchanged = subs.as_array().unwrap().iter().find(|e| e["node"]["id"] == second).unwrap();
     assert_eq!(unchanged["node"], json!({ "id": second, "status": "OPEN", "version": 1 }));
 }
+
+/// A review's progress is one insert and the goals it names one read, and a visit's
+/// participants one insert: a write costs the same statements for one part as for two.
+#[tokio::test]
+async fn a_writes_parts_cost_the_same_statements_for_one_as_for_two() {
+    let s = setup().await;
+    s.app
+        .gql(
+            &s.org.token,
+            "mutation($id: ID!) { activateParentActionPlan(input: { id: $id }) { parentActionPlan { id } } }",
+            json!({ "id": s.plan }),
+        )
+        .await;
+    let review = "mutation($i: RecordPlanReviewInput!) { recordPlanReview(input: $i) { review { id
+        progress { score goal { id } } } } }";
+    let mut costs = Vec::new();
+    for goals in [&s.goals[..1], &s.goals[..2]] {
+        let progress: Vec<Value> = goals.iter().map(|g| json!({ "goalId": g, "score": 3 })).collect();
+        let before = s.app.store.statements_sent();
+        let r = s
+            .app
+            .gql(
+                &s.org.token,
+                review,
+                json!({ "i": { "planId": s.plan, "kind": "STATUS_MEETING",
+                "heldOn": day(0), "progress": progress } }),
+            )
+            .await;
+        costs.push(s.app.store.statements_sent() - before);
+        let shown: Vec<&str> = r.data()["recordPlanReview"]["review"]["progress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["goal"]["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(shown, goals, "every goal's progress is stored, in order");
+    }
+    assert_eq!(costs[0], costs[1], "statements of a review with progress on one goal and on two");
+
+    let family = s.app.seed_family(&s.org, None).await;
+    let placement = s.app.seed_placement(&s.org, &family, &day(-10)).await;
+    let plan_visit = "mutation($i: PlanContactVisitInput!) { planContactVisit(input: $i) { contactVisit { id
+        participants { id } } } }";
+    let mut costs = Vec::new();
+    for (k, people) in [vec![&family.parent_id], vec![&family.parent_id, &family.child_id]].into_iter().enumerate() {
+        let before = s.app.store.statements_sent();
+        let r = s
+            .app
+            .gql(&s.org.token, plan_visit, json!({ "i": { "placementId": placement,
+                "plannedStart": format!("{}T14:00:00Z", day(3 + k as i64)), "plannedEnd": format!("{}T16:00:00Z", day(3 + k as i64)),
+                "supervision": "SUPPORTED", "supervisorName": "Kari Nordmann", "participantIds": people } }))
+            .await;
+        costs.push(s.app.store.statements_sent() - before);
+        let shown = r.data()["planContactVisit"]["contactVisit"]["participants"].as_array().unwrap().len();
+        assert_eq!(shown, people.len(), "every participant is stored");
+    }
+    assert_eq!(costs[0], costs[1], "statements of a visit with one participant and with two");
+}

@@ -146,18 +146,20 @@ impl Store {
                 person_identifier::Entity::delete_many().filter(person_identifier::Column::PersonId.eq(row.id)),
             )
             .await?;
-            for identifier in new {
-                tx.insert(person_identifier::ActiveModel {
-                    id: Set(uuid::Uuid::now_v7()),
-                    organization_id: Set(tx.organization_id()),
-                    created_at: Set(tx.now),
-                    person_id: Set(row.id),
-                    kind: Set(identifier.kind.as_str().to_owned()),
-                    system: Set(identifier.system.as_str().to_owned()),
-                    value: Set(identifier.value.as_str().to_owned()),
-                })
-                .await?;
-            }
+            tx.insert_all(
+                new.iter()
+                    .map(|identifier| person_identifier::ActiveModel {
+                        id: Set(uuid::Uuid::now_v7()),
+                        organization_id: Set(tx.organization_id()),
+                        created_at: Set(tx.now),
+                        person_id: Set(row.id),
+                        kind: Set(identifier.kind.as_str().to_owned()),
+                        system: Set(identifier.system.as_str().to_owned()),
+                        value: Set(identifier.value.as_str().to_owned()),
+                    })
+                    .collect(),
+            )
+            .await?;
         }
         finish(tx, changed, ("Person", row.id, &id.to_string(), "person.corrected")).await
     }

@@ -241,18 +241,21 @@ pub(crate) async fn insert_person(tx: &WriteTx<'_>, new: &NewPerson) -> Result<P
         birth_date: Set(new.birth_date),
     })
     .await?;
-    for identifier in &new.identifiers {
-        tx.insert(person_identifier::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            organization_id: Set(tx.organization_id()),
-            created_at: Set(tx.now),
-            person_id: Set(id.as_uuid()),
-            kind: Set(identifier.kind.as_str().to_owned()),
-            system: Set(identifier.system.as_str().to_owned()),
-            value: Set(identifier.value.as_str().to_owned()),
-        })
-        .await?;
-    }
+    tx.insert_all(
+        new.identifiers
+            .iter()
+            .map(|identifier| person_identifier::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                organization_id: Set(tx.organization_id()),
+                created_at: Set(tx.now),
+                person_id: Set(id.as_uuid()),
+                kind: Set(identifier.kind.as_str().to_owned()),
+                system: Set(identifier.system.as_str().to_owned()),
+                value: Set(identifier.value.as_str().to_owned()),
+            })
+            .collect(),
+    )
+    .await?;
     tx.record("Person", id.as_uuid(), &id.to_string(), "person.created").await?;
     Ok(id)
 }

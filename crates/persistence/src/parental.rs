@@ -119,14 +119,17 @@ impl Store {
             note: Set(note.map(|n| n.as_str().to_owned())),
         })
         .await?;
-        for (p, role) in participants {
-            tx.insert(kopp_participant::ActiveModel {
-                interview_id: Set(id.as_uuid()),
-                person_id: Set(p.as_uuid()),
-                role: Set(role.as_str().to_owned()),
-            })
-            .await?;
-        }
+        tx.insert_all(
+            participants
+                .iter()
+                .map(|(p, role)| kopp_participant::ActiveModel {
+                    interview_id: Set(id.as_uuid()),
+                    person_id: Set(p.as_uuid()),
+                    role: Set(role.as_str().to_owned()),
+                })
+                .collect(),
+        )
+        .await?;
         tx.record("KoppInterview", id.as_uuid(), &id.to_string(), "kopp_interview.held").await?;
         tx.commit(id.as_uuid()).await?;
         Ok(id)

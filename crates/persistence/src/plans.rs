@@ -199,12 +199,20 @@ impl Store {
         if plan.status != PlanStatus::Active.as_str() {
             return Err(TransitionError(format!("the plan is {}; only an active plan is reviewed", plan.status)).into());
         }
-        for (i, p) in review.progress.iter().enumerate() {
-            let goal = plan_goal::Entity::find_by_id(p.goal_id.as_uuid())
+        // The goals the progress names, of this plan, in one read.
+        if !review.progress.is_empty() {
+            let named: Vec<Uuid> = review.progress.iter().map(|p| p.goal_id.as_uuid()).collect();
+            let found: std::collections::HashSet<Uuid> = plan_goal::Entity::find()
+                .select_only()
+                .column(plan_goal::Column::Id)
                 .filter(plan_goal::Column::PlanId.eq(plan.id))
-                .one(&tx.reads())
-                .await?;
-            if goal.is_none() {
+                .filter(plan_goal::Column::Id.is_in(named.iter().copied()))
+                .into_tuple::<Uuid>()
+                .all(&tx.reads())
+                .await?
+                .into_iter()
+                .collect();
+            if let Some(i) = named.iter().position(|goal| !found.contains(goal)) {
                 return Err(ValidationError::new(format!("progress.{i}.goalId"), "is not a goal of this plan").into());
             }
         }
@@ -222,16 +230,20 @@ impl Store {
                 next_review_on: Set(review.next_review_on),
             })
             .await?;
-        for p in &review.progress {
-            tx.insert(plan_review_progress::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                review_id: Set(id.as_uuid()),
-                goal_id: Set(p.goal_id.as_uuid()),
-                score: Set(i32::from(p.score.get())),
-                note: Set(p.note.as_ref().map(|n| n.as_str().to_owned())),
-            })
-            .await?;
-        }
+        tx.insert_all(
+            review
+                .progress
+                .iter()
+                .map(|p| plan_review_progress::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    review_id: Set(id.as_uuid()),
+                    goal_id: Set(p.goal_id.as_uuid()),
+                    score: Set(i32::from(p.score.get())),
+                    note: Set(p.note.as_ref().map(|n| n.as_str().to_owned())),
+                })
+                .collect(),
+        )
+        .await?;
         let due = plan_next_review(&tx.reads(), &plan, plan.activated_on).await?;
         tx.update::<parent_action_plan::Entity>("plan", plan.id, plan.version, |u| {
             u.col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(due))

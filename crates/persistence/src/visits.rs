@@ -10,9 +10,8 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::Store;
-use crate::entities::{contact_visit, contact_visit_participant, placement, visit_arrangement};
+use crate::entities::{contact_visit, contact_visit_participant, family_member, placement, visit_arrangement};
 use crate::error::StoreError;
-use crate::families::membership;
 use crate::placements::placement_owned;
 use crate::records;
 use crate::scope::{self, Reader};
@@ -136,8 +135,23 @@ async fn insert_visit(
     if !period.contains(new.planned_start.date_naive()) {
         return Err(ValidationError::new("plannedStart", "the visit falls outside the placement's dates").into());
     }
+    // The participants who are members of the family, in one read.
+    let members: std::collections::HashSet<Uuid> = if participants.is_empty() {
+        Default::default()
+    } else {
+        family_member::Entity::find()
+            .select_only()
+            .column(family_member::Column::PersonId)
+            .filter(family_member::Column::FamilyId.eq(placement.family_id))
+            .filter(family_member::Column::PersonId.is_in(participants.iter().map(|p| p.as_uuid())))
+            .into_tuple::<Uuid>()
+            .all(&tx.reads())
+            .await?
+            .into_iter()
+            .collect()
+    };
     for (i, person) in participants.iter().enumerate() {
-        if membership(&tx.reads(), placement.family_id, person.as_uuid()).await?.is_none() {
+        if !members.contains(&person.as_uuid()) {
             return Err(ValidationError::new(
                 format!("participantIds.{i}"),
                 "is not a member of the placed child's family",
@@ -180,13 +194,16 @@ async fn insert_visit(
         })
         .await;
     let stored = unique_to_conflict(inserted, "a contact visit with this external id was created concurrently")?;
-    for person in participants {
-        tx.insert(contact_visit_participant::ActiveModel {
-            visit_id: Set(id.as_uuid()),
-            person_id: Set(person.as_uuid()),
-        })
-        .await?;
-    }
+    tx.insert_all(
+        participants
+            .iter()
+            .map(|person| contact_visit_participant::ActiveModel {
+                visit_id: Set(id.as_uuid()),
+                person_id: Set(person.as_uuid()),
+            })
+            .collect(),
+    )
+    .await?;
     tx.record("ContactVisit", id.as_uuid(), &id.to_string(), "contact_visit.planned").await?;
     Ok(stored)
 }

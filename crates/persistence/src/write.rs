@@ -82,6 +82,10 @@ pub struct WriteTx<'a> {
 /// events, well within PostgreSQL's 65,535).
 const TRAIL_ROWS: usize = 1_000;
 
+/// At most this many rows of a record's parts are one insert ([`WriteTx::insert_all`]):
+/// at most 7,000 values, within PostgreSQL's 65,535 and SQLite's 32,766.
+const ROWS_PER_INSERT: usize = 1_000;
+
 /// What a write has recorded of itself, written when it commits.
 #[derive(Debug, Default)]
 struct Trail {
@@ -201,6 +205,23 @@ impl<'a> WriteTx<'a> {
     {
         <A::Entity as EntityTrait>::insert(row).exec_without_returning(&self.txn).await?;
         self.changed(1);
+        Ok(())
+    }
+
+    /// Inserts the rows of one table that make up part of a record (a visit's
+    /// participants, a person's identifiers, a review's progress) in one statement per
+    /// [`ROWS_PER_INSERT`] rows, and none for no rows: never a statement per row.
+    pub(crate) async fn insert_all<A>(&self, rows: Vec<A>) -> Result<(), StoreError>
+    where
+        A: sea_orm::ActiveModelTrait + Send,
+    {
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<A> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+            let n = chunk.len() as u64;
+            <A::Entity as EntityTrait>::insert_many(chunk).exec_without_returning(&self.txn).await?;
+            self.changed(n);
+        }
         Ok(())
     }
 
