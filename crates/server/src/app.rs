@@ -84,6 +84,7 @@ impl Application {
             request_timeout: config.request_timeout,
             metrics: Arc::new(crate::metrics::Metrics::default()),
             persisted: crate::persisted::PersistedQueries::default(),
+            parsed: crate::parsed::ParsedQueries::default(),
             live_connections: Arc::new(tokio::sync::Semaphore::new(crate::live::MAX_CONNECTIONS)),
             max_message_bytes: config.max_body_bytes,
             closing: closing.subscribe(),

@@ -53,6 +53,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The queries clients registered by hash (automatic persisted queries).
     pub persisted: crate::persisted::PersistedQueries,
+    /// The documents of recent query texts, parsed and within the limits.
+    pub parsed: crate::parsed::ParsedQueries,
     /// Slots for subscription connections (see `live.rs`); one is held per connection.
     pub live_connections: Arc<tokio::sync::Semaphore>,
     /// The largest WebSocket message a subscriber may send.
@@ -310,8 +312,8 @@ async fn execute(
             }
         };
         // A query that asks for too much is refused before it waits for a turn or a
-        // database connection, in time linear in its length.
-        let mut document = match kinbridge_api::limits::check_parsed(&request.query, &state.limits) {
+        // database connection, in time linear in its length (once per text: see parsed.rs).
+        let mut document = match state.parsed.check(&request.query, &state.limits) {
             Ok(document) => document,
             Err(exceeded) => {
                 state.metrics.limit_hit(exceeded.code);
@@ -341,7 +343,7 @@ async fn execute(
         let _executing = state.metrics.executing();
         // Whether the operation to run is a mutation: refused over GET, and on PostgreSQL
         // its transaction commits with the audit of what its answer shows (see below).
-        let mut mutation = is_mutation(document.as_ref(), &request);
+        let mut mutation = is_mutation(document.as_deref(), &request);
         if method == Method::GET && mutation {
             count("BAD_USER_INPUT");
             return finish(mutation_over_get(), &request_id);
@@ -384,8 +386,8 @@ async fn execute(
                 };
                 request.query = query.to_string();
                 // Its text passed the limits when it was kept.
-                document = async_graphql::parser::parse_query(&request.query).ok();
-                mutation = is_mutation(document.as_ref(), &request);
+                document = state.parsed.check(&request.query, &state.limits).ok().flatten();
+                mutation = is_mutation(document.as_deref(), &request);
                 if method == Method::GET && mutation {
                     count("BAD_USER_INPUT");
                     return finish(mutation_over_get(), &request_id);
@@ -408,7 +410,7 @@ async fn execute(
         // Parsed once, for the limits: the executor takes a copy (cheaper than parsing
         // again), and the reshaping below reads the original.
         if let Some(document) = &document {
-            request.set_parsed_query(document.clone());
+            request.set_parsed_query(ExecutableDocument::clone(document));
         }
         let executed =
             AssertUnwindSafe(state.schema.execute(request.data(request_store.clone()).data(context))).catch_unwind().await;

@@ -11,6 +11,7 @@ pub mod graphiql;
 pub mod http;
 pub mod live;
 pub mod metrics;
+pub mod parsed;
 pub mod persisted;
 pub mod registry;
 pub mod seed;
