@@ -182,6 +182,30 @@ impl Store {
         self.registry.listening.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Waits until this process has heard of every change to the registry committed before
+    /// the call: it announces a mark of its own, which PostgreSQL delivers after all of
+    /// them. For the tests that count statements, which must not find an organisation
+    /// forgotten by a late announcement. `false` if the process does not listen, or did not
+    /// hear the mark within ten seconds.
+    pub async fn hear_registry_changes(&self) -> bool {
+        if !self.hears_registry() {
+            return false;
+        }
+        let mark = format!("{MARK}{}", uuid::Uuid::now_v7());
+        let notify = format!("SELECT pg_notify('{}', '{mark}')", crate::signal::REGISTRY_CHANNEL);
+        if sea_orm::ConnectionTrait::execute_unprepared(self.pool(), &notify).await.is_err() {
+            return false;
+        }
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(10) {
+            if *self.registry.last_heard.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) == mark {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        false
+    }
+
     async fn organization_named(&self, claim: &str) -> Result<Option<records::Organization>, StoreError> {
         if let Ok(id) = claim.parse::<OrganizationId>() {
             return match self.organization(id).await {
@@ -291,6 +315,8 @@ impl Store {
 pub struct TokenOrganizations {
     listening: std::sync::atomic::AtomicBool,
     entries: std::sync::Mutex<Entries>,
+    /// The payload of the last announcement heard (see [`Store::hear_registry_changes`]).
+    last_heard: std::sync::Mutex<String>,
 }
 
 #[derive(Debug, Default)]
@@ -298,6 +324,10 @@ struct Entries {
     generation: u64,
     by_claim: std::collections::HashMap<String, records::Organization>,
 }
+
+/// How the payload of a mark of [`Store::hear_registry_changes`] begins; the trigger's
+/// announcements have none.
+const MARK: &str = "heard:";
 
 /// At most this many claims are remembered; the next one forgets them all. Claims come from
 /// verified tokens, so this bounds the memory of an identity provider's many spellings,
@@ -338,6 +368,15 @@ impl TokenOrganizations {
             entries.by_claim.clear();
         }
         entries.by_claim.insert(claim.to_owned(), org.clone());
+    }
+
+    /// An announcement on the registry's channel was heard: a change (forget everything),
+    /// or a mark of [`Store::hear_registry_changes`] (nothing changed).
+    pub(crate) fn heard(&self, payload: &str) {
+        if !payload.starts_with(MARK) {
+            self.forget_all();
+        }
+        payload.clone_into(&mut self.last_heard.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
     }
 
     /// The registry changed: forget every organisation.

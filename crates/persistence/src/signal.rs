@@ -146,7 +146,7 @@ async fn listen(pool: &sea_orm::sqlx::PgPool, signals: &FeedSignals, registry: &
     signals.wake();
     loop {
         match listener.try_recv().await {
-            Ok(Some(n)) if n.channel() == REGISTRY_CHANNEL => registry.forget_all(),
+            Ok(Some(n)) if n.channel() == REGISTRY_CHANNEL => registry.heard(n.payload()),
             Ok(Some(_)) => signals.wake(),
             // The connection was lost: whatever was announced meanwhile is lost with it.
             Ok(None) => {
