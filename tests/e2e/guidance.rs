@@ -19,6 +19,18 @@ struct Setup {
     goals: Vec<String>,
 }
 
+/// Activates the set-up's plan.
+async fn activate(s: &Setup) {
+    s.app
+        .gql(
+            &s.org.token,
+            "mutation($id: ID!) { activateParentActionPlan(input: { id: $id }) { parentActionPlan { id } } }",
+            json!({ "id": s.plan }),
+        )
+        .await
+        .data();
+}
+
 async fn setup() -> Setup {
     let app = spawn_app().await;
     let org = app.municipality("Aarhus").await;
@@ -129,14 +141,7 @@ async fn only_an_active_plan_is_reviewed() {
 #[tokio::test]
 async fn a_review_scores_goals_of_its_own_plan_once_each_and_is_held_before_it_is_recorded() {
     let s = setup().await;
-    s.app
-        .gql(
-            &s.org.token,
-            "mutation($id: ID!) { activateParentActionPlan(input: { id: $id }) { parentActionPlan { id } } }",
-            json!({ "id": s.plan }),
-        )
-        .await
-        .data();
+    activate(&s).await;
     let other = setup().await;
     let bad = [
         (
@@ -406,14 +411,7 @@ async fn a_plan_past_its_review_date_is_flagged_as_overdue() {
     let overdue = async || {
         s.app.gql(&s.org.token, "{ plansOverdueForReview { totalCount } }", json!({})).await.data()["plansOverdueForReview"]["totalCount"].clone()
     };
-    s.app
-        .gql(
-            &s.org.token,
-            "mutation($id: ID!) { activateParentActionPlan(input: { id: $id }) { parentActionPlan { id } } }",
-            json!({ "id": s.plan }),
-        )
-        .await
-        .data();
+    activate(&s).await;
     assert_eq!(overdue().await, 0);
     s.app.gql(&s.org.token, REVIEW, json!({ "input": { "planId": s.plan, "kind": "PLAN_MEETING", "heldOn": day(-30), "nextReviewOn": day(-1) } })).await.data();
     assert_eq!(overdue().await, 1);
@@ -701,13 +699,7 @@ async fn a_sub_goal_is_owned_by_a_referred_provider_who_moves_it_on() {
 #[tokio::test]
 async fn a_writes_parts_cost_the_same_statements_for_one_as_for_two() {
     let s = setup().await;
-    s.app
-        .gql(
-            &s.org.token,
-            "mutation($id: ID!) { activateParentActionPlan(input: { id: $id }) { parentActionPlan { id } } }",
-            json!({ "id": s.plan }),
-        )
-        .await;
+    activate(&s).await;
     let review = "mutation($i: RecordPlanReviewInput!) { recordPlanReview(input: $i) { review { id
         progress { score goal { id } } } } }";
     let mut costs = Vec::new();
