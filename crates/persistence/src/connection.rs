@@ -31,6 +31,7 @@ use sea_orm::{
 };
 use sea_query_sqlx::SqlxValues;
 use sqlx_core::transaction::TransactionManager;
+use tracing::instrument::WithSubscriber;
 
 use crate::MAINTENANCE;
 
@@ -532,7 +533,18 @@ async fn query(
     let started = Instant::now();
     let rows = on_conn!(conn, c => {
         let query = sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), values(stmt));
-        if one { query.fetch_optional(&mut **c).await.map(rows) } else { query.fetch_all(&mut **c).await.map(rows) }
+        let fetch = async {
+            if one { query.fetch_optional(&mut **c).await.map(rows) } else { query.fetch_all(&mut **c).await.map(rows) }
+        };
+        // The driver's row stream enters the span that was current when it began (the
+        // request's) on every poll, and it is polled once per row: on a page of 50
+        // families, a thousand rows, that was about 4 % of the service's CPU (`perf`,
+        // page (b) at 8 connections), spent in the subscriber's span registry. Read
+        // under no subscriber, the stream holds no span. What the driver would log meanwhile
+        // is nothing Kinbridge prints: its statement logging is off (`Store::connect`),
+        // and the pool's events (the wait for a connection, which `/metrics` counts)
+        // happen before this, under the request's subscriber.
+        fetch.with_subscriber(tracing::Dispatch::none()).await
     });
     sent(statements, &stmt.sql, started.elapsed());
     rows.map_err(|e| DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))
