@@ -33,6 +33,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import cpu_profile
+
 HERE = Path(__file__).resolve().parent
 
 KB_A = """query($id: ID!) { family(id: $id) { name
@@ -544,6 +546,20 @@ def report(results, rss, meta, out_dir):
                         f"{cpu('pgl', ('cpu_server_ms', 'cpu_pg_ms', 'cpu_load_ms'))} | "
                         f"{cpu('kb', ('cpu_server_ms', 'cpu_pg_ms', 'cpu_load_ms'))} | "
                         f"{cpu('kbs', ('cpu_server_ms', 'cpu_load_ms'))} | {busy} |")
+    profiles = meta.get("profiles") or {}
+    if profiles:
+        names = [w for w in WORKLOADS if w in profiles]
+        stages = [name for name, _ in cpu_profile.STAGES] + ["elsewhere"]
+        rows += ["", "Where Kinbridge's own CPU goes (on PostgreSQL), sampled with `perf` during a run of its own "
+                 f"at {profiles[names[0]]['c']} connections: the share of the samples in each stage of a request "
+                 "(`bench/cpu_profile.py` says which frames make a stage), and a flame graph of each run.", "",
+                 "| stage | " + " | ".join(WORKLOADS[w] for w in names) + " |", "|" + " --- |" * (len(names) + 1)]
+        for stage in stages:
+            shares = [dict(profiles[w]["stages"]).get(stage) for w in names]
+            if any(shares):
+                rows.append(f"| {stage} | " + " | ".join(f"{100 * x:.1f} %" if x else "—" for x in shares) + " |")
+        rows.append("| samples | " + " | ".join(str(profiles[w]["samples"]) for w in names) + " |")
+        rows += ["", "Flame graphs: " + ", ".join(f"[{WORKLOADS[w]}](flame_{w}.svg)" for w in names) + "."]
     rows += ["", "Peak resident memory (VmHWM) of each server over the whole run:", "",
              "| server | peak RSS |", "| --- | --- |"]
     rows += [f"| {name} | {fmt(mib, 1)} MiB |" for name, mib in rss.items()]
@@ -727,12 +743,31 @@ def main():
                     log(f"  {name}: {r['rps']:.0f} rps, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
                         f"failed {r['failed']}, CPU ms/request {fmt(r['cpu_server_ms'], 2)} own, "
                         f"{fmt(r['cpu_pg_ms'], 2)} PostgreSQL, cores {fmt(100 * (r['busy'] or 0))}% busy")
+        profiles = {}
+        if cpu_profile.available():
+            c = 8 if 8 in concurrency else max(concurrency)
+            # The read workloads: a profile of the mutation mix would replay lines already
+            # written, and show the idempotency replay rather than the writes.
+            for w in [w for w in workloads if w != "d"]:
+                log(f"profiling Kinbridge on PostgreSQL under workload {w}, {c} connections")
+                requests_file = files[f"kb_{w}"]
+                data = work / f"perf_{w}.data"
+                perf = cpu_profile.record(by_name["kb"].process.pid, args.seconds, data)
+                wrk(by_name["kb"].url, requests_file, c, args.seconds)
+                if perf.wait() != 0 or not data.exists():
+                    log(f"  perf could not sample Kinbridge: {perf.stderr.read().strip()[:300]}")
+                    continue
+                stacks = cpu_profile.fold(data)
+                cpu_profile.flamegraph(stacks, out_dir / f"flame_{w}.svg", f"Kinbridge on PostgreSQL, {WORKLOADS[w]}, c = {c}")
+                profiles[w] = {"c": c, "samples": sum(stacks.values()), "stages": cpu_profile.stages(stacks)}
+        else:
+            log("perf is not installed: the report has no profile of Kinbridge")
         rss = {"Kinbridge on PostgreSQL": by_name["kb"].rss(), "Kinbridge on SQLite": by_name["kbs"].rss(),
                "PostGraphile 5 (node)": by_name["pgl"].rss()}
         meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "machine": f"{os.cpu_count()} cores", "cores": os.cpu_count(),
                 "data": f"{counts['n']} families, {counts['p']} placements, {counts['v']} contact visits",
-                "seconds": args.seconds, "concurrency": concurrency}
+                "seconds": args.seconds, "concurrency": concurrency, "profiles": profiles}
         (out_dir / "results.json").write_text(json.dumps(
             {"meta": meta, "rss_mib": rss, "runs": [{"server": s, "workload": w, "c": c, **r}
                                                       for (s, w, c), r in results.items()]}, indent=1))
