@@ -205,21 +205,34 @@ async fn a_write_cancelled_at_any_await_gives_its_connection_back_outside_a_tran
         "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
          AND state LIKE 'idle in transaction%'",
     );
-    let mut cancelled = 0;
-    for polls in 0..40 {
-        let new = NewOrganization::parse(OrganizationKind::Municipality, "Cancelled", &format!("C-{polls}")).unwrap();
-        match (CancelAfter { inner: Box::pin(store.create_organization(&new)), pending: polls }).await {
-            Some(done) => assert!(done.is_ok(), "{done:?}"),
-            None => cancelled += 1,
+    // A sweep cancels the write after 0, 1, 2, … pending polls, until it completes. An
+    // await whose answer is already in when it is polled (the test's thread was preempted
+    // between a write and its read, as on a loaded machine) does not go pending, so one
+    // sweep may reach fewer awaits than the write has: sweeps repeat until one was
+    // cancelled at two at least (the wait for a connection and the wait for `BEGIN`'s
+    // answer), and every cancellation of every sweep is checked.
+    let mut most = 0;
+    for sweep in 0..10 {
+        let mut cancelled = 0;
+        for polls in 0..40 {
+            let code = format!("C-{sweep}-{polls}");
+            let new = NewOrganization::parse(OrganizationKind::Municipality, "Cancelled", &code).unwrap();
+            match (CancelAfter { inner: Box::pin(store.create_organization(&new)), pending: polls }).await {
+                Some(done) => assert!(done.is_ok(), "{done:?}"),
+                None => cancelled += 1,
+            }
+            // Waits until the pool has the connection back (or has replaced it).
+            store.organization_by_code(OrganizationKind::Municipality, "none").await.unwrap();
+            let row = watcher.query_one_raw(in_transaction.clone()).await.unwrap().unwrap();
+            let open: i64 = row.try_get("", "n").unwrap();
+            assert_eq!(open, 0, "cancelled at its await number {polls}, the write left a transaction open");
         }
-        // Waits until the pool has the connection back (or has replaced it).
-        store.organization_by_code(OrganizationKind::Municipality, "none").await.unwrap();
-        let row = watcher.query_one_raw(in_transaction.clone()).await.unwrap().unwrap();
-        let open: i64 = row.try_get("", "n").unwrap();
-        assert_eq!(open, 0, "cancelled at its await number {polls}, the write left a transaction open");
+        most = most.max(cancelled);
+        if most >= 2 {
+            break;
+        }
     }
-    // At least the wait for a connection and the wait for `BEGIN`'s answer.
-    assert!(cancelled >= 2, "the write was cancelled {cancelled} times only");
+    assert!(most >= 2, "in ten sweeps, the write was cancelled {most} times at most");
 }
 
 /// Polls `inner` until it is ready or has been pending `pending` times more, then gives up
