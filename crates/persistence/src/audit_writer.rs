@@ -104,8 +104,14 @@ async fn commit(
 }
 
 /// One row per request, each with all of its reads. On PostgreSQL the record types and
-/// ids are two parallel arrays, each bound as one array literal (see migration m0009); on
-/// SQLite the records are one JSON array of `[record type, record id]`.
+/// ids are two parallel arrays (see migration m0009): the types bound as one array
+/// literal, the ids as a binary `uuid[]`; on SQLite the records are one JSON array of
+/// `[record type, record id]`.
+///
+/// The ids are bound in binary because PostgreSQL parses a `uuid[]` literal slowly: for
+/// the 970 ids a page of 50 families shows, 0.6 ms of its CPU per request, against 0.06
+/// ms to copy the binary form (measured in a loop of casts on the benchmark's data set).
+/// The types' literal is short and cheap to parse (0.07 ms for 970 names).
 pub(crate) fn insert(backend: DbBackend, batches: &[&ReadBatch]) -> Statement {
     insert_after(backend, batches, 0)
 }
@@ -134,8 +140,7 @@ pub(crate) fn insert_after(backend: DbBackend, batches: &[&ReadBatch], first: us
             sql.push_str(", ");
         }
         if postgres {
-            let (types, ids) = array_literals(&batch.reads);
-            values.extend([types.into(), ids.into()]);
+            values.extend([types_literal(&batch.reads).into(), ids_array(&batch.reads)]);
             let n = first + i * 8;
             let _ = write!(
                 sql,
@@ -162,26 +167,26 @@ pub(crate) fn insert_after(backend: DbBackend, batches: &[&ReadBatch], first: us
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-/// The PostgreSQL array literals `{Family,Person,…}` and `{uuid,uuid,…}` of `reads`.
-/// Record types are type names (letters only), so neither literal needs quoting.
-fn array_literals(reads: &[(&'static str, Uuid)]) -> (String, String) {
-    use std::fmt::Write;
+/// The PostgreSQL array literal `{Family,Person,…}` of the record types of `reads`.
+/// Record types are type names (letters only), so the literal needs no quoting.
+fn types_literal(reads: &[(&'static str, Uuid)]) -> String {
     let mut types = String::with_capacity(2 + reads.len() * 12);
-    let mut ids = String::with_capacity(2 + reads.len() * 37);
     types.push('{');
-    ids.push('{');
-    for (i, (record_type, record_id)) in reads.iter().enumerate() {
+    for (i, (record_type, _)) in reads.iter().enumerate() {
         debug_assert!(record_type.bytes().all(|b| b.is_ascii_alphanumeric()), "{record_type}");
         if i > 0 {
             types.push(',');
-            ids.push(',');
         }
         types.push_str(record_type);
-        let _ = write!(ids, "{}", record_id.hyphenated());
     }
     types.push('}');
-    ids.push('}');
-    (types, ids)
+    types
+}
+
+/// The record ids of `reads` as one `uuid[]` value, which the driver sends in binary.
+fn ids_array(reads: &[(&'static str, Uuid)]) -> Value {
+    let ids = reads.iter().map(|(_, id)| Value::Uuid(Some(*id))).collect();
+    Value::Array(sea_orm::sea_query::ArrayType::Uuid, Some(Box::new(ids)))
 }
 
 #[cfg(test)]
@@ -189,16 +194,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn array_literals_list_the_reads_in_order() {
+    fn the_arrays_list_the_reads_in_order() {
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let reads = [("Family", a), ("Person", b)];
+        assert_eq!(types_literal(&reads), "{Family,Person}");
         assert_eq!(
-            array_literals(&[("Family", a), ("Person", b)]),
-            (
-                "{Family,Person}".to_owned(),
-                "{00000000-0000-0000-0000-000000000001,00000000-0000-0000-0000-000000000002}".to_owned()
-            )
+            ids_array(&reads),
+            Value::Array(sea_orm::sea_query::ArrayType::Uuid, Some(Box::new(vec![a.into(), b.into()])))
         );
-        assert_eq!(array_literals(&[]), ("{}".to_owned(), "{}".to_owned()));
+        assert_eq!(types_literal(&[]), "{}");
+        assert_eq!(ids_array(&[]), Value::Array(sea_orm::sea_query::ArrayType::Uuid, Some(Box::new(vec![]))));
     }
 
     fn batch(request_id: &str, reads: Vec<(&'static str, Uuid)>) -> ReadBatch {
@@ -221,7 +226,8 @@ mod tests {
         assert_eq!(values.len(), 16);
         assert_eq!(values[2], Value::from("r-1".to_owned()));
         assert_eq!(values[10], Value::from("r-2".to_owned()));
-        assert_eq!(values[15], Value::from("{}".to_owned()));
+        assert_eq!(values[14], Value::from("{}".to_owned()));
+        assert_eq!(values[15], ids_array(&[]));
         let sqlite = insert(DbBackend::Sqlite, &[&a, &b]);
         assert!(sqlite.sql.ends_with("VALUES (?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?)"), "{}", sqlite.sql);
         assert_eq!(sqlite.values.unwrap().0.len(), 14);
