@@ -25,6 +25,7 @@ mod m0014_consent_age;
 mod m0015_erasures;
 mod m0016_coordination_indexes;
 mod m0017_registry_notifications;
+mod m0018_audit_index_ids;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0015_erasures::Migration),
             Box::new(m0016_coordination_indexes::Migration),
             Box::new(m0017_registry_notifications::Migration),
+            Box::new(m0018_audit_index_ids::Migration),
         ]
     }
 }

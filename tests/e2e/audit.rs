@@ -572,4 +572,56 @@ async fn visits_and_goals_shown_under_a_placement_are_in_the_family_members_acce
         }
         assert!(shown.contains(&("Goal".to_owned(), uuid(&goal).simple().to_string())), "{person}: {shown:?}");
     }
+
+    // On PostgreSQL the access log found them through their parents: the request's row
+    // indexes the placement, not its visits, and the plan, not its goal.
+    if app.store.backend() == sea_orm::DbBackend::Postgres {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT array_to_string(record_ids, ',') AS shown, array_to_string(index_ids, ',') AS indexed \
+                 FROM audit_reads WHERE request_id = $1",
+                [request_id.into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let (shown, indexed): (String, String) =
+            (row.try_get("", "shown").unwrap(), row.try_get("", "indexed").unwrap());
+        for visit in &visits {
+            assert!(shown.contains(&uuid(visit).to_string()) && !indexed.contains(&uuid(visit).to_string()));
+        }
+        assert!(shown.contains(&uuid(&goal).to_string()) && !indexed.contains(&uuid(&goal).to_string()));
+        assert!(indexed.contains(&uuid(&placement).to_string()), "{indexed}");
+    }
+}
+
+#[tokio::test]
+async fn reads_recorded_before_the_trail_was_indexed_by_parents_are_still_in_the_access_log() {
+    use kinbridge_migrations::MigratorTrait;
+    use sea_orm::ConnectionTrait;
+
+    let (url, _dir) = crate::support::fresh_database().await;
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    kinbridge_migrations::Migrator::up(&db, Some(17)).await.unwrap();
+    let (person, other) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return; // SQLite's trail has no index, and m0018 leaves it as it is.
+    }
+    let insert = format!(
+        "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, record_types, record_ids) \
+         VALUES ('{}', now(), 'before-m0018', 'old-caseworker', '{}', 'CASEWORKER', '{{Person,Person}}', '{{{person},{other}}}')",
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7()
+    );
+    db.execute_unprepared(&insert).await.unwrap();
+    kinbridge_migrations::Migrator::up(&db, None).await.unwrap();
+
+    let store = kinbridge_persistence::Store::connect(&url, &Default::default()).await.unwrap();
+    let person_id = kinbridge_domain::ids::PersonId::from_uuid(person);
+    let log = store.full_access_log(person_id).await.unwrap();
+    let found: Vec<(&str, uuid::Uuid)> = log.iter().map(|e| (e.request_id.as_str(), e.record_id)).collect();
+    assert_eq!(found, [("before-m0018", person)], "the old row, and of it only the person's read");
 }

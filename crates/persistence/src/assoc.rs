@@ -53,6 +53,13 @@ pub struct Association<E: EntityTrait> {
     pub record_type: Option<&'static str>,
     /// The child's column holding the parent's id.
     pub parent: E::Column,
+    /// Whether the access log may find these records' reads by their parent's id
+    /// (`scope::Shown::indexed_as`): only where `trail::Related` derives a record of this
+    /// kind from its parent alone, so that a person's related records hold the parent
+    /// whenever they hold the record. A visit is related exactly when its placement is;
+    /// a placement is not (it is also related to its child, who need not be a member of
+    /// its family), nor is a network map entry (also its helper's).
+    pub indexed_by_parent: bool,
     /// What the caller may see of `E` (the rules of `scope.rs`).
     pub scope: fn(&Reader<'_>) -> Condition,
     /// The connection's order.
@@ -125,7 +132,11 @@ impl Store {
             // so it is not logged.
             let page = req.cut(rows.remove(parent).unwrap_or_default());
             if let Some(record_type) = assoc.record_type {
-                page.items.iter().for_each(|(id, _)| r.saw(record_type, *id));
+                if assoc.indexed_by_parent {
+                    page.items.iter().for_each(|(id, _)| r.saw_under(record_type, *id, *parent));
+                } else {
+                    page.items.iter().for_each(|(id, _)| r.saw(record_type, *id));
+                }
             }
             pages.insert(*parent, page.map(|(_, record)| record));
         }
@@ -344,10 +355,15 @@ pub mod catalogue {
 
     macro_rules! association {
         ($name:ident, $field:literal, $entity:ident, $parent:ident, $record:expr, $scope:expr, $order:expr) => {
+            association!($name, $field, $entity, $parent, $record, $scope, $order, indexed_by_parent: false);
+        };
+        ($name:ident, $field:literal, $entity:ident, $parent:ident, $record:expr, $scope:expr, $order:expr,
+         indexed_by_parent: $indexed:expr) => {
             pub static $name: Association<$entity::Entity> = Association {
                 name: $field,
                 record_type: $record,
                 parent: $entity::Column::$parent,
+                indexed_by_parent: $indexed,
                 scope: $scope,
                 order: $order,
             };
@@ -374,7 +390,8 @@ pub mod catalogue {
         FamilyId,
         Some("FamilyMember"),
         scope::members,
-        Order::by_id(family_member::Column::Id)
+        Order::by_id(family_member::Column::Id),
+        indexed_by_parent: true
     );
     association!(
         FAMILY_NETWORK_MAP,
@@ -401,7 +418,8 @@ pub mod catalogue {
         FamilyId,
         Some("ParentActionPlan"),
         scope::plans,
-        Order::by_id(parent_action_plan::Column::Id)
+        Order::by_id(parent_action_plan::Column::Id),
+        indexed_by_parent: true
     );
     association!(
         FAMILY_REFERRALS,
@@ -410,7 +428,8 @@ pub mod catalogue {
         FamilyId,
         Some("Referral"),
         sharing::referrals_visible,
-        Order::by_id(referral::Column::Id)
+        Order::by_id(referral::Column::Id),
+        indexed_by_parent: true
     );
 
     // Persons: what the caller's organisation recorded about them.
@@ -421,7 +440,8 @@ pub mod catalogue {
         PersonId,
         Some("Consent"),
         |r| owned_by(consent::Column::OrganizationId, r.actor),
-        Order::by_id(consent::Column::Id)
+        Order::by_id(consent::Column::Id),
+        indexed_by_parent: true
     );
     association!(
         PERSON_NOTIFICATIONS,
@@ -447,7 +467,8 @@ pub mod catalogue {
             parental_support_note::Column::OrganizationId,
             parental_support_note::Column::ClientId
         ),
-        Order::by_id(parental_support_note::Column::Id)
+        Order::by_id(parental_support_note::Column::Id),
+        indexed_by_parent: true
     );
     association!(
         PERSON_KOPP,
@@ -480,7 +501,8 @@ pub mod catalogue {
         PlacementId,
         Some("ContactVisit"),
         scope::visits,
-        Order::by(Visit::PlannedStart, Visit::Id)
+        Order::by(Visit::PlannedStart, Visit::Id),
+        indexed_by_parent: true
     );
     // A placement's plans: for a placement provider, only with a parent's consent to share
     // the goals with it (scope::plans), which is what makes them reachable from its
@@ -501,7 +523,8 @@ pub mod catalogue {
         PlacementId,
         Some("SupportOffer"),
         scope::offers,
-        Order::by(Offer::OfferedOn, Offer::Id)
+        Order::by(Offer::OfferedOn, Offer::Id),
+        indexed_by_parent: true
     );
 
     // Plans: goals in the order the parents wrote them, reviews as they were held.
@@ -512,7 +535,8 @@ pub mod catalogue {
         PlanId,
         Some("Goal"),
         scope::goals,
-        Order::by(GoalCol::Position, GoalCol::Id)
+        Order::by(GoalCol::Position, GoalCol::Id),
+        indexed_by_parent: true
     );
     association!(
         PLAN_REVIEWS,
@@ -521,7 +545,8 @@ pub mod catalogue {
         PlanId,
         Some("PlanReview"),
         scope::reviews,
-        Order::by(Review::HeldOn, Review::Id)
+        Order::by(Review::HeldOn, Review::Id),
+        indexed_by_parent: true
     );
     association!(
         GOAL_SUB_GOALS,
@@ -530,7 +555,8 @@ pub mod catalogue {
         GoalId,
         Some("SubGoal"),
         parental::sub_goals_visible,
-        Order::by_id(sub_goal::Column::Id)
+        Order::by_id(sub_goal::Column::Id),
+        indexed_by_parent: true
     );
 
     // Family partners.

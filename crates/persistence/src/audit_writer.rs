@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::connection::WriterGate;
 use crate::error::StoreError;
+use crate::scope::Shown;
 
 /// How many requests one commit takes at most; more wait for the next.
 const REQUESTS_PER_COMMIT: usize = 256;
@@ -35,8 +36,8 @@ pub(crate) struct ReadBatch {
     pub subject: String,
     pub organization_id: Uuid,
     pub roles: String,
-    /// Record type, record id.
-    pub reads: Vec<(&'static str, Uuid)>,
+    /// Each record once.
+    pub reads: Vec<Shown>,
 }
 
 type Job = (ReadBatch, oneshot::Sender<Result<(), StoreError>>);
@@ -122,11 +123,11 @@ pub(crate) fn insert_after(backend: DbBackend, batches: &[&ReadBatch], first: us
     use std::fmt::Write;
     let postgres = backend == DbBackend::Postgres;
     let mut sql = String::from(if postgres {
-        "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, record_types, record_ids) VALUES "
+        "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, record_types, record_ids, index_ids) VALUES "
     } else {
         "INSERT INTO audit_reads (id, occurred_at, request_id, subject, organization_id, roles, records) VALUES "
     });
-    let mut values: Vec<Value> = Vec::with_capacity(batches.len() * 8);
+    let mut values: Vec<Value> = Vec::with_capacity(batches.len() * 9);
     for (i, batch) in batches.iter().enumerate() {
         values.extend([
             Uuid::now_v7().into(),
@@ -140,11 +141,15 @@ pub(crate) fn insert_after(backend: DbBackend, batches: &[&ReadBatch], first: us
             sql.push_str(", ");
         }
         if postgres {
-            values.extend([types_literal(&batch.reads).into(), ids_array(&batch.reads)]);
-            let n = first + i * 8;
+            values.extend([
+                types_literal(&batch.reads).into(),
+                uuid_array(batch.reads.iter().map(|r| r.record_id)),
+                uuid_array(index_ids(&batch.reads)),
+            ]);
+            let n = first + i * 9;
             let _ = write!(
                 sql,
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}::text[], ${}::uuid[])",
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}::text[], ${}::uuid[], ${}::uuid[])",
                 n + 1,
                 n + 2,
                 n + 3,
@@ -152,13 +157,14 @@ pub(crate) fn insert_after(backend: DbBackend, batches: &[&ReadBatch], first: us
                 n + 5,
                 n + 6,
                 n + 7,
-                n + 8
+                n + 8,
+                n + 9
             );
         } else {
             let records: Vec<serde_json::Value> = batch
                 .reads
                 .iter()
-                .map(|(record_type, record_id)| serde_json::json!([record_type, record_id.simple().to_string()]))
+                .map(|r| serde_json::json!([r.record_type, r.record_id.simple().to_string()]))
                 .collect();
             values.push(serde_json::Value::Array(records).to_string().into());
             sql.push_str("(?, ?, ?, ?, ?, ?, ?)");
@@ -169,10 +175,10 @@ pub(crate) fn insert_after(backend: DbBackend, batches: &[&ReadBatch], first: us
 
 /// The PostgreSQL array literal `{Family,Person,…}` of the record types of `reads`.
 /// Record types are type names (letters only), so the literal needs no quoting.
-fn types_literal(reads: &[(&'static str, Uuid)]) -> String {
+fn types_literal(reads: &[Shown]) -> String {
     let mut types = String::with_capacity(2 + reads.len() * 12);
     types.push('{');
-    for (i, (record_type, _)) in reads.iter().enumerate() {
+    for (i, Shown { record_type, .. }) in reads.iter().enumerate() {
         debug_assert!(record_type.bytes().all(|b| b.is_ascii_alphanumeric()), "{record_type}");
         if i > 0 {
             types.push(',');
@@ -183,9 +189,18 @@ fn types_literal(reads: &[(&'static str, Uuid)]) -> String {
     types
 }
 
-/// The record ids of `reads` as one `uuid[]` value, which the driver sends in binary.
-fn ids_array(reads: &[(&'static str, Uuid)]) -> Value {
-    let ids = reads.iter().map(|(_, id)| Value::Uuid(Some(*id))).collect();
+/// The ids the access log finds these reads by (`Shown::indexed_as`), each once: the
+/// parents of a page's records stand for all of them.
+fn index_ids(reads: &[Shown]) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = reads.iter().map(|r| r.indexed_as).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// `ids` as one `uuid[]` value, which the driver sends in binary.
+fn uuid_array(ids: impl IntoIterator<Item = Uuid>) -> Value {
+    let ids = ids.into_iter().map(|id| Value::Uuid(Some(id))).collect();
     Value::Array(sea_orm::sea_query::ArrayType::Uuid, Some(Box::new(ids)))
 }
 
@@ -193,20 +208,27 @@ fn ids_array(reads: &[(&'static str, Uuid)]) -> Value {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_arrays_list_the_reads_in_order() {
-        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let reads = [("Family", a), ("Person", b)];
-        assert_eq!(types_literal(&reads), "{Family,Person}");
-        assert_eq!(
-            ids_array(&reads),
-            Value::Array(sea_orm::sea_query::ArrayType::Uuid, Some(Box::new(vec![a.into(), b.into()])))
-        );
-        assert_eq!(types_literal(&[]), "{}");
-        assert_eq!(ids_array(&[]), Value::Array(sea_orm::sea_query::ArrayType::Uuid, Some(Box::new(vec![]))));
+    fn uuids(ids: &[Uuid]) -> Value {
+        Value::Array(sea_orm::sea_query::ArrayType::Uuid, Some(Box::new(ids.iter().map(|&id| id.into()).collect())))
     }
 
-    fn batch(request_id: &str, reads: Vec<(&'static str, Uuid)>) -> ReadBatch {
+    #[test]
+    fn the_arrays_list_the_reads_in_order_and_each_index_id_once() {
+        let (family, visit, other_visit) = (Uuid::from_u128(3), Uuid::from_u128(2), Uuid::from_u128(1));
+        let placement = Uuid::from_u128(9);
+        let reads = [
+            Shown::new("Family", family),
+            Shown { record_type: "ContactVisit", record_id: visit, indexed_as: placement },
+            Shown { record_type: "ContactVisit", record_id: other_visit, indexed_as: placement },
+        ];
+        assert_eq!(types_literal(&reads), "{Family,ContactVisit,ContactVisit}");
+        assert_eq!(uuid_array(reads.iter().map(|r| r.record_id)), uuids(&[family, visit, other_visit]));
+        assert_eq!(index_ids(&reads), vec![family, placement]);
+        assert_eq!(types_literal(&[]), "{}");
+        assert_eq!(uuid_array(index_ids(&[])), uuids(&[]));
+    }
+
+    fn batch(request_id: &str, reads: Vec<Shown>) -> ReadBatch {
         ReadBatch {
             occurred_at: Utc::now(),
             request_id: request_id.to_owned(),
@@ -219,15 +241,17 @@ mod tests {
 
     #[test]
     fn the_reads_of_a_commit_are_one_statement_with_a_row_per_request() {
-        let (a, b) = (batch("r-1", vec![("Family", Uuid::from_u128(1))]), batch("r-2", vec![]));
+        let (a, b) = (batch("r-1", vec![Shown::new("Family", Uuid::from_u128(1))]), batch("r-2", vec![]));
         let pg = insert(DbBackend::Postgres, &[&a, &b]);
-        assert!(pg.sql.ends_with("($1, $2, $3, $4, $5, $6, $7::text[], $8::uuid[]), ($9, $10, $11, $12, $13, $14, $15::text[], $16::uuid[])"), "{}", pg.sql);
+        assert!(pg.sql.ends_with("($1, $2, $3, $4, $5, $6, $7::text[], $8::uuid[], $9::uuid[]), ($10, $11, $12, $13, $14, $15, $16::text[], $17::uuid[], $18::uuid[])"), "{}", pg.sql);
         let values = pg.values.unwrap().0;
-        assert_eq!(values.len(), 16);
+        assert_eq!(values.len(), 18);
         assert_eq!(values[2], Value::from("r-1".to_owned()));
-        assert_eq!(values[10], Value::from("r-2".to_owned()));
-        assert_eq!(values[14], Value::from("{}".to_owned()));
-        assert_eq!(values[15], ids_array(&[]));
+        assert_eq!(values[8], uuids(&[Uuid::from_u128(1)]));
+        assert_eq!(values[11], Value::from("r-2".to_owned()));
+        assert_eq!(values[15], Value::from("{}".to_owned()));
+        assert_eq!(values[16], uuids(&[]));
+        assert_eq!(values[17], uuids(&[]));
         let sqlite = insert(DbBackend::Sqlite, &[&a, &b]);
         assert!(sqlite.sql.ends_with("VALUES (?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?)"), "{}", sqlite.sql);
         assert_eq!(sqlite.values.unwrap().0.len(), 14);

@@ -52,7 +52,7 @@ impl Store {
         &self,
         actor: &Actor,
         request_id: &str,
-        reads: &[(&'static str, Uuid)],
+        reads: &[crate::scope::Shown],
     ) -> Result<(), StoreError> {
         if reads.is_empty() {
             return Ok(());
@@ -68,7 +68,7 @@ impl Store {
         &self,
         actor: &Actor,
         request_id: &str,
-        reads: &[(&'static str, Uuid)],
+        reads: &[crate::scope::Shown],
     ) -> Result<bool, StoreError> {
         let backend = self.backend();
         let audit = (!reads.is_empty()).then(|| {
@@ -600,9 +600,11 @@ fn access_query(backend: DbBackend, person: PersonId) -> sea_orm::Select<audit_t
     let mut query = audit_trail::Entity::find().filter(audit_trail::Column::RecordId.in_subquery(related.clone()));
     if backend == DbBackend::Postgres {
         // The requests that showed any of these records, found through the GIN index on
-        // their arrays of record ids, before their arrays are unpacked.
+        // the ids they are indexed by (a record's own, or its parent's where the record is
+        // about a person exactly when the parent is: `Shown::indexed_as`; the parent is
+        // then among the related records too), before their arrays are unpacked.
         query = query.filter(Expr::cust_with_expr(
-            r#""audit_trail"."record_ids" && ARRAY($1)"#,
+            r#""audit_trail"."index_ids" && ARRAY($1)"#,
             Expr::SubQuery(None, Box::new(related.into())),
         ));
     }
@@ -610,7 +612,7 @@ fn access_query(backend: DbBackend, person: PersonId) -> sea_orm::Select<audit_t
 }
 
 /// One request's reads, as the audit trail stores them.
-fn read_batch(actor: &Actor, request_id: &str, reads: &[(&'static str, Uuid)]) -> ReadBatch {
+fn read_batch(actor: &Actor, request_id: &str, reads: &[crate::scope::Shown]) -> ReadBatch {
     ReadBatch {
         occurred_at: Utc::now(),
         request_id: request_id.chars().take(64).collect(),

@@ -52,10 +52,22 @@ fn visible(_: &Reader<'_>) -> Condition {
     Condition::all().add(row::Column::Hidden.eq(false))
 }
 
-static RANKED: Association<row::Entity> =
-    Association { name: "Test.ranked", record_type: None, parent: row::Column::Parent, scope: visible, order: BY_RANK };
-static CREATED: Association<row::Entity> =
-    Association { name: "Test.created", record_type: None, parent: row::Column::Parent, scope: visible, order: BY_ID };
+static RANKED: Association<row::Entity> = Association {
+    name: "Test.ranked",
+    record_type: None,
+    parent: row::Column::Parent,
+    indexed_by_parent: false,
+    scope: visible,
+    order: BY_RANK,
+};
+static CREATED: Association<row::Entity> = Association {
+    name: "Test.created",
+    record_type: None,
+    parent: row::Column::Parent,
+    indexed_by_parent: false,
+    scope: visible,
+    order: BY_ID,
+};
 
 /// A database with two parents: the first with rows of ranks that tie, one hidden; the
 /// second with none. Ids are created in an order unrelated to rank.
