@@ -6,7 +6,8 @@
 //! entry is shown only when the caller may see its record and the count counts only
 //! those. Every branch names its parents (the families or placements of the level) itself,
 //! so the database reads only their rows; the union is then numbered per parent by
-//! `ROW_NUMBER()` in the timeline's order, as [`assoc`](crate::assoc) pages do:
+//! `ROW_NUMBER()` in the timeline's order (a union of tables has no index to read each
+//! parent's rows down in order, as [`assoc`](crate::assoc) pages do):
 //!
 //! ```sql
 //! SELECT * FROM (
