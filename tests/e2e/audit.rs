@@ -483,6 +483,63 @@ async fn reading_the_audit_trail_is_itself_audited() {
 
 /// The audit trail's record index is merged off the audit writer's path
 /// (`Store::merge_pending_audit_index`), and the access log reads the same after it.
+/// ANALYZE leaves the audit trail's id arrays alone, on the parent table, on every
+/// partition (those made ahead of time too) and in the record index's expression: their
+/// statistics would hash every id of thousands of rows, and nothing needs them.
+#[tokio::test]
+async fn on_postgresql_analyze_skips_the_audit_trails_id_arrays() {
+    let app = spawn_app().await;
+    if app.store.backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    let aarhus = app.municipality("Aarhus").await;
+    let family = app.seed_family(&aarhus, None).await;
+    let q = "query($id: ID!) { family(id: $id) { members { edges { node { person { givenName } } } } } }";
+    app.gql(&aarhus.token, q, json!({ "id": family.id })).await.data();
+
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let targets = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT c.relname::text AS rel, t.attname::text AS col, coalesce(t.attstattarget, -1)::int AS target \
+             FROM pg_attribute t JOIN pg_class c ON c.oid = t.attrelid \
+             WHERE t.attnum > 0 AND NOT t.attisdropped AND ( \
+               (c.relname LIKE 'audit\\_reads%' AND c.relkind IN ('r', 'p') \
+                AND t.attname IN ('record_ids', 'record_types', 'index_ids')) \
+               OR c.oid IN (SELECT x.indexrelid FROM pg_index x JOIN pg_class xc ON xc.oid = x.indexrelid \
+                            JOIN pg_am a ON a.oid = xc.relam JOIN pg_class tc ON tc.oid = x.indrelid \
+                            WHERE a.amname = 'gin' AND tc.relname LIKE 'audit\\_reads%'))",
+        ))
+        .await
+        .unwrap();
+    // The parent, the default partition and three months, three columns each, and as many
+    // indexes.
+    assert!(targets.len() >= 5 * 3 + 5, "{} columns", targets.len());
+    for row in &targets {
+        let (rel, col): (String, String) = (row.try_get("", "rel").unwrap(), row.try_get("", "col").unwrap());
+        let target: i32 = row.try_get("", "target").unwrap();
+        assert_eq!(target, 0, "{rel}.{col} keeps statistics");
+    }
+    db.execute_unprepared("ANALYZE audit_reads").await.unwrap();
+    let kept = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FILTER (WHERE attname IN ('record_ids', 'record_types', 'index_ids') \
+                                      OR tablename NOT LIKE 'audit\\_reads%') AS arrays, \
+                    count(*) FILTER (WHERE attname = 'subject') AS subjects \
+             FROM pg_stats WHERE tablename LIKE 'audit\\_reads%' OR tablename IN \
+               (SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid \
+                JOIN pg_class tc ON tc.oid = x.indrelid WHERE tc.relname LIKE 'audit\\_reads%')",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.try_get::<i64>("", "arrays").unwrap(), 0, "ANALYZE computed statistics of the id arrays");
+    // It did analyze the table: the other columns have theirs.
+    assert!(kept.try_get::<i64>("", "subjects").unwrap() >= 1, "ANALYZE did not run");
+}
+
 #[tokio::test]
 async fn the_audit_index_is_merged_off_the_writers_path_and_the_access_log_reads_the_same() {
     let app = spawn_app().await;
