@@ -10,7 +10,7 @@
 use kinbridge_domain::family::FamilyRole;
 use kinbridge_domain::organization::OrganizationKind;
 use sea_orm::QuerySelect;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, ExprTrait, JoinType, Query, SelectStatement, WithClause};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, Iterable, PaginatorTrait, QueryFilter,
     QueryResult, QueryTrait,
@@ -49,12 +49,12 @@ impl Store {
         // latest plans, in one statement whatever the page size. The placements' condition
         // is the authorization for all three.
         let order = page::Order::by_id(placement::Column::Id);
-        let all = coordination_query(self.backend(), r, include_ended);
-        let ids = page::paged(all.clone(), order, &req).select_only().column(placement::Column::Id);
-        let mut statement = joined(ids.into_query(), req.backwards());
-        if count {
-            statement.expr_as(page::count_of(all.into_query()), Alias::new(page::TOTAL));
-        }
+        let all = coordination_query(self.backend(), r, include_ended).select_only().column(placement::Column::Id);
+        let statement = if count {
+            counted(all.into_query(), order, &req)
+        } else {
+            joined(page::paged(all, order, &req).into_query(), req.backwards())
+        };
         let (mut rows, mut total) = (Vec::new(), None);
         for row in self.conn().query_all_raw(self.backend().build(&statement)).await? {
             if count && total.is_none() {
@@ -117,6 +117,29 @@ impl Joined {
             plan: if has_plan { Some(parent_action_plan::Model::from_row(row, plan)?) } else { None },
         })
     }
+}
+
+/// The page of [`joined`] and how many placements `all` (their ids) selects in all, from one
+/// evaluation of `all`: a materialized `WITH` that the count and the page both read. Most
+/// of the statement's work is finding the set (an index probe for each family with a
+/// parent living in the municipality, about 220 of them for a municipality of the
+/// 10,000-family data set); as a count's subquery beside the page's, it was found twice.
+/// Measured there through `pgbench -M prepared`: 1.31-1.40 ms against 1.61-1.70.
+///
+/// The page reads the set under the placements' own name (`FROM kb_set AS placements`),
+/// so that its order and cursor conditions are the same as on the table.
+fn counted(all: SelectStatement, order: page::Order<placement::Column>, req: &PageRequest) -> SelectStatement {
+    let set = Alias::new("kb_set");
+    let mut ids =
+        page::paged(placement::Entity::find().select_only().column(placement::Column::Id), order, req).into_query();
+    ids.from_clear().from_as(set.clone(), placement::Entity);
+    let mut statement = joined(ids, req.backwards());
+    let count = Query::select().expr(Expr::cust("COUNT(*)")).from(set.clone()).to_owned();
+    statement.expr_as(Expr::SubQuery(None, Box::new(count.into())), Alias::new(page::TOTAL));
+    let mut cte = CommonTableExpression::new();
+    cte.table_name(set).materialized(true).query(all);
+    statement.with_cte(WithClause::new().cte(cte).to_owned());
+    statement
 }
 
 /// A page of placement ids (`page`, ordered and limited) joined to the placements, their
