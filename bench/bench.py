@@ -710,10 +710,10 @@ def main():
         # Warm every server on each read workload (one second at 8 connections, not
         # measured): its pool grows, each connection prepares its statements, PostgreSQL's
         # new backends fill their catalogue caches. Then a checkpoint, so that the first
-        # runs do not pay for writing out the data set the generator just loaded: the
-        # first run of (a) at 8 connections had a p99 of 216-294 ms on Kinbridge (whose
-        # reads commit their audit) in three runs of this benchmark, against 20-40 ms when
-        # run again.
+        # runs do not pay for writing out the data set the generator just loaded. The
+        # first measured run of (a) at 8 connections had a p99 of 216-294 ms on Kinbridge
+        # (whose reads commit their audit) in three runs of this benchmark without either,
+        # against 17-40 ms for the same requests on a server already warm.
         log("warming each server on the read workloads")
         for w in [w for w in workloads if w != "d"]:
             for s in servers:

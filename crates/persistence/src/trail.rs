@@ -163,26 +163,24 @@ impl Store {
         // what PostgreSQL spent. Nothing reads those statistics but the planner's estimate
         // for the access log's `&&`, whose default (no statistics) picks the same index.
         let sql = format!(
-            "/* maintenance */ DO $$ DECLARE r record; BEGIN \
-             FOR r IN SELECT x.indexrelid::regclass AS i FROM pg_index x JOIN pg_inherits h ON h.inhrelid = x.indrelid \
-               JOIN pg_class p ON p.oid = h.inhparent JOIN pg_class c ON c.oid = x.indexrelid \
+            "/* maintenance */ DO $$ DECLARE r record; \
+               tables oid[] := ARRAY(SELECT 'audit_reads'::regclass::oid \
+                                     UNION ALL SELECT inhrelid FROM pg_inherits WHERE inhparent = 'audit_reads'::regclass); \
+             BEGIN \
+             FOR r IN SELECT x.indexrelid::regclass AS i FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid \
                JOIN pg_am a ON a.oid = c.relam \
-              WHERE p.relname = 'audit_reads' AND a.amname = 'gin' \
+              WHERE x.indrelid = ANY(tables) AND c.relkind = 'i' AND a.amname = 'gin' \
                 AND NOT coalesce(c.reloptions, '{{}}') @> ARRAY['gin_pending_list_limit={AUDIT_PENDING_LIST_KB}'] \
              LOOP EXECUTE format('ALTER INDEX %s SET (gin_pending_list_limit = {AUDIT_PENDING_LIST_KB})', r.i); END LOOP; \
-             FOR r IN SELECT t.attrelid::regclass AS rel, t.attname, c.relkind FROM pg_attribute t \
-               JOIN pg_class c ON c.oid = t.attrelid \
-              WHERE (c.oid = 'audit_reads'::regclass \
-                     OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'audit_reads'::regclass) \
-                     OR c.oid IN (SELECT x.indexrelid FROM pg_index x JOIN pg_class xc ON xc.oid = x.indexrelid \
-                                   JOIN pg_am a ON a.oid = xc.relam \
-                                  WHERE a.amname = 'gin' AND (x.indrelid = 'audit_reads'::regclass OR x.indrelid IN \
-                                        (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'audit_reads'::regclass)))) \
-                AND t.attnum > 0 AND NOT t.attisdropped AND t.attstattarget IS DISTINCT FROM 0 \
-                AND (c.relkind IN ('i', 'I') OR t.attname IN ('record_ids', 'record_types', 'index_ids')) \
-              ORDER BY c.relkind DESC \
+             FOR r IN SELECT t.attrelid::regclass AS rel, t.attname, t.attnum, x.indexrelid IS NOT NULL AS is_index \
+               FROM pg_attribute t LEFT JOIN pg_index x ON x.indexrelid = t.attrelid \
+              WHERE t.attnum > 0 AND NOT t.attisdropped AND t.attstattarget IS DISTINCT FROM 0 \
+                AND ((t.attrelid = ANY(tables) AND t.attname IN ('record_ids', 'record_types', 'index_ids')) \
+                  OR (x.indrelid = ANY(tables) AND x.indkey[t.attnum - 1] = 0 \
+                      AND (SELECT amname FROM pg_am JOIN pg_class ON pg_class.relam = pg_am.oid \
+                            WHERE pg_class.oid = x.indexrelid) = 'gin')) \
              LOOP \
-               IF r.relkind IN ('i', 'I') THEN EXECUTE format('ALTER INDEX %s ALTER COLUMN 1 SET STATISTICS 0', r.rel); \
+               IF r.is_index THEN EXECUTE format('ALTER INDEX %s ALTER COLUMN %s SET STATISTICS 0', r.rel, r.attnum); \
                ELSE EXECUTE format('ALTER TABLE ONLY %s ALTER COLUMN %I SET STATISTICS 0', r.rel, r.attname); END IF; \
              END LOOP; END $$"
         );
