@@ -215,3 +215,47 @@ async fn a_root_page_and_its_total_count_are_one_statement() {
         assert_eq!((past["edges"].as_array().unwrap().len(), past["totalCount"].as_i64()), (0, Some(total)), "{root}");
     }
 }
+
+/// A reference under a page's nodes (a member's `person`, a placement's `child` and
+/// `provider`) is read in the page's own statement: selecting it costs no statement, and
+/// every record it shows is a read of the request, as when it is read alone.
+#[tokio::test]
+async fn the_references_under_a_page_are_read_in_the_pages_statement() {
+    let (app, token) = seeded().await;
+    let with = PAGE
+        .replace("person { givenName }", "person { id givenName }")
+        .replace("child { givenName }", "child { id givenName }");
+    let without = PAGE.replace(" person { givenName }", "").replace(" child { givenName } provider { name }", "");
+    assert!(with != PAGE && without != PAGE);
+    let cost = |query: String, request: &'static str| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            let before = app.store.statements_sent();
+            let body = app.gql_as(&token, request, &query, json!({ "n": 20 })).await.body;
+            assert!(body["errors"].is_null(), "{body}");
+            (body, app.store.statements_sent() - before)
+        }
+    };
+    let (_, without_cost) = cost(without, "page-without-references").await;
+    let (body, with_cost) = cost(with, "page-with-references").await;
+    assert_eq!(with_cost, without_cost, "statements with the references and without");
+    let families = body["data"]["families"]["edges"].as_array().unwrap();
+    let placements: Vec<&Value> = families
+        .iter()
+        .flat_map(|f| f["node"]["placements"]["edges"].as_array().unwrap())
+        .map(|p| &p["node"])
+        .collect();
+    let persons: std::collections::BTreeSet<uuid::Uuid> = families
+        .iter()
+        .flat_map(|f| f["node"]["members"]["edges"].as_array().unwrap())
+        .map(|m| &m["node"]["person"])
+        .chain(placements.iter().map(|p| &p["child"]))
+        .map(|p| crate::support::uuid_of(p["id"].as_str().expect("every member's person and placement's child")))
+        .collect();
+    assert!(!placements.is_empty(), "the seeded page has placements");
+    assert!(placements.iter().any(|p| p["provider"]["name"].is_string()), "the providers");
+    let events = app.store.audit_events_for_request("page-with-references").await.unwrap();
+    let audited: std::collections::BTreeSet<uuid::Uuid> =
+        events.iter().filter(|e| e.record_type == "Person").map(|e| e.record_id).collect();
+    assert_eq!(audited, persons, "the persons shown and the persons audited");
+}

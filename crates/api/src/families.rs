@@ -227,7 +227,7 @@ crate::level::level!(Family, plain: ["id", "externalId", "name", "caseworkerCont
     "members" => crate::level::many(&catalogue::FAMILY_MEMBERS, FamilyMember),
     "placements" => crate::level::many(&catalogue::FAMILY_PLACEMENTS, Placement),
     "parentActionPlans" => crate::level::many(&catalogue::FAMILY_PLANS, ParentActionPlan),
-    "responsibleMunicipality" => crate::level::one(&catalogue::ORGANIZATION, |f: &Family| Some(f.0.organization_id.into()), Organization),
+    "responsibleMunicipality" => crate::level::one_via(&catalogue::FAMILY_MUNICIPALITY, |f: &Family| Some(f.0.organization_id.into()), Organization),
 });
 
 /// A person's membership of a family.
@@ -260,9 +260,9 @@ impl FamilyMember {
 }
 
 crate::level::level!(FamilyMember, plain: ["id", "role"], nested: {
-    "person" => crate::level::one(&catalogue::PERSON, |m: &FamilyMember| Some(m.0.person_id.into()), Person),
-    "residenceMunicipality" => crate::level::one(
-        &catalogue::ORGANIZATION,
+    "person" => crate::level::one_via(&catalogue::MEMBER_PERSON, |m: &FamilyMember| Some(m.0.person_id.into()), Person),
+    "residenceMunicipality" => crate::level::one_via(
+        &catalogue::MEMBER_RESIDENCE,
         |m: &FamilyMember| m.0.residence_municipality_id.map(Into::into),
         Organization
     ),

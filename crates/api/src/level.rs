@@ -17,7 +17,10 @@
 //! 2. **Read.** Each nested field of a level is one statement for every object of the
 //!    level, through the same store calls as `loader.rs` (`association_pages`,
 //!    `association_counts`, `references`): the same scope in SQL, the same records logged
-//!    as shown, the same statements per request.
+//!    as shown. A reference declared with [`one_via`] (a member's `person`, a placement's
+//!    `child`) selected under a connection is read in that connection's page statement
+//!    instead (`Planned::join`, `Store::association_pages_joined`), one statement less
+//!    per such field, as PostGraphile joins a to-one relation into its parent's query.
 //! 3. **Render.** A plain field is answered by the object's own generated resolver
 //!    (`ContainerType::resolve_field`), polled once: its value is what async-graphql
 //!    would give, by construction. A computed field (one that reads: `status`,
@@ -51,7 +54,7 @@ use async_graphql::{
 };
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use kinbridge_persistence::assoc::{Association, Reference};
+use kinbridge_persistence::assoc::{Association, EntityTrait, Join, Joined, Reference, Via};
 use kinbridge_persistence::records::Readable;
 use kinbridge_persistence::{Page, PageRequest, StoreError};
 use uuid::Uuid;
@@ -151,6 +154,15 @@ pub trait Nest<P>: Sync {
 /// parent's value; `None` when the level must be left to async-graphql.
 pub trait Planned<P>: Send + Sync {
     fn render<'a>(&'a self, cx: Cx<'a>, parents: &'a [P]) -> BoxFuture<'a, ApiResult<Option<Vec<Value>>>>;
+
+    /// How the page that reads the parents can read this field's records in its own
+    /// statement (a reference declared with [`one_via`]).
+    fn join(&self) -> Option<&'static dyn Join> {
+        None
+    }
+
+    /// The records the parents' page read for [`Planned::join`], before `render`.
+    fn give(&self, _joined: Joined) {}
 }
 
 /// What rendering needs: the caller (store, scope, read log) and a context whose fields
@@ -648,9 +660,18 @@ where
         async move {
             let keys = unique(parents.iter().map(Keyed::key));
             let (store, reader, assoc) = (cx.caller.store, cx.caller.reader(), self.many.assoc);
+            // The references selected under the nodes, read with the page where they can be.
+            let below: Vec<(&dyn Planned<N>, &'static dyn Join)> = (self.conn.nodes.iter())
+                .flat_map(|(_, sels)| sels)
+                .filter_map(|s| match &s.kind {
+                    Kind::Nested(planned) => planned.join().map(|join| (&**planned, join)),
+                    _ => None,
+                })
+                .collect();
+            let joins: Vec<&dyn Join> = below.iter().map(|(_, join)| *join).collect();
             let read = async {
                 if self.conn.page {
-                    store.association_pages(&reader, assoc, &keys, self.req).await.map(Some)
+                    store.association_pages_joined(&reader, assoc, &keys, self.req, &joins).await.map(Some)
                 } else {
                     Ok(None)
                 }
@@ -659,7 +680,18 @@ where
                 if self.conn.total { store.association_counts(&reader, assoc, &keys).await.map(Some) } else { Ok(None) }
             };
             let (read, count) = tokio::join!(read, count);
-            let (mut read, count) = (read.api()?.unwrap_or_default(), count.api()?.unwrap_or_default());
+            let (read, count) = (read.api()?, count.api()?.unwrap_or_default());
+            let mut read = match read {
+                Some((pages, joined)) => {
+                    for ((planned, _), joined) in below.iter().zip(joined) {
+                        if let Some(joined) = joined {
+                            planned.give(joined);
+                        }
+                    }
+                    pages
+                }
+                None => HashMap::new(),
+            };
             let mut pages = Pages::new();
             for key in &keys {
                 let page = read.remove(key).unwrap_or_else(Page::empty);
@@ -680,6 +712,8 @@ where
 /// one statement. `key` is `None` where the field is null.
 pub struct One<P, E: Readable + 'static, N> {
     reference: &'static Reference<E>,
+    /// How a page of the objects `P` reads the references with its own rows.
+    via: Option<&'static dyn Join>,
     key: fn(&P) -> Option<Uuid>,
     node: fn(E::Record) -> N,
 }
@@ -695,13 +729,26 @@ pub const fn one<P, E: Readable, N>(
     key: fn(&P) -> Option<Uuid>,
     node: fn(E::Record) -> N,
 ) -> One<P, E, N> {
-    One { reference, key, node }
+    One { reference, via: None, key, node }
+}
+
+/// A reference field whose id is `via.column` of the objects' rows: where a page reads
+/// those objects, it reads their references in the same statement (`Via`). `key` gives
+/// the same id from the object.
+pub const fn one_via<P, C: EntityTrait, E: Readable, N>(
+    via: &'static Via<C, E>,
+    key: fn(&P) -> Option<Uuid>,
+    node: fn(E::Record) -> N,
+) -> One<P, E, N> {
+    One { reference: via.reference, via: Some(via), key, node }
 }
 
 struct OnePlan<'q, P: 'static, E: Readable + 'static, N: 'static> {
     one: &'static One<P, E, N>,
     field: &'q Positioned<Field>,
     sels: Vec<Sel<'q, N>>,
+    /// The records the parents' page read ([`Planned::give`]).
+    joined: Mutex<Option<Joined>>,
 }
 
 impl<P, E, N> Nest<P> for One<P, E, N>
@@ -716,7 +763,7 @@ where
         field: &'q Positioned<Field>,
     ) -> Option<Box<dyn Planned<P> + 'q>> {
         let sels = plan_object::<N>(sel, &field.node.selection_set.node)?;
-        Some(Box::new(OnePlan { one: self, field, sels }))
+        Some(Box::new(OnePlan { one: self, field, sels, joined: Mutex::new(None) }))
     }
 }
 
@@ -730,7 +777,14 @@ where
         async move {
             let keys: Vec<Option<Uuid>> = parents.iter().map(self.one.key).collect();
             let ids = unique(keys.iter().flatten().copied());
-            let mut found = cx.caller.store.references(&cx.caller.reader(), self.one.reference, &ids).await.api()?;
+            let joined = self.joined.lock().ok().and_then(|mut joined| joined.take());
+            let mut found = match joined {
+                Some(joined) => joined
+                    .into_iter()
+                    .filter_map(|(id, record)| record.downcast::<E::Record>().ok().map(|record| (id, *record)))
+                    .collect(),
+                None => cx.caller.store.references(&cx.caller.reader(), self.one.reference, &ids).await.api()?,
+            };
             // A reference the caller may not see is async-graphql's to answer: NOT_FOUND,
             // and the nulls it leaves.
             let Some(objects) = ids.iter().map(|id| found.remove(id).map(self.one.node)).collect::<Option<Vec<N>>>()
@@ -744,6 +798,16 @@ where
             Ok(Some(hand_out(ids.into_iter().zip(values).collect(), &keys)))
         }
         .boxed()
+    }
+
+    fn join(&self) -> Option<&'static dyn Join> {
+        self.one.via
+    }
+
+    fn give(&self, joined: Joined) {
+        if let Ok(mut slot) = self.joined.lock() {
+            *slot = Some(joined);
+        }
     }
 }
 

@@ -262,14 +262,14 @@ crate::level::level!(Placement, plain: [
     "id", "externalId", "setting", "voluntary", "decisionDate", "startDate", "endDate", "endReason", "version",
     "createdAt", "updatedAt",
 ], nested: {
-    "family" => crate::level::one(&catalogue::FAMILY, |p: &Placement| Some(p.0.family_id.into()), Family),
-    "child" => crate::level::one(&catalogue::PERSON, |p: &Placement| Some(p.0.child_id.into()), Person),
-    "placingMunicipality" => crate::level::one(
-        &catalogue::ORGANIZATION,
+    "family" => crate::level::one_via(&catalogue::PLACEMENT_FAMILY, |p: &Placement| Some(p.0.family_id.into()), Family),
+    "child" => crate::level::one_via(&catalogue::PLACEMENT_CHILD, |p: &Placement| Some(p.0.child_id.into()), Person),
+    "placingMunicipality" => crate::level::one_via(
+        &catalogue::PLACEMENT_MUNICIPALITY,
         |p: &Placement| Some(p.0.organization_id.into()),
         Organization
     ),
-    "provider" => crate::level::one(&catalogue::ORGANIZATION, |p: &Placement| p.0.provider_id.map(Into::into), Organization),
+    "provider" => crate::level::one_via(&catalogue::PLACEMENT_PROVIDER, |p: &Placement| p.0.provider_id.map(Into::into), Organization),
     "contactVisits" => crate::level::many(&catalogue::PLACEMENT_VISITS, ContactVisit),
     "parentActionPlans" => crate::level::many(&catalogue::PLACEMENT_PLANS, ParentActionPlan),
 });

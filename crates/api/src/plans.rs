@@ -125,8 +125,8 @@ crate::level::level!(ParentActionPlan, plain: [
     "id", "status", "reviewIntervalDays", "activatedOn", "closedOn", "nextReviewDue", "isReviewOverdue",
     "childPlanReference", "version", "createdAt", "updatedAt",
 ], nested: {
-    "family" => crate::level::one(&catalogue::FAMILY, |p: &ParentActionPlan| Some(p.0.family_id.into()), Family),
-    "placement" => crate::level::one(&catalogue::PLACEMENT, |p: &ParentActionPlan| Some(p.0.placement_id.into()), Placement),
+    "family" => crate::level::one_via(&catalogue::PLAN_FAMILY, |p: &ParentActionPlan| Some(p.0.family_id.into()), Family),
+    "placement" => crate::level::one_via(&catalogue::PLAN_PLACEMENT, |p: &ParentActionPlan| Some(p.0.placement_id.into()), Placement),
     "goals" => crate::level::many(&catalogue::PLAN_GOALS, Goal),
 });
 

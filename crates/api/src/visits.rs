@@ -125,7 +125,7 @@ crate::level::level!(ContactVisit, plain: [
     "id", "externalId", "plannedStart", "plannedEnd", "location", "supervision", "supervisorName", "status",
     "cancellation", "observations", "outcomeRecordedAt", "version", "createdAt", "updatedAt",
 ], nested: {
-    "placement" => crate::level::one(&catalogue::PLACEMENT, |v: &ContactVisit| Some(v.0.placement_id.into()), Placement),
+    "placement" => crate::level::one_via(&catalogue::VISIT_PLACEMENT, |v: &ContactVisit| Some(v.0.placement_id.into()), Placement),
 });
 
 /// How a placement's contact visits are arranged.

@@ -21,6 +21,8 @@ macro_rules! entity {
             impl ActiveModelBehavior for ActiveModel {}
 
             impl crate::entities::FromRow for Model {
+                const POSITIONAL: bool = true;
+
                 fn from_row(row: &sea_orm::QueryResult, start: usize) -> Result<Self, DbErr> {
                     let mut i = start;
                     if let Some(r) = row.try_as_pg_row() {
@@ -51,6 +53,10 @@ macro_rules! entity {
 /// measured on a page of 50 families, decoding the contact visits that way was 16 % of
 /// the service's CPU per request.
 pub trait FromRow: sea_orm::FromQueryResult {
+    /// Whether [`FromRow::from_row`] reads the columns by position from `start` (and can
+    /// therefore read a row holding other tables' columns of the same names).
+    const POSITIONAL: bool = false;
+
     /// The model from `row`'s columns `start..`, in the model's field order. By default
     /// (the entities not declared with `entity!`), by column name.
     fn from_row(row: &sea_orm::QueryResult, start: usize) -> Result<Self, sea_orm::DbErr> {
