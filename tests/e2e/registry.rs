@@ -138,3 +138,55 @@ async fn concurrent_imports_of_one_file_register_each_organisation_once() {
     assert_eq!(reports.iter().map(|r| r.changed.len()).sum::<usize>(), 1, "{reports:?}");
     assert_eq!(app.errors_logged(), 0);
 }
+
+/// A reference to an organisation (a family's `responsibleMunicipality`) is answered from
+/// what the server remembers while it hears of every change to the registry, as the
+/// organisations of tokens are: on PostgreSQL the second request reads it without a
+/// statement, and a rename made outside the server (`psql`, another replica) is shown once
+/// the server hears of it. SQLite's server reads it every time.
+#[tokio::test]
+async fn organisations_named_by_references_are_remembered_until_the_registry_changes() {
+    use kinbridge_persistence::entities::organization;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let app = spawn_app().await;
+    let org = app.municipality("Aarhus").await;
+    let family = app.seed_family(&org, None).await;
+    app.warm(&org.token).await;
+    let query = "query($id: ID!) { family(id: $id) { name responsibleMunicipality { name } } }";
+    let read = || async {
+        let before = app.store.statements_sent();
+        let data = app.gql(&org.token, query, json!({ "id": family.id })).await.data().clone();
+        let name = data["family"]["responsibleMunicipality"]["name"].as_str().unwrap().to_owned();
+        (name, app.store.statements_sent() - before)
+    };
+    let (name, first) = read().await;
+    let (again, second) = read().await;
+    assert_eq!(again, name);
+    let postgres = app.store.backend() == sea_orm::DbBackend::Postgres;
+    if postgres {
+        assert_eq!(second, first - 1, "the second request reads the organisation from memory");
+    } else {
+        assert_eq!(second, first, "SQLite's server reads it every time");
+    }
+    let by_hand = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    organization::Entity::update_many()
+        .col_expr(organization::Column::Name, Expr::value("Aarhus Kommune (renamed)"))
+        .filter(organization::Column::Id.eq(org.id.as_uuid()))
+        .exec(&by_hand)
+        .await
+        .unwrap();
+    let renamed = until(|| async {
+        let (name, _) = read().await;
+        (name == "Aarhus Kommune (renamed)").then_some(name)
+    })
+    .await;
+    assert_eq!(renamed, "Aarhus Kommune (renamed)");
+    if postgres {
+        // Read once more after the last announcement (the token's organisation was
+        // forgotten too), then remembered again: the cost of the second request above.
+        assert!(app.store.hear_registry_changes().await);
+        read().await;
+        let (name, cost) = read().await;
+        assert_eq!((name.as_str(), cost), ("Aarhus Kommune (renamed)", second), "remembered again");
+    }
+}

@@ -77,6 +77,10 @@ pub struct Reference<E: EntityTrait> {
     /// What the caller may see; `None` for records that are public within the service
     /// (organisations).
     pub scope: Option<fn(&Reader<'_>) -> Condition>,
+    /// Whether this process may answer from the organisations it remembers while it hears
+    /// of every change to the registry (`organizations::TokenOrganizations`): for the
+    /// organisations only, which are the same for every caller.
+    pub remembered: bool,
 }
 
 /// A [`Reference`] named by a column of another table's rows (a member's person, a
@@ -382,7 +386,22 @@ impl Store {
     where
         E: Readable,
     {
-        let mut found = HashMap::with_capacity(ids.len());
+        let (mut found, generation) = if reference.remembered {
+            self.remembered_organizations::<E::Record>(ids)
+        } else {
+            (HashMap::with_capacity(ids.len()), None)
+        };
+        if let Some(record_type) = reference.record_type {
+            found.keys().for_each(|id| r.saw(record_type, *id));
+        }
+        let remembered = found.len();
+        let missing: Vec<Uuid>;
+        let ids = if remembered == 0 {
+            ids
+        } else {
+            missing = ids.iter().filter(|id| !found.contains_key(id)).copied().collect();
+            &missing
+        };
         for chunk in ids.chunks(MAX_KEYS_PER_STATEMENT) {
             let mut select = Query::select()
                 .expr_as(col(reference.id), Alias::new("kb_key"))
@@ -400,6 +419,9 @@ impl Store {
                 }
                 found.insert(id, E::read(E::Model::from_row(&row, REFERENCE_KEYS)?)?);
             }
+        }
+        if reference.remembered && found.len() > remembered {
+            self.remember_organizations(ids.iter().filter_map(|id| found.get(id)), generation);
         }
         Ok(found)
     }
@@ -548,8 +570,13 @@ pub mod catalogue {
 
     macro_rules! reference {
         ($name:ident, $what:literal, $entity:ident, $record:expr, $scope:expr) => {
-            pub static $name: Reference<$entity::Entity> =
-                Reference { name: $what, record_type: $record, id: $entity::Column::Id, scope: $scope };
+            pub static $name: Reference<$entity::Entity> = Reference {
+                name: $what,
+                record_type: $record,
+                id: $entity::Column::Id,
+                scope: $scope,
+                remembered: false,
+            };
         };
     }
 
@@ -756,7 +783,13 @@ pub mod catalogue {
     );
 
     // References by id.
-    reference!(ORGANIZATION, "Organization", organization, None, None);
+    pub static ORGANIZATION: Reference<organization::Entity> = Reference {
+        name: "Organization",
+        record_type: None,
+        id: organization::Column::Id,
+        scope: None,
+        remembered: true,
+    };
     reference!(PERSON, "Person", person, Some("Person"), Some(scope::persons));
     reference!(FAMILY, "Family", family, Some("Family"), Some(scope::families));
     reference!(PLACEMENT, "Placement", placement, Some("Placement"), Some(scope::placements));

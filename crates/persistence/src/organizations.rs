@@ -175,6 +175,33 @@ impl Store {
         Ok(found)
     }
 
+    /// The records of `ids` this process remembers, for a reference to organisations
+    /// (`Reference::remembered`), and the generation to remember the others with: see
+    /// [`TokenOrganizations`]. `R` is the reference's record type; another type than
+    /// [`records::Organization`] finds nothing.
+    pub(crate) fn remembered_organizations<R: Clone + 'static>(
+        &self,
+        ids: &[uuid::Uuid],
+    ) -> (std::collections::HashMap<uuid::Uuid, R>, Option<u64>) {
+        let (orgs, generation) = self.registry.remembered_ids(ids);
+        let found = orgs
+            .iter()
+            .filter_map(|org| (org as &dyn std::any::Any).downcast_ref::<R>().map(|r| (org.id.as_uuid(), r.clone())))
+            .collect();
+        (found, generation)
+    }
+
+    /// Remembers the organisations a reference read, with the generation
+    /// [`Store::remembered_organizations`] gave before the read.
+    pub(crate) fn remember_organizations<'a, R: 'static>(
+        &self,
+        read: impl Iterator<Item = &'a R>,
+        generation: Option<u64>,
+    ) {
+        let orgs = read.filter_map(|r| (r as &dyn std::any::Any).downcast_ref::<records::Organization>());
+        self.registry.remember_ids(orgs, generation);
+    }
+
     /// Whether this process hears of every change to the organisation registry, and so
     /// remembers the organisations tokens name (PostgreSQL, once the listener of
     /// [`Store::spawn_feed_relay`] listens).
@@ -298,7 +325,9 @@ impl Store {
 /// look its token's organisation up again: that statement was one of eight of a family's
 /// page and one of 3.4 of the coordination query. Measured interleaved at 8 connections on
 /// the benchmark's data, PostgreSQL's CPU per request fell about 8 % on a family's page and
-/// the server's own about 11 % on the coordination query.
+/// the server's own about 11 % on the coordination query. The organisations references
+/// name (`Reference::remembered`) are remembered by id in the same way, so that the
+/// coordination view's `placingMunicipality`, say, is not a statement per request.
 ///
 /// They are remembered only while this process listens on PostgreSQL's channel
 /// `kinbridge_registry` (`signal.rs`), on which a trigger announces every committed change
@@ -323,6 +352,10 @@ pub struct TokenOrganizations {
 struct Entries {
     generation: u64,
     by_claim: std::collections::HashMap<String, records::Organization>,
+    /// The organisations references named (a placement's municipality or provider), as
+    /// `Store::references` read them: public within the service, the same for every
+    /// caller, and forgotten with the claims.
+    by_id: std::collections::HashMap<uuid::Uuid, records::Organization>,
 }
 
 /// How the payload of a mark of [`Store::hear_registry_changes`] begins; the trigger's
@@ -370,6 +403,30 @@ impl TokenOrganizations {
         entries.by_claim.insert(claim.to_owned(), org.clone());
     }
 
+    /// The organisations among `ids` remembered, and the generation to remember the others
+    /// with (`None` while not listening: nothing is remembered).
+    fn remembered_ids(&self, ids: &[uuid::Uuid]) -> (Vec<records::Organization>, Option<u64>) {
+        if !self.listening.load(std::sync::atomic::Ordering::Acquire) {
+            return (Vec::new(), None);
+        }
+        let entries = self.entries();
+        (ids.iter().filter_map(|id| entries.by_id.get(id).cloned()).collect(), Some(entries.generation))
+    }
+
+    fn remember_ids<'a>(&self, orgs: impl Iterator<Item = &'a records::Organization>, generation: Option<u64>) {
+        let Some(generation) = generation else { return };
+        let mut entries = self.entries();
+        if entries.generation != generation || !self.listening.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        for org in orgs {
+            if entries.by_id.len() >= REMEMBERED {
+                entries.by_id.clear();
+            }
+            entries.by_id.insert(org.id.as_uuid(), org.clone());
+        }
+    }
+
     /// An announcement on the registry's channel was heard: a change (forget everything),
     /// or a mark of [`Store::hear_registry_changes`] (nothing changed).
     pub(crate) fn heard(&self, payload: &str) {
@@ -384,6 +441,7 @@ impl TokenOrganizations {
         let mut entries = self.entries();
         entries.generation = entries.generation.wrapping_add(1);
         entries.by_claim.clear();
+        entries.by_id.clear();
     }
 
     /// Whether this process hears of every change to the registry; either way, forgets.
@@ -392,5 +450,6 @@ impl TokenOrganizations {
         self.listening.store(listening, std::sync::atomic::Ordering::Release);
         entries.generation = entries.generation.wrapping_add(1);
         entries.by_claim.clear();
+        entries.by_id.clear();
     }
 }
