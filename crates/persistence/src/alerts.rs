@@ -135,7 +135,7 @@ fn overdue_query(r: &Reader<'_>) -> sea_orm::Select<parent_action_plan::Entity> 
 fn awaiting_offer_query(r: &Reader<'_>, decided_by: NaiveDate) -> sea_orm::Select<placement::Entity> {
     let sees_support =
         matches!(r.actor.organization_kind, OrganizationKind::Municipality | OrganizationKind::FamilyServicesProvider);
-    let offered = Query::select().column(support_offer::Column::PlacementId).from(support_offer::Entity).to_owned();
+    let offered = Query::select().column(support_offer::Column::PlacementId).from(support_offer::Entity).take();
     let mut condition = Condition::all()
         .add(scope::placements(r))
         .add(placement::Column::DecisionDate.lte(decided_by))
@@ -165,7 +165,7 @@ fn superseded_offers() -> SelectStatement {
                 .add(col(&b, support_offer::Column::Kind).equals((a.clone(), support_offer::Column::Kind)))
                 .add(col(&b, support_offer::Column::OfferedOn).gt(col(&a, support_offer::Column::OfferedOn))),
         )
-        .to_owned()
+        .take()
 }
 
 fn reoffer_query(r: &Reader<'_>) -> sea_orm::Select<support_offer::Entity> {

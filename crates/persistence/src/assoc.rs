@@ -333,7 +333,7 @@ impl Store {
                 .and_where(col(assoc.parent).is_in(padded(chunk)))
                 .cond_where((assoc.scope)(r))
                 .group_by_col((assoc.parent.entity_name(), assoc.parent))
-                .to_owned();
+                .take();
             for row in self.conn().query_all_raw(self.backend().build(&select)).await? {
                 let n: i64 = key(&row, "kb_count")?;
                 counts.insert(key(&row, "kb_key")?, u64::try_from(n).unwrap_or(0));
@@ -360,7 +360,7 @@ impl Store {
             .from(reference.id.entity_name())
             .and_where(col(case.organization).eq(r.actor.organization_id.as_uuid()))
             .and_where(col(case.external_id).eq(external_id))
-            .to_owned();
+            .take();
         if let Some(scope) = reference.scope {
             select.cond_where(scope(r));
         }
@@ -408,7 +408,7 @@ impl Store {
                 .exprs(columns::<E>())
                 .from(reference.id.entity_name())
                 .and_where(col(reference.id).is_in(padded(chunk)))
-                .to_owned();
+                .take();
             if let Some(scope) = reference.scope {
                 select.cond_where(scope(r));
             }
@@ -482,7 +482,7 @@ fn pages_statement<E: EntityTrait>(
         None => col(assoc.parent).equals((Alias::new("kb_parents"), Alias::new("column1"))),
     };
     // The rows of one parent, within the scope and after the cursor, in the page's order.
-    let mut rows = Query::select().from(table.clone()).cond_where((assoc.scope)(r)).and_where(parent).to_owned();
+    let mut rows = Query::select().from(table.clone()).cond_where((assoc.scope)(r)).and_where(parent).take();
     for condition in assoc.order.keyset(req) {
         rows.and_where(condition);
     }
@@ -496,7 +496,7 @@ fn pages_statement<E: EntityTrait>(
             .expr_as(col(assoc.parent), Alias::new("kb_key"))
             .expr_as(col(assoc.order.id), Alias::new("kb_id"))
             .exprs(columns::<E>())
-            .to_owned();
+            .take();
         // Joined inside the subquery, under its `ORDER BY`: joined outside it, the planner
         // may choose a join that gives a parent's rows in another order.
         let name = E::default().table_name();
@@ -505,21 +505,21 @@ fn pages_statement<E: EntityTrait>(
             .expr(Expr::col((Alias::new("kb_page"), Asterisk)))
             .from_values(padded(parents), Alias::new("kb_parents"))
             .join_lateral(JoinType::InnerJoin, rows, Alias::new("kb_page"), Expr::cust("TRUE"))
-            .to_owned();
+            .take();
     }
     if single.is_some() {
         let mut rows = rows
             .expr_as(col(assoc.parent), Alias::new("kb_key"))
             .expr_as(col(assoc.order.id), Alias::new("kb_id"))
             .exprs(columns::<E>())
-            .to_owned();
+            .take();
         let name = E::default().table_name();
         joins.iter().for_each(|join| join.attach(r, &mut rows, Alias::new(name)));
         return rows;
     }
     let row = Alias::new("kb_row");
     let at = |c: E::Column| Expr::col((row.clone(), c));
-    let rows = rows.expr(Expr::col((table.clone(), Alias::new("rowid")))).to_owned();
+    let rows = rows.expr(Expr::col((table.clone(), Alias::new("rowid")))).take();
     // Each parent's rows in the page's order (`association_pages` takes the rows in the
     // order they come), so SQLite sorts once, without a window.
     let mut page = Query::select()
@@ -534,7 +534,7 @@ fn pages_statement<E: EntityTrait>(
             Expr::col((row.clone(), Alias::new("rowid"))).in_subquery(rows),
         )
         .order_by((row.clone(), assoc.parent), sea_orm::Order::Asc)
-        .to_owned();
+        .take();
     for c in assoc.order.columns() {
         page.order_by((row.clone(), c), direction.clone());
     }

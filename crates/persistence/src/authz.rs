@@ -113,7 +113,7 @@ pub(crate) fn visit_viewer(r: &Reader<'_>) -> Condition {
 pub(crate) fn sub_goal_owner(r: &Reader<'_>) -> Condition {
     let org = r.actor.organization_id.as_uuid();
     let goals =
-        Query::select().column(plan_goal::Column::Id).from(plan_goal::Entity).cond_where(scope::goals(r)).to_owned();
+        Query::select().column(plan_goal::Column::Id).from(plan_goal::Entity).cond_where(scope::goals(r)).take();
     Condition::all().add(sub_goal::Column::GoalId.in_subquery(goals)).add(
         Condition::any()
             .add(sub_goal::Column::OrganizationId.eq(org))

@@ -134,7 +134,7 @@ fn counted(all: SelectStatement, order: page::Order<placement::Column>, req: &Pa
         page::paged(placement::Entity::find().select_only().column(placement::Column::Id), order, req).into_query();
     ids.from_clear().from_as(set.clone(), placement::Entity);
     let mut statement = joined(ids, req.backwards());
-    let count = Query::select().expr(Expr::cust("COUNT(*)")).from(set.clone()).to_owned();
+    let count = Query::select().expr(Expr::cust("COUNT(*)")).from(set.clone()).take();
     statement.expr_as(Expr::SubQuery(None, Box::new(count.into())), Alias::new(page::TOTAL));
     let mut cte = CommonTableExpression::new();
     cte.table_name(set).materialized(true).query(all);
@@ -161,7 +161,7 @@ fn joined(page: SelectStatement, backwards: bool) -> SelectStatement {
         )
         .order_by((parent_action_plan::Entity, parent_action_plan::Column::Id), sea_orm::Order::Desc)
         .limit(1)
-        .to_owned();
+        .take();
     let mut select = Query::select();
     // The columns in the order `Joined::from_row` reads them.
     select
@@ -211,7 +211,7 @@ pub(crate) fn coordination_condition(backend: DbBackend, r: &Reader<'_>, include
         .from(family_member::Entity)
         .and_where(family_member::Column::Role.is_in(parents))
         .and_where(family_member::Column::ResidenceMunicipalityId.eq(org))
-        .to_owned();
+        .take();
     // On PostgreSQL the families are gathered first into an array (an InitPlan), and the
     // placements found through their family index. As `IN (subquery)`, the prepared
     // statement's generic plan walked all 12,000 placements in id order probing the

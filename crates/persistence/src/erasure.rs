@@ -485,22 +485,22 @@ async fn erase_family_rows(tx: &WriteTx<'_>, f: Uuid) -> Result<(), StoreError> 
         .column(placement::Column::Id)
         .from(placement::Entity)
         .and_where(placement::Column::FamilyId.eq(f))
-        .to_owned();
+        .take();
     let plans = Query::select()
         .column(parent_action_plan::Column::Id)
         .from(parent_action_plan::Entity)
         .and_where(parent_action_plan::Column::FamilyId.eq(f))
-        .to_owned();
+        .take();
     let goals = Query::select()
         .column(plan_goal::Column::Id)
         .from(plan_goal::Entity)
         .and_where(plan_goal::Column::PlanId.in_subquery(plans.clone()))
-        .to_owned();
+        .take();
     let reviews = Query::select()
         .column(plan_review::Column::Id)
         .from(plan_review::Entity)
         .and_where(plan_review::Column::PlanId.in_subquery(plans.clone()))
-        .to_owned();
+        .take();
     tx.update_where(
         family::Entity::update_many()
             .col_expr(family::Column::Name, Expr::value(ERASED))

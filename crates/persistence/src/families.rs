@@ -188,7 +188,7 @@ pub(crate) async fn ensure_role_beside(
         .column(family_member::Column::FamilyId)
         .from(family_member::Entity)
         .and_where(family_member::Column::PersonId.eq(client.as_uuid()))
-        .to_owned();
+        .take();
     let held = family_member::Entity::find()
         .filter(family_member::Column::PersonId.eq(person.as_uuid()))
         .filter(family_member::Column::FamilyId.in_subquery(clients_families))

@@ -155,7 +155,7 @@ fn placements(r: &Reader<'_>, f: &PlacementFilter) -> Select<placement::Entity> 
                             .ne(Expr::col((placement::Entity, P::OrganizationId))),
                     ),
             )
-            .to_owned();
+            .take();
         let exists = Expr::exists(elsewhere);
         q = q.filter(if cross { exists } else { exists.not() });
     }

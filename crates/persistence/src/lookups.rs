@@ -337,5 +337,5 @@ impl Store {
 
 /// The ids of `id`'s table that `condition` lets the caller see, as a subquery.
 fn visible<C: ColumnTrait>(id: C, condition: Condition) -> sea_orm::sea_query::SelectStatement {
-    Query::select().expr(Expr::col((id.entity_name(), id))).from(id.entity_name()).cond_where(condition).to_owned()
+    Query::select().expr(Expr::col((id.entity_name(), id))).from(id.entity_name()).cond_where(condition).take()
 }

@@ -339,7 +339,7 @@ impl Store {
 /// Sub-goals of goals the caller may see.
 pub(crate) fn sub_goals_visible(r: &Reader<'_>) -> sea_orm::Condition {
     let goals =
-        Query::select().column(plan_goal::Column::Id).from(plan_goal::Entity).cond_where(scope::goals(r)).to_owned();
+        Query::select().column(plan_goal::Column::Id).from(plan_goal::Entity).cond_where(scope::goals(r)).take();
     sea_orm::Condition::all().add(sub_goal::Column::GoalId.in_subquery(goals))
 }
 

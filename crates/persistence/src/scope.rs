@@ -151,7 +151,7 @@ fn referred_families(r: &Reader<'_>) -> SelectStatement {
         .and_where(referral::Column::ProviderId.eq(r.org()))
         .and_where(referral::Column::StartsOn.lte(r.today))
         .cond_where(Condition::any().add(referral::Column::EndsOn.is_null()).add(referral::Column::EndsOn.gt(r.today)))
-        .to_owned()
+        .take()
 }
 
 /// Placements at the caller's sites.
@@ -160,7 +160,7 @@ fn provided_placements(r: &Reader<'_>) -> SelectStatement {
         .column(placement::Column::Id)
         .from(placement::Entity)
         .and_where(placement::Column::ProviderId.eq(r.org()))
-        .to_owned()
+        .take()
 }
 
 /// Families where a parent's consent for `purpose` to the caller stands today.
@@ -172,13 +172,13 @@ pub(crate) fn consented_families(r: &Reader<'_>, purpose: ConsentPurpose) -> Sel
         .and_where(consent::Column::Purpose.eq(purpose.as_str()))
         .and_where(consent::Column::GivenOn.lte(r.today))
         .and_where(consent::Column::RevokedAt.is_null())
-        .to_owned();
+        .take();
     Query::select()
         .column(family_member::Column::FamilyId)
         .from(family_member::Entity)
         .and_where(family_member::Column::Role.is_in(parent_roles()))
         .and_where(family_member::Column::PersonId.in_subquery(consenting))
-        .to_owned()
+        .take()
 }
 
 /// The assignments of the family partner the caller signs in as.
@@ -188,12 +188,12 @@ fn own_assignments(r: &Reader<'_>) -> SelectStatement {
         .from(family_partner::Entity)
         .and_where(family_partner::Column::OrganizationId.eq(r.org()))
         .and_where(family_partner::Column::Subject.eq(r.actor.subject.as_str()))
-        .to_owned();
+        .take();
     Query::select()
         .column(family_partner_assignment::Column::Id)
         .from(family_partner_assignment::Entity)
         .and_where(family_partner_assignment::Column::FamilyPartnerId.in_subquery(partner))
-        .to_owned()
+        .take()
 }
 
 pub(crate) fn select(
@@ -201,7 +201,7 @@ pub(crate) fn select(
     table: impl sea_orm::sea_query::IntoTableRef,
     condition: Condition,
 ) -> SelectStatement {
-    Query::select().column(column).from(table).cond_where(condition).to_owned()
+    Query::select().column(column).from(table).cond_where(condition).take()
 }
 
 pub(crate) fn families(r: &Reader<'_>) -> Condition {
@@ -318,7 +318,7 @@ pub(crate) fn parental_support<C: ColumnTrait>(r: &Reader<'_>, organization: C, 
         .and_where(consent::Column::Purpose.eq(ConsentPurpose::ShareParentalSupportWithMunicipality.as_str()))
         .and_where(consent::Column::GivenOn.lte(r.today))
         .and_where(consent::Column::RevokedAt.is_null())
-        .to_owned();
+        .take();
     Condition::any().add(col(organization).eq(r.org())).add(Expr::exists(consented))
 }
 

@@ -223,7 +223,7 @@ fn branches(backend: DbBackend, r: &Reader<'_>, of: TimelineOf, parents: &[Uuid]
             .column(placement::Column::Id)
             .from(placement::Entity)
             .and_where(placement::Column::FamilyId.is_in(parents.clone()))
-            .to_owned()
+            .take()
     };
     // The placements the timeline is about: the families' or the placements themselves.
     let placements_of = |column: Expr| match of {
@@ -370,7 +370,7 @@ fn branches(backend: DbBackend, r: &Reader<'_>, of: TimelineOf, parents: &[Uuid]
                     .column(parent_action_plan::Column::Id)
                     .from(parent_action_plan::Entity)
                     .and_where(plans_of)
-                    .to_owned(),
+                    .take(),
             ),
         ),
     });
@@ -536,7 +536,7 @@ impl Store {
             .and_where(Expr::col(Alias::new("kb_rn")).lte(n.saturating_add(1)))
             .order_by(parent_column(of), Order::Asc)
             .order_by(Alias::new("kb_rn"), Order::Asc)
-            .to_owned();
+            .take();
         let mut rows: HashMap<Uuid, Vec<TimelineEntry>> = HashMap::with_capacity(parents.len());
         for row in self.conn().query_all_raw(backend.build(&page)).await? {
             let (parent, entry) = entry(&row, of)?;

@@ -421,7 +421,7 @@ impl Related {
         let p = person.as_uuid();
         // The ids of `table`'s records whose `column` is one of `ids` (or is the person).
         fn ids_where(id: impl IntoColumnRef, table: impl IntoTableRef, condition: Condition) -> SelectStatement {
-            Query::select().column(id).from(table).cond_where(condition).to_owned()
+            Query::select().column(id).from(table).cond_where(condition).take()
         }
         let families = ids_where(
             family_member::Column::FamilyId,
@@ -614,7 +614,7 @@ impl Related {
 fn access_query(backend: DbBackend, person: PersonId) -> sea_orm::Select<audit_trail::Entity> {
     let p = person.as_uuid();
     let rel = Related::of(person);
-    let mut related = Query::select().expr(Expr::val(p)).to_owned();
+    let mut related = Query::select().expr(Expr::val(p)).take();
     for ids in rel.all() {
         related.union(UnionType::All, ids.clone());
     }

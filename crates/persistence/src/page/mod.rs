@@ -181,7 +181,7 @@ where
     let statement = paged(query, order, &req).expr_as(count_of(all.clone()), TOTAL).into_query();
     let rows = db.query_all_raw(backend.build(&statement)).await?;
     let Some(first) = rows.first() else {
-        let count = Query::select().expr_as(count_of(all), sea_orm::sea_query::Alias::new(TOTAL)).to_owned();
+        let count = Query::select().expr_as(count_of(all), sea_orm::sea_query::Alias::new(TOTAL)).take();
         let row = db.query_one_raw(backend.build(&count)).await?;
         return Ok((req.cut(Vec::new()), row.as_ref().map(total_of).transpose()?.unwrap_or(0)));
     };
@@ -199,7 +199,7 @@ pub(crate) fn count_of(query: SelectStatement) -> Expr {
     let count = Query::select()
         .expr(Expr::cust("COUNT(*)"))
         .from_subquery(query, sea_orm::sea_query::Alias::new("kb_counted"))
-        .to_owned();
+        .take();
     Expr::SubQuery(None, Box::new(count.into()))
 }
 
