@@ -26,6 +26,7 @@ mod m0015_erasures;
 mod m0016_coordination_indexes;
 mod m0017_registry_notifications;
 mod m0018_audit_index_ids;
+mod m0019_audit_read_storage;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0016_coordination_indexes::Migration),
             Box::new(m0017_registry_notifications::Migration),
             Box::new(m0018_audit_index_ids::Migration),
+            Box::new(m0019_audit_read_storage::Migration),
         ]
     }
 }

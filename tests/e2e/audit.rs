@@ -540,6 +540,44 @@ async fn on_postgresql_analyze_skips_the_audit_trails_id_arrays() {
     assert!(kept.try_get::<i64>("", "subjects").unwrap() >= 1, "ANALYZE did not run");
 }
 
+/// A read's id arrays are stored out of line as they are, without PostgreSQL's attempt to
+/// compress them first (ids do not compress; the attempt cost about half of a large
+/// read's insert, migration m0019): on the parent, on every partition, and on a partition
+/// made later, which takes the parent's storage.
+#[tokio::test]
+async fn on_postgresql_the_audit_trails_id_arrays_are_stored_without_compression() {
+    let app = spawn_app().await;
+    if app.store.backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    use chrono::Datelike;
+    let next_year = chrono::Utc::now().date_naive().checked_add_months(chrono::Months::new(12)).unwrap();
+    assert!(app.store.ensure_audit_partitions(next_year).await.unwrap().is_empty());
+
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let columns = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT c.relname::text AS rel, t.attname::text AS col, t.attstorage::text AS storage \
+             FROM pg_attribute t JOIN pg_class c ON c.oid = t.attrelid \
+             WHERE c.relname LIKE 'audit\\_reads%' AND c.relkind IN ('r', 'p') \
+               AND t.attname IN ('record_ids', 'index_ids', 'record_types') AND NOT t.attisdropped",
+        ))
+        .await
+        .unwrap();
+    let rel = |row: &sea_orm::QueryResult| row.try_get::<String>("", "rel").unwrap();
+    let next = format!("audit_reads_y{:04}m{:02}", next_year.year(), next_year.month());
+    assert!(columns.iter().any(|row| rel(row) == next), "{next} was not made");
+    // The parent, the default partition, three months from now and three a year ahead.
+    assert!(columns.len() >= 8 * 3, "{} columns", columns.len());
+    for row in &columns {
+        let (col, storage): (String, String) = (row.try_get("", "col").unwrap(), row.try_get("", "storage").unwrap());
+        let expected = if col == "record_types" { "x" } else { "e" };
+        assert_eq!(storage, expected, "{}.{col}", rel(row));
+    }
+}
+
 #[tokio::test]
 async fn the_audit_index_is_merged_off_the_writers_path_and_the_access_log_reads_the_same() {
     let app = spawn_app().await;
