@@ -27,7 +27,8 @@ impl ScalarType for Date {
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.0.format("%Y-%m-%d").to_string())
+        // `Display` writes `%Y-%m-%d` directly, without parsing a format string each time.
+        Value::String(self.0.to_string())
     }
 }
 

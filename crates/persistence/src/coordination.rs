@@ -138,7 +138,11 @@ fn counted(all: SelectStatement, order: page::Order<placement::Column>, req: &Pa
     statement.expr_as(Expr::SubQuery(None, Box::new(count.into())), Alias::new(page::TOTAL));
     let mut cte = CommonTableExpression::new();
     cte.table_name(set).materialized(true).query(all);
-    statement.with_cte(WithClause::new().cte(cte).to_owned());
+    // Built in place: `WithClause::cte` returns a reference, and `to_owned` (as sea-query's
+    // own `From<CommonTableExpression>`) would clone the whole set's statement.
+    let mut with = WithClause::new();
+    with.cte(cte);
+    statement.with_cte(with);
     statement
 }
 

@@ -183,12 +183,7 @@ impl Store {
         &self,
         ids: &[uuid::Uuid],
     ) -> (std::collections::HashMap<uuid::Uuid, R>, Option<u64>) {
-        let (orgs, generation) = self.registry.remembered_ids(ids);
-        let found = orgs
-            .iter()
-            .filter_map(|org| (org as &dyn std::any::Any).downcast_ref::<R>().map(|r| (org.id.as_uuid(), r.clone())))
-            .collect();
-        (found, generation)
+        self.registry.remembered_ids(ids, |org| (org as &dyn std::any::Any).downcast_ref::<R>().cloned())
     }
 
     /// Remembers the organisations a reference read, with the generation
@@ -403,14 +398,20 @@ impl TokenOrganizations {
         entries.by_claim.insert(claim.to_owned(), org.clone());
     }
 
-    /// The organisations among `ids` remembered, and the generation to remember the others
-    /// with (`None` while not listening: nothing is remembered).
-    fn remembered_ids(&self, ids: &[uuid::Uuid]) -> (Vec<records::Organization>, Option<u64>) {
+    /// The organisations among `ids` remembered, by id, each as `pick` copies it (once), and
+    /// the generation to remember the others with (`None` while not listening: nothing is
+    /// remembered).
+    fn remembered_ids<R>(
+        &self,
+        ids: &[uuid::Uuid],
+        pick: impl Fn(&records::Organization) -> Option<R>,
+    ) -> (std::collections::HashMap<uuid::Uuid, R>, Option<u64>) {
         if !self.listening.load(std::sync::atomic::Ordering::Acquire) {
-            return (Vec::new(), None);
+            return (std::collections::HashMap::new(), None);
         }
         let entries = self.entries();
-        (ids.iter().filter_map(|id| entries.by_id.get(id).cloned()).collect(), Some(entries.generation))
+        let found = ids.iter().filter_map(|id| Some((*id, pick(entries.by_id.get(id)?)?))).collect();
+        (found, Some(entries.generation))
     }
 
     fn remember_ids<'a>(&self, orgs: impl Iterator<Item = &'a records::Organization>, generation: Option<u64>) {

@@ -546,7 +546,9 @@ impl WriteTx<'_> {
         if self.backend == DbBackend::Postgres && !statements.is_empty() && statements.len() < 3 {
             let mut with = WithClause::new();
             for (i, statement) in statements.into_iter().enumerate() {
-                with.cte(CommonTableExpression::new().query(statement).table_name(format!("kb_trail_{i}")).to_owned());
+                let mut cte = CommonTableExpression::new();
+                cte.query(statement).table_name(format!("kb_trail_{i}"));
+                with.cte(cte);
             }
             vec![build(with.query(last).into())]
         } else {
