@@ -10,7 +10,9 @@
 //!
 //! The change applies to the parent and every partition, and a partition created later
 //! (`Store::ensure_audit_partitions`) takes the parent's storage. Rows already written
-//! stay as they are. SQLite has no storage modes.
+//! stay as they are: the change is to the catalogue only (no table is rewritten), so the
+//! exclusive lock it takes on the trail, which other replicas' audit inserts wait for, is
+//! brief. SQLite has no storage modes.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
