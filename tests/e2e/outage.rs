@@ -186,6 +186,45 @@ async fn a_read_only_database_refuses_writes_clearly_and_writes_nothing() {
     assert_eq!(count, Some(0), "the refused write left nothing behind");
 }
 
+/// A connection that sat idle in the pool for less than a second is handed out without
+/// the pool's ping. Ended by the database meanwhile (here every session at once, as an
+/// operator would), it fails the first statement sent on it, and that statement takes
+/// another connection: no request fails for it, whether its first statement is a read,
+/// the audit writer's insert of its reads, or a write's `BEGIN`.
+#[tokio::test]
+async fn connections_the_database_ended_are_replaced_and_no_request_fails_for_them() {
+    use sea_orm::ConnectionTrait;
+    let Some((app, _proxy)) = behind_a_proxy().await else { return };
+    let org = app.municipality("Aarhus").await;
+    let database = app.database_url.rsplit_once('/').unwrap().1.to_owned();
+    let admin = sea_orm::Database::connect(std::env::var("KINBRIDGE_TEST_POSTGRES_URL").unwrap()).await.unwrap();
+    let end_every_session =
+        format!("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{database}'");
+    let reads = || async {
+        let answers = futures_util::future::join_all((0..4).map(|_| app.gql(&org.token, VIEWER, json!({})))).await;
+        for r in answers {
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(r.body.get("errors").is_none(), "{}", r.body);
+        }
+    };
+
+    for round in 0..3 {
+        // Connections in use a moment ago, idle in the pool now: the next requests take
+        // them untested.
+        reads().await;
+        let ended = admin
+            .query_one_raw(sea_orm::Statement::from_string(admin.get_database_backend(), end_every_session.clone()));
+        let ended = ended.await.unwrap().unwrap().try_get_by_index::<i64>(0).unwrap();
+        assert!(ended > 0, "the app's sessions were ended");
+        reads().await;
+        let created = app.gql(&org.token, CREATE, json!({})).await;
+        assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+        assert!(created.body.get("errors").is_none(), "{}", created.body);
+        assert_eq!(app.family_count(&org).await, round + 1, "each write is stored once");
+    }
+    admin.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_request_past_its_deadline_is_answered_timeout_and_writes_nothing() {
     let Some((app, proxy)) = behind_a_proxy_with(Duration::from_secs(30), Duration::from_millis(500)).await else {

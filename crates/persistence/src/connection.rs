@@ -1,12 +1,17 @@
 //! The connection a store's reads go through: the pool's, a connection per statement, or
 //! one connection held for the whole of a request ([`Store::holding_one_connection`]).
 //!
-//! Why hold one: sqlx pings every connection as it is taken from its pool and again as it
-//! goes back (`return_to_pool` sends a Sync and waits for the answer), so a statement sent
-//! through the pool costs three round trips to the database, and the CPU of both ends for
+//! Why hold one: sqlx pings every connection as it goes back to its pool
+//! (`return_to_pool` sends a Sync and waits for the answer), and as it is taken out if it
+//! sat idle for a second or more ([`UNTESTED_IDLE`]), so a statement sent through the
+//! pool costs two or three round trips to the database, and the CPU of both ends for
 //! each. A query request sends one statement per level of its tree and more for counts,
 //! references and the caller's organisation; holding one connection for all of them costs
-//! two pings per request instead of two per statement.
+//! one ping per request instead of one or two per statement.
+//!
+//! A connection handed out untested may have been closed by the database meanwhile: the
+//! statements that can be sent again (a read, a `BEGIN`, a single statement that commits
+//! on its own) then take another ([`connection_lost`]).
 //!
 //! A request's reads go through its held connection, and so does its write transaction
 //! ([`Db::begin`]): the connection is lent to the transaction and comes back when it
@@ -41,6 +46,8 @@ use crate::MAINTENANCE;
 pub(crate) struct Db {
     pool: DatabaseConnection,
     held: Option<Arc<Held>>,
+    /// The store's count of statements sent (`Store::statements_sent`).
+    statements: Arc<AtomicU64>,
     /// SQLite's one writer at a time, in this process ([`WriterGate`]).
     writers: WriterGate,
 }
@@ -65,24 +72,69 @@ impl WriterGate {
 
 /// Runs `stmt`, which writes, on a connection of `pool` outside any transaction: on SQLite
 /// in this process's turn ([`WriterGate`]), taken once the connection is, as [`Db::begin`]
-/// takes it.
+/// takes it. On PostgreSQL, a connection found closed ([`connection_lost`]) is replaced
+/// and the statement sent again: a single statement commits on its own or not at all, and
+/// one whose answer was lost after it committed is refused the second time by its own
+/// keys, never written twice.
 pub(crate) async fn write_in_turn(
     pool: &DatabaseConnection,
     writers: &WriterGate,
     statements: &AtomicU64,
     stmt: Statement,
 ) -> Result<ExecResult, DbErr> {
-    if pool.get_database_backend() != DbBackend::Sqlite {
-        return pool.execute_raw(stmt).await;
+    let sqlite = pool.get_database_backend() == DbBackend::Sqlite;
+    let mut tried = 1;
+    loop {
+        let mut conn = acquire(pool).await?;
+        let _turn = if sqlite { writers.enter(DbBackend::Sqlite).await } else { None };
+        match execute(&mut conn, &stmt, statements).await {
+            Err(e) if tried < tries(pool) && connection_lost(&e) => tried += 1,
+            done => return done,
+        }
     }
-    let mut conn = acquire(pool).await?;
-    let _turn = writers.enter(DbBackend::Sqlite).await;
-    execute(&mut conn, &stmt, statements).await
+}
+
+/// How long a connection may have sat idle in the pool and still be handed out without
+/// the pool's ping (`Store::connect`). Under load a connection is back in use within
+/// milliseconds, so requests skip the ping's round trip (one of the three to nine a
+/// request sends); one idle longer is pinged as before. A connection that the database
+/// closed meanwhile (a restart, a session ended by an operator) fails the first
+/// statement sent on it, and the request's reads, its `BEGIN` and the audit writer's
+/// inserts then take another ([`connection_lost`]).
+pub(crate) const UNTESTED_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How many connections a statement tries when it finds them closed: every connection
+/// the pool holds may have been ended at once (an operator ending the sessions, a
+/// restart within the second), each is found dead in turn (and closed by the pool's
+/// ping as it goes back), and the last try is on one opened since. On SQLite, one: its
+/// connections are files, not sessions a server can end.
+fn tries(pool: &DatabaseConnection) -> usize {
+    match pool.get_database_backend() {
+        DbBackend::Postgres => pool.get_postgres_connection_pool().options().get_max_connections() as usize + 1,
+        _ => 1,
+    }
+}
+
+/// Whether `err` says that the connection was closed under the statement rather than
+/// that the statement failed: the socket failed (`Io`), or PostgreSQL ended the session
+/// (SQLSTATE class 08, connection exception, or 57P, the server shutting down or an
+/// operator ending the session). A read, a `BEGIN` or a single statement that commits on
+/// its own may then be sent again on another connection.
+pub(crate) fn connection_lost(err: &DbErr) -> bool {
+    let source = match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match &**source {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
 }
 
 impl Db {
-    pub(crate) fn new(pool: DatabaseConnection, writers: WriterGate) -> Self {
-        Self { pool, held: None, writers }
+    pub(crate) fn new(pool: DatabaseConnection, writers: WriterGate, statements: Arc<AtomicU64>) -> Self {
+        Self { pool, held: None, writers, statements }
     }
 
     pub(crate) fn pool(&self) -> &DatabaseConnection {
@@ -90,15 +142,20 @@ impl Db {
     }
 
     /// The same pool, with reads through one connection taken at the first read.
-    pub(crate) fn holding(&self, statements: Arc<AtomicU64>) -> Self {
+    pub(crate) fn holding(&self) -> Self {
         let held = Held {
             pool: self.pool.clone(),
-            statements,
+            statements: Arc::clone(&self.statements),
             slot: tokio::sync::Mutex::new(Slot::Empty),
             defer: std::sync::atomic::AtomicBool::new(false),
             pending: tokio::sync::Mutex::new(None),
         };
-        Self { pool: self.pool.clone(), held: Some(Arc::new(held)), writers: self.writers.clone() }
+        Self {
+            pool: self.pool.clone(),
+            held: Some(Arc::new(held)),
+            writers: self.writers.clone(),
+            statements: Arc::clone(&self.statements),
+        }
     }
 
     /// From now on, a write's transaction that has written its trail stays open until
@@ -130,6 +187,21 @@ impl Db {
 }
 
 impl Db {
+    /// A read outside any request's connection, on one taken from the pool for it; one the
+    /// database closed is replaced, as for a request's reads ([`connection_lost`]).
+    async fn pooled_read(&self, stmt: &Statement, one: bool) -> Result<Vec<QueryResult>, DbErr> {
+        let mut tried = 1;
+        loop {
+            let mut conn = acquire(&self.pool).await?;
+            match query(&mut conn, stmt, one, &self.statements).await {
+                Err(e) if tried < tries(&self.pool) && connection_lost(&e) => tried += 1,
+                read => return read,
+            }
+        }
+    }
+}
+
+impl Db {
     /// Begins a transaction: on the request's own connection when it holds one (a
     /// mutation's organisation look-up, its write and the reads of its answer then share
     /// one connection and one pair of pings), otherwise on one taken from the pool. With
@@ -138,6 +210,18 @@ impl Db {
         // A second write of the request (a second mutation field) commits the first one
         // before it begins: it would otherwise wait on the first one's locks.
         self.finish(None::<fn(usize) -> Statement>).await?;
+        // A connection the database closed while it sat in the pool fails its `BEGIN`
+        // (`UNTESTED_IDLE`); nothing has begun, and another is taken.
+        let mut tried = 1;
+        loop {
+            match self.begin_on_a_connection(statements, immediate).await {
+                Err(e) if tried < tries(&self.pool) && connection_lost(&e) => tried += 1,
+                begun => return begun,
+            }
+        }
+    }
+
+    async fn begin_on_a_connection(&self, statements: &Arc<AtomicU64>, immediate: bool) -> Result<Transaction, DbErr> {
         let open = Arc::new(tokio::sync::Mutex::new(None));
         let (mut conn, home) = match &self.held {
             Some(held) => {
@@ -183,8 +267,18 @@ impl Db {
             backend: self.pool.get_database_backend(),
             _gate: gate,
         };
-        // On failure the transaction is dropped here, which gives its connection back.
-        begun.map_err(|e| DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))?;
+        if let Err(e) = begun {
+            // The connection is closed (`Beginning`) rather than given back to its request:
+            // the request's next statement takes another.
+            if let Some(home) = &transaction.home {
+                let mut slot = home.slot.lock().await;
+                if matches!(*slot, Slot::Lent(_)) {
+                    *slot = Slot::Empty;
+                }
+            }
+            drop(transaction.conn.lock().await.take());
+            return Err(DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))));
+        }
         Ok(transaction)
     }
 }
@@ -492,7 +586,23 @@ impl Held {
                 };
             }
             match &mut *slot {
-                Slot::Held(conn) => return Some(query(conn, stmt, one, &self.statements).await),
+                Slot::Held(conn) => {
+                    let mut read = query(conn, stmt, one, &self.statements).await;
+                    let mut tried = 1;
+                    // A connection the database closed while it sat in the pool (taken
+                    // without a ping, `UNTESTED_IDLE`) is replaced; a read has no effect
+                    // to repeat. The closed one goes back to the pool, whose ping on
+                    // return finds it dead and closes it.
+                    while tried < tries(&self.pool) && read.as_ref().is_err_and(connection_lost) {
+                        match acquire(&self.pool).await {
+                            Ok(fresh) => *conn = fresh,
+                            Err(e) => return Some(Err(e)),
+                        }
+                        read = query(conn, stmt, one, &self.statements).await;
+                        tried += 1;
+                    }
+                    return Some(read);
+                }
                 Slot::Lent(open) => {
                     let open = open.upgrade()?;
                     drop(slot);
@@ -591,7 +701,7 @@ impl ConnectionTrait for Db {
         {
             return rows.map(|rows| rows.into_iter().next());
         }
-        self.pool.query_one_raw(stmt).await
+        Ok(self.pooled_read(&stmt, true).await?.into_iter().next())
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
@@ -600,6 +710,6 @@ impl ConnectionTrait for Db {
         {
             return rows;
         }
-        self.pool.query_all_raw(stmt).await
+        self.pooled_read(&stmt, false).await
     }
 }

@@ -128,12 +128,14 @@ impl Store {
             .min_connections(1)
             .connect_timeout(options.database_timeout)
             .acquire_timeout(options.database_timeout)
-            // The pool pings a connection as it is taken out, as well as when it is given
-            // back, so that one the database or something between has closed (a restart,
-            // a failover) is replaced before a request's statement fails on it. Two round
-            // trips for each connection taken: a query takes one for all its reads
-            // (connection.rs).
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // The pool pings a connection as it is given back, and as it is taken out if
+            // it sat idle for a second or more, so that one the database or something
+            // between has closed (a restart, a failover) is replaced before a statement
+            // fails on it. One idle for less is handed out untested: under load that
+            // spares each request a round trip, and the statements that find their
+            // connection closed take another (`connection::UNTESTED_IDLE`).
+            .test_before_acquire_if_idle_for(connection::UNTESTED_IDLE);
         // The driver reports every wait for a pool connection as an event at debug level;
         // `/metrics` turns them into a histogram (the server's telemetry.rs), and the log
         // lines never show them.
@@ -155,7 +157,7 @@ impl Store {
         let writers = connection::WriterGate::default();
         let audit = AuditWriter::start(db.clone(), writers.clone(), Arc::clone(&statements));
         Ok(Self {
-            db: connection::Db::new(db, writers),
+            db: connection::Db::new(db, writers, Arc::clone(&statements)),
             statements,
             audit,
             signals: Arc::default(),
@@ -220,7 +222,7 @@ impl Store {
     /// statement (see `connection.rs`). A write's transaction begins on that connection
     /// and gives it back when it commits.
     pub fn holding_one_connection(&self) -> Store {
-        Self { db: self.db.holding(Arc::clone(&self.statements)), ..self.clone() }
+        Self { db: self.db.holding(), ..self.clone() }
     }
 
     /// Lets this request's write (a mutation's transaction) stay open after its trail is
