@@ -235,6 +235,50 @@ async fn a_write_cancelled_at_any_await_gives_its_connection_back_outside_a_tran
     assert!(most >= 2, "in ten sweeps, the write was cancelled {most} times at most");
 }
 
+/// On PostgreSQL the connection a request is done with is parked for the next request,
+/// which takes it without the pool's ping; when no request comes it goes back to the pool
+/// within a moment, and closing the store does not wait on a parked one.
+#[tokio::test]
+async fn a_connection_parked_for_the_next_request_goes_back_to_the_pool_when_none_comes() {
+    let app = spawn_app_configured(|_| {}).await;
+    if app.store.backend() != sea_orm::DbBackend::Postgres {
+        return; // SQLite's connections go straight back to its pool.
+    }
+    let org = app.municipality("Aarhus").await;
+    let store = Store::connect(&app.database_url, &StoreOptions::default()).await.unwrap();
+    let (mut parked, mut tries) = (false, 0);
+    while !parked && tries < 20 {
+        let request = store.holding_one_connection();
+        request.organization(org.id).await.unwrap();
+        drop(request);
+        let (open, idle, _) = store.pool_usage();
+        // Parked, the connection is out of the pool: open, not idle. (A slow moment of
+        // the machine may see it swept back already; the request is then made again.)
+        parked = (idle as u32) < open;
+        tries += 1;
+    }
+    assert!(parked, "a connection given back a moment ago was never found parked");
+    let request = store.holding_one_connection();
+    request.organization(org.id).await.expect("the next request reads through the parked connection");
+    drop(request);
+
+    let started = std::time::Instant::now();
+    loop {
+        let (open, idle, _) = store.pool_usage();
+        if idle as u32 == open {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "{open} open, {idle} idle: a connection stayed parked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let request = store.holding_one_connection();
+    request.organization(org.id).await.unwrap();
+    drop(request);
+    let closed = tokio::time::timeout(Duration::from_secs(2), store.close()).await;
+    assert!(matches!(closed, Ok(Ok(()))), "closing the store waited on its parked connection: {closed:?}");
+}
+
 /// Polls `inner` until it is ready or has been pending `pending` times more, then gives up
 /// (and drops it): cancellation at a chosen await.
 struct CancelAfter<F> {

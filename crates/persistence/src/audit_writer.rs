@@ -19,7 +19,7 @@ use sea_orm::{DatabaseConnection, DbBackend, Statement, Value};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::connection::WriterGate;
+use crate::connection::{Warm, WriterGate};
 use crate::error::StoreError;
 use crate::scope::Shown;
 
@@ -51,9 +51,9 @@ pub(crate) struct AuditWriter {
 impl AuditWriter {
     /// Starts the writer task on `db`. It ends when the last handle is dropped. On SQLite
     /// its inserts take their turn with the process's write transactions (`writers`).
-    pub fn start(db: DatabaseConnection, writers: WriterGate, statements: Arc<AtomicU64>) -> Self {
+    pub fn start(db: DatabaseConnection, warm: Arc<Warm>, writers: WriterGate, statements: Arc<AtomicU64>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, writers, statements, queue));
+        tokio::spawn(run(db, warm, writers, statements, queue));
         Self { jobs }
     }
 
@@ -65,13 +65,19 @@ impl AuditWriter {
     }
 }
 
-async fn run(db: DatabaseConnection, writers: WriterGate, statements: Arc<AtomicU64>, mut queue: mpsc::Receiver<Job>) {
+async fn run(
+    db: DatabaseConnection,
+    warm: Arc<Warm>,
+    writers: WriterGate,
+    statements: Arc<AtomicU64>,
+    mut queue: mpsc::Receiver<Job>,
+) {
     let mut jobs = Vec::with_capacity(REQUESTS_PER_COMMIT);
     while queue.recv_many(&mut jobs, REQUESTS_PER_COMMIT).await > 0 {
         // An outage stays an outage for every request of the commit (answered
         // UNAVAILABLE, and logged as a warning where it is classified); anything else is a
         // fault of the service.
-        let result = commit(&db, &writers, &statements, &jobs).await.map_err(StoreError::from);
+        let result = commit(&db, &warm, &writers, &statements, &jobs).await.map_err(StoreError::from);
         if let Err(e) = &result
             && !matches!(e, StoreError::Unavailable(_))
         {
@@ -94,12 +100,13 @@ async fn run(db: DatabaseConnection, writers: WriterGate, statements: Arc<Atomic
 /// request and a `COMMIT`.
 async fn commit(
     db: &DatabaseConnection,
+    warm: &Warm,
     writers: &WriterGate,
     statements: &AtomicU64,
     jobs: &[Job],
 ) -> Result<(), sea_orm::DbErr> {
     let batches: Vec<&ReadBatch> = jobs.iter().map(|(batch, _)| batch).collect();
-    crate::connection::write_in_turn(db, writers, statements, insert(db.get_database_backend(), &batches))
+    crate::connection::write_in_turn(db, warm, writers, statements, insert(db.get_database_backend(), &batches))
         .await
         .map(drop)
 }

@@ -7,7 +7,10 @@
 //! pool costs two or three round trips to the database, and the CPU of both ends for
 //! each. A query request sends one statement per level of its tree and more for counts,
 //! references and the caller's organisation; holding one connection for all of them costs
-//! one ping per request instead of one or two per statement.
+//! one ping per request instead of one or two per statement. On PostgreSQL a request done
+//! with its connection parks it for the next request ([`Warm`]), which takes it without
+//! any ping; the ping comes when a connection goes back to the pool, after a moment
+//! without requests.
 //!
 //! A connection handed out untested may have been closed by the database meanwhile: the
 //! statements that can be sent again (a read, a `BEGIN`, a single statement that commits
@@ -48,6 +51,8 @@ pub(crate) struct Db {
     held: Option<Arc<Held>>,
     /// The store's count of statements sent (`Store::statements_sent`).
     statements: Arc<AtomicU64>,
+    /// Connections given back a moment ago, for the next request ([`Warm`]).
+    warm: Arc<Warm>,
     /// SQLite's one writer at a time, in this process ([`WriterGate`]).
     writers: WriterGate,
 }
@@ -78,6 +83,7 @@ impl WriterGate {
 /// keys, never written twice.
 pub(crate) async fn write_in_turn(
     pool: &DatabaseConnection,
+    warm: &Warm,
     writers: &WriterGate,
     statements: &AtomicU64,
     stmt: Statement,
@@ -85,11 +91,14 @@ pub(crate) async fn write_in_turn(
     let sqlite = pool.get_database_backend() == DbBackend::Sqlite;
     let mut tried = 1;
     loop {
-        let mut conn = acquire(pool).await?;
+        let mut conn = acquire(pool, warm).await?;
         let _turn = if sqlite { writers.enter(DbBackend::Sqlite).await } else { None };
         match execute(&mut conn, &stmt, statements).await {
             Err(e) if tried < tries(pool) && connection_lost(&e) => tried += 1,
-            done => return done,
+            done => {
+                warm.park(conn);
+                return done;
+            }
         }
     }
 }
@@ -133,8 +142,17 @@ pub(crate) fn connection_lost(err: &DbErr) -> bool {
 }
 
 impl Db {
-    pub(crate) fn new(pool: DatabaseConnection, writers: WriterGate, statements: Arc<AtomicU64>) -> Self {
-        Self { pool, held: None, writers, statements }
+    pub(crate) fn new(
+        pool: DatabaseConnection,
+        warm: Arc<Warm>,
+        writers: WriterGate,
+        statements: Arc<AtomicU64>,
+    ) -> Self {
+        Self { pool, held: None, writers, statements, warm }
+    }
+
+    pub(crate) fn warm(&self) -> &Warm {
+        &self.warm
     }
 
     pub(crate) fn pool(&self) -> &DatabaseConnection {
@@ -145,6 +163,8 @@ impl Db {
     pub(crate) fn holding(&self) -> Self {
         let held = Held {
             pool: self.pool.clone(),
+            warm: Arc::clone(&self.warm),
+            unsettled: std::sync::atomic::AtomicBool::new(false),
             statements: Arc::clone(&self.statements),
             slot: tokio::sync::Mutex::new(Slot::Empty),
             defer: std::sync::atomic::AtomicBool::new(false),
@@ -155,6 +175,7 @@ impl Db {
             held: Some(Arc::new(held)),
             writers: self.writers.clone(),
             statements: Arc::clone(&self.statements),
+            warm: Arc::clone(&self.warm),
         }
     }
 
@@ -181,7 +202,8 @@ impl Db {
     /// Gives the held connection back to the pool; later reads take one per statement.
     pub(crate) async fn release(&self) {
         if let Some(held) = &self.held {
-            *held.slot.lock().await = Slot::Released;
+            let given = std::mem::replace(&mut *held.slot.lock().await, Slot::Released);
+            held.give_back(given);
         }
     }
 }
@@ -192,10 +214,13 @@ impl Db {
     async fn pooled_read(&self, stmt: &Statement, one: bool) -> Result<Vec<QueryResult>, DbErr> {
         let mut tried = 1;
         loop {
-            let mut conn = acquire(&self.pool).await?;
+            let mut conn = acquire(&self.pool, &self.warm).await?;
             match query(&mut conn, stmt, one, &self.statements).await {
                 Err(e) if tried < tries(&self.pool) && connection_lost(&e) => tried += 1,
-                read => return read,
+                read => {
+                    self.warm.park(conn);
+                    return read;
+                }
             }
         }
     }
@@ -228,7 +253,7 @@ impl Db {
                 let mut slot = held.slot.lock().await;
                 match std::mem::replace(&mut *slot, Slot::Lent(Arc::downgrade(&open))) {
                     Slot::Held(conn) => (conn, Some(Arc::clone(held))),
-                    Slot::Empty => match acquire(&self.pool).await {
+                    Slot::Empty => match acquire(&self.pool, &self.warm).await {
                         Ok(conn) => (conn, Some(Arc::clone(held))),
                         Err(e) => {
                             *slot = Slot::Empty;
@@ -240,19 +265,19 @@ impl Db {
                     other => {
                         *slot = other;
                         drop(slot);
-                        (acquire(&self.pool).await?, None)
+                        (acquire(&self.pool, &self.warm).await?, None)
                     }
                 }
             }
-            None => (acquire(&self.pool).await?, None),
+            None => (acquire(&self.pool, &self.warm).await?, None),
         };
         // The connection first, then the turn: a writer waiting for its turn must not hold
         // the turn while it waits for a connection that a writer waiting for the turn holds.
         let gate = if immediate { self.writers.enter(self.pool.get_database_backend()).await } else { None };
         let mut beginning = Beginning { conn: &mut conn, begun: false };
-        let begun = match &mut *beginning.conn {
-            Conn::Postgres(c) => <Postgres as sqlx::Database>::TransactionManager::begin(c, None).await,
-            Conn::Sqlite(c) => {
+        let begun = match beginning.conn.raw() {
+            Raw::Postgres(c) => <Postgres as sqlx::Database>::TransactionManager::begin(c, None).await,
+            Raw::Sqlite(c) => {
                 let statement = immediate.then(|| sqlx::AssertSqlSafe("BEGIN IMMEDIATE").into_sql_str());
                 <Sqlite as sqlx::Database>::TransactionManager::begin(c, statement).await
             }
@@ -263,6 +288,7 @@ impl Db {
         let transaction = Transaction {
             conn: open,
             home,
+            warm: Arc::clone(&self.warm),
             statements: Arc::clone(statements),
             backend: self.pool.get_database_backend(),
             _gate: gate,
@@ -296,6 +322,8 @@ pub(crate) struct Transaction {
     conn: Arc<Open>,
     /// The request the connection was lent by, to which it goes back.
     home: Option<Arc<Held>>,
+    /// Where it goes once committed, if it has no request to go back to.
+    warm: Arc<Warm>,
     statements: Arc<AtomicU64>,
     backend: DbBackend,
     /// This process's turn to write on SQLite, held until the transaction ends.
@@ -315,16 +343,18 @@ impl Transaction {
             let Some(conn) = open.as_mut() else {
                 return Err(DbErr::Custom("BUG: a transaction committed twice".to_owned()));
             };
-            let committed = match conn {
-                Conn::Postgres(c) => <Postgres as sqlx::Database>::TransactionManager::commit(c).await,
-                Conn::Sqlite(c) => <Sqlite as sqlx::Database>::TransactionManager::commit(c).await,
+            let committed = match conn.raw() {
+                Raw::Postgres(c) => <Postgres as sqlx::Database>::TransactionManager::commit(c).await,
+                Raw::Sqlite(c) => <Sqlite as sqlx::Database>::TransactionManager::commit(c).await,
             };
             committed.map_err(|e| DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))?;
         }
         // The slot first, then the connection, as the slot's reads take them: a read that
         // finds the transaction over finds the connection back in the slot.
         let Some(home) = &self.home else {
-            drop(self.conn.lock().await.take());
+            if let Some(conn) = self.conn.lock().await.take() {
+                self.warm.park(conn);
+            }
             return Ok(());
         };
         let mut slot = home.slot.lock().await;
@@ -383,6 +413,9 @@ impl Drop for Transaction {
             && let Ok(mut slot) = home.slot.try_lock()
             && matches!(*slot, Slot::Lent(_))
         {
+            // Its rollback is queued, and a statement of the write may have been cut
+            // midway: the request may read on, but the next request does not take it.
+            home.unsettled.store(true, Ordering::Relaxed);
             *slot = Slot::Held(conn);
         }
     }
@@ -423,6 +456,12 @@ pub(crate) fn sent(statements: &AtomicU64, sql: &str, elapsed: std::time::Durati
 
 pub(crate) struct Held {
     pool: DatabaseConnection,
+    /// Where the connection goes when the request is done with it.
+    warm: Arc<Warm>,
+    /// Whether the connection may be in the middle of something: a read or a write that
+    /// was cancelled (its request timed out, its client went away). Such a connection
+    /// goes back to the pool, whose ping waits for it, rather than to the next request.
+    unsettled: std::sync::atomic::AtomicBool,
     statements: Arc<AtomicU64>,
     /// Locked for the length of one statement: the reads of one request that run at once
     /// take turns on the connection, as they would on one database session anyway.
@@ -495,6 +534,13 @@ impl std::fmt::Debug for Held {
     }
 }
 
+impl Drop for Held {
+    fn drop(&mut self) {
+        let slot = std::mem::replace(self.slot.get_mut(), Slot::Released);
+        self.give_back(slot);
+    }
+}
+
 enum Slot {
     /// No read yet: the connection is taken at the first.
     Empty,
@@ -522,9 +568,9 @@ struct Beginning<'a> {
 impl Drop for Beginning<'_> {
     fn drop(&mut self) {
         if !self.begun {
-            match &mut *self.conn {
-                Conn::Postgres(c) => c.close_on_drop(),
-                Conn::Sqlite(c) => c.close_on_drop(),
+            match self.conn.raw() {
+                Raw::Postgres(c) => c.close_on_drop(),
+                Raw::Sqlite(c) => c.close_on_drop(),
             }
         }
     }
@@ -533,23 +579,48 @@ impl Drop for Beginning<'_> {
 /// One connection out of the pool. Dropped inside a transaction (a request cancelled in
 /// the middle of a write), it queues the rollback first, which the pool's ping on return
 /// sends: no connection goes back to the pool inside a transaction.
-enum Conn {
+struct Conn(Option<Raw>);
+
+enum Raw {
     Postgres(PoolConnection<Postgres>),
     Sqlite(PoolConnection<Sqlite>),
 }
 
 impl Conn {
+    fn raw(&mut self) -> &mut Raw {
+        // Emptied only by `Conn::into_parked`, which consumes it.
+        self.0.as_mut().expect("a connection is used only until it is parked")
+    }
+
     /// Queues the rollback of the transaction the connection is in, if it is in one: it is
     /// sent before anything else the connection does.
     fn start_rollback(&mut self) {
-        match self {
-            Conn::Postgres(c) if <Postgres as sqlx::Database>::TransactionManager::get_transaction_depth(c) > 0 => {
+        match &mut self.0 {
+            Some(Raw::Postgres(c))
+                if <Postgres as sqlx::Database>::TransactionManager::get_transaction_depth(c) > 0 =>
+            {
                 <Postgres as sqlx::Database>::TransactionManager::start_rollback(c);
             }
-            Conn::Sqlite(c) if <Sqlite as sqlx::Database>::TransactionManager::get_transaction_depth(c) > 0 => {
+            Some(Raw::Sqlite(c)) if <Sqlite as sqlx::Database>::TransactionManager::get_transaction_depth(c) > 0 => {
                 <Sqlite as sqlx::Database>::TransactionManager::start_rollback(c);
             }
             _ => {}
+        }
+    }
+
+    /// The PostgreSQL connection, to be parked ([`Warm`]), if it is outside any transaction;
+    /// otherwise `None`, and it goes back to the pool as it is dropped.
+    fn into_parked(mut self) -> Option<PoolConnection<Postgres>> {
+        match self.0.take() {
+            Some(Raw::Postgres(c))
+                if <Postgres as sqlx::Database>::TransactionManager::get_transaction_depth(&c) == 0 =>
+            {
+                Some(c)
+            }
+            other => {
+                self.0 = other;
+                None
+            }
         }
     }
 }
@@ -563,14 +634,113 @@ impl Drop for Conn {
 /// Runs `$body` with `$c` bound to the connection, whichever database it is on.
 macro_rules! on_conn {
     ($conn:expr, $c:ident => $body:expr) => {
-        match $conn {
-            Conn::Postgres($c) => $body,
-            Conn::Sqlite($c) => $body,
+        match $conn.raw() {
+            Raw::Postgres($c) => $body,
+            Raw::Sqlite($c) => $body,
         }
     };
 }
 
+/// Connections that requests gave back a moment ago, kept out of the pool for the next
+/// requests (PostgreSQL only). sqlx pings a connection as it goes back to its pool (a
+/// Sync and its answer, in a task of its own); a connection taken from here skips that
+/// round trip and the pool's accounting both ways. Kept [`WARM_FOR`] at most: a sweep
+/// gives older ones back to the pool, where its ping tests them and its idle and
+/// lifetime limits apply. And kept only while the pool could serve a request without it
+/// (an idle connection, or room for a new one), so that no one waits on the pool while
+/// a connection sits here.
+pub(crate) struct Warm {
+    pool: Option<sqlx::PgPool>,
+    parked: std::sync::Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+}
+
+/// How long a connection stays parked: under load the next request takes it within a
+/// millisecond or two.
+const WARM_FOR: std::time::Duration = std::time::Duration::from_millis(50);
+
+impl std::fmt::Debug for Warm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Warm").finish_non_exhaustive()
+    }
+}
+
+impl Warm {
+    /// Parks for `pool`'s connections, and sweeps them back to it while the returned
+    /// handle lives (PostgreSQL; on SQLite nothing is parked).
+    pub(crate) fn start(pool: &DatabaseConnection) -> Arc<Self> {
+        let pool =
+            (pool.get_database_backend() == DbBackend::Postgres).then(|| pool.get_postgres_connection_pool().clone());
+        let warm = Arc::new(Self { pool, parked: std::sync::Mutex::default() });
+        if warm.pool.is_some() {
+            let sweeping = Arc::downgrade(&warm);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(WARM_FOR);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    match sweeping.upgrade() {
+                        Some(warm) => warm.give_back_older_than(WARM_FOR),
+                        None => return,
+                    }
+                }
+            });
+        }
+        warm
+    }
+
+    /// The connection parked last, if it is still warm.
+    fn take(&self) -> Option<Conn> {
+        let taken = self.parked.lock().ok()?.pop();
+        match taken {
+            Some((conn, at)) if at.elapsed() < WARM_FOR => Some(Conn(Some(Raw::Postgres(conn)))),
+            // Dropped outside the lock: the pool pings it on its return.
+            _ => None,
+        }
+    }
+
+    /// Parks `conn` if it is a PostgreSQL connection outside any transaction and the pool
+    /// can serve others without it; otherwise gives it back to the pool.
+    fn park(&self, conn: Conn) {
+        let Some(pool) = &self.pool else { return };
+        let room = pool.num_idle() > 0 || pool.size() < pool.options().get_max_connections();
+        if !room || pool.is_closed() {
+            return;
+        }
+        let Some(conn) = conn.into_parked() else { return };
+        if let Ok(mut parked) = self.parked.lock() {
+            parked.push((conn, Instant::now()));
+        }
+    }
+
+    fn give_back_older_than(&self, age: std::time::Duration) {
+        let stale: Vec<_> = match self.parked.lock() {
+            Ok(mut parked) => {
+                let keep = parked.iter().position(|(_, at)| at.elapsed() < age).unwrap_or(parked.len());
+                parked.drain(..keep).collect()
+            }
+            Err(_) => return,
+        };
+        drop(stale);
+    }
+
+    /// Gives every parked connection back to the pool: before the pool closes, which waits
+    /// for them.
+    pub(crate) fn give_back_all(&self) {
+        self.give_back_older_than(std::time::Duration::ZERO);
+    }
+}
+
 impl Held {
+    /// Gives the connection of `slot`, if it holds one, to the next request ([`Warm`]);
+    /// one that may be in the middle of something goes back to the pool.
+    fn give_back(&self, slot: Slot) {
+        if let Slot::Held(conn) = slot
+            && !self.unsettled.load(Ordering::Relaxed)
+        {
+            self.warm.park(conn);
+        }
+    }
+
     /// Runs a read on the held connection, taking it from the pool first if this is the
     /// request's first read; `None` once the connection has been given back. With `one`,
     /// only the first row is fetched.
@@ -580,13 +750,15 @@ impl Held {
         for _ in 0..2 {
             let mut slot = self.slot.lock().await;
             if matches!(*slot, Slot::Empty) {
-                *slot = match acquire(&self.pool).await {
+                *slot = match acquire(&self.pool, &self.warm).await {
                     Ok(taken) => Slot::Held(taken),
                     Err(e) => return Some(Err(e)),
                 };
             }
             match &mut *slot {
                 Slot::Held(conn) => {
+                    // Cleared once the read is done: a read cancelled midway leaves it set.
+                    self.unsettled.store(true, Ordering::Relaxed);
                     let mut read = query(conn, stmt, one, &self.statements).await;
                     let mut tried = 1;
                     // A connection the database closed while it sat in the pool (taken
@@ -594,13 +766,14 @@ impl Held {
                     // to repeat. The closed one goes back to the pool, whose ping on
                     // return finds it dead and closes it.
                     while tried < tries(&self.pool) && read.as_ref().is_err_and(connection_lost) {
-                        match acquire(&self.pool).await {
+                        match acquire(&self.pool, &self.warm).await {
                             Ok(fresh) => *conn = fresh,
                             Err(e) => return Some(Err(e)),
                         }
                         read = query(conn, stmt, one, &self.statements).await;
                         tried += 1;
                     }
+                    self.unsettled.store(false, Ordering::Relaxed);
                     return Some(read);
                 }
                 Slot::Lent(open) => {
@@ -620,10 +793,15 @@ impl Held {
 /// Takes a connection from the pool. A pool that did not answer in time is reported as
 /// sea-orm reports it, so that the error is the same `UNAVAILABLE` whichever way a
 /// statement went.
-async fn acquire(pool: &DatabaseConnection) -> Result<Conn, DbErr> {
+async fn acquire(pool: &DatabaseConnection, warm: &Warm) -> Result<Conn, DbErr> {
+    if let Some(conn) = warm.take() {
+        return Ok(conn);
+    }
     let taken = match pool.get_database_backend() {
-        DbBackend::Postgres => pool.get_postgres_connection_pool().acquire().await.map(Conn::Postgres),
-        DbBackend::Sqlite => pool.get_sqlite_connection_pool().acquire().await.map(Conn::Sqlite),
+        DbBackend::Postgres => {
+            pool.get_postgres_connection_pool().acquire().await.map(|c| Conn(Some(Raw::Postgres(c))))
+        }
+        DbBackend::Sqlite => pool.get_sqlite_connection_pool().acquire().await.map(|c| Conn(Some(Raw::Sqlite(c)))),
         other => return Err(DbErr::Custom(format!("Kinbridge does not run on {other:?}"))),
     };
     taken.map_err(|e| match e {

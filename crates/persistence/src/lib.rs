@@ -155,9 +155,10 @@ impl Store {
         let counter = Arc::clone(&statements);
         db.set_metric_callback(move |info| connection::sent(&counter, &info.statement.sql, info.elapsed));
         let writers = connection::WriterGate::default();
-        let audit = AuditWriter::start(db.clone(), writers.clone(), Arc::clone(&statements));
+        let warm = connection::Warm::start(&db);
+        let audit = AuditWriter::start(db.clone(), Arc::clone(&warm), writers.clone(), Arc::clone(&statements));
         Ok(Self {
-            db: connection::Db::new(db, writers, Arc::clone(&statements)),
+            db: connection::Db::new(db, warm, writers, Arc::clone(&statements)),
             statements,
             audit,
             signals: Arc::default(),
@@ -240,6 +241,8 @@ impl Store {
     }
 
     pub async fn close(self) -> Result<(), sea_orm::DbErr> {
+        // The pool's close waits for every connection out of it, the parked ones too.
+        self.db.warm().give_back_all();
         self.db.pool().clone().close().await
     }
 }
