@@ -139,21 +139,37 @@ async fn an_outage_is_answered_503_unavailable_in_time_and_service_resumes_when_
     assert_eq!(app.errors_logged(), 0, "an outage is a warning, not an error of the service");
 }
 
+/// A superuser's connection to the test cluster, and the name of `app`'s database: what an
+/// operator does to the database, the tests do through these.
+async fn operator(app: &TestApp) -> (sea_orm::DatabaseConnection, String) {
+    let database = app.database_url.rsplit_once('/').unwrap().1.to_owned();
+    let admin = sea_orm::Database::connect(std::env::var("KINBRIDGE_TEST_POSTGRES_URL").unwrap()).await.unwrap();
+    (admin, database)
+}
+
+/// Ends every session of `database` (as `pg_terminate_backend` does for an operator), and
+/// says how many there were.
+async fn end_sessions(admin: &sea_orm::DatabaseConnection, database: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let end = format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+    );
+    let row = admin.query_one_raw(sea_orm::Statement::from_string(admin.get_database_backend(), end)).await;
+    row.unwrap().unwrap().try_get_by_index::<i64>(0).unwrap()
+}
+
 #[tokio::test]
 async fn a_read_only_database_refuses_writes_clearly_and_writes_nothing() {
     use sea_orm::ConnectionTrait;
     let Some((app, _proxy)) = behind_a_proxy().await else { return };
     let org = app.municipality("Aarhus").await;
-    let database = app.database_url.rsplit_once('/').unwrap().1.to_owned();
-    let admin = sea_orm::Database::connect(std::env::var("KINBRIDGE_TEST_POSTGRES_URL").unwrap()).await.unwrap();
-    let reconnect = format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()"
-    );
+    let (admin, database) = operator(&app).await;
     admin
         .execute_unprepared(&format!("ALTER DATABASE {database} SET default_transaction_read_only = on"))
         .await
         .unwrap();
-    admin.execute_unprepared(&reconnect).await.unwrap();
+    end_sessions(&admin, &database).await;
 
     let mut refused = None;
     for _ in 0..20 {
@@ -172,7 +188,7 @@ async fn a_read_only_database_refuses_writes_clearly_and_writes_nothing() {
     assert_eq!(read.status, StatusCode::OK, "reads go on: {}", read.body);
 
     admin.execute_unprepared(&format!("ALTER DATABASE {database} RESET default_transaction_read_only")).await.unwrap();
-    admin.execute_unprepared(&reconnect).await.unwrap();
+    end_sessions(&admin, &database).await;
     admin.close().await.unwrap();
     let mut count = None;
     for _ in 0..20 {
@@ -193,13 +209,9 @@ async fn a_read_only_database_refuses_writes_clearly_and_writes_nothing() {
 /// the audit writer's insert of its reads, or a write's `BEGIN`.
 #[tokio::test]
 async fn connections_the_database_ended_are_replaced_and_no_request_fails_for_them() {
-    use sea_orm::ConnectionTrait;
     let Some((app, _proxy)) = behind_a_proxy().await else { return };
     let org = app.municipality("Aarhus").await;
-    let database = app.database_url.rsplit_once('/').unwrap().1.to_owned();
-    let admin = sea_orm::Database::connect(std::env::var("KINBRIDGE_TEST_POSTGRES_URL").unwrap()).await.unwrap();
-    let end_every_session =
-        format!("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{database}'");
+    let (admin, database) = operator(&app).await;
     let reads = || async {
         let answers = futures_util::future::join_all((0..4).map(|_| app.gql(&org.token, VIEWER, json!({})))).await;
         for r in answers {
@@ -212,10 +224,7 @@ async fn connections_the_database_ended_are_replaced_and_no_request_fails_for_th
         // Connections in use a moment ago, idle in the pool now: the next requests take
         // them untested.
         reads().await;
-        let ended = admin
-            .query_one_raw(sea_orm::Statement::from_string(admin.get_database_backend(), end_every_session.clone()));
-        let ended = ended.await.unwrap().unwrap().try_get_by_index::<i64>(0).unwrap();
-        assert!(ended > 0, "the app's sessions were ended");
+        assert!(end_sessions(&admin, &database).await > 0, "the app's sessions were ended");
         reads().await;
         let created = app.gql(&org.token, CREATE, json!({})).await;
         assert_eq!(created.status, StatusCode::OK, "{}", created.body);
