@@ -101,6 +101,7 @@ async fn behind_a_proxy_with(database_timeout: Duration, request_timeout: Durati
 
 const VIEWER: &str = "{ viewer { subject } families { totalCount } }";
 const CREATE: &str = "mutation { createFamily(input: { name: \"Hansen\" }) { family { id } } }";
+const FEED: &str = "{ changes(first: 50) { totalCount } }";
 
 #[tokio::test]
 async fn an_outage_is_answered_503_unavailable_in_time_and_service_resumes_when_the_database_returns() {
@@ -230,6 +231,32 @@ async fn connections_the_database_ended_are_replaced_and_no_request_fails_for_th
         assert_eq!(created.status, StatusCode::OK, "{}", created.body);
         assert!(created.body.get("errors").is_none(), "{}", created.body);
         assert_eq!(app.family_count(&org).await, round + 1, "each write is stored once");
+    }
+    admin.close().await.unwrap();
+}
+
+/// Readiness and the change feed take connections from the pool outside any request: the
+/// probe's ping, and the feed's relay, which gives new changes their positions in a
+/// transaction of its own before every feed read. A connection the database ended while
+/// it sat idle is replaced there too: the probe stays ready and the feed answers.
+#[tokio::test]
+async fn readiness_and_the_change_feed_replace_connections_the_database_ended() {
+    let Some((app, _proxy)) = behind_a_proxy().await else { return };
+    let org = app.municipality("Aarhus").await;
+    let (admin, database) = operator(&app).await;
+    let ready = || async { app.client.get(format!("http://{}/health/ready", app.addr)).send().await.unwrap().status() };
+    for round in 0..3 {
+        // A write leaves a change for the relay to sequence; reads at once leave idle
+        // connections in the pool, which the next users take untested.
+        let created = app.gql(&org.token, CREATE, json!({})).await;
+        assert!(created.body.get("errors").is_none(), "{}", created.body);
+        futures_util::future::join_all((0..4).map(|_| app.gql(&org.token, VIEWER, json!({})))).await;
+        assert!(end_sessions(&admin, &database).await > 0, "the app's sessions were ended");
+        assert_eq!(ready().await, StatusCode::OK, "ready after the sessions were ended, round {round}");
+        assert!(end_sessions(&admin, &database).await > 0, "the app's sessions were ended");
+        let feed = app.gql(&org.token, FEED, json!({})).await;
+        assert!(feed.body.get("errors").is_none(), "{}", feed.body);
+        assert_eq!(feed.data()["changes"]["totalCount"], round + 1, "each write's change, in the feed");
     }
     admin.close().await.unwrap();
 }

@@ -117,7 +117,7 @@ pub(crate) const UNTESTED_IDLE: std::time::Duration = std::time::Duration::from_
 /// restart within the second), each is found dead in turn (and closed by the pool's
 /// ping as it goes back), and the last try is on one opened since. On SQLite, one: its
 /// connections are files, not sessions a server can end.
-fn tries(pool: &DatabaseConnection) -> usize {
+pub(crate) fn tries(pool: &DatabaseConnection) -> usize {
     match pool.get_database_backend() {
         DbBackend::Postgres => pool.get_postgres_connection_pool().options().get_max_connections() as usize + 1,
         _ => 1,
@@ -130,11 +130,25 @@ fn tries(pool: &DatabaseConnection) -> usize {
 /// operator ending the session). A read, a `BEGIN` or a single statement that commits on
 /// its own may then be sent again on another connection.
 pub(crate) fn connection_lost(err: &DbErr) -> bool {
-    let source = match err {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
-        _ => return false,
-    };
-    match &**source {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => session_ended(e),
+        _ => false,
+    }
+}
+
+/// [`connection_lost`] for the pool's ping, whose failure sea-orm reports as a connection
+/// error (`DbErr::Conn`): the connection it took was closed under it. A pool that could not
+/// open a connection at all fails otherwise (`DbErr::ConnectionAcquire`), and is not tried
+/// again.
+pub(crate) fn ping_lost(err: &DbErr) -> bool {
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e)) => session_ended(e),
+        _ => connection_lost(err),
+    }
+}
+
+fn session_ended(err: &sqlx::Error) -> bool {
+    match err {
         sqlx::Error::Io(_) => true,
         sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
         _ => false,

@@ -177,9 +177,19 @@ impl Store {
         self.pool().get_database_backend()
     }
 
-    /// Checks that the database answers; used by the readiness probe.
+    /// Checks that the database answers; used by the readiness probe. A connection the
+    /// database ended while it sat idle in the pool (taken without the pool's own ping,
+    /// `connection::UNTESTED_IDLE`) fails its ping and is closed as it goes back; the
+    /// next is tried, as a request's statements do, so that a replica is not reported
+    /// unready for connections it replaces anyway.
     pub async fn ping(&self) -> Result<(), sea_orm::DbErr> {
-        self.pool().ping().await
+        let mut tried = 1;
+        loop {
+            match self.pool().ping().await {
+                Err(e) if tried < connection::tries(self.pool()) && connection::ping_lost(&e) => tried += 1,
+                pinged => return pinged,
+            }
+        }
     }
 
     /// The connection pool now: connections open, how many of them are idle, and how

@@ -329,7 +329,17 @@ impl Store {
             sqlite_transaction_mode: (backend == DbBackend::Sqlite).then_some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        let txn = self.pool().begin_with_options(options).await?;
+        // A connection the database ended while it sat idle fails its `BEGIN`, as a
+        // write's does (`Db::begin`); nothing has begun, and another is taken.
+        let mut tried = 1;
+        let txn = loop {
+            match self.pool().begin_with_options(options).await {
+                Err(e) if tried < crate::connection::tries(self.pool()) && crate::connection::connection_lost(&e) => {
+                    tried += 1;
+                }
+                begun => break begun?,
+            }
+        };
         if backend == DbBackend::Postgres {
             txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({SEQUENCE_LOCK})")).await?;
         }
