@@ -745,3 +745,38 @@ async fn a_writes_parts_cost_the_same_statements_for_one_as_for_two() {
     }
     assert_eq!(costs[0], costs[1], "statements of a visit with one participant and with two");
 }
+
+/// The next review follows the plan's last review by the day it was held, not the last
+/// one recorded: a meeting recorded late, held before the last one, leaves the next review
+/// where the last one set it. The write reads the plan and its last review in one
+/// statement, before it inserts the new one.
+#[tokio::test]
+async fn a_review_recorded_late_does_not_move_the_next_review_set_by_a_later_one() {
+    let s = setup().await;
+    s.app
+        .gql(
+            &s.org.token,
+            "mutation($id: ID!) { activateParentActionPlan(input: { id: $id }) { parentActionPlan { status } } }",
+            json!({ "id": s.plan }),
+        )
+        .await
+        .data();
+    let review = |held_on: String, next: Option<String>| {
+        let (s, input) = (
+            &s,
+            json!({ "input": { "planId": s.plan, "kind": "STATUS_MEETING", "heldOn": held_on, "nextReviewOn": next } }),
+        );
+        async move { s.app.gql(&s.org.token, REVIEW, input).await.data()["recordPlanReview"]["parentActionPlan"].clone() }
+    };
+    review(day(-10), Some(day(20))).await;
+    assert_eq!(plan(&s).await["nextReviewDue"], day(20), "the only review sets it");
+    // Held before the last one: the last one still decides.
+    review(day(-30), Some(day(-2))).await;
+    assert_eq!(plan(&s).await["nextReviewDue"], day(20), "a review held earlier does not move it");
+    // Held after it, without a date: one interval (30 days) after it was held.
+    let answered = review(day(-1), None).await;
+    assert_eq!(answered["isReviewOverdue"], false);
+    let reviewed = plan(&s).await;
+    assert_eq!(reviewed["nextReviewDue"], day(29));
+    assert_eq!(reviewed["reviews"]["totalCount"], 3);
+}

@@ -194,8 +194,7 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(Written::Read(id));
         }
-        let plan =
-            tx.one_locked(owned_plan(tx.actor(), plan_id)).await?.ok_or(StoreError::not_found("ParentActionPlan"))?;
+        let (plan, last) = plan_and_last_review(&tx, plan_id).await?;
         if plan.status != PlanStatus::Active.as_str() {
             return Err(TransitionError(format!("the plan is {}; only an active plan is reviewed", plan.status)).into());
         }
@@ -244,9 +243,14 @@ impl Store {
                 .collect(),
         )
         .await?;
-        let due = plan_next_review(&tx.reads(), &plan, plan.activated_on).await?;
+        // The plan's last review is now this one, unless one held later (or on the same
+        // day, with a greater id) was recorded before: the order `plan_next_review` reads.
+        let this = LastReview { held_on: stored.held_on, id: stored.id, next_review_on: stored.next_review_on };
+        let last = last.filter(|l| (l.held_on, l.id) > (this.held_on, this.id)).unwrap_or(this);
+        let due =
+            next_review_due(plan_interval(&plan)?, plan_started_on(&plan), Some((last.held_on, last.next_review_on)));
         tx.update::<parent_action_plan::Entity>("plan", plan.id, plan.version, |u| {
-            u.col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(due))
+            u.col_expr(parent_action_plan::Column::NextReviewDue, Expr::value(Some(due)))
         })
         .await?;
         tx.record("PlanReview", id.as_uuid(), &id.to_string(), "plan_review.recorded").await?;
@@ -311,13 +315,79 @@ impl Store {
 
 /// A plan's next review date: from its latest review, or one interval after it started
 /// (`started_on`, or the day it was made while it is a draft).
+/// The last review of a plan, in the order reviews follow one another: by the day held,
+/// then by id.
+#[derive(Debug, Clone, Copy)]
+struct LastReview {
+    held_on: NaiveDate,
+    id: Uuid,
+    next_review_on: Option<NaiveDate>,
+}
+
+/// The caller's plan `plan_id`, read and locked for this write ([`WriteTx::one_locked`]),
+/// and its last review, in one statement: the review's columns are subqueries of the
+/// plan's row, by the plan's reviews' index.
+async fn plan_and_last_review(
+    tx: &WriteTx<'_>,
+    plan_id: ParentActionPlanId,
+) -> Result<(parent_action_plan::Model, Option<LastReview>), StoreError> {
+    use crate::entities::FromRow;
+    use sea_orm::ExprTrait;
+    use sea_orm::sea_query::Query;
+    use sea_orm::{Iterable, QueryTrait};
+    let last = |column: plan_review::Column| {
+        Query::select()
+            .column((plan_review::Entity, column))
+            .from(plan_review::Entity)
+            .and_where(
+                Expr::col((plan_review::Entity, plan_review::Column::PlanId))
+                    .equals((parent_action_plan::Entity, parent_action_plan::Column::Id)),
+            )
+            .order_by((plan_review::Entity, plan_review::Column::HeldOn), sea_orm::Order::Desc)
+            .order_by((plan_review::Entity, plan_review::Column::Id), sea_orm::Order::Desc)
+            .limit(1)
+            .take()
+    };
+    let mut select = owned_plan(tx.actor(), plan_id);
+    for (column, name) in [
+        (plan_review::Column::HeldOn, "kb_last_held_on"),
+        (plan_review::Column::Id, "kb_last_id"),
+        (plan_review::Column::NextReviewOn, "kb_last_next_review_on"),
+    ] {
+        select = select.expr_as(Expr::SubQuery(None, Box::new(last(column).into())), name);
+    }
+    let select = if crate::write::supports_row_locks(tx.backend()) { select.lock_exclusive() } else { select };
+    let statement = tx.backend().build(&select.into_query());
+    let row = tx.reads().query_one_raw(statement).await?.ok_or(StoreError::not_found("ParentActionPlan"))?;
+    let columns = parent_action_plan::Column::iter().count();
+    let plan = parent_action_plan::Model::from_row(&row, 0)?;
+    let held_on: Option<NaiveDate> = row.try_get_by_index(columns)?;
+    let last = match held_on {
+        Some(held_on) => Some(LastReview {
+            held_on,
+            id: row.try_get_by_index(columns + 1)?,
+            next_review_on: row.try_get_by_index(columns + 2)?,
+        }),
+        None => None,
+    };
+    Ok((plan, last))
+}
+
+fn plan_interval(plan: &parent_action_plan::Model) -> Result<ReviewInterval, StoreError> {
+    ReviewInterval::from_days(i64::from(plan.review_interval_days)).map_err(|e| StoreError::Corrupt(e.0))
+}
+
+/// The day a plan's reviews count from when it has none: the day it was activated.
+fn plan_started_on(plan: &parent_action_plan::Model) -> NaiveDate {
+    plan.activated_on.unwrap_or_else(|| plan.created_at.date_naive())
+}
+
 async fn plan_next_review<C: ConnectionTrait>(
     db: &C,
     plan: &parent_action_plan::Model,
     started_on: Option<NaiveDate>,
 ) -> Result<Option<NaiveDate>, StoreError> {
-    let interval =
-        ReviewInterval::from_days(i64::from(plan.review_interval_days)).map_err(|e| StoreError::Corrupt(e.0))?;
+    let interval = plan_interval(plan)?;
     let last = plan_review::Entity::find()
         .filter(plan_review::Column::PlanId.eq(plan.id))
         .order_by_desc(plan_review::Column::HeldOn)
