@@ -368,9 +368,15 @@ async fn a_write_answers_with_the_row_it_stored_and_audits_it_as_shown() {
         "mutation($i: RecordContactVisitHeldInput!) {{ recordContactVisitHeld(input: $i) {{ contactVisit {{ {VISIT} }} }} }}"
     );
     let input = json!({ "i": { "id": id, "observations": "Godt samvær" } });
+    let before = app.store.statements_sent();
     let recorded =
         app.gql_as(&aarhus.token, "answered-held", &held, input).await.data()["recordContactVisitHeld"]["contactVisit"]
             .clone();
+    let cost = app.store.statements_sent() - before;
+    // The update, whose condition is the rule (no read of the visit before it), and the
+    // trail with the answer's audit; on SQLite the token's organisation, and the audit
+    // event, the change-feed row and the answer's audit one statement each.
+    assert_eq!(cost, if postgres { 2 } else { 5 }, "statements of one recordContactVisitHeld");
     assert_eq!(recorded, read_visit(&id).await, "the answer is the visit as the update left it");
     assert_eq!((&recorded["status"], &recorded["version"]), (&json!("HELD"), &json!(2)));
 

@@ -6,7 +6,7 @@ use kinbridge_domain::placement::Period;
 use kinbridge_domain::visit::{NewVisit, VisitArrangement, VisitOutcome, VisitStatus, record_outcome};
 use sea_orm::QuerySelect;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::Store;
@@ -212,8 +212,11 @@ impl Store {
     /// Moves a planned visit to held, cancelled or no-show. Whoever may see the visit may
     /// record its outcome: the placing municipality, a family services provider the family
     /// is referred to, and the placement provider where the child lives. With `expected_version`, a
-    /// visit changed since the caller read it is refused; without it, a concurrent change
-    /// is still detected, because the update names the version it read.
+    /// visit changed since the caller read it is refused; without it, the outcome is
+    /// recorded on the visit as it stands when the update takes its row, if the rule holds
+    /// there: the rule is the update's condition, so no change can come between a check
+    /// and the write. Only a refused update reads the visit, to say why (and a race lost
+    /// there is decided by an update that names the version read).
     pub async fn record_visit_outcome(
         &self,
         meta: &WriteMeta<'_>,
@@ -225,45 +228,60 @@ impl Store {
         if let Some(id) = tx.replayed().await? {
             return Ok(Written::Read(id));
         }
-        let visit = contact_visit::Entity::find_by_id(id.as_uuid())
-            .filter(crate::authz::visit_viewer(&tx.scope()))
-            .one(&tx.reads())
-            .await?
-            .ok_or(StoreError::not_found("ContactVisit"))?;
-        expect_version("visit", expected_version, visit.version)?;
-        let current: VisitStatus = visit.status.parse()?;
-        record_outcome(current, visit.planned_start, outcome, tx.now)?;
-
-        // The rule is decided again in the update itself, so that a referral ended or a
-        // placement moved meanwhile leaves the visit unchanged; and so the visit it
-        // returns is one the caller may see.
-        let stored = tx
-            .update_returning::<contact_visit::Entity>("visit", visit.id, visit.version, |u| {
-                let u = u
-                    .col_expr(contact_visit::Column::Status, Expr::value(outcome.status().as_str()))
-                    .col_expr(contact_visit::Column::OutcomeRecordedAt, Expr::value(tx.now))
-                    .filter(crate::authz::visit_viewer(&tx.scope()));
-                match outcome {
-                    VisitOutcome::Held { observations } => u.col_expr(
-                        contact_visit::Column::Observations,
-                        Expr::value(observations.as_ref().map(|o| o.as_str().to_owned())),
-                    ),
-                    VisitOutcome::Cancelled(c) => u
-                        .col_expr(contact_visit::Column::CancelledBy, Expr::value(c.by.as_str()))
-                        .col_expr(contact_visit::Column::CancelledAt, Expr::value(c.at))
-                        .col_expr(contact_visit::Column::CancellationReason, Expr::value(c.reason.as_str())),
-                    VisitOutcome::NoShow => u,
-                }
-            })
-            .await?;
+        // The outcome's columns. The rule (whoever may see the visit) is decided in the
+        // update itself, so that a referral ended or a placement moved meanwhile leaves the
+        // visit unchanged; and so the visit it returns is one the caller may see.
+        let change = |u: sea_orm::UpdateMany<contact_visit::Entity>| {
+            let u = u
+                .col_expr(contact_visit::Column::Status, Expr::value(outcome.status().as_str()))
+                .col_expr(contact_visit::Column::OutcomeRecordedAt, Expr::value(tx.now))
+                .filter(crate::authz::visit_viewer(&tx.scope()));
+            match outcome {
+                VisitOutcome::Held { observations } => u.col_expr(
+                    contact_visit::Column::Observations,
+                    Expr::value(observations.as_ref().map(|o| o.as_str().to_owned())),
+                ),
+                VisitOutcome::Cancelled(c) => u
+                    .col_expr(contact_visit::Column::CancelledBy, Expr::value(c.by.as_str()))
+                    .col_expr(contact_visit::Column::CancelledAt, Expr::value(c.at))
+                    .col_expr(contact_visit::Column::CancellationReason, Expr::value(c.reason.as_str())),
+                VisitOutcome::NoShow => u,
+            }
+        };
+        // First the update alone, where `record_outcome`'s rule holds in its condition: a
+        // planned visit (at the version the caller expects, if it says one) that has
+        // started, unless it is cancelled. One statement, no read before it.
+        let mut allowed = Condition::all()
+            .add(contact_visit::Column::Status.eq(VisitStatus::Planned.as_str()))
+            .add_option(expected_version.map(|v| contact_visit::Column::Version.eq(v)));
+        if !matches!(outcome, VisitOutcome::Cancelled(_)) {
+            allowed = allowed.add(contact_visit::Column::PlannedStart.lte(tx.now));
+        }
+        let stored = match tx.update_returning_where::<contact_visit::Entity>(id.as_uuid(), allowed, change).await? {
+            Some(stored) => stored,
+            None => {
+                // Missing, hidden, changed or not planned: the visit as it stands says which,
+                // and the update that names the version read decides a race.
+                let visit = contact_visit::Entity::find_by_id(id.as_uuid())
+                    .filter(crate::authz::visit_viewer(&tx.scope()))
+                    .one(&tx.reads())
+                    .await?
+                    .ok_or(StoreError::not_found("ContactVisit"))?;
+                expect_version("visit", expected_version, visit.version)?;
+                let current: VisitStatus = visit.status.parse()?;
+                record_outcome(current, visit.planned_start, outcome, tx.now)?;
+                tx.update_returning::<contact_visit::Entity>("visit", visit.id, visit.version, change).await?
+            }
+        };
+        let (owner, visit_id) = (stored.organization_id, stored.id);
         let event = match outcome.status() {
             VisitStatus::Held => "contact_visit.held",
             VisitStatus::Cancelled => "contact_visit.cancelled",
             VisitStatus::NoShow => "contact_visit.no_show",
             VisitStatus::Planned => "contact_visit.planned",
         };
-        tx.record_for(visit.organization_id, "ContactVisit", visit.id, &id.to_string(), event).await?;
-        tx.commit_answering(stored, visit.id, true).await
+        tx.record_for(owner, "ContactVisit", visit_id, &id.to_string(), event).await?;
+        tx.commit_answering(stored, visit_id, true).await
     }
 
     pub async fn contact_visit(&self, r: &Reader<'_>, id: ContactVisitId) -> Result<records::ContactVisit, StoreError> {

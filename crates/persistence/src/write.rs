@@ -275,7 +275,45 @@ impl<'a> WriteTx<'a> {
     where
         E: Versioned,
     {
-        let update = change(self.versioned::<E>(id, read_version));
+        match self.returning(id, change(self.versioned::<E>(id, read_version))).await? {
+            Some(row) => Ok(row),
+            None => Err(self.changed_meanwhile::<E>(what, id, read_version).await),
+        }
+    }
+
+    /// Changes the record `id` of `E` where `condition` holds, without reading it first:
+    /// `change` sets the columns, this sets `version` to the next and `updated_at` to now.
+    /// Returns the row as it now stands (through `RETURNING`, or a read in the transaction
+    /// where the driver does not use it), or `None` if the row is missing or `condition`
+    /// does not hold, and nothing was changed: the caller then reads the row to say why.
+    /// For a change whose rule `condition` states in full: where it holds, the change
+    /// needs nothing else of the row.
+    pub(crate) async fn update_returning_where<E>(
+        &self,
+        id: Uuid,
+        condition: sea_orm::Condition,
+        change: impl FnOnce(sea_orm::UpdateMany<E>) -> sea_orm::UpdateMany<E>,
+    ) -> Result<Option<E::Model>, StoreError>
+    where
+        E: Versioned,
+    {
+        use sea_orm::ExprTrait;
+        let update = E::update_many()
+            .col_expr(E::VERSION, Expr::col(E::VERSION).add(1))
+            .col_expr(E::UPDATED_AT, Expr::value(self.now))
+            .filter(E::ID.eq(id))
+            .filter(condition);
+        self.returning(id, change(update)).await
+    }
+
+    /// Sends `update` of the row `id` and returns the row as it changed it, if it did:
+    /// through `RETURNING`, in the same statement, or a read of the row in the transaction
+    /// where the driver does not use `RETURNING`.
+    async fn returning<E: Versioned>(
+        &self,
+        id: Uuid,
+        update: sea_orm::UpdateMany<E>,
+    ) -> Result<Option<E::Model>, StoreError> {
         let changed = if sea_orm::ConnectionTrait::support_returning(&self.txn) {
             update.exec_with_returning(&self.txn).await?.pop()
         } else if update.exec(&self.txn).await?.rows_affected == 1 {
@@ -283,13 +321,10 @@ impl<'a> WriteTx<'a> {
         } else {
             None
         };
-        match changed {
-            Some(row) => {
-                self.changed(1);
-                Ok(row)
-            }
-            None => Err(self.changed_meanwhile::<E>(what, id, read_version).await),
+        if changed.is_some() {
+            self.changed(1);
         }
+        Ok(changed)
     }
 
     fn versioned<E: Versioned>(&self, id: Uuid, read_version: i32) -> sea_orm::UpdateMany<E> {
