@@ -753,14 +753,7 @@ async fn a_writes_parts_cost_the_same_statements_for_one_as_for_two() {
 #[tokio::test]
 async fn a_review_recorded_late_does_not_move_the_next_review_set_by_a_later_one() {
     let s = setup().await;
-    s.app
-        .gql(
-            &s.org.token,
-            "mutation($id: ID!) { activateParentActionPlan(input: { id: $id }) { parentActionPlan { status } } }",
-            json!({ "id": s.plan }),
-        )
-        .await
-        .data();
+    activate(&s).await;
     let review = |held_on: String, next: Option<String>| {
         let (s, input) = (
             &s,

@@ -313,8 +313,6 @@ impl Store {
     }
 }
 
-/// A plan's next review date: from its latest review, or one interval after it started
-/// (`started_on`, or the day it was made while it is a draft).
 /// The last review of a plan, in the order reviews follow one another: by the day held,
 /// then by id.
 #[derive(Debug, Clone, Copy)]
@@ -382,6 +380,8 @@ fn plan_started_on(plan: &parent_action_plan::Model) -> NaiveDate {
     plan.activated_on.unwrap_or_else(|| plan.created_at.date_naive())
 }
 
+/// A plan's next review date: from its latest review, or one interval after it started
+/// (`started_on`, or the day it was made while it is a draft).
 async fn plan_next_review<C: ConnectionTrait>(
     db: &C,
     plan: &parent_action_plan::Model,
